@@ -1,0 +1,521 @@
+#ifndef otbTensorflowMultisourceModelFilter_hxx
+#define otbTensorflowMultisourceModelFilter_hxx
+
+#include "otbTensorflowMultisourceModelFilter.h"
+
+#include "otbMetaDataKey.h"
+#include "itkMetaDataObject.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace otb
+{
+
+template <class TInputImage, class TOutputImage>
+TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::TensorflowMultisourceModelFilter()
+{
+  m_OutputExpressionField.Fill(1);
+  m_OutputGridSize.Fill(1);
+  // Sources legitimately differ in origin and spacing: do not let ITK reject them.
+  this->SetCoordinateTolerance(std::numeric_limits<double>::max());
+  this->SetDirectionTolerance(std::numeric_limits<double>::max());
+}
+
+template <class TInputImage, class TOutputImage>
+void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::PushBackInputTensorBundle(
+  const std::string& placeholder, const SizeType& receptiveField, const TInputImage* image, bool hasNodata,
+  double nodataValue)
+{
+  this->SetNthInput(static_cast<unsigned int>(m_Sources.size()), const_cast<TInputImage*>(image));
+  m_Sources.push_back(Source{placeholder, receptiveField, hasNodata, nodataValue});
+}
+
+template <class TInputImage, class TOutputImage>
+void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::AddUserPlaceholder(const std::string& name,
+                                                                                       std::shared_ptr<TF_Tensor> value)
+{
+  m_UserPlaceholders.emplace_back(name, std::move(value));
+  this->Modified();
+}
+
+template <class TInputImage, class TOutputImage>
+typename TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::SizeType
+TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::GetMinimumReceptiveField(unsigned int i) const
+{
+  SizeType minimum;
+  for (unsigned int dim = 0; dim < 2; ++dim)
+    minimum[dim] = static_cast<SizeValueType>(1 + (m_OutputExpressionField[dim] - 1) * m_OutputSpacingScale *
+                                                     this->GetInput(0)->GetSpacing()[dim] /
+                                                     this->GetInput(i)->GetSpacing()[dim]);
+  return minimum;
+}
+
+template <class TInputImage, class TOutputImage>
+void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::ResolveTensors()
+{
+  if (!m_Model)
+    itkExceptionMacro("No SavedModel set");
+  const tf::Signature& sig = m_Model->GetServingSignature();
+
+  std::vector<std::string> userKeys;
+  for (const auto& p : m_UserPlaceholders)
+    userKeys.push_back(p.first);
+
+  // Inputs: named ones by key; unnamed ones take the signature's inputs in key order, skipping those
+  // already named and the user placeholders.
+  m_InputSpecs.assign(m_Sources.size(), tf::TensorSpec());
+  std::vector<std::string> taken(userKeys);
+  for (size_t i = 0; i < m_Sources.size(); ++i)
+  {
+    if (m_Sources[i].placeholder.empty())
+      continue;
+    const tf::TensorSpec* spec = sig.FindInput(m_Sources[i].placeholder);
+    if (!spec)
+      itkExceptionMacro("Source #" << i + 1 << ": the model has no input '" << m_Sources[i].placeholder
+                                   << "' (inputs: " << tf::Signature::Keys(sig.inputs) << ")");
+    m_InputSpecs[i] = *spec;
+    taken.push_back(spec->key);
+  }
+  auto next = sig.inputs.begin();
+  for (size_t i = 0; i < m_Sources.size(); ++i)
+  {
+    if (!m_Sources[i].placeholder.empty())
+      continue;
+    while (next != sig.inputs.end() && std::find(taken.begin(), taken.end(), next->key) != taken.end())
+      ++next;
+    if (next == sig.inputs.end())
+      itkExceptionMacro("Source #" << i + 1 << " has no placeholder and no model input is left for it (inputs: "
+                                   << tf::Signature::Keys(sig.inputs) << ")");
+    m_InputSpecs[i] = *next++;
+  }
+
+  m_OutputSpecs.clear();
+  m_OutputChannels.clear();
+  if (m_OutputTensors.empty())
+    m_OutputSpecs = sig.outputs;
+  for (const auto& name : m_OutputTensors)
+  {
+    const tf::TensorSpec* spec = sig.FindOutput(name);
+    if (!spec)
+      itkExceptionMacro("The model has no output '" << name << "' (outputs: " << tf::Signature::Keys(sig.outputs) << ")");
+    m_OutputSpecs.push_back(*spec);
+  }
+  for (const auto& spec : m_OutputSpecs)
+  {
+    const int64_t channels = spec.NumberOfChannels();
+    if (channels <= 0 || spec.shape.size() > 4)
+      itkExceptionMacro("Output '" << spec.key << "' (" << spec.ToString()
+                                   << ") must have a known number of channels in its last dimension and rank <= 4");
+    m_OutputChannels.push_back(static_cast<unsigned int>(channels));
+  }
+}
+
+template <class TInputImage, class TOutputImage>
+void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::ImageToExtent(const TInputImage* image,
+                                                                                 const SizeType&    receptiveField,
+                                                                                 PointType&         extentInf,
+                                                                                 PointType&         extentSup) const
+{
+  // The largest region shrunk by the receptive field: index + floor(RF/2), size - (RF - 1).
+  RegionType region = image->GetLargestPossibleRegion();
+  for (unsigned int dim = 0; dim < 2; ++dim)
+  {
+    const SizeValueType rf = receptiveField[dim];
+    if (region.GetSize(dim) < rf)
+      itkExceptionMacro("An input image is " << region.GetSize(0) << "x" << region.GetSize(1)
+                                  << " pixels, smaller than its receptive field " << receptiveField[0] << "x"
+                                  << receptiveField[1]);
+    region.GetModifiableIndex()[dim] += rf / 2;
+    region.GetModifiableSize()[dim] -= rf - 1;
+  }
+  PointType first, last;
+  image->TransformIndexToPhysicalPoint(region.GetIndex(), first);
+  image->TransformIndexToPhysicalPoint(region.GetUpperIndex(), last);
+  // Extents are pixel corners, not centres.
+  for (unsigned int dim = 0; dim < 2; ++dim)
+  {
+    extentInf[dim] = std::min(first[dim], last[dim]) - 0.5 * image->GetSpacing()[dim];
+    extentSup[dim] = std::max(first[dim], last[dim]) + 0.5 * image->GetSpacing()[dim];
+  }
+}
+
+template <class TInputImage, class TOutputImage>
+void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::GenerateOutputInformation()
+{
+  Superclass::GenerateOutputInformation();
+
+  const unsigned int nInputs = this->GetNumberOfIndexedInputs();
+  if (nInputs == 0 || nInputs != m_Sources.size())
+    itkExceptionMacro("Expected one image per source, got " << nInputs << " images for " << m_Sources.size()
+                                                            << " sources");
+  ResolveTensors();
+
+  // Receptive fields must cover the expression field at each source's resolution.
+  for (unsigned int i = 0; i < nInputs; ++i)
+  {
+    const SizeType minimum = GetMinimumReceptiveField(i);
+    for (unsigned int dim = 0; dim < 2; ++dim)
+      if (m_Sources[i].receptiveField[dim] < minimum[dim])
+        itkExceptionMacro("Source #" << i + 1 << ": receptive field " << m_Sources[i].receptiveField[dim]
+                                     << (dim ? " (y)" : " (x)") << " is smaller than " << minimum[dim]
+                                     << ", the minimum for expression field " << m_OutputExpressionField[dim]
+                                     << ", spacing scale " << m_OutputSpacingScale << ", reference spacing "
+                                     << this->GetInput(0)->GetSpacing()[dim] << " and source spacing "
+                                     << this->GetInput(i)->GetSpacing()[dim]);
+  }
+
+  const TInputImage* reference = this->GetInput(0);
+  SpacingType        outputSpacing = reference->GetSpacing();
+  outputSpacing[0] *= m_OutputSpacingScale;
+  outputSpacing[1] *= -m_OutputSpacingScale; // north-up: negative y spacing
+
+  // Output extent: intersection of the sources' extents shrunk by their receptive fields.
+  PointType extentInf, extentSup;
+  extentInf.Fill(std::numeric_limits<double>::lowest());
+  extentSup.Fill(std::numeric_limits<double>::max());
+  for (unsigned int i = 0; i < nInputs; ++i)
+  {
+    PointType inf, sup;
+    ImageToExtent(this->GetInput(i), m_Sources[i].receptiveField, inf, sup);
+    for (unsigned int dim = 0; dim < 2; ++dim)
+    {
+      extentInf[dim] = std::max(extentInf[dim], inf[dim]);
+      extentSup[dim] = std::min(extentSup[dim], sup[dim]);
+    }
+  }
+  if (extentInf[0] >= extentSup[0] || extentInf[1] >= extentSup[1])
+    itkExceptionMacro("The sources do not overlap once shrunk by their receptive fields");
+
+  PointType origin;
+  origin[0] = extentInf[0] + 0.5 * reference->GetSpacing()[0];
+  origin[1] = extentSup[1] - 0.5 * reference->GetSpacing()[1];
+  SizeType size;
+  size[0] = static_cast<SizeValueType>(std::floor((extentSup[0] - extentInf[0]) / std::abs(outputSpacing[0])));
+  size[1] = static_cast<SizeValueType>(std::floor((extentSup[1] - extentInf[1]) / std::abs(outputSpacing[1])));
+
+  // The expression field enlarges the output by floor(EF/2) on the upper-left side and EF - 1 in all.
+  for (unsigned int dim = 0; dim < 2; ++dim)
+  {
+    origin[dim] -= outputSpacing[dim] * std::floor(0.5 * m_OutputExpressionField[dim]);
+    size[dim] += m_OutputExpressionField[dim] - 1;
+  }
+
+  if (!m_ForceOutputGridSize)
+    m_OutputGridSize = m_OutputExpressionField;
+  for (unsigned int dim = 0; dim < 2; ++dim)
+  {
+    if (m_OutputGridSize[dim] > size[dim])
+      itkExceptionMacro("The output grid (" << m_OutputGridSize[0] << "x" << m_OutputGridSize[1]
+                                            << ") is larger than the output image (" << size[0] << "x" << size[1]
+                                            << ")");
+    size[dim] -= size[dim] % m_OutputGridSize[dim];
+  }
+
+  unsigned int nBands = 0;
+  for (unsigned int c : m_OutputChannels)
+    nBands += c;
+
+  TOutputImage* output = this->GetOutput();
+  RegionType    largest;
+  largest.SetSize(size);
+  output->SetLargestPossibleRegion(largest);
+  output->SetOrigin(origin);
+  output->SetSignedSpacing(outputSpacing);
+  output->SetProjectionRef(reference->GetProjectionRef());
+  output->SetNumberOfComponentsPerPixel(nBands);
+
+  itk::EncapsulateMetaData(output->GetMetaDataDictionary(), MetaDataKey::TileHintX, m_OutputGridSize[0]);
+  itk::EncapsulateMetaData(output->GetMetaDataDictionary(), MetaDataKey::TileHintY, m_OutputGridSize[1]);
+}
+
+template <class TInputImage, class TOutputImage>
+void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::EnlargeToAlignedRegion(RegionType& region) const
+{
+  for (unsigned int dim = 0; dim < 2; ++dim)
+  {
+    const IndexValueType grid = static_cast<IndexValueType>(m_OutputGridSize[dim]);
+    IndexValueType       lower = region.GetIndex(dim);
+    IndexValueType       upper = lower + static_cast<IndexValueType>(region.GetSize(dim));
+    lower -= lower % grid;
+    if (upper % grid > 0)
+      upper += grid - upper % grid;
+    region.SetIndex(dim, lower);
+    region.SetSize(dim, static_cast<SizeValueType>(upper - lower));
+  }
+}
+
+template <class TInputImage, class TOutputImage>
+bool TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::OutputRegionToInputRegion(
+  const RegionType& outputRegion, RegionType& inputRegion, const TInputImage* input) const
+{
+  // Pixel centres of the first and last output pixels, moved by half an input pixel minus half an
+  // output pixel so that they land on the centres of the input pixels that the region covers.
+  PointType start, end;
+  this->GetOutput()->TransformIndexToPhysicalPoint(outputRegion.GetIndex(), start);
+  this->GetOutput()->TransformIndexToPhysicalPoint(outputRegion.GetUpperIndex(), end);
+  const SpacingType outputSpacing = this->GetOutput()->GetSpacing();
+  const SpacingType inputSpacing = input->GetSpacing();
+  for (unsigned int dim = 0; dim < 2; ++dim)
+  {
+    const double border = 0.5 * (inputSpacing[dim] - outputSpacing[dim]);
+    if (start[dim] < end[dim])
+    {
+      start[dim] += border;
+      end[dim] -= border;
+    }
+    else
+    {
+      start[dim] -= border;
+      end[dim] += border;
+    }
+  }
+  IndexType startIndex, endIndex;
+  input->TransformPhysicalPointToIndex(start, startIndex);
+  input->TransformPhysicalPointToIndex(end, endIndex);
+  for (unsigned int dim = 0; dim < 2; ++dim)
+  {
+    inputRegion.SetIndex(dim, std::min(startIndex[dim], endIndex[dim]));
+    inputRegion.SetSize(dim, static_cast<SizeValueType>(std::max(startIndex[dim], endIndex[dim]) -
+                                                        inputRegion.GetIndex(dim) + 1));
+  }
+  return inputRegion.Crop(input->GetLargestPossibleRegion());
+}
+
+template <class TInputImage, class TOutputImage>
+void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::GenerateInputRequestedRegion()
+{
+  Superclass::GenerateInputRequestedRegion();
+
+  RegionType requested = this->GetOutput()->GetRequestedRegion();
+  EnlargeToAlignedRegion(requested);
+
+  for (unsigned int i = 0; i < this->GetNumberOfIndexedInputs(); ++i)
+  {
+    TInputImage* input = const_cast<TInputImage*>(this->GetInput(i));
+    RegionType   inRegion;
+    if (!OutputRegionToInputRegion(requested, inRegion, input))
+    {
+      inRegion.GetModifiableIndex().Fill(0);
+      inRegion.GetModifiableSize().Fill(0);
+    }
+    // Pad by what the receptive field adds to the footprint of the expression field.
+    const SizeType minimum = GetMinimumReceptiveField(i);
+    for (unsigned int dim = 0; dim < 2; ++dim)
+    {
+      const SizeValueType pad = m_Sources[i].receptiveField[dim] - minimum[dim];
+      const SizeValueType right = pad / 2;
+      inRegion.GetModifiableIndex()[dim] -= static_cast<IndexValueType>(pad - right);
+      inRegion.GetModifiableSize()[dim] += pad;
+    }
+    // Patch-based: a source coarser than the output may need one more pixel when grids are not aligned.
+    if (!m_FullyConvolutional)
+      inRegion.PadByRadius(1);
+    inRegion.Crop(input->GetLargestPossibleRegion());
+    input->SetRequestedRegion(inRegion);
+  }
+}
+
+namespace detail
+{
+/** Copy `region` of a pixel-interleaved vector image into `dest` (row-major, bands last), casting to T. */
+template <class T, class TImage>
+void CopyRegionToBuffer(const TImage* image, const typename TImage::RegionType& region, T* dest)
+{
+  const auto&  buffered = image->GetBufferedRegion();
+  const size_t nBands = image->GetNumberOfComponentsPerPixel();
+  const size_t rowLength = region.GetSize(0) * nBands;
+  const auto*  base = image->GetBufferPointer();
+  for (size_t y = 0; y < region.GetSize(1); ++y)
+  {
+    const size_t row = region.GetIndex(1) + y - buffered.GetIndex(1);
+    const size_t col = region.GetIndex(0) - buffered.GetIndex(0);
+    const auto*  src = base + (row * buffered.GetSize(0) + col) * nBands;
+    T*           dst = dest + y * rowLength;
+    if (std::is_same<T, typename TImage::InternalPixelType>::value)
+      std::memcpy(dst, src, rowLength * sizeof(T));
+    else
+      for (size_t k = 0; k < rowLength; ++k)
+        dst[k] = static_cast<T>(src[k]);
+  }
+}
+} // namespace detail
+
+template <class TInputImage, class TOutputImage>
+tf::TensorPtr TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::MakeInputTensor(unsigned int      i,
+                                                                                         const RegionType& aligned,
+                                                                                         bool& allNodata) const
+{
+  const TInputImage* input = this->GetInput(i);
+  const int64_t      nBands = input->GetNumberOfComponentsPerPixel();
+  const RegionType   buffered = input->GetBufferedRegion();
+  const Source&      source = m_Sources[i];
+  const TF_DataType  dtype = m_InputSpecs[i].dtype;
+
+  tf::TensorPtr tensor;
+  size_t        nValues = 0;
+  if (m_FullyConvolutional)
+  {
+    const RegionType region = input->GetRequestedRegion();
+    if (!buffered.IsInside(region))
+      itkExceptionMacro("Source #" << i + 1 << ": requested region not buffered");
+    tensor = tf::AllocateTensor(dtype, {1, static_cast<int64_t>(region.GetSize(1)),
+                                        static_cast<int64_t>(region.GetSize(0)), nBands});
+    nValues = region.GetNumberOfPixels() * nBands;
+    tf::DispatchNumericType(dtype, [&](auto zero) {
+      using T = decltype(zero);
+      detail::CopyRegionToBuffer<T>(input, region, static_cast<T*>(TF_TensorData(tensor.get())));
+    });
+  }
+  else
+  {
+    const SizeType& ef = m_OutputExpressionField;
+    const SizeType& rf = source.receptiveField;
+    const size_t    blocksX = aligned.GetSize(0) / ef[0];
+    const size_t    blocksY = aligned.GetSize(1) / ef[1];
+    const size_t    patchValues = rf[0] * rf[1] * nBands;
+    tensor = tf::AllocateTensor(dtype, {static_cast<int64_t>(blocksX * blocksY), static_cast<int64_t>(rf[1]),
+                                        static_cast<int64_t>(rf[0]), nBands});
+    nValues = blocksX * blocksY * patchValues;
+    tf::DispatchNumericType(dtype, [&](auto zero) {
+      using T = decltype(zero);
+      T* data = static_cast<T*>(TF_TensorData(tensor.get()));
+      for (size_t by = 0; by < blocksY; ++by)
+        for (size_t bx = 0; bx < blocksX; ++bx)
+        {
+          IndexType center = aligned.GetIndex();
+          center[0] += bx * ef[0] + ef[0] / 2;
+          center[1] += by * ef[1] + ef[1] / 2;
+          PointType point;
+          this->GetOutput()->TransformIndexToPhysicalPoint(center, point);
+          IndexType inputCenter;
+          input->TransformPhysicalPointToIndex(point, inputCenter);
+          IndexType start;
+          start[0] = inputCenter[0] - static_cast<IndexValueType>(rf[0] / 2);
+          start[1] = inputCenter[1] - static_cast<IndexValueType>(rf[1] / 2);
+          const RegionType patch(start, rf);
+          if (!buffered.IsInside(patch))
+            itkExceptionMacro("Source #" << i + 1 << ": patch at index " << start << " of size " << rf
+                                         << " is outside the buffered region " << buffered);
+          detail::CopyRegionToBuffer<T>(input, patch, data + (by * blocksX + bx) * patchValues);
+        }
+    });
+  }
+
+  allNodata = false;
+  if (source.hasNodata)
+  {
+    tf::DispatchNumericType(dtype, [&](auto zero) {
+      using T = decltype(zero);
+      const T* data = static_cast<const T*>(TF_TensorData(tensor.get()));
+      const T  nodata = static_cast<T>(source.nodataValue);
+      allNodata = std::all_of(data, data + nValues, [nodata](T v) { return v == nodata; });
+    });
+  }
+  return tensor;
+}
+
+template <class TInputImage, class TOutputImage>
+void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::GenerateData()
+{
+  TOutputImage*    output = this->GetOutput();
+  const RegionType requested = output->GetRequestedRegion();
+  RegionType       aligned(requested);
+  EnlargeToAlignedRegion(aligned);
+
+  output->SetBufferedRegion(requested);
+  output->Allocate();
+  typename TOutputImage::PixelType background;
+  background.SetSize(output->GetNumberOfComponentsPerPixel());
+  background.Fill(static_cast<OutputValueType>(m_BackgroundValue));
+  output->FillBuffer(background);
+
+  std::vector<tf::TensorPtr> inputs;
+  std::vector<TF_Output>     feeds;
+  std::vector<TF_Tensor*>    values;
+  for (unsigned int i = 0; i < this->GetNumberOfIndexedInputs(); ++i)
+  {
+    bool allNodata = false;
+    inputs.push_back(MakeInputTensor(i, aligned, allNodata));
+    if (allNodata)
+      return; // whole tile is nodata in a source: keep the background value
+    feeds.push_back(m_Model->ResolveTensor(m_InputSpecs[i].tensorName));
+    values.push_back(inputs.back().get());
+  }
+  const tf::Signature& sig = m_Model->GetServingSignature();
+  for (const auto& p : m_UserPlaceholders)
+  {
+    const tf::TensorSpec* spec = sig.FindInput(p.first);
+    if (!spec)
+      itkExceptionMacro("The model has no input '" << p.first << "' for a user placeholder (inputs: "
+                                                   << tf::Signature::Keys(sig.inputs) << ")");
+    feeds.push_back(m_Model->ResolveTensor(spec->tensorName));
+    values.push_back(p.second.get());
+  }
+  std::vector<TF_Output> fetches;
+  for (const auto& spec : m_OutputSpecs)
+    fetches.push_back(m_Model->ResolveTensor(spec.tensorName));
+
+  std::vector<tf::TensorPtr> results;
+  try
+  {
+    results = m_Model->Run(feeds, values, fetches);
+  }
+  catch (const std::exception& e)
+  {
+    std::ostringstream shapes;
+    for (unsigned int i = 0; i < inputs.size(); ++i)
+      shapes << (i ? ", " : "") << m_InputSpecs[i].key << " " << tf::ShapeToString(tf::TensorShape(inputs[i].get()));
+    itkExceptionMacro(<< e.what() << " (inputs: " << shapes.str() << "; output region " << aligned.GetSize(0) << "x"
+                      << aligned.GetSize(1) << ")");
+  }
+
+  // Copy each output tensor into its bands of the output buffer.
+  const size_t nBands = output->GetNumberOfComponentsPerPixel();
+  const size_t blocksX = aligned.GetSize(0) / m_OutputExpressionField[0];
+  const size_t efx = m_OutputExpressionField[0], efy = m_OutputExpressionField[1];
+  OutputValueType* outBuffer = output->GetBufferPointer();
+  size_t           bandOffset = 0;
+  for (size_t k = 0; k < results.size(); ++k)
+  {
+    TF_Tensor*   t = results[k].get();
+    const size_t channels = m_OutputChannels[k];
+    const size_t expected = aligned.GetNumberOfPixels() * channels;
+    const size_t actual = static_cast<size_t>(TF_TensorElementCount(t));
+    if (actual != expected)
+      itkExceptionMacro("Output '" << m_OutputSpecs[k].key << "' has shape " << tf::ShapeToString(tf::TensorShape(t))
+                                   << " (" << actual << " values) but the region " << aligned.GetSize(0) << "x"
+                                   << aligned.GetSize(1) << " x " << channels
+                                   << " bands needs " << expected << ": check the receptive field, the expression field "
+                                   << "and the spacing scale against the model's strides");
+    tf::DispatchNumericType(TF_TensorType(t), [&](auto zero) {
+      using T = decltype(zero);
+      const T* data = static_cast<const T*>(TF_TensorData(t));
+      for (size_t y = 0; y < requested.GetSize(1); ++y)
+      {
+        const size_t ay = requested.GetIndex(1) + y - aligned.GetIndex(1);
+        OutputValueType* outRow = outBuffer + y * requested.GetSize(0) * nBands + bandOffset;
+        for (size_t x = 0; x < requested.GetSize(0); ++x)
+        {
+          const size_t ax = requested.GetIndex(0) + x - aligned.GetIndex(0);
+          // Fully convolutional: raster order over the aligned region. Patch-based: block-major, then
+          // raster order inside the block (identical when EF = 1).
+          const size_t pos = m_FullyConvolutional
+                               ? ay * aligned.GetSize(0) + ax
+                               : ((ay / efy) * blocksX + ax / efx) * efx * efy + (ay % efy) * efx + ax % efx;
+          const T*         src = data + pos * channels;
+          OutputValueType* dst = outRow + x * nBands;
+          for (size_t c = 0; c < channels; ++c)
+            dst[c] = static_cast<OutputValueType>(src[c]);
+        }
+      }
+    });
+    bandOffset += channels;
+  }
+}
+
+} // namespace otb
+
+#endif

@@ -1,0 +1,17 @@
+set(DOCUMENTATION "Decloud: cloud removal for Sentinel-2 images. TensorFlow C-API inference engine \
+(OTBTF-compatible TensorflowModelServe) and the Decloud applications.")
+
+otb_module(OTBDecloud
+  ENABLE_SHARED
+  DEPENDS
+    OTBCommon
+    OTBApplicationEngine
+    OTBImageBase
+    OTBImageManipulation
+    OTBStreaming
+  TEST_DEPENDS
+    OTBTestKernel
+    OTBCommandLine
+  DESCRIPTION
+    "${DOCUMENTATION}"
+)

@@ -1,0 +1,514 @@
+#include "otbTensorflowCAPI.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+
+namespace otb
+{
+namespace tf
+{
+
+namespace
+{
+
+// ---------------------------------------------------------------------------------------------
+// Minimal protobuf wire-format reader (varints and length-delimited fields are all we need).
+// ---------------------------------------------------------------------------------------------
+class WireReader
+{
+public:
+  WireReader(const uint8_t* data, size_t size) : m_Pos(data), m_End(data + size) {}
+
+  bool AtEnd() const { return m_Pos >= m_End; }
+
+  uint64_t Varint()
+  {
+    uint64_t value = 0;
+    for (int shift = 0; shift < 64; shift += 7)
+    {
+      if (m_Pos >= m_End)
+        throw std::runtime_error("truncated varint in MetaGraphDef");
+      const uint8_t byte = *m_Pos++;
+      value |= static_cast<uint64_t>(byte & 0x7F) << shift;
+      if ((byte & 0x80) == 0)
+        return value;
+    }
+    throw std::runtime_error("malformed varint in MetaGraphDef");
+  }
+
+  /** Read a field tag; returns false at the end of the message. */
+  bool Next(uint32_t& field, uint32_t& wireType)
+  {
+    if (AtEnd())
+      return false;
+    const uint64_t tag = Varint();
+    field = static_cast<uint32_t>(tag >> 3);
+    wireType = static_cast<uint32_t>(tag & 7);
+    return true;
+  }
+
+  WireReader Bytes()
+  {
+    const uint64_t len = Varint();
+    if (len > static_cast<uint64_t>(m_End - m_Pos))
+      throw std::runtime_error("truncated field in MetaGraphDef");
+    WireReader sub(m_Pos, static_cast<size_t>(len));
+    m_Pos += len;
+    return sub;
+  }
+
+  std::string String()
+  {
+    WireReader sub = Bytes();
+    return std::string(reinterpret_cast<const char*>(sub.m_Pos), sub.m_End - sub.m_Pos);
+  }
+
+  void Skip(uint32_t wireType)
+  {
+    switch (wireType)
+    {
+    case 0: Varint(); break;
+    case 1: Advance(8); break;
+    case 2: Bytes(); break;
+    case 5: Advance(4); break;
+    default: throw std::runtime_error("unsupported protobuf wire type " + std::to_string(wireType));
+    }
+  }
+
+private:
+  void Advance(size_t n)
+  {
+    if (n > static_cast<size_t>(m_End - m_Pos))
+      throw std::runtime_error("truncated field in MetaGraphDef");
+    m_Pos += n;
+  }
+  const uint8_t* m_Pos;
+  const uint8_t* m_End;
+};
+
+// TensorShapeProto: dim = 2 (Dim: size = 1), unknown_rank = 3
+void ParseShape(WireReader r, TensorSpec& spec)
+{
+  spec.unknownRank = false;
+  spec.shape.clear();
+  uint32_t f, w;
+  while (r.Next(f, w))
+  {
+    if (f == 2 && w == 2)
+    {
+      WireReader dim = r.Bytes();
+      int64_t size = -1;
+      uint32_t df, dw;
+      while (dim.Next(df, dw))
+      {
+        if (df == 1 && dw == 0)
+          size = static_cast<int64_t>(dim.Varint());
+        else
+          dim.Skip(dw);
+      }
+      spec.shape.push_back(size);
+    }
+    else if (f == 3 && w == 0)
+      spec.unknownRank = r.Varint() != 0;
+    else
+      r.Skip(w);
+  }
+}
+
+// TensorInfo: name = 1, dtype = 2, tensor_shape = 3
+TensorSpec ParseTensorInfo(WireReader r, const std::string& key)
+{
+  TensorSpec spec;
+  spec.key = key;
+  uint32_t f, w;
+  while (r.Next(f, w))
+  {
+    if (f == 1 && w == 2)
+      spec.tensorName = r.String();
+    else if (f == 2 && w == 0)
+      spec.dtype = static_cast<TF_DataType>(r.Varint());
+    else if (f == 3 && w == 2)
+      ParseShape(r.Bytes(), spec);
+    else
+      r.Skip(w);
+  }
+  return spec;
+}
+
+// map<string, TensorInfo> entry: key = 1, value = 2
+TensorSpec ParseTensorMapEntry(WireReader r)
+{
+  std::string key;
+  bool hasValue = false;
+  WireReader value(nullptr, 0);
+  uint32_t f, w;
+  while (r.Next(f, w))
+  {
+    if (f == 1 && w == 2)
+      key = r.String();
+    else if (f == 2 && w == 2)
+    {
+      value = r.Bytes();
+      hasValue = true;
+    }
+    else
+      r.Skip(w);
+  }
+  TensorSpec spec = hasValue ? ParseTensorInfo(value, key) : TensorSpec();
+  spec.key = key;
+  return spec;
+}
+
+// SignatureDef: inputs = 1, outputs = 2
+Signature ParseSignatureDef(WireReader r, const std::string& name)
+{
+  Signature sig;
+  sig.name = name;
+  uint32_t f, w;
+  while (r.Next(f, w))
+  {
+    if (f == 1 && w == 2)
+      sig.inputs.push_back(ParseTensorMapEntry(r.Bytes()));
+    else if (f == 2 && w == 2)
+      sig.outputs.push_back(ParseTensorMapEntry(r.Bytes()));
+    else
+      r.Skip(w);
+  }
+  auto byKey = [](const TensorSpec& a, const TensorSpec& b) { return a.key < b.key; };
+  std::sort(sig.inputs.begin(), sig.inputs.end(), byKey);
+  std::sort(sig.outputs.begin(), sig.outputs.end(), byKey);
+  return sig;
+}
+
+void ThrowIfError(const TF_Status* status, const std::string& context)
+{
+  if (TF_GetCode(status) != TF_OK)
+    throw std::runtime_error(context + ": " + TF_Message(status));
+}
+
+// ConfigProto wire encoding for the few fields we set.
+void PutVarint(std::string& out, uint64_t v)
+{
+  while (v >= 0x80)
+  {
+    out.push_back(static_cast<char>((v & 0x7F) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+std::string SerializeConfigProto(const SessionOptions& options)
+{
+  std::string config;
+  if (options.intraOpThreads > 0)
+  {
+    PutVarint(config, (2 << 3) | 0); // intra_op_parallelism_threads
+    PutVarint(config, options.intraOpThreads);
+  }
+  if (options.interOpThreads > 0)
+  {
+    PutVarint(config, (5 << 3) | 0); // inter_op_parallelism_threads
+    PutVarint(config, options.interOpThreads);
+  }
+  if (options.gpuMemoryGrowth)
+  {
+    const std::string gpuOptions("\x20\x01", 2); // GPUOptions.allow_growth (4) = true
+    PutVarint(config, (6 << 3) | 2);            // gpu_options
+    PutVarint(config, gpuOptions.size());
+    config += gpuOptions;
+  }
+  PutVarint(config, (7 << 3) | 0); // allow_soft_placement = true (CPU fallback for ops without GPU kernels)
+  PutVarint(config, 1);
+  return config;
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+int64_t TensorSpec::NumberOfChannels() const
+{
+  if (unknownRank)
+    return -1;
+  if (shape.size() <= 1)
+    return 1;
+  return shape.back();
+}
+
+std::string TensorSpec::ToString() const
+{
+  std::ostringstream s;
+  s << key << ": " << DataTypeName(dtype) << " " << (unknownRank ? "[unknown rank]" : ShapeToString(shape));
+  if (!tensorName.empty())
+    s << " (" << tensorName << ")";
+  return s.str();
+}
+
+namespace
+{
+const TensorSpec* FindSpec(const std::vector<TensorSpec>& specs, const std::string& name)
+{
+  for (const auto& spec : specs)
+    if (spec.key == name)
+      return &spec;
+  for (const auto& spec : specs)
+    if (spec.tensorName == name || spec.tensorName.substr(0, spec.tensorName.find(':')) == name)
+      return &spec;
+  return nullptr;
+}
+} // namespace
+
+const TensorSpec* Signature::FindInput(const std::string& name) const { return FindSpec(inputs, name); }
+const TensorSpec* Signature::FindOutput(const std::string& name) const { return FindSpec(outputs, name); }
+
+std::string Signature::Keys(const std::vector<TensorSpec>& specs)
+{
+  std::string keys;
+  for (const auto& spec : specs)
+    keys += (keys.empty() ? "" : ", ") + spec.key;
+  return keys;
+}
+
+std::vector<Signature> ParseSignatures(const void* metaGraphDef, size_t length)
+{
+  std::vector<Signature> signatures;
+  WireReader r(static_cast<const uint8_t*>(metaGraphDef), length);
+  uint32_t f, w;
+  while (r.Next(f, w))
+  {
+    if (f != 5 || w != 2) // MetaGraphDef.signature_def
+    {
+      r.Skip(w);
+      continue;
+    }
+    WireReader entry = r.Bytes();
+    std::string name;
+    WireReader value(nullptr, 0);
+    uint32_t ef, ew;
+    while (entry.Next(ef, ew))
+    {
+      if (ef == 1 && ew == 2)
+        name = entry.String();
+      else if (ef == 2 && ew == 2)
+        value = entry.Bytes();
+      else
+        entry.Skip(ew);
+    }
+    signatures.push_back(ParseSignatureDef(value, name));
+  }
+  std::sort(signatures.begin(), signatures.end(),
+            [](const Signature& a, const Signature& b) { return a.name < b.name; });
+  return signatures;
+}
+
+std::string DataTypeName(TF_DataType dtype)
+{
+  switch (dtype)
+  {
+  case TF_FLOAT: return "float32";
+  case TF_DOUBLE: return "float64";
+  case TF_INT32: return "int32";
+  case TF_UINT8: return "uint8";
+  case TF_INT16: return "int16";
+  case TF_INT8: return "int8";
+  case TF_INT64: return "int64";
+  case TF_BOOL: return "bool";
+  case TF_UINT16: return "uint16";
+  case TF_UINT32: return "uint32";
+  case TF_UINT64: return "uint64";
+  case TF_HALF: return "float16";
+  case TF_BFLOAT16: return "bfloat16";
+  case TF_STRING: return "string";
+  default: return "dtype#" + std::to_string(static_cast<int>(dtype));
+  }
+}
+
+std::string ShapeToString(const std::vector<int64_t>& shape)
+{
+  std::ostringstream s;
+  s << "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s << (i ? ", " : "") << shape[i];
+  s << "]";
+  return s.str();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+SavedModel::SavedModel(const std::string& dir, const std::vector<std::string>& tags, const SessionOptions& options)
+  : m_Directory(dir), m_Graph(TF_NewGraph())
+{
+  StatusPtr         status(TF_NewStatus());
+  SessionOptionsPtr sessionOptions(TF_NewSessionOptions());
+  const std::string config = SerializeConfigProto(options);
+  TF_SetConfig(sessionOptions.get(), config.data(), config.size(), status.get());
+  ThrowIfError(status.get(), "cannot set the TensorFlow session options");
+
+  std::vector<const char*> tagPointers;
+  for (const auto& tag : tags)
+    tagPointers.push_back(tag.c_str());
+  BufferPtr metaGraph(TF_NewBuffer());
+  m_Session = TF_LoadSessionFromSavedModel(sessionOptions.get(), nullptr, dir.c_str(), tagPointers.data(),
+                                           static_cast<int>(tagPointers.size()), m_Graph.get(), metaGraph.get(),
+                                           status.get());
+  if (TF_GetCode(status.get()) != TF_OK)
+  {
+    // TF's message can span many lines; the first one says what is wrong.
+    std::string message = TF_Message(status.get());
+    message = message.substr(0, message.find('\n'));
+    throw std::runtime_error("cannot load the SavedModel " + dir + ": " + message);
+  }
+  m_Signatures = ParseSignatures(metaGraph->data, metaGraph->length);
+}
+
+SavedModel::~SavedModel()
+{
+  if (m_Session)
+  {
+    StatusPtr status(TF_NewStatus());
+    TF_CloseSession(m_Session, status.get());
+    TF_DeleteSession(m_Session, status.get());
+  }
+}
+
+const Signature& SavedModel::GetServingSignature() const
+{
+  std::vector<const Signature*> candidates;
+  std::string                   names;
+  for (const auto& sig : m_Signatures)
+  {
+    if (sig.name == "serving_default")
+      return sig;
+    if (sig.name.rfind("__", 0) == 0) // __saved_model_init_op and the like
+      continue;
+    candidates.push_back(&sig);
+    names += (names.empty() ? "" : ", ") + sig.name;
+  }
+  if (candidates.size() == 1)
+    return *candidates.front();
+  if (candidates.empty())
+    throw std::runtime_error("the SavedModel " + m_Directory +
+                             " has no serving signature (export it with a 'serving_default' signature)");
+  throw std::runtime_error("the SavedModel " + m_Directory + " has no 'serving_default' signature but several others (" +
+                           names + ")");
+}
+
+TF_Output SavedModel::ResolveTensor(const std::string& tensorName) const
+{
+  const size_t      colon = tensorName.rfind(':');
+  const std::string opName = tensorName.substr(0, colon);
+  const int         index = colon == std::string::npos ? 0 : std::stoi(tensorName.substr(colon + 1));
+  TF_Operation*     op = TF_GraphOperationByName(m_Graph.get(), opName.c_str());
+  if (!op)
+    throw std::runtime_error("the graph of " + m_Directory + " has no operation '" + opName + "'");
+  return TF_Output{op, index};
+}
+
+std::vector<TensorPtr> SavedModel::Run(const std::vector<TF_Output>& inputs, const std::vector<TF_Tensor*>& values,
+                                       const std::vector<TF_Output>& outputs) const
+{
+  StatusPtr               status(TF_NewStatus());
+  std::vector<TF_Tensor*> results(outputs.size(), nullptr);
+  TF_SessionRun(m_Session, nullptr, inputs.data(), values.data(), static_cast<int>(inputs.size()), outputs.data(),
+                results.data(), static_cast<int>(outputs.size()), nullptr, 0, nullptr, status.get());
+  std::vector<TensorPtr> owned;
+  for (TF_Tensor* t : results)
+    owned.emplace_back(t);
+  ThrowIfError(status.get(), "TensorFlow failed to run " + m_Directory);
+  return owned;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+TensorPtr AllocateTensor(TF_DataType dtype, const std::vector<int64_t>& shape)
+{
+  size_t n = 1;
+  for (int64_t d : shape)
+    n *= static_cast<size_t>(d);
+  TensorPtr t(TF_AllocateTensor(dtype, shape.data(), static_cast<int>(shape.size()), n * TF_DataTypeSize(dtype)));
+  if (!t)
+    throw std::runtime_error("cannot allocate a " + DataTypeName(dtype) + " tensor of shape " + ShapeToString(shape));
+  return t;
+}
+
+std::vector<int64_t> TensorShape(const TF_Tensor* tensor)
+{
+  std::vector<int64_t> shape(TF_NumDims(tensor));
+  for (size_t i = 0; i < shape.size(); ++i)
+    shape[i] = TF_Dim(tensor, static_cast<int>(i));
+  return shape;
+}
+
+std::pair<std::string, TensorPtr> ExpressionToTensor(const std::string& expression)
+{
+  const size_t eq = expression.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == expression.size())
+    throw std::runtime_error("'" + expression + "' is not of the form name=value (e.g. is_training=false, rate=0.5)");
+  const std::string name = expression.substr(0, eq);
+  std::string       value = expression.substr(eq + 1);
+
+  std::vector<std::string> items;
+  const bool               isVector = value.front() == '(' || value.back() == ')';
+  if (isVector)
+  {
+    if (value.front() != '(' || value.back() != ')')
+      throw std::runtime_error("'" + expression + "': unbalanced parentheses");
+    std::string       inner = value.substr(1, value.size() - 2);
+    std::stringstream ss(inner);
+    std::string       item;
+    while (std::getline(ss, item, ','))
+    {
+      item.erase(0, item.find_first_not_of(" \t"));
+      item.erase(item.find_last_not_of(" \t") + 1);
+      items.push_back(item);
+    }
+  }
+  else
+    items.push_back(value);
+
+  static const std::regex intRe("[-+]?[0-9]+"), floatRe("[-+]?([0-9]+\\.[0-9]*|\\.[0-9]+|[0-9]+)([eE][-+]?[0-9]+)?");
+  bool allInt = true, allFloat = true, allBool = true;
+  for (auto& it : items)
+  {
+    std::string lower(it);
+    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+    allInt = allInt && std::regex_match(it, intRe);
+    allFloat = allFloat && std::regex_match(it, floatRe);
+    allBool = allBool && (lower == "true" || lower == "false");
+  }
+  std::vector<int64_t> shape;
+  if (isVector)
+    shape.push_back(static_cast<int64_t>(items.size()));
+  TensorPtr t;
+  if (allInt)
+  {
+    t = AllocateTensor(TF_INT32, shape);
+    auto* p = static_cast<int32_t*>(TF_TensorData(t.get()));
+    for (size_t i = 0; i < items.size(); ++i)
+      p[i] = std::stoi(items[i]);
+  }
+  else if (allFloat)
+  {
+    t = AllocateTensor(TF_FLOAT, shape);
+    auto* p = static_cast<float*>(TF_TensorData(t.get()));
+    for (size_t i = 0; i < items.size(); ++i)
+      p[i] = std::stof(items[i]);
+  }
+  else if (allBool)
+  {
+    t = AllocateTensor(TF_BOOL, shape);
+    auto* p = static_cast<bool*>(TF_TensorData(t.get()));
+    for (size_t i = 0; i < items.size(); ++i)
+      p[i] = (items[i][0] == 't' || items[i][0] == 'T');
+  }
+  else
+    throw std::runtime_error("'" + expression + "': the value must be a bool, an int, a float or a tuple of numbers");
+  return {name, std::move(t)};
+}
+
+} // namespace tf
+} // namespace otb
