@@ -1,0 +1,19 @@
+"""Decloud's exception hierarchy: one root, specific subclasses that also derive from the builtin they refine."""
+
+from __future__ import annotations
+
+
+class DecloudError(Exception):
+    """Root of every error raised by Decloud on purpose."""
+
+
+class DecloudInputError(DecloudError, ValueError):
+    """An input (file, parameter, model) is missing or wrong; the message names it."""
+
+
+class DecloudIOError(DecloudError, OSError):
+    """Reading or writing a file failed."""
+
+
+class OTBAppError(DecloudError, RuntimeError):
+    """An OTB application failed; the message names the app and OTB's own error."""
