@@ -18,7 +18,9 @@ namespace otb
  * tiles are the cells of a grid of OutputGridSize anchored at the largest region's index, cropped to the
  * largest possible region; each tile is requested from the input, updated, and its part of the output
  * requested region copied (row by row). The input is never asked for more than one tile, so the memory
- * held upstream is bounded by the tile size. Progress is reported per tile.
+ * held upstream is bounded by the tile size. Progress is reported per tile. The grid is published as
+ * the output's tiling hint, so that OTB's writer streams by regions made of whole tiles (no tile is
+ * computed twice by two streaming chunks).
  */
 template <class TImage>
 class ITK_EXPORT GridStreamerFilter : public itk::ImageToImageFilter<TImage, TImage>
@@ -42,6 +44,7 @@ protected:
   GridStreamerFilter() { m_OutputGridSize.Fill(256); }
   ~GridStreamerFilter() override = default;
 
+  void GenerateOutputInformation() override;
   void GenerateInputRequestedRegion() override;
   void GenerateData() override;
 

@@ -3,6 +3,8 @@
 
 #include "otbGridStreamerFilter.h"
 
+#include "otbImageMetadata.h"
+
 #include <cstring>
 
 namespace otb
@@ -34,6 +36,15 @@ GridStreamerFilter<TImage>::TilesCovering(const RegionType& region) const
       tiles.push_back(tile);
     }
   return tiles;
+}
+
+template <class TImage>
+void GridStreamerFilter<TImage>::GenerateOutputInformation()
+{
+  Superclass::GenerateOutputInformation();
+  auto& metadata = this->GetOutput()->GetImageMetadata();
+  metadata.Add(MDNum::TileHintX, static_cast<double>(m_OutputGridSize[0]));
+  metadata.Add(MDNum::TileHintY, static_cast<double>(m_OutputGridSize[1]));
 }
 
 template <class TImage>

@@ -3,8 +3,7 @@
 
 #include "otbTensorflowMultisourceModelFilter.h"
 
-#include "otbMetaDataKey.h"
-#include "itkMetaDataObject.h"
+#include "otbImageMetadata.h"
 
 #include <algorithm>
 #include <cmath>
@@ -227,8 +226,9 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::GenerateOutput
   output->SetProjectionRef(reference->GetProjectionRef());
   output->SetNumberOfComponentsPerPixel(nBands);
 
-  itk::EncapsulateMetaData(output->GetMetaDataDictionary(), MetaDataKey::TileHintX, m_OutputGridSize[0]);
-  itk::EncapsulateMetaData(output->GetMetaDataDictionary(), MetaDataKey::TileHintY, m_OutputGridSize[1]);
+  // Tiling hint for OTB's writer: stream by regions made of whole grid cells.
+  output->GetImageMetadata().Add(MDNum::TileHintX, static_cast<double>(m_OutputGridSize[0]));
+  output->GetImageMetadata().Add(MDNum::TileHintY, static_cast<double>(m_OutputGridSize[1]));
 }
 
 template <class TInputImage, class TOutputImage>

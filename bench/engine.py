@@ -1,0 +1,116 @@
+"""Benchmark: TensorflowModelServe end to end vs the bare TensorFlow forward pass of the same SavedModel.
+
+On a generated multi-band image, for a Decloud-sized U-Net (5 stride-2 levels, widths 64..512, ~16.5 M
+parameters) and a small variant (widths 16..128):
+  - bare TensorFlow: the SavedModel's serving function called in Python on every tile of the image
+    (tiles of the size the app uses, inputs already in memory), the best of the runs;
+  - the app: otbcli_TensorflowModelServe reading the GeoTIFF and writing the output GeoTIFF, same tiles;
+  - peak RSS of the app process, at two image sizes (it must stay flat as the image grows).
+
+Prints `name: value` lines: engine_mpx_s, bare_tf_mpx_s, ratio (engine / bare, for the big model) and
+peak_rss_mb (the app, largest image), plus the same figures per model and image size.
+
+    python bench/engine.py            # 4096 x 4096 image (several minutes on 2 cores)
+    python bench/engine.py --quick    # 1024 x 1024, under a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+
+from decloud import raster, synthetic, toymodels  # noqa: E402
+from decloud.otbenv import app_environment, otbcli  # noqa: E402
+
+BIG = (64, 128, 256, 512, 512, 512)
+SMALL = (16, 32, 64, 128, 128, 128)
+
+
+def bare_tensorflow_mpx_s(model_dir: Path, image: np.ndarray, tile: int, repeats: int) -> float:
+    import tensorflow as tf
+
+    fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+    rows, cols = image.shape[0] // tile * tile, image.shape[1] // tile * tile
+    tiles = [tf.constant(image[None, r:r + tile, c:c + tile]) for r in range(0, rows, tile) for c in range(0, cols, tile)]
+    fn(x=tiles[0])  # warm-up (graph optimisation)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for t in tiles:
+            fn(x=t)["output_0"].numpy()
+        best = min(best, time.perf_counter() - start)
+    return rows * cols / best / 1e6
+
+
+def app_run(model_dir: Path, image_path: Path, out: Path, tile: int) -> tuple[float, float, float]:
+    """Run the app in a child process; returns (Mpixel/s of the whole run, seconds, peak RSS MB of the child)."""
+    cmd = otbcli("TensorflowModelServe") + [
+        "-source1.il", str(image_path), "-source1.rfieldx", str(tile), "-source1.rfieldy", str(tile),
+        "-model.dir", str(model_dir), "-model.fullyconv", "1", "-output.efieldx", str(tile),
+        "-output.efieldy", str(tile), "-optim.tilesizex", str(tile), "-optim.tilesizey", str(tile),
+        "-out", str(out), "-ram", "256",
+    ]
+    # Measure the child with /usr/bin/time-free accounting: wait4 gives the peak RSS of that child only.
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=app_environment())
+    _, status, usage = __import__("os").wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"TensorflowModelServe failed: {proc.stderr.read().decode()[-2000:]}")
+    size = raster.read_array(out).shape
+    return size[0] * size[1] / seconds / 1e6, seconds, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="1024 x 1024 image, under a minute")
+    parser.add_argument("--tile", type=int, default=256, help="tile size (default 256)")
+    args = parser.parse_args()
+    size = 1024 if args.quick else 4096
+    tile = args.tile
+    repeats = 1 if args.quick else 2
+
+    with tempfile.TemporaryDirectory(prefix="decloud-bench-") as tmp:
+        tmp = Path(tmp)
+        sizes = [size // 2, size]
+        images = {}
+        for s in sizes:
+            array = synthetic.s2_like(s, s, seed=1)
+            images[s] = (raster.write_geotiff(tmp / f"image_{s}.tif", array, origin=(0.0, 0.0), spacing=(10.0, -10.0)),
+                         array)
+        results = {}
+        for name, widths in (("unet", BIG), ("unet_small", SMALL)):
+            model = toymodels.build_keras_unet(widths=widths)
+            print(f"{name}_parameters: {model.count_params()}", flush=True)
+            model_dir = tmp / name
+            model.export(str(model_dir), verbose=False)
+            bare = bare_tensorflow_mpx_s(model_dir, images[size][1], tile, repeats)
+            print(f"{name}_bare_tf_mpx_s: {bare:.3f}", flush=True)
+            for s in sizes:
+                mpx, seconds, rss = app_run(model_dir, images[s][0], tmp / f"out_{name}_{s}.tif", tile)
+                print(f"{name}_engine_{s}px_mpx_s: {mpx:.3f}", flush=True)
+                print(f"{name}_engine_{s}px_seconds: {seconds:.1f}", flush=True)
+                print(f"{name}_peak_rss_{s}px_mb: {rss:.0f}", flush=True)
+                results[(name, s)] = (mpx, rss)
+            results[name] = bare
+        engine, rss = results[("unet", size)]
+        print(f"engine_mpx_s: {engine:.3f}")
+        print(f"bare_tf_mpx_s: {results['unet']:.3f}")
+        print(f"ratio: {engine / results['unet']:.3f}")
+        print(f"small_ratio: {results[('unet_small', size)][0] / results['unet_small']:.3f}")
+        print(f"peak_rss_mb: {rss:.0f}")
+        print(f"peak_rss_growth_mb: {rss - results[('unet', sizes[0])][1]:.0f}")
+        print(f"bench_python_peak_rss_mb: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+
+
+if __name__ == "__main__":
+    main()
