@@ -10,7 +10,6 @@
 #include "otbWrapperApplicationFactory.h"
 
 #include "otbConcatenateVectorImageFilter.h"
-#include "otbGridStreamerFilter.h"
 #include "otbTensorflowMultisourceModelFilter.h"
 
 #include <itksys/SystemTools.hxx>
@@ -33,7 +32,6 @@ public:
 
 private:
   using ModelFilterType = TensorflowMultisourceModelFilter<FloatVectorImageType, FloatVectorImageType>;
-  using StreamerType = GridStreamerFilter<FloatVectorImageType>;
   using ConcatenateType = ConcatenateVectorImageFilter<FloatVectorImageType, FloatVectorImageType, FloatVectorImageType>;
   using SizeType = FloatVectorImageType::SizeType;
 
@@ -266,28 +264,28 @@ private:
                              << m_Filter->GetOutput()->GetNumberOfComponentsPerPixel() << " bands ("
                              << (GetParameterInt("model.fullyconv") ? "fully convolutional" : "patch-based") << ")");
 
-    ProbeFirstTile();
-
+    SizeType tile;
+    tile.Fill(0);
     if (GetParameterInt("optim.disabletiling"))
     {
-      otbAppLogINFO("Tiling disabled");
-      SetParameterOutputImage("out", m_Filter->GetOutput());
-      return;
+      otbAppLogINFO("Tiling disabled: each streaming chunk is processed at once");
     }
-    SizeType tile;
-    tile[0] = GetParameterInt("optim.tilesizex");
-    tile[1] = GetParameterInt("optim.tilesizey");
-    for (unsigned int dim = 0; dim < 2; ++dim)
-      if (tile[dim] % ef[dim] != 0)
-      {
-        tile[dim] = (tile[dim] / ef[dim] + 1) * ef[dim];
-        otbAppLogWARNING("Tile size aligned to the expression field: " << tile[dim] << (dim ? " (y)" : " (x)"));
-      }
-    otbAppLogINFO("Processing tiles of " << tile[0] << "x" << tile[1] << " pixels");
-    m_Streamer = StreamerType::New();
-    m_Streamer->SetOutputGridSize(tile);
-    m_Streamer->SetInput(m_Filter->GetOutput());
-    SetParameterOutputImage("out", m_Streamer->GetOutput());
+    else
+    {
+      tile[0] = GetParameterInt("optim.tilesizex");
+      tile[1] = GetParameterInt("optim.tilesizey");
+      for (unsigned int dim = 0; dim < 2; ++dim)
+        if (tile[dim] % ef[dim] != 0)
+        {
+          tile[dim] = (tile[dim] / ef[dim] + 1) * ef[dim];
+          otbAppLogWARNING("Tile size aligned to the expression field: " << tile[dim] << (dim ? " (y)" : " (x)"));
+        }
+      otbAppLogINFO("Processing tiles of " << tile[0] << "x" << tile[1] << " pixels");
+    }
+    m_Filter->SetProcessingTileSize(tile);
+
+    ProbeFirstTile();
+    SetParameterOutputImage("out", m_Filter->GetOutput());
   }
 
   /** User mistakes about a source, reported with the key to fix. */
@@ -342,10 +340,11 @@ private:
   void ProbeFirstTile()
   {
     auto* out = m_Filter->GetOutput();
-    FloatVectorImageType::RegionType first(out->GetLargestPossibleRegion().GetIndex(), m_Filter->GetOutputGridSize());
     try
     {
-      out->SetRequestedRegion(first);
+      out->UpdateOutputInformation();
+      out->SetRequestedRegion(FloatVectorImageType::RegionType(out->GetLargestPossibleRegion().GetIndex(),
+                                                               m_Filter->GetOutputGridSize()));
       out->PropagateRequestedRegion();
       out->UpdateOutputData();
     }
@@ -354,11 +353,11 @@ private:
       otbAppLogFATAL("model.dir: the model fails on the first tile: " << e.GetDescription());
     }
     out->ReleaseData();
+    out->SetRequestedRegionToLargestPossibleRegion();
   }
 
   std::shared_ptr<tf::SavedModel>    m_Model;
   ModelFilterType::Pointer           m_Filter;
-  StreamerType::Pointer              m_Streamer;
   std::vector<itk::ProcessObject::Pointer> m_Keep;
 };
 

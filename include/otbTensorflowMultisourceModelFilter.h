@@ -8,6 +8,7 @@
 
 #include "itkImageToImageFilter.h"
 
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,7 +31,7 @@ namespace otb
  * output grid (EF by default, or the forced grid). CRS from source 1.
  *
  * Streaming contract: an output requested region is first enlarged to the grid (aligned region: index
- * and upper bound on multiples of the grid). For each source, the aligned region is mapped to the source's
+ * and upper bound on multiples of the grid), then split into processing tiles if a tile size is set. For each source, the aligned region is mapped to the source's
  * pixel grid (pixel-centre rule, as OTB's Mosaic), then padded by RF_i - (1 + (EF - 1) * S * spc_1 / spc_i)
  * pixels (left: the larger half), plus 1 pixel in patch-based mode, and cropped to the source.
  * RF_i smaller than 1 + (EF - 1) * S * spc_1 / spc_i is an error.
@@ -107,6 +108,15 @@ public:
   itkSetMacro(BackgroundValue, double);
   itkGetConstMacro(BackgroundValue, double);
 
+  /**
+   * Process requested regions tile by tile (0 x 0: each requested region at once, OTBTF's behaviour
+   * with optim.disabletiling). Must be a multiple of the expression field. Tiles are the cells of a
+   * grid anchored at the output origin; inputs are pulled one tile at a time (bounded memory) and the
+   * next tile is read while TensorFlow runs the current one.
+   */
+  void SetProcessingTileSize(const SizeType& size) { m_ProcessingTileSize = size; this->Modified(); }
+  itkGetConstMacro(ProcessingTileSize, SizeType);
+
   /** Force the grid that requested regions are aligned to (default: the expression field). */
   void SetOutputGridSize(const SizeType& size) { m_OutputGridSize = size; m_ForceOutputGridSize = true; this->Modified(); }
   itkGetConstMacro(OutputGridSize, SizeType);
@@ -133,7 +143,21 @@ private:
   TensorflowMultisourceModelFilter(const Self&) = delete;
   void operator=(const Self&) = delete;
 
+  /** A tile whose inputs are in tensors and whose TensorFlow run is in flight (or skipped). */
+  struct PendingRun
+  {
+    RegionType                              tile;
+    std::vector<tf::TensorPtr>              inputs;
+    bool                                    skipped = false;
+    std::future<std::vector<tf::TensorPtr>> results;
+  };
+
   void ResolveTensors();
+  std::vector<RegionType> TilesCovering(const RegionType& requested) const;
+  RegionType InputRegionFor(unsigned int i, const RegionType& alignedOutputRegion) const;
+  void PullInputs(const RegionType& tile);
+  PendingRun LaunchRun(const RegionType& tile) const;
+  void FinishRun(PendingRun& run);
   bool OutputRegionToInputRegion(const RegionType& outputRegion, RegionType& inputRegion, const TInputImage* input) const;
   void ImageToExtent(const TInputImage* image, const SizeType& receptiveField, PointType& extentInf,
                      PointType& extentSup) const;
@@ -145,6 +169,7 @@ private:
   std::vector<std::pair<std::string, std::shared_ptr<TF_Tensor>>> m_UserPlaceholders;
   SizeType                        m_OutputExpressionField;
   SizeType                        m_OutputGridSize;
+  SizeType                        m_ProcessingTileSize{{0, 0}};
   bool                            m_ForceOutputGridSize = false;
   double                          m_OutputSpacingScale = 1.0;
   bool                            m_FullyConvolutional = false;

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <future>
+#include <sstream>
 #include <limits>
 
 namespace otb
@@ -226,9 +228,10 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::GenerateOutput
   output->SetProjectionRef(reference->GetProjectionRef());
   output->SetNumberOfComponentsPerPixel(nBands);
 
-  // Tiling hint for OTB's writer: stream by regions made of whole grid cells.
-  output->GetImageMetadata().Add(MDNum::TileHintX, static_cast<double>(m_OutputGridSize[0]));
-  output->GetImageMetadata().Add(MDNum::TileHintY, static_cast<double>(m_OutputGridSize[1]));
+  // Tiling hint for OTB's writer: stream by regions made of whole tiles (no tile computed twice).
+  const bool tiled = m_ProcessingTileSize[0] > 0 && m_ProcessingTileSize[1] > 0;
+  output->GetImageMetadata().Add(MDNum::TileHintX, static_cast<double>(tiled ? m_ProcessingTileSize[0] : m_OutputGridSize[0]));
+  output->GetImageMetadata().Add(MDNum::TileHintY, static_cast<double>(tiled ? m_ProcessingTileSize[1] : m_OutputGridSize[1]));
 }
 
 template <class TInputImage, class TOutputImage>
@@ -285,37 +288,73 @@ bool TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::OutputRegionTo
 }
 
 template <class TInputImage, class TOutputImage>
+typename TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::RegionType
+TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::InputRegionFor(unsigned int i, const RegionType& aligned) const
+{
+  const TInputImage* input = this->GetInput(i);
+  RegionType         inRegion;
+  if (!OutputRegionToInputRegion(aligned, inRegion, input))
+  {
+    inRegion.GetModifiableIndex().Fill(0);
+    inRegion.GetModifiableSize().Fill(0);
+  }
+  // Pad by what the receptive field adds to the footprint of the expression field.
+  const SizeType minimum = GetMinimumReceptiveField(i);
+  for (unsigned int dim = 0; dim < 2; ++dim)
+  {
+    const SizeValueType pad = m_Sources[i].receptiveField[dim] - minimum[dim];
+    const SizeValueType right = pad / 2;
+    inRegion.GetModifiableIndex()[dim] -= static_cast<IndexValueType>(pad - right);
+    inRegion.GetModifiableSize()[dim] += pad;
+  }
+  // Patch-based: a source coarser than the output may need one more pixel when grids are not aligned.
+  if (!m_FullyConvolutional)
+    inRegion.PadByRadius(1);
+  inRegion.Crop(input->GetLargestPossibleRegion());
+  return inRegion;
+}
+
+template <class TInputImage, class TOutputImage>
+std::vector<typename TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::RegionType>
+TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::TilesCovering(const RegionType& requested) const
+{
+  RegionType aligned(requested);
+  EnlargeToAlignedRegion(aligned);
+  if (m_ProcessingTileSize[0] == 0 || m_ProcessingTileSize[1] == 0)
+    return {aligned};
+  // Cells of the tile grid anchored at the output origin, cropped to the image. Tiles are multiples of
+  // the expression field and so is the image size: every cell is aligned.
+  const RegionType        largest = this->GetOutput()->GetLargestPossibleRegion();
+  std::vector<RegionType> tiles;
+  IndexType               first, last;
+  for (unsigned int dim = 0; dim < 2; ++dim)
+  {
+    const auto tile = static_cast<IndexValueType>(m_ProcessingTileSize[dim]);
+    first[dim] = (aligned.GetIndex(dim) - largest.GetIndex(dim)) / tile;
+    last[dim] = (aligned.GetUpperIndex()[dim] - largest.GetIndex(dim)) / tile;
+  }
+  for (auto ty = first[1]; ty <= last[1]; ++ty)
+    for (auto tx = first[0]; tx <= last[0]; ++tx)
+    {
+      IndexType index;
+      index[0] = largest.GetIndex(0) + tx * static_cast<IndexValueType>(m_ProcessingTileSize[0]);
+      index[1] = largest.GetIndex(1) + ty * static_cast<IndexValueType>(m_ProcessingTileSize[1]);
+      RegionType tile(index, m_ProcessingTileSize);
+      tile.Crop(largest);
+      tiles.push_back(tile);
+    }
+  return tiles;
+}
+
+template <class TInputImage, class TOutputImage>
 void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::GenerateInputRequestedRegion()
 {
   Superclass::GenerateInputRequestedRegion();
-
-  RegionType requested = this->GetOutput()->GetRequestedRegion();
-  EnlargeToAlignedRegion(requested);
-
+  // Without tiling: the whole aligned region. With tiling: only the first tile; GenerateData() pulls
+  // the others one by one, so that upstream never holds more than one tile.
+  const RegionType first = TilesCovering(this->GetOutput()->GetRequestedRegion()).front();
   for (unsigned int i = 0; i < this->GetNumberOfIndexedInputs(); ++i)
-  {
-    TInputImage* input = const_cast<TInputImage*>(this->GetInput(i));
-    RegionType   inRegion;
-    if (!OutputRegionToInputRegion(requested, inRegion, input))
-    {
-      inRegion.GetModifiableIndex().Fill(0);
-      inRegion.GetModifiableSize().Fill(0);
-    }
-    // Pad by what the receptive field adds to the footprint of the expression field.
-    const SizeType minimum = GetMinimumReceptiveField(i);
-    for (unsigned int dim = 0; dim < 2; ++dim)
-    {
-      const SizeValueType pad = m_Sources[i].receptiveField[dim] - minimum[dim];
-      const SizeValueType right = pad / 2;
-      inRegion.GetModifiableIndex()[dim] -= static_cast<IndexValueType>(pad - right);
-      inRegion.GetModifiableSize()[dim] += pad;
-    }
-    // Patch-based: a source coarser than the output may need one more pixel when grids are not aligned.
-    if (!m_FullyConvolutional)
-      inRegion.PadByRadius(1);
-    inRegion.Crop(input->GetLargestPossibleRegion());
-    input->SetRequestedRegion(inRegion);
-  }
+    const_cast<TInputImage*>(this->GetInput(i))->SetRequestedRegion(InputRegionFor(i, first));
 }
 
 namespace detail
@@ -358,9 +397,9 @@ tf::TensorPtr TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::MakeI
   size_t        nValues = 0;
   if (m_FullyConvolutional)
   {
-    const RegionType region = input->GetRequestedRegion();
+    const RegionType region = InputRegionFor(i, aligned);
     if (!buffered.IsInside(region))
-      itkExceptionMacro("Source #" << i + 1 << ": requested region not buffered");
+      itkExceptionMacro("Source #" << i + 1 << ": region " << region << " is not buffered (" << buffered << ")");
     tensor = tf::AllocateTensor(dtype, {1, static_cast<int64_t>(region.GetSize(1)),
                                         static_cast<int64_t>(region.GetSize(0)), nBands});
     nValues = region.GetNumberOfPixels() * nBands;
@@ -418,31 +457,36 @@ tf::TensorPtr TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::MakeI
 }
 
 template <class TInputImage, class TOutputImage>
-void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::GenerateData()
+void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::PullInputs(const RegionType& tile)
 {
-  TOutputImage*    output = this->GetOutput();
-  const RegionType requested = output->GetRequestedRegion();
-  RegionType       aligned(requested);
-  EnlargeToAlignedRegion(aligned);
+  for (unsigned int i = 0; i < this->GetNumberOfIndexedInputs(); ++i)
+  {
+    TInputImage* input = const_cast<TInputImage*>(this->GetInput(i));
+    input->SetRequestedRegion(InputRegionFor(i, tile));
+    input->PropagateRequestedRegion();
+    input->UpdateOutputData();
+  }
+}
 
-  output->SetBufferedRegion(requested);
-  output->Allocate();
-  typename TOutputImage::PixelType background;
-  background.SetSize(output->GetNumberOfComponentsPerPixel());
-  background.Fill(static_cast<OutputValueType>(m_BackgroundValue));
-  output->FillBuffer(background);
-
-  std::vector<tf::TensorPtr> inputs;
-  std::vector<TF_Output>     feeds;
-  std::vector<TF_Tensor*>    values;
+template <class TInputImage, class TOutputImage>
+typename TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::PendingRun
+TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::LaunchRun(const RegionType& tile) const
+{
+  PendingRun run;
+  run.tile = tile;
+  std::vector<TF_Output>  feeds;
+  std::vector<TF_Tensor*> values;
   for (unsigned int i = 0; i < this->GetNumberOfIndexedInputs(); ++i)
   {
     bool allNodata = false;
-    inputs.push_back(MakeInputTensor(i, aligned, allNodata));
+    run.inputs.push_back(MakeInputTensor(i, tile, allNodata));
     if (allNodata)
-      return; // whole tile is nodata in a source: keep the background value
+    {
+      run.skipped = true; // a source is entirely nodata: keep the background value
+      return run;
+    }
     feeds.push_back(m_Model->ResolveTensor(m_InputSpecs[i].tensorName));
-    values.push_back(inputs.back().get());
+    values.push_back(run.inputs.back().get());
   }
   const tf::Signature& sig = m_Model->GetServingSignature();
   for (const auto& p : m_UserPlaceholders)
@@ -457,54 +501,72 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::GenerateData()
   std::vector<TF_Output> fetches;
   for (const auto& spec : m_OutputSpecs)
     fetches.push_back(m_Model->ResolveTensor(spec.tensorName));
+  // TensorFlow owns copies of the inputs from here on: the caller may pull the next tile meanwhile.
+  auto model = m_Model;
+  run.results = std::async(std::launch::async, [model, feeds, values, fetches]() { return model->Run(feeds, values, fetches); });
+  return run;
+}
 
+template <class TInputImage, class TOutputImage>
+void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::FinishRun(PendingRun& run)
+{
+  if (run.skipped)
+    return;
   std::vector<tf::TensorPtr> results;
   try
   {
-    results = m_Model->Run(feeds, values, fetches);
+    results = run.results.get();
   }
   catch (const std::exception& e)
   {
     std::ostringstream shapes;
-    for (unsigned int i = 0; i < inputs.size(); ++i)
-      shapes << (i ? ", " : "") << m_InputSpecs[i].key << " " << tf::ShapeToString(tf::TensorShape(inputs[i].get()));
-    itkExceptionMacro(<< e.what() << " (inputs: " << shapes.str() << "; output region " << aligned.GetSize(0) << "x"
-                      << aligned.GetSize(1) << ")");
+    for (unsigned int i = 0; i < run.inputs.size(); ++i)
+      shapes << (i ? ", " : "") << m_InputSpecs[i].key << " " << tf::ShapeToString(tf::TensorShape(run.inputs[i].get()));
+    itkExceptionMacro(<< e.what() << " (inputs: " << shapes.str() << "; output tile " << run.tile.GetSize(0) << "x"
+                      << run.tile.GetSize(1) << ")");
   }
 
-  // Copy each output tensor into its bands of the output buffer.
-  const size_t nBands = output->GetNumberOfComponentsPerPixel();
-  const size_t blocksX = aligned.GetSize(0) / m_OutputExpressionField[0];
-  const size_t efx = m_OutputExpressionField[0], efy = m_OutputExpressionField[1];
+  // Copy each output tensor into its bands of the output buffer, where the tile meets the buffer.
+  TOutputImage*    output = this->GetOutput();
+  const RegionType buffered = output->GetBufferedRegion();
+  RegionType       part = run.tile;
+  if (!part.Crop(buffered))
+    return;
+  const size_t     nBands = output->GetNumberOfComponentsPerPixel();
+  const size_t     efx = m_OutputExpressionField[0], efy = m_OutputExpressionField[1];
+  const size_t     blocksX = run.tile.GetSize(0) / efx;
   OutputValueType* outBuffer = output->GetBufferPointer();
   size_t           bandOffset = 0;
   for (size_t k = 0; k < results.size(); ++k)
   {
     TF_Tensor*   t = results[k].get();
     const size_t channels = m_OutputChannels[k];
-    const size_t expected = aligned.GetNumberOfPixels() * channels;
+    const size_t expected = run.tile.GetNumberOfPixels() * channels;
     const size_t actual = static_cast<size_t>(TF_TensorElementCount(t));
     if (actual != expected)
       itkExceptionMacro("Output '" << m_OutputSpecs[k].key << "' has shape " << tf::ShapeToString(tf::TensorShape(t))
-                                   << " (" << actual << " values) but the region " << aligned.GetSize(0) << "x"
-                                   << aligned.GetSize(1) << " x " << channels
-                                   << " bands needs " << expected << ": check the receptive field, the expression field "
+                                   << " (" << actual << " values) but the tile " << run.tile.GetSize(0) << "x"
+                                   << run.tile.GetSize(1) << " x " << channels << " bands needs " << expected
+                                   << ": check the receptive field, the expression field "
                                    << "and the spacing scale against the model's strides");
     tf::DispatchNumericType(TF_TensorType(t), [&](auto zero) {
       using T = decltype(zero);
       const T* data = static_cast<const T*>(TF_TensorData(t));
-      for (size_t y = 0; y < requested.GetSize(1); ++y)
+      for (size_t y = 0; y < part.GetSize(1); ++y)
       {
-        const size_t ay = requested.GetIndex(1) + y - aligned.GetIndex(1);
-        OutputValueType* outRow = outBuffer + y * requested.GetSize(0) * nBands + bandOffset;
-        for (size_t x = 0; x < requested.GetSize(0); ++x)
+        const size_t     row = part.GetIndex(1) + y;
+        const size_t     ty = row - run.tile.GetIndex(1);
+        OutputValueType* outRow = outBuffer +
+                                  ((row - buffered.GetIndex(1)) * buffered.GetSize(0) + (part.GetIndex(0) - buffered.GetIndex(0))) * nBands +
+                                  bandOffset;
+        for (size_t x = 0; x < part.GetSize(0); ++x)
         {
-          const size_t ax = requested.GetIndex(0) + x - aligned.GetIndex(0);
-          // Fully convolutional: raster order over the aligned region. Patch-based: block-major, then
-          // raster order inside the block (identical when EF = 1).
+          const size_t tx = part.GetIndex(0) + x - run.tile.GetIndex(0);
+          // Fully convolutional: raster order over the tile. Patch-based: block-major, then raster
+          // order inside the block (identical when EF = 1).
           const size_t pos = m_FullyConvolutional
-                               ? ay * aligned.GetSize(0) + ax
-                               : ((ay / efy) * blocksX + ax / efx) * efx * efy + (ay % efy) * efx + ax % efx;
+                               ? ty * run.tile.GetSize(0) + tx
+                               : ((ty / efy) * blocksX + tx / efx) * efx * efy + (ty % efy) * efx + tx % efx;
           const T*         src = data + pos * channels;
           OutputValueType* dst = outRow + x * nBands;
           for (size_t c = 0; c < channels; ++c)
@@ -513,6 +575,36 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::GenerateData()
       }
     });
     bandOffset += channels;
+  }
+}
+
+template <class TInputImage, class TOutputImage>
+void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::GenerateData()
+{
+  TOutputImage* output = this->GetOutput();
+  output->SetBufferedRegion(output->GetRequestedRegion());
+  output->Allocate();
+  typename TOutputImage::PixelType background;
+  background.SetSize(output->GetNumberOfComponentsPerPixel());
+  background.Fill(static_cast<OutputValueType>(m_BackgroundValue));
+  output->FillBuffer(background);
+
+  // Software pipelining: while TensorFlow runs tile k (its own threads), this thread pulls the inputs
+  // of tile k + 1 (reading, upstream filters) and copies them into tensors. The first tile's inputs were
+  // updated by the pipeline itself.
+  const std::vector<RegionType> tiles = TilesCovering(output->GetRequestedRegion());
+  PendingRun                    current = LaunchRun(tiles.front());
+  for (size_t k = 0; k < tiles.size(); ++k)
+  {
+    PendingRun next;
+    if (k + 1 < tiles.size())
+    {
+      PullInputs(tiles[k + 1]);
+      next = LaunchRun(tiles[k + 1]);
+    }
+    FinishRun(current);
+    current = std::move(next);
+    this->UpdateProgress(static_cast<float>(k + 1) / tiles.size());
   }
 }
 
