@@ -124,6 +124,13 @@ private:
     SetMinimumParameterIntValue("optim.tilesizey", 1);
     SetDefaultParameterInt("optim.tilesizey", 16);
 
+    AddParameter(ParameterType_Int, "optim.intraop", "TensorFlow threads inside one operation (0: TensorFlow's choice)");
+    SetMinimumParameterIntValue("optim.intraop", 0);
+    SetDefaultParameterInt("optim.intraop", 0);
+    AddParameter(ParameterType_Int, "optim.interop", "TensorFlow operations run in parallel (0: TensorFlow's choice)");
+    SetMinimumParameterIntValue("optim.interop", 0);
+    SetDefaultParameterInt("optim.interop", 0);
+
     AddParameter(ParameterType_OutputImage, "out", "Output image");
     AddRAMParameter();
 
@@ -172,7 +179,10 @@ private:
       tags = GetParameterStringList("model.tagsets");
     try
     {
-      m_Model = std::make_shared<tf::SavedModel>(dir, tags);
+      tf::SessionOptions options;
+      options.intraOpThreads = GetParameterInt("optim.intraop");
+      options.interOpThreads = GetParameterInt("optim.interop");
+      m_Model = std::make_shared<tf::SavedModel>(dir, tags, options);
       m_Model->GetServingSignature();
     }
     catch (const std::exception& e)

@@ -191,3 +191,12 @@ def test_bad_input_fails_clearly_and_leaves_no_output(models, image4, tmp_path, 
     assert len(fatal) == 1 and key in fatal[0], run.output
     assert not out.exists()
     assert list(tmp_path.glob("out*")) == []
+
+
+def test_session_thread_options_do_not_change_the_output(models, image4, tmp_path):
+    path, _ = image4
+    default, single = tmp_path / "default.tif", tmp_path / "single.tif"
+    assert run_serve(conv_params(models["conv"], path, default)).returncode == 0
+    run = run_serve(conv_params(models["conv"], path, single, **{"optim.intraop": 1, "optim.interop": 1}))
+    assert run.returncode == 0, run.output
+    np.testing.assert_allclose(raster.read_array(default), raster.read_array(single), rtol=0, atol=1e-3)
