@@ -139,28 +139,29 @@ TensorSpec ParseTensorInfo(WireReader r, const std::string& key)
   return spec;
 }
 
-// map<string, TensorInfo> entry: key = 1, value = 2
-TensorSpec ParseTensorMapEntry(WireReader r)
+// Entry of a protobuf map<string, Message>: key = 1, value = 2 (an empty message if absent).
+std::pair<std::string, WireReader> ReadMapEntry(WireReader r)
 {
   std::string key;
-  bool hasValue = false;
-  WireReader value(nullptr, 0);
-  uint32_t f, w;
+  WireReader  value(nullptr, 0);
+  uint32_t    f, w;
   while (r.Next(f, w))
   {
     if (f == 1 && w == 2)
       key = r.String();
     else if (f == 2 && w == 2)
-    {
       value = r.Bytes();
-      hasValue = true;
-    }
     else
       r.Skip(w);
   }
-  TensorSpec spec = hasValue ? ParseTensorInfo(value, key) : TensorSpec();
-  spec.key = key;
-  return spec;
+  return {key, value};
+}
+
+// map<string, TensorInfo> entry
+TensorSpec ParseTensorMapEntry(WireReader r)
+{
+  auto entry = ReadMapEntry(r);
+  return ParseTensorInfo(entry.second, entry.first);
 }
 
 // SignatureDef: inputs = 1, outputs = 2
@@ -285,20 +286,8 @@ std::vector<Signature> ParseSignatures(const void* metaGraphDef, size_t length)
       r.Skip(w);
       continue;
     }
-    WireReader entry = r.Bytes();
-    std::string name;
-    WireReader value(nullptr, 0);
-    uint32_t ef, ew;
-    while (entry.Next(ef, ew))
-    {
-      if (ef == 1 && ew == 2)
-        name = entry.String();
-      else if (ef == 2 && ew == 2)
-        value = entry.Bytes();
-      else
-        entry.Skip(ew);
-    }
-    signatures.push_back(ParseSignatureDef(value, name));
+    auto entry = ReadMapEntry(r.Bytes());
+    signatures.push_back(ParseSignatureDef(entry.second, entry.first));
   }
   std::sort(signatures.begin(), signatures.end(),
             [](const Signature& a, const Signature& b) { return a.name < b.name; });
