@@ -1,0 +1,214 @@
+"""Patch index: per tile, per cell of a patch grid and per S2 date, the cloud cover, the validity and the
+nearest valid S1 acquisition. Built once from the per-block counts written by the preparation stage,
+saved as one ``.npz`` per tile, extended when new dates arrive.
+
+Layout of a tile's index (``C`` cells, ``D`` S2 dates, ``E`` S1 dates of one orbit direction):
+  s2_hours [D]               acquisition times, hours since 1970-01-01 UTC, sorted
+  cloud_percent [C, D]       float32, 0..100
+  valid [C, D]               bool, no nodata pixel in the cell
+  s1_hours[orbit] [E]        sorted; orbit in ("ascending", "descending")
+  s1_valid[orbit] [C, E]     bool
+The nearest valid S1 of each (cell, S2 date) and its gap in hours are derived on load (cheap).
+Cells are numbered row-major over the grid; ``PatchGrid`` maps them to map coordinates.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DecloudInputError
+
+ORBITS = ("ascending", "descending")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def to_hours(when: datetime) -> int:
+    """Hours since 1970-01-01 UTC (naive datetimes are taken as UTC)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return int((when - _EPOCH).total_seconds() // 3600)
+
+
+def from_hours(hours: int) -> datetime:
+    return datetime.fromtimestamp(int(hours) * 3600, tz=timezone.utc)
+
+
+@dataclass(frozen=True)
+class PatchGrid:
+    """A grid of square cells of ``cell_pixels`` over a tile whose upper-left corner is (x0, y0)."""
+
+    x0: float
+    y0: float
+    pixel_size: float
+    cell_pixels: int
+    rows: int
+    cols: int
+    epsg: int = 0
+
+    @classmethod
+    def for_tile(cls, x0: float, y0: float, *, width: int = 10980, height: int = 10980, pixel_size: float = 10.0,
+                 cell_pixels: int = 256, epsg: int = 0) -> PatchGrid:
+        """Whole cells only: a partial cell at the right or bottom edge is left out."""
+        return cls(x0, y0, pixel_size, cell_pixels, height // cell_pixels, width // cell_pixels, epsg)
+
+    @property
+    def n_cells(self) -> int:
+        return self.rows * self.cols
+
+    def cell_bounds(self, cells: np.ndarray | int) -> np.ndarray:
+        """[n, 4] (xmin, ymin, xmax, ymax) of cells."""
+        cells = np.atleast_1d(cells)
+        size = self.cell_pixels * self.pixel_size
+        r, c = np.divmod(cells, self.cols)
+        xmin = self.x0 + c * size
+        ymax = self.y0 - r * size
+        return np.stack([xmin, ymax - size, xmin + size, ymax], axis=1)
+
+    def cell_offsets(self, cells: np.ndarray | int) -> np.ndarray:
+        """[n, 2] (column, row) pixel offsets of cells' upper-left pixels."""
+        r, c = np.divmod(np.atleast_1d(cells), self.cols)
+        return np.stack([c * self.cell_pixels, r * self.cell_pixels], axis=1)
+
+
+def block_counts_to_cells(block_counts: np.ndarray, grid: PatchGrid, block_pixels: int) -> np.ndarray:
+    """Sum per-block pixel counts [..., blocks_y, blocks_x] into per-cell counts [..., cells]."""
+    if grid.cell_pixels % block_pixels:
+        raise DecloudInputError(f"cell size {grid.cell_pixels} is not a multiple of the block size {block_pixels}")
+    k = grid.cell_pixels // block_pixels
+    need_y, need_x = grid.rows * k, grid.cols * k
+    if block_counts.shape[-2] < need_y or block_counts.shape[-1] < need_x:
+        raise DecloudInputError(f"block counts of shape {block_counts.shape[-2:]} do not cover a grid of "
+                                f"{grid.rows}x{grid.cols} cells of {k}x{k} blocks")
+    b = block_counts[..., :need_y, :need_x]
+    b = b.reshape(*b.shape[:-2], grid.rows, k, grid.cols, k).sum(axis=(-3, -1), dtype=np.int64)
+    return b.reshape(*b.shape[:-2], grid.n_cells)
+
+
+@dataclass
+class TileIndex:
+    tile: str
+    grid: PatchGrid
+    s2_hours: np.ndarray
+    cloud_percent: np.ndarray
+    valid: np.ndarray
+    s1_hours: dict[str, np.ndarray] = field(default_factory=dict)
+    s1_valid: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for orbit in ORBITS:
+            self.s1_hours.setdefault(orbit, np.zeros(0, dtype=np.int64))
+            self.s1_valid.setdefault(orbit, np.zeros((self.grid.n_cells, 0), dtype=bool))
+        self._nearest: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def empty(cls, tile: str, grid: PatchGrid) -> TileIndex:
+        return cls(tile, grid, np.zeros(0, dtype=np.int64), np.zeros((grid.n_cells, 0), dtype=np.float32),
+                   np.zeros((grid.n_cells, 0), dtype=bool))
+
+    def add_s2(self, hours: np.ndarray, cloud_blocks: np.ndarray, nodata_blocks: np.ndarray, *,
+               block_pixels: int = 64) -> None:
+        """Add S2 dates from per-block cloud and nodata pixel counts [dates, blocks_y, blocks_x].
+
+        Dates already in the index are replaced (a re-processed product)."""
+        hours = np.asarray(hours, dtype=np.int64)
+        if cloud_blocks.shape != nodata_blocks.shape or cloud_blocks.shape[0] != hours.size:
+            raise DecloudInputError(f"S2 block counts: {hours.size} dates, cloud counts {cloud_blocks.shape}, "
+                                    f"nodata counts {nodata_blocks.shape}")
+        cell_area = self.grid.cell_pixels**2
+        cloud = (block_counts_to_cells(cloud_blocks, self.grid, block_pixels).T * (100.0 / cell_area)).astype(np.float32)
+        valid = block_counts_to_cells(nodata_blocks, self.grid, block_pixels).T == 0
+        keep = ~np.isin(self.s2_hours, hours)
+        self.s2_hours, (self.cloud_percent, self.valid) = _merge_sorted(
+            self.s2_hours[keep], [self.cloud_percent[:, keep], self.valid[:, keep]], hours, [cloud, valid])
+        self._nearest.clear()
+
+    def add_s1(self, orbit: str, hours: np.ndarray, nodata_blocks: np.ndarray, *, block_pixels: int = 64) -> None:
+        """Add S1 dates of one orbit direction from per-block nodata counts [dates, blocks_y, blocks_x]."""
+        if orbit not in ORBITS:
+            raise DecloudInputError(f"orbit must be one of {ORBITS}, got {orbit!r}")
+        hours = np.asarray(hours, dtype=np.int64)
+        valid = block_counts_to_cells(nodata_blocks, self.grid, block_pixels).T == 0
+        keep = ~np.isin(self.s1_hours[orbit], hours)
+        self.s1_hours[orbit], (self.s1_valid[orbit],) = _merge_sorted(
+            self.s1_hours[orbit][keep], [self.s1_valid[orbit][:, keep]], hours, [valid])
+        self._nearest.clear()
+
+    # ------------------------------------------------------------------ derived
+    def nearest_s1(self, orbit: str) -> tuple[np.ndarray, np.ndarray]:
+        """For each (cell, S2 date): index of the nearest valid S1 date of ``orbit`` (-1: none) and the gap
+        in hours (inf: none). ``orbit`` may be "any"; then the index is into :meth:`s1_all_hours`."""
+        if orbit not in self._nearest:
+            if orbit == "any":
+                times = self.s1_all_hours()
+                valid = np.concatenate([self.s1_valid[o] for o in ORBITS], axis=1)[:, np.argsort(
+                    np.concatenate([self.s1_hours[o] for o in ORBITS]), kind="stable")]
+            else:
+                times, valid = self.s1_hours[orbit], self.s1_valid[orbit]
+            self._nearest[orbit] = _nearest_valid(self.s2_hours, times, valid)
+        return self._nearest[orbit]
+
+    def s1_all_hours(self) -> np.ndarray:
+        return np.sort(np.concatenate([self.s1_hours[o] for o in ORBITS]), kind="stable")
+
+    def s1_hours_for(self, orbit: str) -> np.ndarray:
+        return self.s1_all_hours() if orbit == "any" else self.s1_hours[orbit]
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the index atomically (temporary file, then rename)."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.part.npz")
+        g = self.grid
+        np.savez_compressed(
+            tmp, tile=np.array(self.tile),
+            grid=np.array([g.x0, g.y0, g.pixel_size, g.cell_pixels, g.rows, g.cols, g.epsg], dtype=np.float64),
+            s2_hours=self.s2_hours, cloud_percent=self.cloud_percent, valid=self.valid,
+            **{f"s1_hours_{o}": self.s1_hours[o] for o in ORBITS}, **{f"s1_valid_{o}": self.s1_valid[o] for o in ORBITS},
+        )
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> TileIndex:
+        try:
+            with np.load(path) as z:
+                x0, y0, px, cp, rows, cols, epsg = z["grid"].tolist()
+                grid = PatchGrid(x0, y0, px, int(cp), int(rows), int(cols), int(epsg))
+                return cls(str(z["tile"]), grid, z["s2_hours"], z["cloud_percent"], z["valid"],
+                           {o: z[f"s1_hours_{o}"] for o in ORBITS}, {o: z[f"s1_valid_{o}"] for o in ORBITS})
+        except (OSError, KeyError, ValueError) as e:
+            raise DecloudInputError(f"{path}: not a Decloud patch index ({e})") from e
+
+
+def _merge_sorted(old_hours, old_arrays, new_hours, new_arrays):
+    """Concatenate along dates and sort by time (arrays are [cells, dates])."""
+    hours = np.concatenate([old_hours, new_hours])
+    order = np.argsort(hours, kind="stable")
+    arrays = [np.concatenate([a, b], axis=1)[:, order] for a, b in zip(old_arrays, new_arrays)]
+    return hours[order], arrays
+
+
+def _nearest_valid(targets: np.ndarray, times: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest valid time of ``times`` (sorted, [E]) for each target (sorted, [D]) and cell (valid [C, E])."""
+    cells = valid.shape[0]
+    if times.size == 0:
+        return np.full((cells, targets.size), -1, np.int32), np.full((cells, targets.size), np.inf, np.float32)
+    idx = np.arange(times.size)
+    last = np.maximum.accumulate(np.where(valid, idx, -1), axis=1)  # last valid index <= j
+    nxt = np.minimum.accumulate(np.where(valid, idx, times.size)[:, ::-1], axis=1)[:, ::-1]  # first valid >= j
+    pos = np.searchsorted(times, targets, side="right")  # times[pos-1] <= target < times[pos]
+    before = np.where(pos > 0, last[:, np.maximum(pos - 1, 0)], -1)
+    after = np.where(pos < times.size, nxt[:, np.minimum(pos, times.size - 1)], times.size)
+    gap_before = np.where(before >= 0, targets - times[np.maximum(before, 0)], np.inf)
+    gap_after = np.where(after < times.size, times[np.minimum(after, times.size - 1)] - targets, np.inf)
+    use_after = gap_after < gap_before
+    nearest = np.where(use_after, after, before).astype(np.int32)
+    gap = np.minimum(gap_before, gap_after).astype(np.float32)
+    nearest[~np.isfinite(gap)] = -1
+    return nearest, gap

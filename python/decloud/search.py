@@ -1,0 +1,200 @@
+"""Sample search: every (patch cell, reference date t) of a tile whose acquisitions fit a layout, and the
+candidate dates of each acquisition. Vectorised over cells and dates: an acquisition's constraints give a
+mask [cells, dates]; its window relative to each t is a range of the sorted dates (the same for every
+cell), so the number of candidates is a difference of cumulative sums. Tuples are drawn from there.
+
+Conventions: a window [start, end] in hours is closed; no acquisition of a sample is on the date of t;
+an acquisition that needs S1 uses the nearest valid S1 date of its orbit direction (within
+max_s1s2_gap_hours of its S2 date).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import product
+from typing import Literal
+
+import numpy as np
+
+from .errors import DecloudInputError
+from .layouts import Acquisition, AcquisitionsLayout
+from .patch_index import PatchGrid, TileIndex, from_hours
+
+Strategy = Literal["random", "constant", "season"]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One sample: a cell of a tile and, per acquisition, its S2 time (and S1 time where needed), in hours."""
+
+    tile: str
+    cell: int
+    s2_hours: Mapping[str, int]
+    s1_hours: Mapping[str, int | None]
+
+
+def acquisition_mask(index: TileIndex, acq: Acquisition) -> np.ndarray:
+    """[cells, dates]: the S2 dates of each cell that meet the acquisition's own constraints."""
+    ok = index.valid.copy()
+    if acq.s2 is not None:
+        ok &= (index.cloud_percent >= acq.s2.min_cloud_percent) & (index.cloud_percent <= acq.s2.max_cloud_percent)
+    if acq.s1 is not None:
+        _, gap = index.nearest_s1(acq.s1.orbit)
+        ok &= gap <= (acq.max_s1s2_gap_hours if acq.max_s1s2_gap_hours is not None else np.inf)
+    return ok
+
+
+@dataclass
+class SearchResult:
+    index: TileIndex
+    layout: AcquisitionsLayout
+    cells: np.ndarray  # [n] cell of each sample
+    origins: np.ndarray  # [n] date index of t for each sample
+    masks: dict[str, np.ndarray]  # acquisition -> [cells, dates]
+    windows: dict[str, tuple[np.ndarray, np.ndarray]]  # acquisition -> (lo [dates], hi [dates]) per origin
+
+    def __len__(self) -> int:
+        return int(self.cells.size)
+
+    def candidates(self, k: int, name: str) -> np.ndarray:
+        """Date indices of acquisition ``name`` for sample k (the origin's own date for the origin)."""
+        cell, t = int(self.cells[k]), int(self.origins[k])
+        if name == self.layout.origin.name:
+            return np.array([t])
+        lo, hi = self.windows[name]
+        dates = np.arange(lo[t], hi[t])
+        dates = dates[self.masks[name][cell, dates]]
+        return dates[dates != t]
+
+    def _sample(self, k: int, chosen: dict[str, int]) -> Sample:
+        cell = int(self.cells[k])
+        s1: dict[str, int | None] = {}
+        for acq in self.layout.acquisitions:
+            if acq.s1 is None:
+                s1[acq.name] = None
+                continue
+            nearest, _ = self.index.nearest_s1(acq.s1.orbit)
+            s1[acq.name] = int(self.index.s1_hours_for(acq.s1.orbit)[nearest[cell, chosen[acq.name]]])
+        return Sample(self.index.tile, cell, {n: int(self.index.s2_hours[d]) for n, d in chosen.items()}, s1)
+
+    def tuples(self) -> Iterator[Sample]:
+        """Every combination of candidates, sample by sample (for small archives and tests)."""
+        names = self.layout.names
+        for k in range(len(self)):
+            for dates in product(*(self.candidates(k, n) for n in names)):
+                if len(set(dates)) == len(dates):
+                    yield self._sample(k, dict(zip(names, map(int, dates))))
+
+    def draw(self, *, strategy: Strategy = "constant", per_cell: int = 1, total: int | None = None,
+             seed: int = 0) -> list[Sample]:
+        """Bounded, reproducible combinations: one random candidate per acquisition for each chosen (cell, t).
+
+        random: ``total`` (cell, t) pairs drawn uniformly over the tile; constant: at most ``per_cell`` pairs
+        per cell; season: at most ``per_cell`` per cell, taken round-robin over the seasons of t (DJF, MAM,
+        JJA, SON) so that no season dominates.
+        """
+        rng = np.random.default_rng(seed)
+        if strategy == "random":
+            if total is None:
+                raise DecloudInputError("strategy 'random' needs total=")
+            chosen = rng.permutation(len(self))[:total]
+        elif strategy in ("constant", "season"):
+            chosen = self._per_cell(rng, per_cell, seasonal=strategy == "season")
+        else:
+            raise DecloudInputError(f"unknown strategy {strategy!r} (random, constant, season)")
+        samples = []
+        for k in np.sort(chosen):
+            picks: dict[str, int] = {}
+            for name in self.layout.names:
+                options = [d for d in self.candidates(int(k), name) if d not in picks.values()]
+                if not options:
+                    break
+                picks[name] = int(rng.choice(options))
+            else:
+                samples.append(self._sample(int(k), picks))
+        return samples
+
+    def _per_cell(self, rng: np.random.Generator, per_cell: int, *, seasonal: bool) -> np.ndarray:
+        order = rng.permutation(len(self))
+        cells = self.cells[order]
+        keys = cells.astype(np.int64)
+        if seasonal:
+            months = np.array([from_hours(h).month for h in self.index.s2_hours])
+            season = (months[self.origins[order]] % 12) // 3
+            # rank within (cell, season), then interleave seasons by that rank
+            rank_key = keys * 4 + season
+        else:
+            rank_key = keys
+        sort = np.argsort(rank_key, kind="stable")
+        sorted_keys = rank_key[sort]
+        starts = np.searchsorted(sorted_keys, sorted_keys, side="left")
+        rank = np.empty_like(sort)
+        rank[sort] = np.arange(sort.size) - starts
+        # order by (cell, rank, random) and keep the first per_cell of each cell
+        final = np.lexsort((rank, keys))
+        cell_sorted = keys[final]
+        first = np.searchsorted(cell_sorted, cell_sorted, side="left")
+        keep = final[(np.arange(final.size) - first) < per_cell]
+        return order[keep]
+
+
+def search(index: TileIndex, layout: AcquisitionsLayout, *, cells: np.ndarray | None = None) -> SearchResult:
+    """All (cell, t) of ``index`` (restricted to ``cells`` if given) whose acquisitions all have a candidate."""
+    hours = index.s2_hours
+    masks = {a.name: acquisition_mask(index, a) for a in layout.acquisitions}
+    good = masks[layout.origin.name].copy()
+    windows = {}
+    for acq in layout.acquisitions:
+        if acq.is_origin:
+            continue
+        start, end = acq.window_hours
+        lo = np.searchsorted(hours, hours + start, side="left")
+        hi = np.searchsorted(hours, hours + end, side="right")
+        windows[acq.name] = (lo, hi)
+        mask = masks[acq.name]
+        counts = np.concatenate([np.zeros((mask.shape[0], 1), np.int32), np.cumsum(mask, axis=1, dtype=np.int32)], 1)
+        n = counts[:, hi] - counts[:, lo]
+        if start <= 0 <= end:  # the date of t itself is never a candidate
+            n = n - mask
+        good &= n > 0
+    if cells is not None:
+        keep = np.zeros(good.shape[0], dtype=bool)
+        keep[np.asarray(cells, dtype=np.int64)] = True
+        good &= keep[:, None]
+    sample_cells, origins = np.nonzero(good)
+    return SearchResult(index, layout, sample_cells, origins, masks, windows)
+
+
+BBox = Sequence[float]  # (xmin, ymin, xmax, ymax) in the grid's CRS
+
+
+def split_cells(grid: PatchGrid, rois: Mapping[str, Sequence[BBox]]) -> dict[str, np.ndarray]:
+    """Assign cells to geographic splits (e.g. train/valid/test) with an R-tree over the cells.
+
+    A cell goes to the split whose ROIs it intersects; a cell that intersects ROIs of two splits goes to
+    none, so that no patch is shared by two splits (cells never overlap one another).
+    """
+    from rtree import index as rtree_index  # noqa: PLC0415
+
+    tree = rtree_index.Index(((int(c), tuple(b), None) for c, b in
+                              enumerate(grid.cell_bounds(np.arange(grid.n_cells)))))
+    owner = np.full(grid.n_cells, -1, dtype=np.int64)
+    names = list(rois)
+    for s, name in enumerate(names):
+        hits = set()
+        for box in rois[name]:
+            xmin, ymin, xmax, ymax = box
+            hits.update(c for c in tree.intersection((xmin, ymin, xmax, ymax))
+                        if _strictly_overlaps(grid.cell_bounds(c)[0], box))
+        hits_arr = np.fromiter(hits, dtype=np.int64, count=len(hits))
+        conflict = owner[hits_arr] >= 0
+        owner[hits_arr[conflict]] = -2
+        fresh = hits_arr[~conflict]
+        owner[fresh] = s
+    return {name: np.flatnonzero(owner == s) for s, name in enumerate(names)}
+
+
+def _strictly_overlaps(a: np.ndarray, b: BBox) -> bool:
+    """Open-interval overlap: touching edges do not count."""
+    return bool(a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
