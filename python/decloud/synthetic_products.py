@@ -1,0 +1,153 @@
+"""Synthetic Sentinel-2 L2A products with real folder hierarchies and names, for tests (deterministic).
+
+Each generator writes a product and returns its ground truth: the reflectance x 10000 of the 10 m and
+20 m bands in Decloud's order (int16, -10000 where there is no data), the cloud mask and the nodata mask
+on the 10 m grid. Band k of the truth has values around 1000 * (k + 1), so a band-order mistake shows.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from .products import BANDS_10M, BANDS_20M
+from .raster import write_geotiff
+
+EPSG = 32632
+ORIGIN = (600000.0, 5100000.0)
+
+
+@dataclass(frozen=True)
+class SyntheticS2:
+    path: Path
+    truth_10m: np.ndarray  # [rows, cols, 4] int16
+    truth_20m: np.ndarray  # [rows/2, cols/2, 6] int16
+    cloud: np.ndarray  # [rows, cols] bool
+    nodata: np.ndarray  # [rows, cols] bool
+
+
+def _scene(size: int, seed: int):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size]
+    texture = (np.sin(x / 7.0) + np.cos(y / 11.0)) * 150
+    r10 = np.stack([1000 * (k + 1) + texture + rng.integers(0, 50, (size, size)) for k in range(4)], -1)
+    half = size // 2
+    r20 = np.stack([1000 * (k + 5) + texture[::2, ::2] + rng.integers(0, 50, (half, half)) for k in range(6)], -1)
+    cloud = np.hypot(x - size * 0.6, y - size * 0.4) < size * 0.15
+    shadow = np.hypot(x - size * 0.5, y - size * 0.55) < size * 0.08
+    nodata = x + y < size // 4  # a swath edge in the upper-left corner
+    return r10.astype(np.int16), r20.astype(np.int16), cloud, shadow & ~cloud, nodata
+
+
+def _truth(r10, r20, nodata):
+    t10, t20 = r10.copy(), r20.copy()
+    t10[nodata] = -10000
+    nodata20 = nodata[::2, ::2] & nodata[1::2, 1::2] & nodata[::2, 1::2] & nodata[1::2, ::2]
+    t20[nodata20] = -10000
+    return t10, t20, nodata20
+
+
+def make_theia(out_dir: str | Path, *, tile: str = "32TPS", when: datetime = datetime(2022, 6, 2, 10, 30, 41),
+               size: int = 128, seed: int = 0, as_zip: bool = False) -> SyntheticS2:
+    """A THEIA L2A product: FRE bands (int16, -10000 nodata), MASKS/CLM_R1 (bits: 1 cloud, 4 shadow), EDG_R1."""
+    r10, r20, cloud, shadow, nodata = _scene(size, seed)
+    t10, t20, nodata20 = _truth(r10, r20, nodata)
+    name = f"SENTINEL2A_{when:%Y%m%d-%H%M%S}-123_L2A_T{tile}_C_V3-0"
+    folder = Path(out_dir) / name
+    (folder / "MASKS").mkdir(parents=True, exist_ok=True)
+    kw = dict(origin=ORIGIN, epsg=EPSG)
+    for k, band in enumerate(BANDS_10M):
+        write_geotiff(folder / f"{name}_FRE_{band}.tif", t10[:, :, k], spacing=(10, -10), nodata=-10000, **kw)
+    for k, band in enumerate(BANDS_20M):
+        write_geotiff(folder / f"{name}_FRE_{band}.tif", t20[:, :, k], spacing=(20, -20), nodata=-10000, **kw)
+    clm = (cloud * 1 + shadow * 4).astype(np.uint8)
+    write_geotiff(folder / "MASKS" / f"{name}_CLM_R1.tif", clm, spacing=(10, -10), **kw)
+    write_geotiff(folder / "MASKS" / f"{name}_EDG_R1.tif", nodata.astype(np.uint8), spacing=(10, -10), **kw)
+    path = folder
+    if as_zip:
+        path = folder.with_suffix(".zip")
+        with zipfile.ZipFile(path, "w") as z:
+            for f in sorted(folder.rglob("*")):
+                z.write(f, f.relative_to(folder.parent))
+        import shutil
+
+        shutil.rmtree(folder)
+    return SyntheticS2(path, t10, t20, (cloud | shadow) & ~nodata, nodata)
+
+
+def _write_jp2(path: Path, array: np.ndarray, spacing: float) -> None:
+    from osgeo import gdal  # noqa: PLC0415
+
+    tmp = path.with_suffix(".tif")
+    write_geotiff(tmp, array, origin=ORIGIN, spacing=(spacing, -spacing), epsg=EPSG)
+    gdal.GetDriverByName("JP2OpenJPEG").CreateCopy(str(path), gdal.Open(str(tmp)), options=["REVERSIBLE=YES", "QUALITY=100"])
+    tmp.unlink()
+    Path(str(path) + ".aux.xml").unlink(missing_ok=True)
+
+
+def make_esa(out_dir: str | Path, *, tile: str = "32TPS", when: datetime = datetime(2022, 6, 2, 10, 16, 11),
+             size: int = 128, seed: int = 0, baseline: str = "0400") -> SyntheticS2:
+    """An ESA L2A SAFE: R10m / R20m jp2 (uint16 DN = reflectance x 10000 - BOA_ADD_OFFSET, 0 nodata), SCL 20 m,
+    MTD_MSIL2A.xml with BOA_ADD_OFFSET (-1000 from baseline 04.00)."""
+    r10, r20, cloud, shadow, nodata = _scene(size, seed)
+    offset = -1000 if int(baseline) >= 400 else 0
+    stamp = f"{when:%Y%m%dT%H%M%S}"
+    safe = Path(out_dir) / f"S2A_MSIL2A_{stamp}_N{baseline}_R065_T{tile}_{when:%Y%m%d}T163502.SAFE"
+    img = safe / "GRANULE" / f"L2A_T{tile}_A036226_{stamp}" / "IMG_DATA"
+    (img / "R10m").mkdir(parents=True, exist_ok=True)
+    (img / "R20m").mkdir(parents=True, exist_ok=True)
+    dn10 = (r10.astype(np.int32) - offset).astype(np.uint16)
+    dn10[nodata] = 0
+    for k, band in enumerate(BANDS_10M):
+        esa = f"B{band[1:].zfill(2)}" if band[1:].isdigit() else band
+        _write_jp2(img / "R10m" / f"T{tile}_{stamp}_{esa}_10m.jp2", dn10[:, :, k], 10)
+    t10, t20, nodata20 = _truth(r10, r20, nodata)
+    dn20 = (r20.astype(np.int32) - offset).astype(np.uint16)
+    dn20[nodata20] = 0
+    for k, band in enumerate(BANDS_20M):
+        esa = f"B{band[1:].zfill(2)}" if band[1:].isdigit() else band
+        _write_jp2(img / "R20m" / f"T{tile}_{stamp}_{esa}_20m.jp2", dn20[:, :, k], 20)
+    # SCL on the 20 m grid: 4 vegetation, 9 cloud high probability, 3 shadow, 0 nodata
+    scl = np.full((size // 2, size // 2), 4, dtype=np.uint8)
+    scl[cloud[::2, ::2]] = 9
+    scl[shadow[::2, ::2]] = 3
+    scl[nodata20] = 0
+    _write_jp2(img / "R20m" / f"T{tile}_{stamp}_SCL_20m.jp2", scl, 20)
+    (safe / "MTD_MSIL2A.xml").write_text(
+        "<?xml version='1.0'?><Level-2A_User_Product><BOA_ADD_OFFSET_VALUES_LIST>"
+        + "".join(f'<BOA_ADD_OFFSET band_id="{i}">{offset}</BOA_ADD_OFFSET>' for i in range(13))
+        + "</BOA_ADD_OFFSET_VALUES_LIST></Level-2A_User_Product>")
+    scl10 = np.kron(scl, np.ones((2, 2), dtype=np.uint8))
+    return SyntheticS2(safe, t10, t20, np.isin(scl10, (3, 8, 9, 10)) & ~nodata, nodata)
+
+
+def make_stack(out_dir: str | Path, *, when: datetime = datetime(2022, 6, 2), size: int = 128, seed: int = 0,
+               band_order: tuple[str, ...] = ("B02", "B03", "B04", "B08")) -> SyntheticS2:
+    """A GeoTIFF stack as in ../shared/data (uint16, nodata 0, described bands) and its SCL."""
+    from osgeo import gdal  # noqa: PLC0415
+
+    r10, r20, cloud, shadow, nodata = _scene(size, seed)
+    t10, t20, _ = _truth(r10, r20, nodata)
+    order = [int(b[1:]) for b in band_order]
+    index = {2: 0, 3: 1, 4: 2, 8: 3}
+    data = np.stack([r10[:, :, index[n]] for n in order], -1).astype(np.uint16)
+    data[nodata] = 0
+    name = "".join(f"B{n}" for n in order)
+    path = Path(out_dir) / f"S2_L2A_{when:%Y%m%d}_{name}.tif"
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    write_geotiff(path, data, origin=ORIGIN, spacing=(10, -10), epsg=EPSG, nodata=0)
+    ds = gdal.Open(str(path), gdal.GA_Update)
+    for k, b in enumerate(band_order):
+        ds.GetRasterBand(k + 1).SetDescription(b)
+    ds = None
+    scl = np.full(cloud.shape, 4, dtype=np.uint8)
+    scl[cloud] = 8
+    scl[shadow] = 3
+    scl[nodata] = 0
+    write_geotiff(path.with_name(f"S2_L2A_{when:%Y%m%d}_SCL.tif"), scl, origin=ORIGIN, spacing=(10, -10), epsg=EPSG,
+                  nodata=0)
+    return SyntheticS2(path, t10, t20, (cloud | shadow) & ~nodata, nodata)
