@@ -14,19 +14,17 @@ Pixel work is done by OTB apps chained in memory with pyotb (ConcatenateImages, 
 
 from __future__ import annotations
 
-import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .errors import DecloudInputError
-from .otbenv import pyotb
-from .products import BANDS_10M, BANDS_20M, SCL_CLOUD_CLASSES, BandSource, S2Product, read_s2_product
+from ..errors import DecloudInputError
+from ..otbenv import pyotb
+from .common import build_folder, grid_of, read_marker, write_image
+from ..products import BANDS_10M, BANDS_20M, SCL_CLOUD_CLASSES, BandSource, S2Product, read_s2_product
 
 S2_NODATA = -10000
-TIFF_OPTIONS = "gdal:co:COMPRESS=DEFLATE&gdal:co:TILED=YES&gdal:co:BIGTIFF=IF_SAFER"
 
 
 @dataclass(frozen=True)
@@ -57,13 +55,6 @@ class PreparedS2:
             return {k: z[k] for k in z.files}
 
 
-def _marker(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / "done.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _stack(otb, sources: list[BandSource]):
     """Bands (possibly from several files, possibly one band of a multi-band file) as one image."""
     images = [otb.ExtractROI({"in": s.path, "cl": [f"Channel{s.band}"]}) if s.band != 1 or _band_count(s.path) > 1
@@ -78,17 +69,6 @@ def _band_count(path: str) -> int:
     return gdal.Open(path).RasterCount
 
 
-def _write(app, path: Path, pixel_type: str, nodata: float | None = None) -> None:
-    app.write(str(path), pixel_type=pixel_type, ext_fname=TIFF_OPTIONS)
-    if nodata is not None:
-        from osgeo import gdal  # noqa: PLC0415
-
-        ds = gdal.Open(str(path), gdal.GA_Update)
-        for b in range(ds.RasterCount):
-            ds.GetRasterBand(b + 1).SetNoDataValue(nodata)
-        ds = None
-
-
 def _reflectance(otb, product: S2Product, bands: tuple[str, ...], nodata_expr: str | None, extra=()):
     """int16 reflectance x 10000 of ``bands``, S2_NODATA where ``nodata_expr`` holds (im1 = the bands)."""
     stack = _stack(otb, [product.bands[b] for b in bands])
@@ -101,27 +81,12 @@ def _reflectance(otb, product: S2Product, bands: tuple[str, ...], nodata_expr: s
 def prepare_s2(product_path: str | Path, out_dir: str | Path, *, block_pixels: int = 64) -> PreparedS2:
     """Prepare one S2 L2A product (THEIA, ESA or GeoTIFF stack) into ``out_dir`` (see the module doc)."""
     product = read_s2_product(product_path)
-    out_dir = Path(out_dir)
-    folder = out_dir / product.name
-    done = _marker(folder)
-    if done is not None and done.get("source") == str(Path(product_path).resolve()):
-        return PreparedS2(folder, product.tile, done["acquired"])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / f".{product.name}.part"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        _prepare_into(product, tmp, block_pixels)
-        marker = {"source": str(Path(product_path).resolve()), "kind": product.kind, "tile": product.tile,
-                  "acquired": product.acquired.isoformat(), "offset": product.offset,
-                  "bands_10m": list(BANDS_10M), "bands_20m": list(BANDS_20M) if product.has_20m else []}
-        (tmp / "done.json").write_text(json.dumps(marker, indent=2))
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return PreparedS2(folder, product.tile, product.acquired.isoformat())
+    folder = Path(out_dir) / product.name
+    marker = {"source": str(Path(product_path).resolve()), "kind": product.kind, "tile": product.tile,
+              "acquired": product.acquired.isoformat(), "offset": product.offset,
+              "bands_10m": list(BANDS_10M), "bands_20m": list(BANDS_20M) if product.has_20m else []}
+    build_folder(folder, marker, lambda tmp: _prepare_into(product, tmp, block_pixels))
+    return PreparedS2(folder, product.tile, read_marker(folder)["acquired"])
 
 
 def _prepare_into(product: S2Product, folder: Path, block_pixels: int) -> None:
@@ -138,33 +103,25 @@ def _prepare_into(product: S2Product, folder: Path, block_pixels: int) -> None:
         s2_10m = _reflectance(otb, product, BANDS_10M, any_zero)
         nodata_mask = otb.BandMathX({"il": [_stack(otb, [product.bands[b] for b in BANDS_10M])], "exp": f"({any_zero}) ? 1 : 0"})
         scl = product.cloud_mask.path
-        if _grid(scl) != _grid(ref.path):  # ESA: SCL at 20 m onto the 10 m grid
+        if grid_of(scl) != grid_of(ref.path):  # ESA: SCL at 20 m onto the 10 m grid
             scl = otb.Superimpose({"inr": ref.path, "inm": scl, "interpolator": "nn"})
         cloud = otb.BandMathX({"il": [scl], "exp": "(" + " || ".join(f"im1b1 == {c}" for c in SCL_CLOUD_CLASSES) + ") ? 1 : 0"})
-    _write(s2_10m, folder / "s2_10m.tif", "int16", S2_NODATA)
-    _write(nodata_mask, folder / "nodata.tif", "uint8")
-    _write(cloud, folder / "cloud.tif", "uint8")
+    write_image(s2_10m, folder / "s2_10m.tif", "int16", S2_NODATA)
+    write_image(nodata_mask, folder / "nodata.tif", "uint8")
+    write_image(cloud, folder / "cloud.tif", "uint8")
     if product.has_20m:
         if product.kind == "theia":
             s2_20m = _reflectance(otb, product, BANDS_20M, None)
         else:
             zero20 = " || ".join(f"im1b{k + 1} == {product.nodata}" for k in range(len(BANDS_20M)))
             s2_20m = _reflectance(otb, product, BANDS_20M, zero20)
-        _write(s2_20m, folder / "s2_20m.tif", "int16", S2_NODATA)
+        write_image(s2_20m, folder / "s2_20m.tif", "int16", S2_NODATA)
     np.savez_compressed(folder / "blocks.npz", **block_counts(folder / "cloud.tif", folder / "nodata.tif", block_pixels))
-
-
-def _grid(path) -> tuple:
-    from osgeo import gdal  # noqa: PLC0415
-
-    gdal.UseExceptions()
-    ds = gdal.Open(str(path))
-    return (ds.RasterXSize, ds.RasterYSize, ds.GetGeoTransform())
 
 
 def block_counts(cloud_path: Path, nodata_path: Path, block_pixels: int = 64) -> dict[str, np.ndarray]:
     """Per-block counts of cloudy valid pixels and of nodata pixels (outside the image counts as nodata)."""
-    from .raster import read_array  # noqa: PLC0415
+    from ..raster import read_array  # noqa: PLC0415
 
     cloud = read_array(cloud_path)[:, :, 0] != 0
     nodata = read_array(nodata_path)[:, :, 0] != 0
