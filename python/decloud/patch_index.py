@@ -212,3 +212,68 @@ def _nearest_valid(targets: np.ndarray, times: np.ndarray, valid: np.ndarray) ->
     gap = np.minimum(gap_before, gap_after).astype(np.float32)
     nearest[~np.isfinite(gap)] = -1
     return nearest, gap
+
+
+def index_prepared(out_path: str | Path, s2_folders: list[Path], s1_folders: list[Path] = (), *,
+                   cell_pixels: int = 256, tile: str | None = None) -> TileIndex:
+    """Build or update the index of one tile from prepared S2 and S1 folders (their ``blocks.npz`` and
+    ``done.json``). Dates already in an existing index at ``out_path`` are skipped (built once, updated
+    when new dates arrive)."""
+    import json  # noqa: PLC0415
+
+    from .raster import geotransform  # noqa: PLC0415
+
+    out_path = Path(out_path)
+    if not s2_folders:
+        raise DecloudInputError(f"{out_path}: no prepared S2 folder to index")
+
+    def marker(folder: Path) -> dict:
+        try:
+            return json.loads((Path(folder) / "done.json").read_text())
+        except (OSError, ValueError) as e:
+            raise DecloudInputError(f"{folder}: not a finished preparation output (no done.json)") from e
+
+    if out_path.exists():
+        index = TileIndex.load(out_path)
+    else:
+        first = Path(s2_folders[0])
+        x0, dx, _, y0, _, _ = geotransform(first / "s2_10m.tif")
+        from osgeo import gdal  # noqa: PLC0415
+
+        ds = gdal.Open(str(first / "s2_10m.tif"))
+        grid = PatchGrid.for_tile(x0, y0, width=ds.RasterXSize, height=ds.RasterYSize, pixel_size=dx,
+                                  cell_pixels=cell_pixels)
+        index = TileIndex.empty(tile or marker(first).get("tile") or first.name, grid)
+
+    known = set(index.s2_hours.tolist())
+    new_hours, clouds, nodatas = [], [], []
+    for folder in s2_folders:
+        h = to_hours(datetime.fromisoformat(marker(folder)["acquired"]))
+        if h in known:
+            continue
+        with np.load(Path(folder) / "blocks.npz") as z:
+            clouds.append(z["cloud"])
+            nodatas.append(z["nodata"])
+            block = int(z["block_pixels"])
+        new_hours.append(h)
+        known.add(h)
+    if new_hours:
+        index.add_s2(np.array(new_hours), np.stack(clouds), np.stack(nodatas), block_pixels=block)
+
+    for orbit in ORBITS:
+        known = set(index.s1_hours[orbit].tolist())
+        hours, nodatas = [], []
+        for folder in s1_folders:
+            m = marker(folder)
+            h = to_hours(datetime.fromisoformat(m["acquired"]))
+            if m["orbit_direction"] != orbit or h in known:
+                continue
+            with np.load(Path(folder) / "blocks.npz") as z:
+                nodatas.append(z["nodata"])
+                block = int(z["block_pixels"])
+            hours.append(h)
+            known.add(h)
+        if hours:
+            index.add_s1(orbit, np.array(hours), np.stack(nodatas), block_pixels=block)
+    index.save(out_path)
+    return index

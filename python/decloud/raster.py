@@ -45,6 +45,7 @@ def write_geotiff(
     data = array if array.ndim == 3 else array[:, :, None]
     if data.dtype not in _GDAL_TYPES:
         raise DecloudInputError(f"{path}: unsupported array dtype {data.dtype}")
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.part")
     ds = gdal.GetDriverByName("GTiff").Create(
         str(tmp), data.shape[1], data.shape[0], data.shape[2], _GDAL_TYPES[data.dtype],

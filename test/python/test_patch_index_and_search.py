@@ -103,3 +103,26 @@ def test_splits_share_no_cell():
     assert not set(splits["valid"]) & set(splits["test"])
     assert 4 not in set(splits["valid"]) | set(splits["test"])  # straddles two splits: dropped
     assert len(splits["valid"]) == 20 and len(splits["test"]) == 20
+
+
+def test_index_from_prepared_products(tmp_path):
+    """Generated THEIA products -> prepare_s2 -> index: cloud % per cell equals the masks' truth."""
+    from decloud import synthetic_products as sp
+    from decloud.patch_index import index_prepared
+    from decloud.prepare import prepare_s2
+
+    folders = []
+    truths = []
+    for k, day in enumerate((2, 12)):
+        truth = sp.make_theia(tmp_path / "in", when=datetime(2022, 6, day, 10, 30), seed=k, size=128)
+        folders.append(prepare_s2(truth.path, tmp_path / "prep").folder)
+        truths.append(truth)
+    index = index_prepared(tmp_path / "T32TPS.npz", folders[:1], cell_pixels=64)
+    assert index.grid.n_cells == 4 and index.s2_hours.size == 1
+    index = index_prepared(tmp_path / "T32TPS.npz", folders, cell_pixels=64)  # update with the new date
+    assert index.s2_hours.size == 2
+    for d, truth in enumerate(truths):
+        cells = truth.cloud.reshape(2, 64, 2, 64).sum(axis=(1, 3)).ravel() * 100 / 64**2
+        np.testing.assert_allclose(index.cloud_percent[:, d], cells, rtol=1e-6)
+        valid = ~truth.nodata.reshape(2, 64, 2, 64).any(axis=(1, 3)).ravel()
+        np.testing.assert_array_equal(index.valid[:, d], valid)

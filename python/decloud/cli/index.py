@@ -1,0 +1,29 @@
+"""decloud index"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..patch_index import index_prepared  # noqa: PLC0415
+
+    index = index_prepared(args.out, [Path(p) for p in args.s2], [Path(p) for p in args.s1 or []],
+                           cell_pixels=args.cell_pixels, tile=args.tile)
+    print(f"{args.out}: tile {index.tile}, {index.grid.n_cells} cells of {index.grid.cell_pixels} px, "
+          f"{index.s2_hours.size} S2 dates, {sum(v.size for v in index.s1_hours.values())} S1 dates")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("index", help="build or update a tile's patch index from prepared folders",
+                       description="Per cell of a patch grid and per S2 date: cloud %%, validity, nearest valid S1. "
+                       "An existing index is updated with the dates it does not have yet.",
+                       epilog="example: decloud index --out index/32TPS.npz --s2 prepared/S2_32TPS_* --s1 prepared/S1_32TPS_*")
+    p.add_argument("--out", required=True, help="index file (.npz)")
+    p.add_argument("--s2", nargs="+", required=True, help="prepared S2 folders of one tile")
+    p.add_argument("--s1", nargs="*", help="prepared S1 folders of that tile")
+    p.add_argument("--cell-pixels", type=int, default=256, help="patch grid cell size in 10 m pixels (default 256)")
+    p.add_argument("--tile", help="tile name (default: from the products)")
+    p.set_defaults(func=run)

@@ -1,0 +1,60 @@
+"""The decloud command end to end on generated products: prepare-s2, prepare-s1, index, search; errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime
+
+import numpy as np
+
+from decloud import synthetic_products as sp
+from decloud.otbenv import app_environment
+from decloud.raster import write_geotiff
+
+
+def decloud(*args):
+    proc = subprocess.run([sys.executable, "-m", "decloud.cli", *map(str, args)], capture_output=True, text=True,
+                          env=app_environment(), timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_prepare_index_search_chain(tmp_path):
+    products = [sp.make_theia(tmp_path / "in", when=datetime(2022, 6, d, 10, 30), seed=d, size=128).path
+                for d in (1, 11, 21)]
+    code, out, err = decloud("prepare-s2", *products, "--out-dir", tmp_path / "prep", "-q")
+    assert code == 0, err
+    rng = np.random.default_rng(0)
+    for d in (1, 12, 22):
+        for pol in ("vv", "vh"):
+            write_geotiff(tmp_path / "s1" / f"s1a_32TPS_{pol}_ASC_117_202206{d:02d}t170512.tif",
+                          rng.lognormal(-3, 1, (128, 128)).astype("float32"), origin=sp.ORIGIN, spacing=(10, -10))
+    code, out, err = decloud("prepare-s1", *sorted((tmp_path / "s1").glob("*_vv_*.tif")), "--out-dir",
+                             tmp_path / "prep", "-q")
+    assert code == 0, err
+    code, out, err = decloud("index", "--out", tmp_path / "32TPS.npz", "--s2", *sorted((tmp_path / "prep").glob("S2_*")),
+                             "--s1", *sorted((tmp_path / "prep").glob("S1_*")), "--cell-pixels", 64)
+    assert code == 0, err
+    assert "4 cells of 64 px, 3 S2 dates, 3 S1 dates" in out
+    layout = tmp_path / "layout.json"
+    layout.write_text(json.dumps({
+        "t": {"acquisition": {"s2": {"type": "S2", "min_cloud_percent": 0, "max_cloud_percent": 100},
+                              "s1": {"type": "S1"}}, "timeframe_origin": True, "max_s1s2_gap_hours": 48},
+        "target": {"acquisition": {"s2": {"type": "S2", "min_cloud_percent": 0, "max_cloud_percent": 100}},
+                   "timeframe_start_hours": -300, "timeframe_end_hours": 300}}))
+    code, out, err = decloud("search", "--index", tmp_path / "32TPS.npz", "--layout", layout, "--per-cell", 10,
+                             "--out", tmp_path / "samples.json", "-q")
+    assert code == 0, err
+    samples = json.loads((tmp_path / "samples.json").read_text())["samples"]
+    assert samples and all(abs((datetime.fromisoformat(s["s1"]["t"]) - datetime.fromisoformat(s["s2"]["t"]))
+                               .total_seconds()) <= 48 * 3600 for s in samples)
+    # cells with nodata (the upper-left swath edge) are never sampled
+    assert 0 not in {s["cell"] for s in samples}
+
+
+def test_errors_are_one_line(tmp_path):
+    code, out, err = decloud("prepare-s2", tmp_path / "nothing.zip", "--out-dir", tmp_path / "p", "-q")
+    assert code == 2 and err.strip().count("\n") == 0 and "nothing.zip: no such file or folder" in err
+    code, out, err = decloud("search", "--index", tmp_path / "none.npz", "--layout", "os9", "-q")
+    assert code == 2 and "shipped layouts: os1, os2, os2-gf, ssop" in err
