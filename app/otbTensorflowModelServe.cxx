@@ -10,6 +10,7 @@
 #include "otbWrapperApplicationFactory.h"
 
 #include "otbConcatenateVectorImageFilter.h"
+#include "otbDecloudExceptionMessage.h"
 #include "otbTensorflowMultisourceModelFilter.h"
 
 #include <itksys/SystemTools.hxx>
@@ -267,7 +268,7 @@ private:
     }
     catch (const itk::ExceptionObject& e)
     {
-      otbAppLogFATAL("the output grid cannot be computed: " << e.GetDescription());
+      otbAppLogFATAL("the output grid cannot be computed: " << ExceptionMessage(e));
     }
     const auto largest = m_Filter->GetOutput()->GetLargestPossibleRegion();
     otbAppLogINFO("Output: " << largest.GetSize(0) << "x" << largest.GetSize(1) << " pixels, "
@@ -360,7 +361,7 @@ private:
     }
     catch (const itk::ExceptionObject& e)
     {
-      otbAppLogFATAL("model.dir: the model fails on the first tile: " << e.GetDescription());
+      otbAppLogFATAL("model.dir: the model fails on the first tile: " << ExceptionMessage(e));
     }
     out->ReleaseData();
     out->SetRequestedRegionToLargestPossibleRegion();

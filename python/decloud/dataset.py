@@ -1,0 +1,194 @@
+"""Dataset generation: samples (from the search) -> patches (DecloudPatchesExtraction, C++) -> TFRecord shards.
+
+Each sample becomes one ``tf.train.Example`` with Decloud's keys, for each acquisition ``<acq>`` of the layout:
+  s2_<acq>            int16   [P, P, 4]        B2 B3 B4 B8, reflectance x 10000, -10000 nodata
+  s2_20m_<acq>        int16   [P/2, P/2, 6]    B5 B6 B7 B8A B11 B12 (when the product has them)
+  s1_<acq>            uint16  [P, P, 2]        VV VH, Decloud's log stretch (acquisitions with S1)
+  s2_timestamp_<acq>  int64   []               seconds since 1970-01-01 UTC
+  s1_timestamp_<acq>  int64   []
+and ``dem`` float32 [P/2, P/2, 1] when a DEM is given. Arrays are stored as raw bytes (``tf.io.decode_raw``);
+``shapes_and_types.json`` next to the shards gives each key's shape and dtype, ``footprints.geojson`` the patch
+footprints (with tile, cell and split). Shards are written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .errors import DecloudInputError
+from .otbenv import pyotb
+from .patch_index import PatchGrid
+from .search import Sample
+
+_NP = {"int16": np.int16, "uint16": np.uint16, "float32": np.float32, "int64": np.int64}
+
+
+@dataclass(frozen=True)
+class TileCatalog:
+    """Where the prepared rasters of one tile are: S2 folders by time (hours), S1 folders by time, a DEM."""
+
+    grid: PatchGrid
+    s2: Mapping[int, Path]
+    s1: Mapping[int, Path]
+    dem: Path | None = None
+
+
+def extract_patches(sources: Sequence[Path], corners: Sequence[tuple[float, float]], patch_size: int,
+                    out_prefix: Path) -> list[Path]:
+    """Run DecloudPatchesExtraction (in process, through pyotb); returns one patch stack per source."""
+    out_prefix.parent.mkdir(parents=True, exist_ok=True)
+    pyotb().App("DecloudPatchesExtraction", {
+        "il": [str(s) for s in sources], "patchsize": patch_size,
+        "pos": [f"{x!r},{y!r}" for x, y in corners], "outprefix": str(out_prefix)})
+    return [Path(f"{out_prefix}_{i + 1}.tif") for i in range(len(sources))]
+
+
+def _read_patch(path: Path, k: int, size: int) -> np.ndarray:
+    from osgeo import gdal  # noqa: PLC0415
+
+    ds = gdal.Open(str(path))
+    return np.stack([ds.GetRasterBand(b + 1).ReadAsArray(0, k * size, size, size) for b in range(ds.RasterCount)], -1)
+
+
+def generate_dataset(samples: Sequence[Sample], catalogs: Mapping[str, TileCatalog], out_dir: str | Path, *,
+                     patch_size: int = 64, shard_size: int = 256, split: str = "train",
+                     quiet: bool = False) -> list[Path]:
+    """Write the TFRecord shards of ``samples`` into ``out_dir`` (see the module doc); returns the shards."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    out_dir = Path(out_dir)
+    work = out_dir / ".patches"
+    if not samples:
+        raise DecloudInputError(f"{out_dir}: no sample to write")
+
+    # 1. Which cells each prepared image must give: one extraction run per image.
+    needs: dict[tuple[str, str, int], list[int]] = defaultdict(list)
+    for s in samples:
+        if s.tile not in catalogs:
+            raise DecloudInputError(f"sample of tile {s.tile}: no catalog for this tile")
+        cat = catalogs[s.tile]
+        for acq, h in s.s2_hours.items():
+            if h not in cat.s2:
+                raise DecloudInputError(f"tile {s.tile}: no prepared S2 for {acq} at hour {h}")
+            needs[(s.tile, "s2", h)].append(s.cell)
+        for acq, h in s.s1_hours.items():
+            if h is not None:
+                if h not in cat.s1:
+                    raise DecloudInputError(f"tile {s.tile}: no prepared S1 for {acq} at hour {h}")
+                needs[(s.tile, "s1", h)].append(s.cell)
+        if cat.dem is not None:
+            needs[(s.tile, "dem", 0)].append(s.cell)
+
+    stacks: dict[tuple[str, str, int], tuple[dict[int, int], list[Path]]] = {}
+    for n, (key, cells) in enumerate(tqdm(sorted(needs.items()), desc="patches", unit="image", disable=quiet)):
+        tile, kind, h = key
+        cat = catalogs[tile]
+        cells = sorted(set(cells))
+        bounds = cat.grid.cell_bounds(np.array(cells))
+        corners = [(float(b[0]), float(b[3])) for b in bounds]
+        if kind == "s2":
+            folder = cat.s2[h]
+            sources = [folder / "s2_10m.tif"] + ([folder / "s2_20m.tif"] if (folder / "s2_20m.tif").exists() else [])
+        elif kind == "s1":
+            sources = [cat.s1[h] / "s1.tif"]
+        else:
+            sources = [cat.dem]
+        size = patch_size
+        if kind == "dem":  # source 1 of this run is the DEM: the patch size in its own pixels
+            from .raster import geotransform  # noqa: PLC0415
+
+            size = int(round(patch_size * cat.grid.pixel_size / geotransform(cat.dem)[1]))
+        paths = extract_patches(sources, corners, size, work / f"{n:05d}")
+        stacks[key] = ({c: i for i, c in enumerate(cells)}, paths)
+
+    # 2. Examples, in shards.
+    shapes: dict[str, tuple[list[int], str]] = {}
+
+    def feature(name: str, array: np.ndarray):
+        shapes.setdefault(name, (list(array.shape), str(array.dtype)))
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[np.ascontiguousarray(array).tobytes()]))
+
+    def scalar(name: str, value: int):
+        shapes.setdefault(name, ([], "int64"))
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+
+    def example(s: Sample) -> bytes:
+        f = {}
+        for acq, h in s.s2_hours.items():
+            index, paths = stacks[(s.tile, "s2", h)]
+            k = index[s.cell]
+            f[f"s2_{acq}"] = feature(f"s2_{acq}", _read_patch(paths[0], k, patch_size).astype(np.int16))
+            if len(paths) > 1:
+                f[f"s2_20m_{acq}"] = feature(f"s2_20m_{acq}", _read_patch(paths[1], k, patch_size // 2).astype(np.int16))
+            f[f"s2_timestamp_{acq}"] = scalar(f"s2_timestamp_{acq}", h * 3600)
+        for acq, h in s.s1_hours.items():
+            if h is not None:
+                index, paths = stacks[(s.tile, "s1", h)]
+                f[f"s1_{acq}"] = feature(f"s1_{acq}", _read_patch(paths[0], index[s.cell], patch_size).astype(np.uint16))
+                f[f"s1_timestamp_{acq}"] = scalar(f"s1_timestamp_{acq}", h * 3600)
+        if catalogs[s.tile].dem is not None:
+            index, paths = stacks[(s.tile, "dem", 0)]
+            f["dem"] = feature("dem", _read_patch(paths[0], index[s.cell], patch_size // 2).astype(np.float32))
+        return tf.train.Example(features=tf.train.Features(feature=f)).SerializeToString()
+
+    shards = []
+    for start in tqdm(range(0, len(samples), shard_size), desc="shards", unit="shard", disable=quiet):
+        path = out_dir / f"{split}_{start // shard_size:05d}.tfrecord"
+        tmp = path.with_name(f".{path.name}.part")
+        with tf.io.TFRecordWriter(str(tmp)) as writer:
+            for s in samples[start:start + shard_size]:
+                writer.write(example(s))
+        os.replace(tmp, path)
+        shards.append(path)
+
+    _write_json(out_dir / "shapes_and_types.json", {k: {"shape": v[0], "dtype": v[1]} for k, v in shapes.items()})
+    features = []
+    for s in samples:
+        xmin, ymin, xmax, ymax = catalogs[s.tile].grid.cell_bounds(s.cell)[0].tolist()
+        features.append({"type": "Feature", "properties": {"tile": s.tile, "cell": s.cell, "split": split},
+                         "geometry": {"type": "Polygon", "coordinates": [[[xmin, ymax], [xmax, ymax], [xmax, ymin],
+                                                                          [xmin, ymin], [xmin, ymax]]]}})
+    _write_json(out_dir / "footprints.geojson", {"type": "FeatureCollection", "features": features})
+    for p in work.glob("*"):
+        p.unlink()
+    work.rmdir()
+    return shards
+
+
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def read_dataset(folder: str | Path, pattern: str = "*.tfrecord"):
+    """A tf.data.Dataset of dicts of tensors, decoded with ``shapes_and_types.json``."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    folder = Path(folder)
+    spec = json.loads((folder / "shapes_and_types.json").read_text())
+    description = {k: tf.io.FixedLenFeature([], tf.int64 if v["dtype"] == "int64" and not v["shape"] else tf.string)
+                   for k, v in spec.items()}
+
+    def parse(record):
+        raw = tf.io.parse_single_example(record, description)
+        out = {}
+        for k, v in spec.items():
+            if not v["shape"]:
+                out[k] = raw[k]
+            else:
+                out[k] = tf.reshape(tf.io.decode_raw(raw[k], tf.as_dtype(v["dtype"])), v["shape"])
+        return out
+
+    files = sorted(str(p) for p in folder.glob(pattern))
+    if not files:
+        raise DecloudInputError(f"{folder}: no TFRecord shard matches {pattern}")
+    return tf.data.TFRecordDataset(files).map(parse)
