@@ -192,3 +192,22 @@ def read_dataset(folder: str | Path, pattern: str = "*.tfrecord"):
     if not files:
         raise DecloudInputError(f"{folder}: no TFRecord shard matches {pattern}")
     return tf.data.TFRecordDataset(files).map(parse)
+
+
+def catalog_from_prepared(index, prepared_dir: str | Path, dem: str | Path | None = None) -> TileCatalog:
+    """The catalog of an index's tile from a folder of preparation outputs (``S2_<tile>_*``, ``S1_<tile>_*``)."""
+    from datetime import datetime  # noqa: PLC0415
+
+    from .patch_index import to_hours  # noqa: PLC0415
+
+    s2, s1 = {}, {}
+    for folder in sorted(Path(prepared_dir).glob(f"S[12]_{index.tile}_*")):
+        try:
+            marker = json.loads((folder / "done.json").read_text())
+        except (OSError, ValueError):
+            continue  # unfinished: not in the catalog
+        hours = to_hours(datetime.fromisoformat(marker["acquired"]))
+        (s2 if folder.name.startswith("S2_") else s1)[hours] = folder
+    if not s2:
+        raise DecloudInputError(f"{prepared_dir}: no finished S2 preparation of tile {index.tile}")
+    return TileCatalog(index.grid, s2, s1, Path(dem) if dem else None)

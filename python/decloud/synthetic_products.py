@@ -151,3 +151,20 @@ def make_stack(out_dir: str | Path, *, when: datetime = datetime(2022, 6, 2), si
     write_geotiff(path.with_name(f"S2_L2A_{when:%Y%m%d}_SCL.tif"), scl, origin=ORIGIN, spacing=(10, -10), epsg=EPSG,
                   nodata=0)
     return SyntheticS2(path, t10, t20, (cloud | shadow) & ~nodata, nodata)
+
+
+def make_s1tiling(out_dir: str | Path, *, tile: str = "32TPS", when: datetime = datetime(2022, 6, 3, 17, 5, 12),
+                  direction: str = "ASC", orbit: int = 117, size: int = 128, seed: int = 0,
+                  nodata_cols: int = 0) -> tuple[Path, np.ndarray]:
+    """An S1Tiling acquisition: ``s1a_<tile>_vv|vh_<ASC|DES>_<orbit>_<stamp>.tif`` (float32 linear sigma0, 0 =
+    nodata in the first ``nodata_cols`` columns). Returns the VV path and the [size, size, 2] sigma0 truth."""
+    rng = np.random.default_rng(seed)
+    sigma0 = np.stack([rng.lognormal(-2.5, 1.0, (size, size)), rng.lognormal(-4.0, 1.0, (size, size))], -1)
+    sigma0 = sigma0.astype("float32")
+    sigma0[:, :nodata_cols] = 0
+    paths = []
+    for k, pol in enumerate(("vv", "vh")):
+        path = Path(out_dir) / f"s1a_{tile}_{pol}_{direction}_{orbit:03d}_{when:%Y%m%dt%H%M%S}.tif"
+        write_geotiff(path, sigma0[:, :, k], origin=ORIGIN, spacing=(10, -10), epsg=EPSG, nodata=0)
+        paths.append(path)
+    return paths[0], sigma0

@@ -7,11 +7,8 @@ import subprocess
 import sys
 from datetime import datetime
 
-import numpy as np
-
 from decloud import synthetic_products as sp
 from decloud.otbenv import app_environment
-from decloud.raster import write_geotiff
 
 
 def decloud(*args):
@@ -25,11 +22,8 @@ def test_prepare_index_search_chain(tmp_path):
                 for d in (1, 11, 21)]
     code, out, err = decloud("prepare-s2", *products, "--out-dir", tmp_path / "prep", "-q")
     assert code == 0, err
-    rng = np.random.default_rng(0)
     for d in (1, 12, 22):
-        for pol in ("vv", "vh"):
-            write_geotiff(tmp_path / "s1" / f"s1a_32TPS_{pol}_ASC_117_202206{d:02d}t170512.tif",
-                          rng.lognormal(-3, 1, (128, 128)).astype("float32"), origin=sp.ORIGIN, spacing=(10, -10))
+        sp.make_s1tiling(tmp_path / "s1", when=datetime(2022, 6, d, 17, 5), seed=d)
     code, out, err = decloud("prepare-s1", *sorted((tmp_path / "s1").glob("*_vv_*.tif")), "--out-dir",
                              tmp_path / "prep", "-q")
     assert code == 0, err
@@ -51,6 +45,16 @@ def test_prepare_index_search_chain(tmp_path):
                                .total_seconds()) <= 48 * 3600 for s in samples)
     # cells with nodata (the upper-left swath edge) are never sampled
     assert 0 not in {s["cell"] for s in samples}
+    rois = tmp_path / "rois.json"
+    x0, y0 = sp.ORIGIN
+    rois.write_text(json.dumps({"train": [[x0, y0 - 640, x0 + 1280, y0]], "test": [[x0, y0 - 1280, x0 + 1280, y0 - 640]]}))
+    code, out, err = decloud("dataset", "--index", tmp_path / "32TPS.npz", "--prepared", tmp_path / "prep", "--layout",
+                             layout, "--rois", rois, "--per-cell", 2, "--out-dir", tmp_path / "ds", "-q")
+    assert code == 0, err
+    train = json.loads((tmp_path / "ds" / "train" / "footprints.geojson").read_text())["features"]
+    test = json.loads((tmp_path / "ds" / "test" / "footprints.geojson").read_text())["features"]
+    assert {f["properties"]["cell"] for f in train} <= {0, 1} and {f["properties"]["cell"] for f in test} <= {2, 3}
+    assert list((tmp_path / "ds" / "train").glob("train_*.tfrecord")) and test
 
 
 def test_errors_are_one_line(tmp_path):

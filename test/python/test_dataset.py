@@ -68,13 +68,9 @@ def archive(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("archive")
     s2 = [prepare_s2(sp.make_theia(tmp / "in", when=datetime(2022, 6, d, 10, 30), seed=d).path, tmp / "prep").folder
           for d in (1, 11, 21)]
+    s1 = [prepare_s1(sp.make_s1tiling(tmp / "s1", when=datetime(2022, 6, d, 17, 5), seed=d)[0], tmp / "prep").folder
+          for d in (1, 12, 22)]
     rng = np.random.default_rng(0)
-    s1 = []
-    for d in (1, 12, 22):
-        for pol in ("vv", "vh"):
-            write_geotiff(tmp / "s1" / f"s1a_32TPS_{pol}_ASC_117_202206{d:02d}t170512.tif",
-                          rng.lognormal(-3, 1, (128, 128)).astype("float32"), origin=sp.ORIGIN, spacing=(10, -10))
-        s1.append(prepare_s1(tmp / "s1" / f"s1a_32TPS_vv_ASC_117_202206{d:02d}t170512.tif", tmp / "prep").folder)
     dem = write_geotiff(tmp / "dem.tif", rng.uniform(200, 900, (64, 64)).astype("float32"), origin=sp.ORIGIN,
                         spacing=(20, -20))
     index = index_prepared(tmp / "32TPS.npz", s2, s1, cell_pixels=64, tile="32TPS")

@@ -8,9 +8,9 @@ import logging
 import sys
 
 from ..errors import DecloudError
-from . import demo, index, prepare, search
+from . import dataset, demo, index, prepare, search
 
-COMMANDS = (demo, prepare, index, search)
+COMMANDS = (demo, prepare, index, search, dataset)
 
 
 def build_parser() -> argparse.ArgumentParser:
