@@ -58,3 +58,11 @@ def grid_of(path) -> tuple:
     gdal.UseExceptions()
     ds = gdal.Open(str(path))
     return (ds.RasterXSize, ds.RasterYSize, ds.GetGeoTransform())
+
+
+def read_blocks(folder: Path) -> dict:
+    """The per-block counts (``blocks.npz``) of a preparation output folder."""
+    import numpy as np  # noqa: PLC0415
+
+    with np.load(folder / "blocks.npz") as z:
+        return {k: z[k] for k in z.files}

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import DecloudInputError
 from ..otbenv import pyotb
-from .common import build_folder, grid_of, read_marker, write_image
+from .common import build_folder, grid_of, read_blocks, read_marker, write_image
 
 S1TILING_NAME = re.compile(
     r"^(?P<unit>s1[a-d])_(?P<tile>\d{2}[A-Z]{3})_(?P<pol>vv|vh)_(?P<direction>ASC|DES)_(?P<orbit>\d{3})"
@@ -60,8 +60,7 @@ class PreparedS1:
         return self.folder / "s1.tif"
 
     def blocks(self) -> dict[str, np.ndarray]:
-        with np.load(self.folder / "blocks.npz") as z:
-            return {k: z[k] for k in z.files}
+        return read_blocks(self.folder)
 
 
 def prepare_s1(vv_path: str | Path, out_dir: str | Path, *, block_pixels: int = 64) -> PreparedS1:

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import DecloudInputError
 from ..otbenv import pyotb
-from .common import build_folder, grid_of, read_marker, write_image
+from .common import build_folder, grid_of, read_blocks, read_marker, write_image
 from ..products import BANDS_10M, BANDS_20M, SCL_CLOUD_CLASSES, BandSource, S2Product, read_s2_product
 
 S2_NODATA = -10000
@@ -51,8 +51,7 @@ class PreparedS2:
         return self.folder / "nodata.tif"
 
     def blocks(self) -> dict[str, np.ndarray]:
-        with np.load(self.folder / "blocks.npz") as z:
-            return {k: z[k] for k in z.files}
+        return read_blocks(self.folder)
 
 
 def _stack(otb, sources: list[BandSource]):
