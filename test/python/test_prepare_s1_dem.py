@@ -47,6 +47,9 @@ def test_prepare_s1_bad_inputs(tmp_path):
     src = write_s1(tmp_path, "vv", np.ones((10, 10), "float32"))
     with pytest.raises(DecloudInputError, match="VH file .* is missing"):
         prepare_s1(src, tmp_path / "out")
+    write_s1(tmp_path, "vh", np.ones((10, 12), "float32"))
+    with pytest.raises(DecloudInputError, match="not on the grid of"):
+        prepare_s1(src, tmp_path / "out")
     bad = write_geotiff(tmp_path / "sentinel1.tif", np.ones((4, 4), "float32"), origin=(0, 0), spacing=(10, -10))
     with pytest.raises(DecloudInputError, match="unparsable S1Tiling name"):
         prepare_s1(bad, tmp_path / "out")

@@ -10,7 +10,7 @@ import pytest
 from decloud import synthetic_products as sp
 from decloud.errors import DecloudInputError
 from decloud.prepare import prepare_s2
-from decloud.raster import read_array
+from decloud.raster import read_array, write_geotiff
 
 
 def check(prepared, truth, *, has_20m=True):
@@ -61,6 +61,15 @@ def test_bad_products_fail_clearly_and_leave_nothing(tmp_path):
     bad.mkdir()
     with pytest.raises(DecloudInputError, match="unparsable product name"):
         prepare_s2(bad, tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_band_on_a_wrong_grid_fails_clearly(tmp_path):
+    truth = sp.make_theia(tmp_path / "in")
+    b8 = next(truth.path.glob("*_FRE_B8.tif"))
+    write_geotiff(b8, truth.truth_10m[:100, :, 3], origin=sp.ORIGIN, spacing=(10, -10), nodata=-10000)
+    with pytest.raises(DecloudInputError, match=r"FRE_B8.tif: band B8 is on another grid than B2 \(128x100 pixels"):
+        prepare_s2(truth.path, tmp_path / "out")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 

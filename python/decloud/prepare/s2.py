@@ -88,7 +88,22 @@ def prepare_s2(product_path: str | Path, out_dir: str | Path, *, block_pixels: i
     return PreparedS2(folder, product.tile, read_marker(folder)["acquired"])
 
 
+def _check_grids(product: S2Product) -> None:
+    """The bands of one resolution must share a grid."""
+    for group in (BANDS_10M, BANDS_20M) if product.has_20m else (BANDS_10M,):
+        first = product.bands[group[0]]
+        reference = grid_of(first.path)
+        for band in group[1:]:
+            grid = grid_of(product.bands[band].path)
+            if grid != reference:
+                raise DecloudInputError(f"{product.bands[band].path}: band {band} is on another grid than {group[0]} "
+                                        f"({grid[0]}x{grid[1]} pixels, origin {grid[2][0]}, {grid[2][3]}, spacing "
+                                        f"{grid[2][1]} vs {reference[0]}x{reference[1]}, {reference[2][0]}, "
+                                        f"{reference[2][3]}, {reference[2][1]})")
+
+
 def _prepare_into(product: S2Product, folder: Path, block_pixels: int) -> None:
+    _check_grids(product)
     otb = pyotb()
     ref = product.bands["B2"]
     if product.kind == "theia":
