@@ -1,0 +1,212 @@
+"""The networks of Cresson et al. 2022, in an explicit registry: ``get_model(name, **options)``.
+
+  gapfilling  (A) per pixel, linear in time between t-1 and t+1 (no weights); a date with nodata at a pixel
+              gives way to the other one
+  ssop_mer    (B) Meraner et al. 2020: conv 3x3 256, 16 residual blocks of two 3x3 convs of 256 channels with
+              residual scaling 0.1, conv 3x3 to the bands, long skip adding the cloudy S2 -- all at 10 m
+  ssop_unet   (B) U-Net: conv 5x5 64, stride-2 convs 128, 256, 512, 512, 512 (DEM and 20 m inputs joined
+              after the first down-sampling), transposed convs back with skips, conv 5x5 to the bands;
+              optional 20 m output before the last up-sampling
+  msop_unet   (C) the same encoder shared by t-1, t, t+1; the decoder works on the features of the three
+              dates stacked at each level; outputs S2 at t
+
+Inputs are the stored values (the apps feed raw data): S2 int16 reflectance x 10000 (nodata -10000), S1
+uint16 log stretch, DEM metres. Normalisation is inside the graph (S2 / 10000, S1 / 65535, DEM / 1000) and so
+is the output scaling (x 10000). Outputs: ``s2_target`` (and ``s2_20m_target``) plus centre crops
+``s2_target_crop<N>`` that drop N pixels on each side (the padding options against block artefacts).
+``width`` scales every U-Net width (0.25: a 16..128 U-Net).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+S2_BANDS, S2_20M_BANDS, S1_BANDS = 4, 6, 2
+UNET_WIDTHS = (64, 128, 256, 512, 512, 512)
+CROPS = (16, 32, 64)
+
+
+def _keras():
+    import keras  # noqa: PLC0415
+
+    return keras
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """What a built network needs and gives, for the model card and the dataset reader."""
+
+    name: str
+    inputs: dict[str, tuple[int, int]]  # key -> (bands, scale relative to 10 m)
+    outputs: dict[str, tuple[int, int]]
+    crops: tuple[int, ...]
+    receptive_multiple: int  # spatial sizes must be multiples of this
+
+
+def _normalise(keras, x, key: str):
+    if key.startswith("s1"):
+        return x / 65535.0
+    if key == "dem":
+        return x / 1000.0
+    return x / 10000.0
+
+
+def _outputs(keras, tensors: dict, crops=CROPS) -> dict:
+    """Scale the estimates back to reflectance x 10000 and add their centre crops."""
+    out = {}
+    for key, t in tensors.items():
+        scaled = keras.layers.Rescaling(10000.0, name=key)(t)
+        out[key] = scaled
+        factor = 2 if "20m" in key else 1
+        for c in crops:
+            out[f"{key}_crop{c}"] = keras.layers.Cropping2D(c // factor, name=f"{key}_crop{c}")(scaled)
+    return out
+
+
+def _inputs(keras, spec: dict[str, tuple[int, int]]) -> dict:
+    return {k: keras.Input((None, None, bands), name=k) for k, (bands, _) in spec.items()}
+
+
+class _UNetEncoder:
+    """Layers of the encoder; called once per date (shared weights for msop_unet)."""
+
+    def __init__(self, keras, widths, with_dem: bool, with_20m: bool):
+        L = keras.layers
+        w = widths
+        self.conv1 = L.Conv2D(w[0], 5, padding="same", activation="relu", name="conv1")
+        self.down = [L.Conv2D(w[i], 3, strides=2, padding="same", activation="relu", name=f"conv{i + 1}")
+                     for i in range(1, len(w))]
+        self.dem = L.Conv2D(w[0], 3, padding="same", activation="relu", name="conv1_dem") if with_dem else None
+        self.s20 = L.Conv2D(w[0], 3, padding="same", activation="relu", name="conv1_20m") if with_20m else None
+        self.concat = L.Concatenate
+
+    def __call__(self, x, dem=None, s20=None) -> list:
+        """Features at factors 1, 2, 4, ... (the deepest last)."""
+        feats = [self.conv1(x)]
+        net = self.down[0](feats[0])
+        extra = [f(v) for f, v in ((self.dem, dem), (self.s20, s20)) if f is not None and v is not None]
+        if extra:
+            net = self.concat()([net, *extra])
+        feats.append(net)
+        for conv in self.down[1:]:
+            net = conv(net)
+            feats.append(net)
+        return feats
+
+
+def _unet_decoder(keras, levels: list[list], widths, out_bands: int, out_20m: bool) -> dict:
+    """levels[k]: the features (one per date) at factor 2**k; the deepest level starts the decoder."""
+    L = keras.layers
+    cat = lambda ts: ts[0] if len(ts) == 1 else L.Concatenate()(ts)  # noqa: E731
+    net = cat(levels[-1])
+    out = {}
+    for k in range(len(levels) - 2, -1, -1):
+        net = L.Conv2DTranspose(widths[k], 3, strides=2, padding="same", activation="relu", name=f"deconv{k}")(net)
+        net = cat(levels[k] + [net])
+        if k == 1 and out_20m:
+            out["s2_20m_target"] = L.Conv2D(S2_20M_BANDS, 5, padding="same", name="s2_20m_estimate")(net)
+    out["s2_target"] = L.Conv2D(out_bands, 5, padding="same", name="s2_estimate")(net)
+    return out
+
+
+def _widths(width: float) -> tuple[int, ...]:
+    return tuple(max(4, int(round(w * width))) for w in UNET_WIDTHS)
+
+
+def ssop_unet(*, with_sar: bool = True, with_dem: bool = True, with_20m: bool = False, width: float = 1.0):
+    keras = _keras()
+    spec = {"s2_t": (S2_BANDS, 1)}
+    if with_sar:
+        spec["s1_t"] = (S1_BANDS, 1)
+    if with_dem:
+        spec["dem"] = (1, 2)
+    if with_20m:
+        spec["s2_20m_t"] = (S2_20M_BANDS, 2)
+    inputs = _inputs(keras, spec)
+    norm = {k: _normalise(keras, v, k) for k, v in inputs.items()}
+    x = norm["s2_t"] if not with_sar else keras.layers.Concatenate()([norm["s1_t"], norm["s2_t"]])
+    widths = _widths(width)
+    feats = _UNetEncoder(keras, widths, with_dem, with_20m)(x, norm.get("dem"), norm.get("s2_20m_t"))
+    outputs = _outputs(keras, _unet_decoder(keras, [[f] for f in feats], widths, S2_BANDS, with_20m))
+    return keras.Model(inputs, outputs, name="ssop_unet")
+
+
+def msop_unet(*, with_sar: bool = True, with_dem: bool = True, width: float = 1.0):
+    keras = _keras()
+    dates = ("tm1", "t", "tp1")
+    spec = {}
+    for d in dates:
+        spec[f"s2_{d}"] = (S2_BANDS, 1)
+        if with_sar:
+            spec[f"s1_{d}"] = (S1_BANDS, 1)
+    if with_dem:
+        spec["dem"] = (1, 2)
+    inputs = _inputs(keras, spec)
+    norm = {k: _normalise(keras, v, k) for k, v in inputs.items()}
+    widths = _widths(width)
+    encoder = _UNetEncoder(keras, widths, with_dem, False)
+    per_date = []
+    for d in dates:
+        x = norm[f"s2_{d}"] if not with_sar else keras.layers.Concatenate()([norm[f"s1_{d}"], norm[f"s2_{d}"]])
+        per_date.append(encoder(x, norm.get("dem")))
+    levels = [[feats[k] for feats in per_date] for k in range(len(widths))]
+    outputs = _outputs(keras, _unet_decoder(keras, levels, widths, S2_BANDS, False))
+    return keras.Model(inputs, outputs, name="msop_unet")
+
+
+def ssop_mer(*, with_sar: bool = True, blocks: int = 16, width: int = 256):
+    keras = _keras()
+    L = keras.layers
+    spec = {"s2_t": (S2_BANDS, 1)}
+    if with_sar:
+        spec["s1_t"] = (S1_BANDS, 1)
+    inputs = _inputs(keras, spec)
+    norm = {k: _normalise(keras, v, k) for k, v in inputs.items()}
+    x = norm["s2_t"] if not with_sar else L.Concatenate()([norm["s1_t"], norm["s2_t"]])
+    net = L.Conv2D(width, 3, padding="same", activation="relu", name="conv_in")(x)
+    for b in range(blocks):
+        r = L.Conv2D(width, 3, padding="same", activation="relu", name=f"res{b}_a")(net)
+        r = L.Conv2D(width, 3, padding="same", name=f"res{b}_b")(r)
+        net = L.Add()([net, L.Rescaling(0.1)(r)])
+    net = L.Conv2D(S2_BANDS, 3, padding="same", name="conv_out")(net)
+    estimate = L.Add(name="long_skip")([net, norm["s2_t"]])
+    return keras.Model(inputs, _outputs(keras, {"s2_target": estimate}), name="ssop_mer")
+
+
+def gapfilling():
+    """Linear in time between t-1 and t+1, per pixel; the dates come as [batch] timestamps (seconds)."""
+    keras = _keras()
+    import tensorflow as tf  # noqa: PLC0415
+
+    inputs = _inputs(keras, {"s2_tm1": (S2_BANDS, 1), "s2_tp1": (S2_BANDS, 1)})
+    for d in ("tm1", "t", "tp1"):
+        inputs[f"s2_timestamp_{d}"] = keras.Input((), name=f"s2_timestamp_{d}", dtype="float64")
+
+    class LinearInTime(keras.layers.Layer):
+        def call(self, before, after, t_before, t, t_after):
+            w = tf.cast((t - t_before) / tf.maximum(t_after - t_before, 1.0), before.dtype)[:, None, None, None]
+            valid_b, valid_a = before > -10000, after > -10000
+            mix = (1 - w) * before + w * after
+            return tf.where(valid_b & valid_a, mix, tf.where(valid_b, before, tf.where(valid_a, after, -10000.0)))
+
+    out = LinearInTime(name="s2_target")(inputs["s2_tm1"], inputs["s2_tp1"], inputs["s2_timestamp_tm1"],
+                                         inputs["s2_timestamp_t"], inputs["s2_timestamp_tp1"])
+    return keras.Model(inputs, {"s2_target": out}, name="gapfilling")
+
+
+MODELS: dict[str, Callable] = {
+    "gapfilling": gapfilling,
+    "ssop_mer": ssop_mer,
+    "ssop_unet": ssop_unet,
+    "msop_unet": msop_unet,
+}
+
+
+def get_model(name: str, **options):
+    """Build the registered network ``name``; a KeyError lists the valid names, a TypeError the options."""
+    try:
+        builder = MODELS[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}") from None
+    return builder(**options)
