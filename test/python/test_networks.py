@@ -89,3 +89,21 @@ def test_export_reload_and_tensorflow_model_serve(tmp_path):
                      "output.efieldy": 256, "out": out}, n_sources=2)
     assert run.returncode == 0, run.output
     np.testing.assert_allclose(raster.read_array(out), reference, rtol=1e-4, atol=0.5)
+
+
+def test_exported_card_matches_the_signature(tmp_path):
+    import tensorflow as tf
+
+    from decloud.card import export_model, read_card
+
+    model = get_model("msop_unet", width=0.125, with_sar=True, with_dem=True)
+    export_model(model, tmp_path / "msop", network="msop_unet", training={"dataset": "test"})
+    card = read_card(tmp_path / "msop")
+    signature = tf.saved_model.load(str(tmp_path / "msop")).signatures["serving_default"]
+    assert set(card["inputs"]) == set(signature.structured_input_signature[1])
+    assert set(card["outputs"]) == set(signature.structured_outputs)
+    assert card["inputs"]["s1_tm1"]["bands"] == ["VV", "VH"] and card["inputs"]["dem"]["scale"] == 2
+    assert {"output": "s2_target_crop32", "crop": 32} in card["padding"]
+    (tmp_path / "msop" / "card.json").write_text("{")
+    with pytest.raises(Exception, match="not valid JSON"):
+        read_card(tmp_path / "msop")
