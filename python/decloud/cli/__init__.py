@@ -8,9 +8,9 @@ import logging
 import sys
 
 from ..errors import DecloudError
-from . import dataset, demo, index, prepare, search
+from . import dataset, demo, index, prepare, search, train
 
-COMMANDS = (demo, prepare, index, search, dataset)
+COMMANDS = (demo, prepare, index, search, dataset, train)
 
 
 def build_parser() -> argparse.ArgumentParser:

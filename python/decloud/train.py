@@ -1,0 +1,126 @@
+"""Training: TFRecord shards -> a network of the registry -> an exported SavedModel with its card.
+
+``train(network, dataset_dir, out_dir, ...)``: tf.data (parallel reads, shuffle, batch, prefetch) from the
+shards written by ``decloud dataset``; inputs are the records' keys that the network takes, the target is
+``s2_target`` (and ``s2_20m_target`` for networks with a 20 m output); masked L1 loss (target nodata pixels
+do not count); Adam; early stopping on the validation loss when a validation set is given; resumable:
+``BackupAndRestore`` keeps the state of the last finished epoch in ``out_dir/backup`` so a killed run goes
+on where it stopped; ``out_dir/checkpoints/best.weights.h5``; TensorBoard logs in ``out_dir/logs`` with
+preview images (input t, estimate, target) at each epoch; strategies: default, mirrored (all local GPUs).
+The model is exported to ``out_dir/model`` with its card.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from .card import export_model
+from .dataset import read_dataset
+from .errors import DecloudInputError
+from .networks import get_model
+
+log = logging.getLogger(__name__)
+Strategy = Literal["default", "mirrored"]
+TARGETS = ("s2_target", "s2_20m_target")
+
+
+def masked_l1(y_true, y_pred):
+    import tensorflow as tf  # noqa: PLC0415
+
+    valid = tf.cast(y_true > -10000, y_pred.dtype)
+    return tf.reduce_sum(tf.abs(y_true - y_pred) * valid) / tf.maximum(tf.reduce_sum(valid), 1.0)
+
+
+def _pipeline(folder: Path, input_keys: Sequence[str], target_keys: Sequence[str], batch_size: int, *,
+              shuffle: bool, seed: int):
+    import tensorflow as tf  # noqa: PLC0415
+
+    spec = json.loads((folder / "shapes_and_types.json").read_text())
+    missing = [k for k in (*input_keys, *target_keys) if k not in spec]
+    if missing:
+        raise DecloudInputError(f"{folder}: the records have no {', '.join(missing)} "
+                                f"(they have: {', '.join(sorted(spec))})")
+
+    def split(record):
+        x = {k: tf.cast(record[k], tf.float64 if "timestamp" in k else tf.float32) for k in input_keys}
+        y = {k: tf.cast(record[k], tf.float32) for k in target_keys}
+        return x, y
+
+    ds = read_dataset(folder)
+    if shuffle:
+        ds = ds.shuffle(1024, seed=seed, reshuffle_each_iteration=True)
+    return ds.map(split, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def train(network: str, dataset_dir: str | Path, out_dir: str | Path, *, options: dict | None = None,
+          valid_dir: str | Path | None = None, epochs: int = 10, batch_size: int = 4, learning_rate: float = 2e-4,
+          patience: int = 5, seed: int = 0, strategy: Strategy = "default", callbacks: Sequence = (),
+          verbose: int = 1) -> Path:
+    """Train ``network`` (registry name, ``options`` for it); returns the exported model folder."""
+    import keras  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+
+    keras.utils.set_random_seed(seed)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scope = tf.distribute.MirroredStrategy() if strategy == "mirrored" else tf.distribute.get_strategy()
+    with scope.scope():
+        model = get_model(network, **(options or {}))
+        outputs = model.output
+        targets = [k for k in TARGETS if k in outputs]
+        trainable = keras.Model(model.inputs, {k: outputs[k] for k in targets})
+        trainable.compile(optimizer=keras.optimizers.Adam(learning_rate), loss={k: masked_l1 for k in targets})
+    input_keys = [t.name.split(":")[0] for t in model.inputs]
+    train_ds = _pipeline(Path(dataset_dir), input_keys, targets, batch_size, shuffle=True, seed=seed)
+    valid_ds = (_pipeline(Path(valid_dir), input_keys, targets, batch_size, shuffle=False, seed=seed)
+                if valid_dir else None)
+    monitor = "val_loss" if valid_ds is not None else "loss"
+    cbs = [
+        keras.callbacks.BackupAndRestore(str(out_dir / "backup")),
+        keras.callbacks.ModelCheckpoint(str(out_dir / "checkpoints" / "best.weights.h5"), monitor=monitor,
+                                        save_best_only=True, save_weights_only=True),
+        keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
+        keras.callbacks.TensorBoard(str(out_dir / "logs")),
+        _Previews(out_dir / "logs" / "previews", valid_ds if valid_ds is not None else train_ds),
+        *callbacks,
+    ]
+    history = trainable.fit(train_ds, validation_data=valid_ds, epochs=epochs, callbacks=cbs, verbose=verbose)
+    losses = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    info = {"network": network, "options": options or {}, "dataset": str(Path(dataset_dir).resolve()),
+            "validation": str(Path(valid_dir).resolve()) if valid_dir else None, "epochs_run": len(losses.get("loss", [])),
+            "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, "loss": "masked L1", "history": losses}
+    return export_model(model, out_dir / "model", network=network, training=info)
+
+
+class _Previews:
+    """TensorBoard images of the first batch at each epoch: input t, estimate and target (B4 B3 B2)."""
+
+    def __new__(cls, folder: Path, dataset):
+        import keras  # noqa: PLC0415
+        import tensorflow as tf  # noqa: PLC0415
+
+        class Previews(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.writer = tf.summary.create_file_writer(str(folder))
+                self.batch = next(iter(dataset.take(1)))
+
+            def on_epoch_end(self, epoch, logs=None):
+                x, y = self.batch
+                estimate = self.model(x, training=False)["s2_target"]
+
+                def rgb(t):
+                    return tf.clip_by_value(tf.gather(tf.cast(t, tf.float32), [2, 1, 0], axis=-1) / 2000.0, 0, 1)
+
+                with self.writer.as_default():
+                    if "s2_t" in x:
+                        tf.summary.image("input_t", rgb(x["s2_t"]), step=epoch, max_outputs=4)
+                    tf.summary.image("estimate", rgb(estimate), step=epoch, max_outputs=4)
+                    tf.summary.image("target", rgb(y["s2_target"]), step=epoch, max_outputs=4)
+                self.writer.flush()
+
+        return Previews()
