@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,8 +62,6 @@ def generate_dataset(samples: Sequence[Sample], catalogs: Mapping[str, TileCatal
                      patch_size: int = 64, shard_size: int = 256, split: str = "train",
                      quiet: bool = False) -> list[Path]:
     """Write the TFRecord shards of ``samples`` into ``out_dir`` (see the module doc); returns the shards."""
-    import tensorflow as tf  # noqa: PLC0415
-
     out_dir = Path(out_dir)
     work = out_dir / ".patches"
     if not samples:
@@ -110,46 +108,27 @@ def generate_dataset(samples: Sequence[Sample], catalogs: Mapping[str, TileCatal
         stacks[key] = ({c: i for i, c in enumerate(cells)}, paths)
 
     # 2. Examples, in shards.
-    shapes: dict[str, tuple[list[int], str]] = {}
-
-    def feature(name: str, array: np.ndarray):
-        shapes.setdefault(name, (list(array.shape), str(array.dtype)))
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[np.ascontiguousarray(array).tobytes()]))
-
-    def scalar(name: str, value: int):
-        shapes.setdefault(name, ([], "int64"))
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
-
-    def example(s: Sample) -> bytes:
-        f = {}
+    def arrays(s: Sample) -> dict[str, np.ndarray | int]:
+        f: dict[str, np.ndarray | int] = {}
         for acq, h in s.s2_hours.items():
             index, paths = stacks[(s.tile, "s2", h)]
             k = index[s.cell]
-            f[f"s2_{acq}"] = feature(f"s2_{acq}", _read_patch(paths[0], k, patch_size).astype(np.int16))
+            f[f"s2_{acq}"] = _read_patch(paths[0], k, patch_size).astype(np.int16)
             if len(paths) > 1:
-                f[f"s2_20m_{acq}"] = feature(f"s2_20m_{acq}", _read_patch(paths[1], k, patch_size // 2).astype(np.int16))
-            f[f"s2_timestamp_{acq}"] = scalar(f"s2_timestamp_{acq}", h * 3600)
+                f[f"s2_20m_{acq}"] = _read_patch(paths[1], k, patch_size // 2).astype(np.int16)
+            f[f"s2_timestamp_{acq}"] = h * 3600
         for acq, h in s.s1_hours.items():
             if h is not None:
                 index, paths = stacks[(s.tile, "s1", h)]
-                f[f"s1_{acq}"] = feature(f"s1_{acq}", _read_patch(paths[0], index[s.cell], patch_size).astype(np.uint16))
-                f[f"s1_timestamp_{acq}"] = scalar(f"s1_timestamp_{acq}", h * 3600)
+                f[f"s1_{acq}"] = _read_patch(paths[0], index[s.cell], patch_size).astype(np.uint16)
+                f[f"s1_timestamp_{acq}"] = h * 3600
         if catalogs[s.tile].dem is not None:
             index, paths = stacks[(s.tile, "dem", 0)]
-            f["dem"] = feature("dem", _read_patch(paths[0], index[s.cell], patch_size // 2).astype(np.float32))
-        return tf.train.Example(features=tf.train.Features(feature=f)).SerializeToString()
+            f["dem"] = _read_patch(paths[0], index[s.cell], patch_size // 2).astype(np.float32)
+        return f
 
-    shards = []
-    for start in tqdm(range(0, len(samples), shard_size), desc="shards", unit="shard", disable=quiet):
-        path = out_dir / f"{split}_{start // shard_size:05d}.tfrecord"
-        tmp = path.with_name(f".{path.name}.part")
-        with tf.io.TFRecordWriter(str(tmp)) as writer:
-            for s in samples[start:start + shard_size]:
-                writer.write(example(s))
-        os.replace(tmp, path)
-        shards.append(path)
-
-    _write_json(out_dir / "shapes_and_types.json", {k: {"shape": v[0], "dtype": v[1]} for k, v in shapes.items()})
+    shards = write_examples(out_dir, (arrays(s) for s in samples), split=split, shard_size=shard_size,
+                            total=len(samples), quiet=quiet)
     features = []
     for s in samples:
         xmin, ymin, xmax, ymax = catalogs[s.tile].grid.cell_bounds(s.cell)[0].tolist()
@@ -160,6 +139,48 @@ def generate_dataset(samples: Sequence[Sample], catalogs: Mapping[str, TileCatal
     for p in work.glob("*"):
         p.unlink()
     work.rmdir()
+    return shards
+
+
+def write_examples(out_dir: str | Path, examples: Iterable[Mapping[str, np.ndarray | int]], *, split: str = "train",
+                   shard_size: int = 256, total: int | None = None, quiet: bool = True) -> list[Path]:
+    """Write examples (key -> array, or int for a timestamp) as TFRecord shards ``<split>_NNNNN.tfrecord`` with
+    ``shapes_and_types.json``; each shard appears only once complete. All examples must have the same keys."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shapes: dict[str, dict] = {}
+
+    def encode(example: Mapping[str, np.ndarray | int]) -> bytes:
+        features = {}
+        for key, value in example.items():
+            if isinstance(value, (int, np.integer)):
+                shapes.setdefault(key, {"shape": [], "dtype": "int64"})
+                features[key] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+            else:
+                shapes.setdefault(key, {"shape": list(value.shape), "dtype": str(value.dtype)})
+                features[key] = tf.train.Feature(bytes_list=tf.train.BytesList(
+                    value=[np.ascontiguousarray(value).tobytes()]))
+        return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+    shards: list[Path] = []
+    writer = tmp = None
+    count = 0
+    for example in tqdm(examples, total=total, desc="examples", unit="ex", disable=quiet):
+        if count % shard_size == 0:
+            if writer is not None:
+                writer.close()
+                os.replace(tmp, shards[-1])
+            shards.append(out_dir / f"{split}_{count // shard_size:05d}.tfrecord")
+            tmp = shards[-1].with_name(f".{shards[-1].name}.part")
+            writer = tf.io.TFRecordWriter(str(tmp))
+        writer.write(encode(example))
+        count += 1
+    if writer is not None:
+        writer.close()
+        os.replace(tmp, shards[-1])
+    _write_json(out_dir / "shapes_and_types.json", shapes)
     return shards
 
 
