@@ -8,9 +8,9 @@ import logging
 import sys
 
 from ..errors import DecloudError
-from . import dataset, demo, index, prepare, search, train
+from . import dataset, demo, evaluate, index, prepare, search, train
 
-COMMANDS = (demo, prepare, index, search, dataset, train)
+COMMANDS = (demo, prepare, index, search, dataset, train, evaluate)
 
 
 def build_parser() -> argparse.ArgumentParser:
