@@ -6,8 +6,12 @@ shards written by ``decloud dataset``; inputs are the records' keys that the net
 do not count); Adam; early stopping on the validation loss when a validation set is given; resumable:
 ``BackupAndRestore`` keeps the state of the last finished epoch in ``out_dir/backup`` so a killed run goes
 on where it stopped; ``out_dir/checkpoints/best.weights.h5``; TensorBoard logs in ``out_dir/logs`` with
-preview images (input t, estimate, target) at each epoch; strategies: default, mirrored (all local GPUs).
-The model is exported to ``out_dir/model`` with its card.
+preview images (input t, estimate, target) at each epoch; strategies: default, mirrored (all local GPUs),
+multiworker (several machines: ``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``, or from Slurm's
+environment in a multi-task Slurm job; Keras 3 ``fit`` does not run under it, so a custom loop does the
+same training there, with a per-epoch checkpoint to resume from). The model is exported to
+``out_dir/model`` with its card (by the chief; other workers export to a scratch folder, as TensorFlow
+requires every worker to take part in saving).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from .errors import DecloudInputError
 from .networks import get_model
 
 log = logging.getLogger(__name__)
-Strategy = Literal["default", "mirrored"]
+Strategy = Literal["default", "mirrored", "multiworker"]
 TARGETS = ("s2_target", "s2_20m_target")
 
 
@@ -67,6 +71,9 @@ def train(network: str, dataset_dir: str | Path, out_dir: str | Path, *, options
     keras.utils.set_random_seed(seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if strategy == "multiworker":
+        return _train_multiworker(network, options or {}, Path(dataset_dir), out_dir, epochs=epochs,
+                                  batch_size=batch_size, learning_rate=learning_rate, seed=seed, verbose=verbose)
     scope = tf.distribute.MirroredStrategy() if strategy == "mirrored" else tf.distribute.get_strategy()
     with scope.scope():
         model = get_model(network, **(options or {}))
@@ -124,3 +131,73 @@ class _Previews:
                 self.writer.flush()
 
         return Previews()
+
+
+def _cluster_resolver():
+    import os  # noqa: PLC0415
+
+    import tensorflow as tf  # noqa: PLC0415
+
+    if "TF_CONFIG" in os.environ:
+        return tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+        return tf.distribute.cluster_resolver.SlurmClusterResolver()
+    raise DecloudInputError("strategy multiworker: set TF_CONFIG (or run as a multi-task Slurm job)")
+
+
+def _train_multiworker(network: str, options: dict, dataset_dir: Path, out_dir: Path, *, epochs: int,
+                       batch_size: int, learning_rate: float, seed: int, verbose: int) -> Path:
+    import keras  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+
+    resolver = _cluster_resolver()
+    strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+    is_chief = resolver.task_type in (None, "chief") or (resolver.task_type == "worker" and resolver.task_id == 0)
+    with strategy.scope():
+        model = get_model(network, **options)
+        targets = [k for k in TARGETS if k in model.output]
+        trainable = keras.Model(model.inputs, {k: model.output[k] for k in targets})
+        optimizer = keras.optimizers.Adam(learning_rate)
+        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False)
+    input_keys = [t.name.split(":")[0] for t in model.inputs]
+    replicas = strategy.num_replicas_in_sync
+    ds = _pipeline(dataset_dir, input_keys, targets, batch_size * replicas, shuffle=True, seed=seed)
+    ds_options = tf.data.Options()
+    ds_options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    dist = strategy.experimental_distribute_dataset(ds.with_options(ds_options))
+
+    @tf.function
+    def step(x, y):
+        def replica_step(x, y):
+            with tf.GradientTape() as tape:
+                pred = trainable(x, training=True)
+                loss = tf.add_n([masked_l1(y[k], pred[k]) for k in targets]) / replicas
+            grads = tape.gradient(loss, trainable.trainable_variables)
+            optimizer.apply_gradients(zip(grads, trainable.trainable_variables))
+            return loss
+
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(replica_step, args=(x, y)), axis=None)
+
+    # Every worker checkpoints (collectives); only the chief's folder is the one to resume from.
+    ckpt_dir = out_dir / "backup" if is_chief else out_dir / f".worker{resolver.task_id}_backup"
+    checkpoint = tf.train.Checkpoint(model=trainable, optimizer=optimizer, epoch=epoch_var)
+    manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir), max_to_keep=1)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint)
+    history = []
+    while int(epoch_var.numpy()) < epochs:
+        total, batches = 0.0, 0
+        for x, y in dist:
+            total += float(step(x, y))
+            batches += 1
+        history.append(total / max(batches, 1))
+        epoch_var.assign_add(1)
+        manager.save()
+        if verbose:
+            print(f"epoch {int(epoch_var.numpy())}/{epochs} - loss: {history[-1]:.4f}", flush=True)
+    info = {"network": network, "options": options, "dataset": str(dataset_dir.resolve()), "strategy": "multiworker",
+            "workers": replicas, "batch_size_per_replica": batch_size, "learning_rate": learning_rate, "seed": seed,
+            "loss": "masked L1", "history": {"loss": history}, "epochs_run": len(history)}
+    target = out_dir / "model" if is_chief else out_dir / f".worker{resolver.task_id}_model"
+    export_model(model, target, network=network, training=info)
+    return target

@@ -75,3 +75,47 @@ def test_training_resumes_after_a_kill(records, tmp_path):
 def test_records_missing_a_key_the_model_needs(records, tmp_path):
     with pytest.raises(DecloudInputError, match="the records have no dem"):
         train("ssop_unet", records, tmp_path / "run", options={"width": 0.125}, epochs=1, verbose=0)
+
+
+def _free_ports(n):
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multiworker_training_on_two_cpu_processes(records, tmp_path):
+    """MultiWorkerMirroredStrategy over two worker processes on loopback (TF_CONFIG): both finish, the chief
+    exports the model with its card, and both end with the same weights."""
+    import subprocess
+    import sys
+
+    from decloud.otbenv import app_environment
+
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    procs = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "decloud.cli", "train", "msop_unet", "--dataset", str(records), "--options",
+             '{"width": 0.125, "with_sar": false, "with_dem": false}', "--epochs", "2", "--batch-size", "2",
+             "--strategy", "multiworker", "--out-dir", str(tmp_path / f"w{index}"), "-q"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=app_environment({"TF_CONFIG": tf_config, "CUDA_VISIBLE_DEVICES": ""})))
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0, err[-3000:]
+    card = read_card(tmp_path / "w0" / "model")
+    assert card["training"]["workers"] == 2 and len(card["training"]["history"]["loss"]) == 2
+    import tensorflow as tf
+
+    chief = tf.saved_model.load(str(tmp_path / "w0" / "model"))
+    other = tf.saved_model.load(str(tmp_path / "w1" / ".worker1_model"))
+    assert len(chief.variables) == len(other.variables) > 0
+    for a, b in zip(chief.variables, other.variables):  # same network, same variable order
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

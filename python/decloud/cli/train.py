@@ -38,7 +38,8 @@ def register(sub) -> None:
     p.add_argument("--learning-rate", type=float, default=2e-4)
     p.add_argument("--patience", type=int, default=5, help="early stopping patience (epochs)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--strategy", choices=["default", "mirrored"], default="default")
+    p.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
+                   help="multiworker: MultiWorkerMirroredStrategy from TF_CONFIG or a multi-task Slurm job")
     p.add_argument("--out-dir", required=True)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=run)
