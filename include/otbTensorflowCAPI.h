@@ -127,8 +127,9 @@ OTBDecloud_EXPORT std::vector<int64_t> TensorShape(const TF_Tensor* tensor);
 OTBDecloud_EXPORT std::string ShapeToString(const std::vector<int64_t>& shape);
 
 /**
- * A scalar tensor from an OTBTF user placeholder expression "name=value": value "true"/"false" -> bool,
- * integer -> int32, decimal -> float; "(1.0, 2, 3)" -> a 1-D float or int32 vector. Throws on bad syntax.
+ * A tensor from an OTBTF user placeholder expression "name=value", 1-D as in OTBTF: "true"/"false" -> bool,
+ * integer -> int32, decimal -> float, each of shape [1]; "(1.0, 2, 3)" -> float or int32 of shape [3].
+ * Throws on bad syntax.
  */
 OTBDecloud_EXPORT std::pair<std::string, TensorPtr> ExpressionToTensor(const std::string& expression);
 

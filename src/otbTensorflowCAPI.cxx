@@ -469,9 +469,8 @@ std::pair<std::string, TensorPtr> ExpressionToTensor(const std::string& expressi
     allFloat = allFloat && std::regex_match(it, floatRe);
     allBool = allBool && (lower == "true" || lower == "false");
   }
-  std::vector<int64_t> shape;
-  if (isVector)
-    shape.push_back(static_cast<int64_t>(items.size()));
+  // As OTBTF: a 1-D tensor, of one value for a scalar (it then feeds a [batch] input of a batch of one).
+  const std::vector<int64_t> shape{static_cast<int64_t>(items.size())};
   TensorPtr t;
   if (allInt)
   {

@@ -181,7 +181,7 @@ def gapfilling():
 
     inputs = _inputs(keras, {"s2_tm1": (S2_BANDS, 1), "s2_tp1": (S2_BANDS, 1)})
     for d in ("tm1", "t", "tp1"):
-        inputs[f"s2_timestamp_{d}"] = keras.Input((), name=f"s2_timestamp_{d}", dtype="float64")
+        inputs[f"s2_timestamp_{d}"] = keras.Input((), name=f"s2_timestamp_{d}")  # float32 seconds: 128 s steps
 
     class LinearInTime(keras.layers.Layer):
         def call(self, before, after, t_before, t, t_after):

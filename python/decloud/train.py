@@ -50,7 +50,7 @@ def _pipeline(folder: Path, input_keys: Sequence[str], target_keys: Sequence[str
                                 f"(they have: {', '.join(sorted(spec))})")
 
     def split(record):
-        x = {k: tf.cast(record[k], tf.float64 if "timestamp" in k else tf.float32) for k in input_keys}
+        x = {k: tf.cast(record[k], tf.float32) for k in input_keys}
         y = {k: tf.cast(record[k], tf.float32) for k in target_keys}
         return x, y
 

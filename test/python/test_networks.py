@@ -107,3 +107,30 @@ def test_exported_card_matches_the_signature(tmp_path):
     (tmp_path / "msop" / "card.json").write_text("{")
     with pytest.raises(Exception, match="not valid JSON"):
         read_card(tmp_path / "msop")
+
+
+@pytest.mark.parametrize("name, options, sources, extra", [
+    ("msop_unet", {"width": 0.125, "with_sar": False, "with_dem": False}, ["s2_tm1", "s2_t", "s2_tp1"], {}),
+    ("ssop_mer", {"blocks": 1, "width": 8}, ["s2_t", "s1_t"], {}),
+    ("gapfilling", {}, ["s2_tm1", "s2_tp1"],
+     {"s2_timestamp_tm1": 1654041600.0, "s2_timestamp_t": 1654214400.0, "s2_timestamp_tp1": 1654905600.0}),
+])
+def test_every_family_through_tensorflow_model_serve(tmp_path, name, options, sources, extra):
+    """Exported families (several sources; the gap-filling's dates as OTBTF user placeholders) through the app."""
+    model = get_model(name, **options)
+    model.export(str(tmp_path / "m"), verbose=False)
+    rng = np.random.default_rng(2)
+    arrays = {k: rng.uniform(0, 3000, (256, 256, 2 if k.startswith("s1") else 4)).astype("float32") for k in sources}
+    feed = {k: v[None] for k, v in arrays.items()}
+    feed.update({k: np.array([v], "float32") for k, v in extra.items()})
+    reference = np.asarray(model(feed)["s2_target"])[0]
+    params = {"model.dir": tmp_path / "m", "model.fullyconv": 1, "output.names": "s2_target", "output.efieldx": 256,
+              "output.efieldy": 256, "out": tmp_path / "out.tif"}
+    for i, key in enumerate(sources, start=1):
+        params.update({f"source{i}.il": write_image(tmp_path / f"{key}.tif", arrays[key]), f"source{i}.rfieldx": 256,
+                       f"source{i}.rfieldy": 256, f"source{i}.placeholder": key})
+    if extra:
+        params["model.userplaceholders"] = [f"{k}={v!r}" for k, v in extra.items()]
+    run = run_serve(params, n_sources=len(sources))
+    assert run.returncode == 0, run.output
+    np.testing.assert_allclose(raster.read_array(tmp_path / "out.tif"), reference, rtol=1e-4, atol=0.5)
