@@ -92,7 +92,7 @@ def train(network: str, dataset_dir: str | Path, out_dir: str | Path, *, options
                                         save_best_only=True, save_weights_only=True),
         keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
         keras.callbacks.TensorBoard(str(out_dir / "logs")),
-        _Previews(out_dir / "logs" / "previews", valid_ds if valid_ds is not None else train_ds),
+        _previews(out_dir / "logs" / "previews", valid_ds if valid_ds is not None else train_ds),
         *callbacks,
     ]
     history = trainable.fit(train_ds, validation_data=valid_ds, epochs=epochs, callbacks=cbs, verbose=verbose)
@@ -103,34 +103,33 @@ def train(network: str, dataset_dir: str | Path, out_dir: str | Path, *, options
     return export_model(model, out_dir / "model", network=network, training=info)
 
 
-class _Previews:
-    """TensorBoard images of the first batch at each epoch: input t, estimate and target (B4 B3 B2)."""
+def _previews(folder: Path, dataset):
+    """A callback writing TensorBoard images of the first batch at each epoch: input t, estimate and target
+    (B4 B3 B2). A factory, so that keras is imported only when training."""
+    import keras  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
 
-    def __new__(cls, folder: Path, dataset):
-        import keras  # noqa: PLC0415
-        import tensorflow as tf  # noqa: PLC0415
+    class Previews(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.writer = tf.summary.create_file_writer(str(folder))
+            self.batch = next(iter(dataset.take(1)))
 
-        class Previews(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.writer = tf.summary.create_file_writer(str(folder))
-                self.batch = next(iter(dataset.take(1)))
+        def on_epoch_end(self, epoch, logs=None):
+            x, y = self.batch
+            estimate = self.model(x, training=False)["s2_target"]
 
-            def on_epoch_end(self, epoch, logs=None):
-                x, y = self.batch
-                estimate = self.model(x, training=False)["s2_target"]
+            def rgb(t):
+                return tf.clip_by_value(tf.gather(tf.cast(t, tf.float32), [2, 1, 0], axis=-1) / 2000.0, 0, 1)
 
-                def rgb(t):
-                    return tf.clip_by_value(tf.gather(tf.cast(t, tf.float32), [2, 1, 0], axis=-1) / 2000.0, 0, 1)
+            with self.writer.as_default():
+                if "s2_t" in x:
+                    tf.summary.image("input_t", rgb(x["s2_t"]), step=epoch, max_outputs=4)
+                tf.summary.image("estimate", rgb(estimate), step=epoch, max_outputs=4)
+                tf.summary.image("target", rgb(y["s2_target"]), step=epoch, max_outputs=4)
+            self.writer.flush()
 
-                with self.writer.as_default():
-                    if "s2_t" in x:
-                        tf.summary.image("input_t", rgb(x["s2_t"]), step=epoch, max_outputs=4)
-                    tf.summary.image("estimate", rgb(estimate), step=epoch, max_outputs=4)
-                    tf.summary.image("target", rgb(y["s2_target"]), step=epoch, max_outputs=4)
-                self.writer.flush()
-
-        return Previews()
+    return Previews()
 
 
 def _cluster_resolver():

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..errors import DecloudInputError
+from .options import parse_assignments
 
 
 def run(args: argparse.Namespace) -> int:
@@ -16,12 +17,7 @@ def run(args: argparse.Namespace) -> int:
     from ..search import search, split_cells  # noqa: PLC0415
 
     layout = load_layout(args.layout)
-    dems = {}
-    for item in args.dem or []:
-        tile, sep, path = item.partition("=")
-        if not sep:
-            raise DecloudInputError(f"--dem: {item!r} is not TILE=PATH")
-        dems[tile] = path
+    dems = parse_assignments(args.dem, "--dem", "TILE=PATH")
     rois = None
     if args.rois:
         try:

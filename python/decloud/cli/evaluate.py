@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import DecloudInputError
+from .options import parse_assignments
 
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluate import evaluate, write_report  # noqa: PLC0415
 
-    models = {}
-    for item in args.models or []:
-        label, sep, path = item.partition("=")
-        if not sep:
-            raise DecloudInputError(f"--models: {item!r} is not LABEL=SAVEDMODEL_DIR")
-        models[label] = path
+    models = parse_assignments(args.models, "--models", "LABEL=SAVEDMODEL_DIR")
     rows = evaluate(models, args.records, with_gapfilling=not args.no_gapfilling, quiet=args.quiet)
     paths = write_report(rows, args.out_dir, title=args.title)
     print(paths["md"].read_text())
