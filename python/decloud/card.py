@@ -49,7 +49,7 @@ def export_model(model, out_dir: str | Path, *, network: str, name: str | None =
     """Export ``model`` as a SavedModel with its card; returns the model folder."""
     out_dir = Path(out_dir)
     model.export(str(out_dir), verbose=False)
-    inputs = {t.name.split(":")[0]: describe_input(t.name.split(":")[0], int(t.shape[-1]) if len(t.shape) else 0)
+    inputs = {t.name.split(":")[0]: describe_input(t.name.split(":")[0], int(t.shape[-1]) if len(t.shape) == 4 else 0)
               for t in model.inputs}
     outputs, padding = {}, []
     for key, tensor in model.output.items() if isinstance(model.output, dict) else []:
