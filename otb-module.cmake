@@ -9,6 +9,7 @@ otb_module(OTBDecloud
     OTBImageBase
     OTBImageManipulation
     OTBStreaming
+    OTBGdalAdapters
   TEST_DEPENDS
     OTBTestKernel
     OTBCommandLine

@@ -44,6 +44,11 @@ namespace otb
  *    tensor holds N x EF_y x EF_x x C values ([N, C] when EF = 1).
  * Outputs are stacked along bands in the order given (all signature outputs sorted by key if none).
  *
+ * Boundary padding (fully convolutional only, SetPadBoundaries(true)): the output covers the whole grid of
+ * source 1 (at the spacing scale) instead of OTBTF's shrunk extent; tiles are never cropped to the image,
+ * and input pixels beyond a source's edges are mirrored (numpy's "reflect": the edge pixel is not repeated;
+ * farther than one image width they are clamped). Output pixels beyond the image are not written.
+ *
  * Nodata: a source with a nodata value whose whole tensor for a tile equals it skips the tile: the
  * network is not run and the output tile is filled with the background value (OTBTF's rule). Every
  * output pixel that no tensor covers also holds the background value.
@@ -105,6 +110,8 @@ public:
   itkGetConstMacro(OutputSpacingScale, double);
   itkSetMacro(FullyConvolutional, bool);
   itkGetConstMacro(FullyConvolutional, bool);
+  itkSetMacro(PadBoundaries, bool);
+  itkGetConstMacro(PadBoundaries, bool);
   itkSetMacro(BackgroundValue, double);
   itkGetConstMacro(BackgroundValue, double);
 
@@ -155,10 +162,12 @@ private:
   void ResolveTensors();
   std::vector<RegionType> TilesCovering(const RegionType& requested) const;
   RegionType InputRegionFor(unsigned int i, const RegionType& alignedOutputRegion) const;
+  RegionType VirtualInputRegionFor(unsigned int i, const RegionType& alignedOutputRegion) const;
+  void       ComputePaddedOutputGrid();
   void PullInputs(const RegionType& tile);
   PendingRun LaunchRun(const RegionType& tile) const;
   void FinishRun(PendingRun& run);
-  bool OutputRegionToInputRegion(const RegionType& outputRegion, RegionType& inputRegion, const TInputImage* input) const;
+  RegionType OutputRegionToInputRegion(const RegionType& outputRegion, const TInputImage* input) const;
   void ImageToExtent(const TInputImage* image, const SizeType& receptiveField, PointType& extentInf,
                      PointType& extentSup) const;
   tf::TensorPtr MakeInputTensor(unsigned int i, const RegionType& alignedRegion, bool& allNodata) const;
@@ -173,6 +182,7 @@ private:
   bool                            m_ForceOutputGridSize = false;
   double                          m_OutputSpacingScale = 1.0;
   bool                            m_FullyConvolutional = false;
+  bool                            m_PadBoundaries = false;
   double                          m_BackgroundValue = 0.0;
 
   // Resolved by GenerateOutputInformation()

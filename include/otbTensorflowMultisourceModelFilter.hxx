@@ -168,6 +168,12 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::GenerateOutput
                                      << this->GetInput(i)->GetSpacing()[dim]);
   }
 
+  if (m_PadBoundaries)
+  {
+    ComputePaddedOutputGrid();
+    return;
+  }
+
   const TInputImage* reference = this->GetInput(0);
   SpacingType        outputSpacing = reference->GetSpacing();
   outputSpacing[0] *= m_OutputSpacingScale;
@@ -235,6 +241,45 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::GenerateOutput
 }
 
 template <class TInputImage, class TOutputImage>
+void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::ComputePaddedOutputGrid()
+{
+  if (!m_FullyConvolutional)
+    itkExceptionMacro("Boundary padding needs the fully convolutional mode");
+  const TInputImage* reference = this->GetInput(0);
+  const SpacingType  inputSpacing = reference->GetSignedSpacing();
+  SpacingType        outputSpacing = inputSpacing * m_OutputSpacingScale;
+  // Same upper-left corner as source 1, whole output pixels inside its extent.
+  PointType first;
+  reference->TransformIndexToPhysicalPoint(reference->GetLargestPossibleRegion().GetIndex(), first);
+  PointType origin;
+  SizeType  size;
+  for (unsigned int dim = 0; dim < 2; ++dim)
+  {
+    origin[dim] = first[dim] - 0.5 * inputSpacing[dim] + 0.5 * outputSpacing[dim];
+    size[dim] = static_cast<SizeValueType>(std::floor(reference->GetLargestPossibleRegion().GetSize(dim) / m_OutputSpacingScale));
+    if (size[dim] == 0)
+      itkExceptionMacro("Source 1 is smaller than one output pixel");
+  }
+  if (!m_ForceOutputGridSize)
+    m_OutputGridSize = m_OutputExpressionField;
+
+  unsigned int nBands = 0;
+  for (unsigned int c : m_OutputChannels)
+    nBands += c;
+  TOutputImage* output = this->GetOutput();
+  RegionType    largest;
+  largest.SetSize(size);
+  output->SetLargestPossibleRegion(largest);
+  output->SetOrigin(origin);
+  output->SetSignedSpacing(outputSpacing);
+  output->SetProjectionRef(reference->GetProjectionRef());
+  output->SetNumberOfComponentsPerPixel(nBands);
+  const bool tiled = m_ProcessingTileSize[0] > 0 && m_ProcessingTileSize[1] > 0;
+  output->GetImageMetadata().Add(MDNum::TileHintX, static_cast<double>(tiled ? m_ProcessingTileSize[0] : m_OutputGridSize[0]));
+  output->GetImageMetadata().Add(MDNum::TileHintY, static_cast<double>(tiled ? m_ProcessingTileSize[1] : m_OutputGridSize[1]));
+}
+
+template <class TInputImage, class TOutputImage>
 void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::EnlargeToAlignedRegion(RegionType& region) const
 {
   for (unsigned int dim = 0; dim < 2; ++dim)
@@ -251,8 +296,9 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::EnlargeToAlign
 }
 
 template <class TInputImage, class TOutputImage>
-bool TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::OutputRegionToInputRegion(
-  const RegionType& outputRegion, RegionType& inputRegion, const TInputImage* input) const
+typename TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::RegionType
+TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::OutputRegionToInputRegion(const RegionType& outputRegion,
+                                                                                       const TInputImage* input) const
 {
   // Pixel centres of the first and last output pixels, moved by half an input pixel minus half an
   // output pixel so that they land on the centres of the input pixels that the region covers.
@@ -275,28 +321,47 @@ bool TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::OutputRegionTo
       end[dim] += border;
     }
   }
+  // Not cropped to the image: regions beyond it are legitimate in boundary-padding mode.
   IndexType startIndex, endIndex;
   input->TransformPhysicalPointToIndex(start, startIndex);
   input->TransformPhysicalPointToIndex(end, endIndex);
+  RegionType inputRegion;
   for (unsigned int dim = 0; dim < 2; ++dim)
   {
     inputRegion.SetIndex(dim, std::min(startIndex[dim], endIndex[dim]));
     inputRegion.SetSize(dim, static_cast<SizeValueType>(std::max(startIndex[dim], endIndex[dim]) -
                                                         inputRegion.GetIndex(dim) + 1));
   }
-  return inputRegion.Crop(input->GetLargestPossibleRegion());
+  return inputRegion;
 }
 
 template <class TInputImage, class TOutputImage>
 typename TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::RegionType
 TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::InputRegionFor(unsigned int i, const RegionType& aligned) const
 {
-  const TInputImage* input = this->GetInput(i);
-  RegionType         inRegion;
-  if (!OutputRegionToInputRegion(aligned, inRegion, input))
+  RegionType region = VirtualInputRegionFor(i, aligned);
+  if (!region.Crop(this->GetInput(i)->GetLargestPossibleRegion()))
   {
-    inRegion.GetModifiableIndex().Fill(0);
-    inRegion.GetModifiableSize().Fill(0);
+    region.GetModifiableIndex().Fill(0);
+    region.GetModifiableSize().Fill(0);
+  }
+  return region;
+}
+
+template <class TInputImage, class TOutputImage>
+typename TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::RegionType
+TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::VirtualInputRegionFor(unsigned int i, const RegionType& aligned) const
+{
+  const TInputImage* input = this->GetInput(i);
+  RegionType         inRegion = OutputRegionToInputRegion(aligned, input);
+  if (!m_PadBoundaries)
+  {
+    // OTBTF: what falls outside the image is dropped (the output grid keeps tiles inside in this mode).
+    if (!inRegion.Crop(input->GetLargestPossibleRegion()))
+    {
+      inRegion.GetModifiableIndex().Fill(0);
+      inRegion.GetModifiableSize().Fill(0);
+    }
   }
   // Pad by what the receptive field adds to the footprint of the expression field.
   const SizeType minimum = GetMinimumReceptiveField(i);
@@ -310,7 +375,6 @@ TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::InputRegionFor(unsi
   // Patch-based: a source coarser than the output may need one more pixel when grids are not aligned.
   if (!m_FullyConvolutional)
     inRegion.PadByRadius(1);
-  inRegion.Crop(input->GetLargestPossibleRegion());
   return inRegion;
 }
 
@@ -340,7 +404,8 @@ TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::TilesCovering(const
       index[0] = largest.GetIndex(0) + tx * static_cast<IndexValueType>(m_ProcessingTileSize[0]);
       index[1] = largest.GetIndex(1) + ty * static_cast<IndexValueType>(m_ProcessingTileSize[1]);
       RegionType tile(index, m_ProcessingTileSize);
-      tile.Crop(largest);
+      if (!m_PadBoundaries)
+        tile.Crop(largest);
       tiles.push_back(tile);
     }
   return tiles;
@@ -380,6 +445,43 @@ void CopyRegionToBuffer(const TImage* image, const typename TImage::RegionType& 
         dst[k] = static_cast<T>(src[k]);
   }
 }
+/** Index of `v` mirrored into [lo, hi] (numpy's "reflect"), then clamped there. */
+inline long MirrorIndex(long v, long lo, long hi)
+{
+  if (hi <= lo)
+    return lo;
+  if (v < lo)
+    v = 2 * lo - v;
+  if (v > hi)
+    v = 2 * hi - v;
+  return std::min(std::max(v, lo), hi);
+}
+
+/** Like CopyRegionToBuffer, for a region that extends beyond the image: outside pixels are mirrored. */
+template <class T, class TImage>
+void CopyMirroredRegionToBuffer(const TImage* image, const typename TImage::RegionType& region, T* dest)
+{
+  const auto&  largest = image->GetLargestPossibleRegion();
+  const auto&  buffered = image->GetBufferedRegion();
+  const size_t nBands = image->GetNumberOfComponentsPerPixel();
+  const auto*  base = image->GetBufferPointer();
+  auto         source = [&](long v, unsigned int dim) {
+    long m = MirrorIndex(v, largest.GetIndex(dim), largest.GetUpperIndex()[dim]);
+    return std::min(std::max(m, static_cast<long>(buffered.GetIndex(dim))), static_cast<long>(buffered.GetUpperIndex()[dim]));
+  };
+  std::vector<size_t> columns(region.GetSize(0));
+  for (size_t x = 0; x < columns.size(); ++x)
+    columns[x] = static_cast<size_t>(source(region.GetIndex(0) + static_cast<long>(x), 0) - buffered.GetIndex(0));
+  for (size_t y = 0; y < region.GetSize(1); ++y)
+  {
+    const size_t row = static_cast<size_t>(source(region.GetIndex(1) + static_cast<long>(y), 1) - buffered.GetIndex(1));
+    const auto*  srcRow = base + row * buffered.GetSize(0) * nBands;
+    T*           dst = dest + y * region.GetSize(0) * nBands;
+    for (size_t x = 0; x < columns.size(); ++x)
+      for (size_t b = 0; b < nBands; ++b)
+        dst[x * nBands + b] = static_cast<T>(srcRow[columns[x] * nBands + b]);
+  }
+}
 } // namespace detail
 
 template <class TInputImage, class TOutputImage>
@@ -397,15 +499,19 @@ tf::TensorPtr TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::MakeI
   size_t        nValues = 0;
   if (m_FullyConvolutional)
   {
-    const RegionType region = InputRegionFor(i, aligned);
-    if (!buffered.IsInside(region))
+    const RegionType region = m_PadBoundaries ? VirtualInputRegionFor(i, aligned) : InputRegionFor(i, aligned);
+    const bool       inside = buffered.IsInside(region);
+    if (!inside && !m_PadBoundaries)
       itkExceptionMacro("Source #" << i + 1 << ": region " << region << " is not buffered (" << buffered << ")");
     tensor = tf::AllocateTensor(dtype, {1, static_cast<int64_t>(region.GetSize(1)),
                                         static_cast<int64_t>(region.GetSize(0)), nBands});
     nValues = region.GetNumberOfPixels() * nBands;
     tf::DispatchNumericType(dtype, [&](auto zero) {
       using T = decltype(zero);
-      detail::CopyRegionToBuffer<T>(input, region, static_cast<T*>(TF_TensorData(tensor.get())));
+      if (inside)
+        detail::CopyRegionToBuffer<T>(input, region, static_cast<T*>(TF_TensorData(tensor.get())));
+      else
+        detail::CopyMirroredRegionToBuffer<T>(input, region, static_cast<T*>(TF_TensorData(tensor.get())));
     });
   }
   else

@@ -1,0 +1,132 @@
+/*
+ * Decloud: DecloudGapFilling, the image at date t by linear interpolation in time, per pixel.
+ */
+#include "otbWrapperApplicationFactory.h"
+#include "otbWrapperDecloudApplication.h"
+
+#include "otbDecloudDate.h"
+#include "otbDecloudGapFillingFilter.h"
+
+namespace otb
+{
+namespace Wrapper
+{
+
+class DecloudGapFilling : public DecloudApplication
+{
+public:
+  using Self = DecloudGapFilling;
+  using Pointer = itk::SmartPointer<Self>;
+  itkNewMacro(Self);
+  itkTypeMacro(DecloudGapFilling, DecloudApplication);
+
+private:
+  using FilterType = DecloudGapFillingFilter<FloatVectorImageType>;
+
+  void DoInit() override
+  {
+    SetName("DecloudGapFilling");
+    SetDescription("The Sentinel-2 image at date t, per pixel linear in time between the nearest clear dates before and after.");
+    SetDocLongDescription(
+      "For each pixel independently, among the dated images where it is valid (no band equals the nodata value and "
+      "its cloud mask, when given, is 0), takes the latest date at or before t and the earliest at or after t and "
+      "interpolates linearly in time between them (double precision, then rounded half up in the S2 encoding). "
+      "When only one side has a valid date, its value is used; where no date is valid, the output is nodata. "
+      "The images (and masks) must share a grid (CRS, pixel size, alignment); the application works on their "
+      "common extent. Streamed: any image size.");
+    SetDocLimitations("No maximum gap in time: a pixel cloudy on every date but one takes that date's value.");
+    SetDocAuthors("Decloud developers");
+    SetDocSeeAlso("DecloudInfer");
+    AddDocTag(Tags::Filter);
+    AddDocTag("Decloud");
+
+    AddParameter(ParameterType_InputImageList, "il", "Dated images (e.g. prepared s2_10m.tif)");
+    AddParameter(ParameterType_InputImageList, "masks", "Cloud masks, one per image, in the same order (nonzero = cloudy)");
+    MandatoryOff("masks");
+    AddParameter(ParameterType_StringList, "dates", "Dates of the images, in the same order (YYYY-MM-DD[THH:MM:SS], UTC)");
+    AddParameter(ParameterType_String, "date", "Date t of the output image");
+    AddParameter(ParameterType_Float, "nodata", "Nodata value of the images (and of the output)");
+    SetDefaultParameterFloat("nodata", S2Nodata);
+    AddParameter(ParameterType_OutputImage, "out", "Output image at t");
+    AddEncodingParameters("out");
+    AddRAMParameter();
+
+    SetDocExampleParameterValue("il", "s2_0605.tif s2_0625.tif");
+    SetDocExampleParameterValue("masks", "cloud_0605.tif cloud_0625.tif");
+    SetDocExampleParameterValue("dates", "2022-06-05 2022-06-25");
+    SetDocExampleParameterValue("date", "2022-06-15");
+    SetDocExampleParameterValue("out", "gapfilled_0615.tif");
+  }
+
+  void DoUpdateParameters() override {}
+
+  void DoExecute() override
+  {
+    m_Keep.clear();
+    FloatVectorImageListType* images = GetParameterImageList("il");
+    const auto                dates = GetParameterStringList("dates");
+    if (images->Size() == 0)
+      otbAppLogFATAL("il: no image given");
+    if (dates.size() != images->Size())
+      otbAppLogFATAL("dates: " << dates.size() << " dates for " << images->Size() << " images in il (one per image)");
+    FloatVectorImageListType* masks = HasValue("masks") ? GetParameterImageList("masks") : nullptr;
+    if (masks && masks->Size() != images->Size())
+      otbAppLogFATAL("masks: " << masks->Size() << " masks for " << images->Size() << " images in il (one per image)");
+
+    std::vector<double> seconds;
+    for (size_t k = 0; k < dates.size(); ++k)
+      try
+      {
+        seconds.push_back(decloud::ParseDate(dates[k]));
+      }
+      catch (const std::invalid_argument& e)
+      {
+        otbAppLogFATAL("dates: " << e.what());
+      }
+    double target = 0;
+    try
+    {
+      target = decloud::ParseDate(GetParameterString("date"));
+    }
+    catch (const std::invalid_argument& e)
+    {
+      otbAppLogFATAL("date: " << e.what());
+    }
+
+    std::vector<GridImage> grid;
+    const std::vector<std::string> names = GetParameterStringList("il");
+    for (unsigned int k = 0; k < images->Size(); ++k)
+      grid.push_back({"il #" + std::to_string(k + 1) + " (" + names[k] + ")", images->GetNthElement(k), 1});
+    if (masks)
+    {
+      const std::vector<std::string> maskNames = GetParameterStringList("masks");
+      for (unsigned int k = 0; k < masks->Size(); ++k)
+        grid.push_back({"masks #" + std::to_string(k + 1) + " (" + maskNames[k] + ")", masks->GetNthElement(k), 1});
+    }
+    const auto inputs = OnCommonExtent(grid);
+    const unsigned int bands = inputs.front()->GetNumberOfComponentsPerPixel();
+    for (unsigned int k = 1; k < images->Size(); ++k)
+      if (inputs[k]->GetNumberOfComponentsPerPixel() != bands)
+        otbAppLogFATAL("il: " << grid[k].key << " has " << inputs[k]->GetNumberOfComponentsPerPixel() << " bands, "
+                              << grid[0].key << " " << bands);
+
+    m_Filter = FilterType::New();
+    for (unsigned int k = 0; k < images->Size(); ++k)
+      m_Filter->PushBackDate(inputs[k], masks ? inputs[images->Size() + k] : nullptr, seconds[k]);
+    m_Filter->SetTargetDate(target);
+    m_Filter->SetNodataValue(GetParameterFloat("nodata"));
+    m_Filter->SetRound(UseS2Encoding());
+    const auto before = std::count_if(seconds.begin(), seconds.end(), [&](double s) { return s <= target; });
+    otbAppLogINFO("Gap-filling at " << GetParameterString("date") << " from " << before << " date(s) at or before it and "
+                                    << seconds.size() - before << " after");
+    UseTiledGeoTIFF();
+    SetParameterOutputImage("out", m_Filter->GetOutput());
+  }
+
+  FilterType::Pointer m_Filter;
+};
+
+} // namespace Wrapper
+} // namespace otb
+
+OTB_APPLICATION_EXPORT(otb::Wrapper::DecloudGapFilling)
