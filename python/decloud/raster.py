@@ -124,3 +124,18 @@ def write_quicklook(path: str | Path, panels: Sequence[np.ndarray], *, gap: int 
     Path(str(tmp) + ".aux.xml").unlink(missing_ok=True)
     os.replace(tmp, path)
     return path
+
+
+def to_cog(path: str | Path) -> Path:
+    """Convert a GeoTIFF in place to a cloud-optimized GeoTIFF with overviews (DEFLATE), atomically."""
+    gdal = _gdal()
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.cog.part.tif")
+    try:
+        gdal.Translate(str(tmp), str(path), format="COG",
+                       creationOptions=["COMPRESS=DEFLATE", "OVERVIEWS=AUTO", "BIGTIFF=IF_SAFER"])
+        os.replace(tmp, path)
+    except RuntimeError as e:
+        tmp.unlink(missing_ok=True)
+        raise DecloudIOError(f"{path}: conversion to COG failed: {e}") from e
+    return path

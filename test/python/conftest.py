@@ -24,18 +24,22 @@ class AppRun:
         return [line for line in self.output.splitlines() if "(FATAL)" in line]
 
 
-def run_serve(params: dict[str, object], *, n_sources: int = 1) -> AppRun:
-    """Run TensorflowModelServe through its otbcli launcher, OTBTF style (OTB_TF_NSOURCES)."""
-    args = otbcli("TensorflowModelServe")
+def run_app(name: str, params: dict[str, object], env: dict[str, str] | None = None) -> AppRun:
+    """Run one of the module's applications through its otbcli launcher, as users do."""
+    args = otbcli(name)
     for key, value in params.items():
         args.append(f"-{key}")
         if isinstance(value, (list, tuple)):
             args.extend(str(v) for v in value)
         else:
             args.append(str(value))
-    proc = subprocess.run(args, capture_output=True, text=True, env=app_environment({"OTB_TF_NSOURCES": str(n_sources)}),
-                          timeout=300)
+    proc = subprocess.run(args, capture_output=True, text=True, env=app_environment(env), timeout=300)
     return AppRun(proc.returncode, proc.stdout + proc.stderr)
+
+
+def run_serve(params: dict[str, object], *, n_sources: int = 1) -> AppRun:
+    """Run TensorflowModelServe through its otbcli launcher, OTBTF style (OTB_TF_NSOURCES)."""
+    return run_app("TensorflowModelServe", params, {"OTB_TF_NSOURCES": str(n_sources)})
 
 
 def write_image(path: Path, array: np.ndarray, *, spacing: float = 10.0, origin=ORIGIN) -> Path:

@@ -1,0 +1,224 @@
+"""DecloudInfer, run as users run it (otbcli), on generated scenes with the shipped models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ORIGIN, run_app
+from scipy import ndimage
+
+from decloud.infer import default_model
+from decloud.raster import geotransform, read_array, write_geotiff
+from decloud.synthetic import s2_like
+
+NODATA = -10000
+GAPFILLING = Path(__file__).resolve().parents[2] / "models" / "gapfilling"
+
+
+def s2_image(rows, cols, seed, clouds=False):
+    return np.rint(s2_like(rows, cols, seed=seed, clouds=clouds)).astype(np.int16)
+
+
+def write_s2(path, array, *, origin=ORIGIN, epsg=32632, spacing=10.0):
+    return write_geotiff(path, array, origin=origin, spacing=(spacing, -spacing), epsg=epsg, nodata=NODATA)
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    """Three dates of 96 x 128 pixels (t cloudy, with a nodata corner), and the cloud mask of t."""
+    d = tmp_path_factory.mktemp("scene")
+    t = s2_image(96, 128, 1)
+    y, x = np.mgrid[0:96, 0:128]
+    cloud = (np.hypot(x - 70, y - 50) < 22).astype(np.uint8)
+    t[cloud.astype(bool)] = 8000
+    t[:10, :12] = NODATA
+    paths = {"t": write_s2(d / "t.tif", t), "tm1": write_s2(d / "tm1.tif", s2_image(96, 128, 2)),
+             "tp1": write_s2(d / "tp1.tif", s2_image(96, 128, 3)),
+             "mask": write_geotiff(d / "cloud.tif", cloud, origin=ORIGIN, spacing=(10.0, -10.0))}
+    return d, paths, {"t": t, "cloud": cloud.astype(bool)}
+
+
+def base_params(paths, out, **extra):
+    return {"s2.t": paths["t"], "s2.tm1": paths["tm1"], "s2.tp1": paths["tp1"], "out": out, **extra}
+
+
+def python_model_output(model_dir, arrays: dict[str, np.ndarray], padding: int, output: str) -> np.ndarray:
+    """The SavedModel's serving signature in Python on inputs mirrored by `padding` pixels (one tile)."""
+    import tensorflow as tf
+
+    fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+    feeds = {k: tf.constant(np.pad(v, ((padding, padding), (padding, padding), (0, 0)), mode="reflect")[None]
+                            .astype(np.float32)) for k, v in arrays.items()}
+    return fn(**feeds)[output].numpy()[0]
+
+
+def test_output_equals_python_on_the_valid_area(scene, tmp_path):
+    d, paths, truth = scene
+    out = tmp_path / "out.tif"
+    run = run_app("DecloudInfer", base_params(paths, out, encoding="float", padding=32, closing=0))
+    assert run.returncode == 0, run.output
+    got = read_array(out)
+    arrays = {"s2_t": read_array(paths["t"]), "s2_tm1": read_array(paths["tm1"]), "s2_tp1": read_array(paths["tp1"])}
+    expected = python_model_output(default_model(), arrays, 32, "s2_target_crop32")
+    assert got.shape == expected.shape == (96, 128, 4)
+    valid = got[:, :, 0] != NODATA
+    # nodata where t has none (10 x 12 corner), eroded by the padding (32 px); valid elsewhere
+    assert not valid[:10, :12].any() and valid[60:, 60:].all()
+    assert valid.mean() > 0.5
+    np.testing.assert_allclose(got[valid], expected[valid], atol=0.05, rtol=1e-5)
+
+
+def test_georeferencing_nodata_and_tiled_geotiff(scene, tmp_path):
+    from osgeo import gdal
+
+    d, paths, _ = scene
+    out = tmp_path / "out.tif"
+    assert run_app("DecloudInfer", base_params(paths, out)).returncode == 0
+    ds = gdal.Open(str(out))
+    assert ds.GetGeoTransform() == geotransform(paths["t"])
+    assert ds.GetProjection() == gdal.Open(str(paths["t"])).GetProjection()
+    band = ds.GetRasterBand(1)
+    assert band.DataType == gdal.GDT_Int16 and band.GetNoDataValue() == NODATA
+    assert band.GetBlockSize() == [256, 256]  # tiled
+    assert ds.GetMetadata("IMAGE_STRUCTURE").get("COMPRESSION") == "DEFLATE"
+
+
+def test_tiles_and_streaming_do_not_change_the_result(scene, tmp_path):
+    """The output does not depend on how OTB streams it (RAM) nor on the tile grid once tiles are fixed."""
+    d, paths, _ = scene
+    one, many = tmp_path / "one.tif", tmp_path / "many.tif"
+    assert run_app("DecloudInfer", base_params(paths, one, tile=64, padding=16)).returncode == 0
+    assert run_app("DecloudInfer", base_params(paths, many, tile=64, padding=16, ram=1)).returncode == 0
+    assert np.array_equal(read_array(one), read_array(many))
+    # Tiled (64 px tiles) vs untiled (one tile): equal up to the padding's effect, far from tile seams too
+    untiled = tmp_path / "untiled.tif"
+    assert run_app("DecloudInfer", base_params(paths, untiled, tile=512, padding=16)).returncode == 0
+    a, b = read_array(one).astype(float), read_array(untiled).astype(float)
+    both = (a[:, :, 0] != NODATA) & (b[:, :, 0] != NODATA)
+    assert both.mean() > 0.5
+    assert np.median(np.abs(a - b)[both]) <= 60  # reflectance x 10000
+
+
+def test_cloud_mask_keeps_clear_pixels_bit_for_bit(scene, tmp_path):
+    d, paths, truth = scene
+    out, plain = tmp_path / "masked.tif", tmp_path / "plain.tif"
+    run = run_app("DecloudInfer", base_params(paths, out, mask=paths["mask"], transition=5))
+    assert run.returncode == 0, run.output
+    assert run_app("DecloudInfer", base_params(paths, plain)).returncode == 0
+    got, network = read_array(out), read_array(plain)
+    t, cloud = truth["t"], truth["cloud"]
+    distance = ndimage.distance_transform_cdt(~cloud, metric="chessboard")
+    far = (distance > 5) & (t[:, :, 0] != NODATA)
+    assert far.sum() > 1000
+    assert np.array_equal(got[far], t[far])  # kept exactly
+    inside = cloud & (network[:, :, 0] != NODATA) & (t[:, :, 0] != NODATA)
+    assert inside.sum() > 100
+    assert np.array_equal(got[inside], network[inside])  # replaced by the network
+    ring = (distance >= 1) & (distance <= 5) & (network[:, :, 0] != NODATA) & (t[:, :, 0] != NODATA)
+    lo, hi = np.minimum(t[ring], network[ring]), np.maximum(t[ring], network[ring])
+    assert np.all((got[ring] >= lo - 1) & (got[ring] <= hi + 1))  # a blend of both
+
+
+def test_candidates_complete_each_other_per_pixel(scene, tmp_path):
+    """A t-1 with a nodata half, completed by a second candidate, equals the composite made by hand."""
+    d, paths, _ = scene
+    first = read_array(paths["tm1"]).astype(np.int16)
+    first[:, 64:] = NODATA
+    second = s2_image(96, 128, 7)
+    write_s2(tmp_path / "a.tif", first)
+    write_s2(tmp_path / "b.tif", second)
+    composite = np.where(first == NODATA, second, first).astype(np.int16)
+    write_s2(tmp_path / "ab.tif", composite)
+    by_app, by_hand = tmp_path / "by_app.tif", tmp_path / "by_hand.tif"
+    params = base_params(paths, by_app)
+    params["s2.tm1"] = [tmp_path / "a.tif", tmp_path / "b.tif"]
+    run = run_app("DecloudInfer", params)
+    assert run.returncode == 0, run.output
+    assert "2 candidates" in run.output
+    assert run_app("DecloudInfer", {**base_params(paths, by_hand), "s2.tm1": tmp_path / "ab.tif"}).returncode == 0
+    assert np.array_equal(read_array(by_app), read_array(by_hand))
+
+
+def test_common_extent(scene, tmp_path):
+    """A t+1 shifted by whole pixels: the output covers the common extent, and says so."""
+    d, paths, _ = scene
+    shifted = write_s2(tmp_path / "tp1.tif", s2_image(96, 128, 3), origin=(ORIGIN[0] + 200.0, ORIGIN[1] - 100.0))
+    out = tmp_path / "out.tif"
+    run = run_app("DecloudInfer", {**base_params(paths, out), "s2.tp1": shifted})
+    assert run.returncode == 0, run.output
+    assert "common extent" in run.output
+    assert read_array(out).shape == (86, 108, 4)
+    assert geotransform(out)[0] == ORIGIN[0] + 200.0 and geotransform(out)[3] == ORIGIN[1] - 100.0
+
+
+def test_gapfilling_savedmodel_through_decloud_infer_matches_decloud_gapfilling(scene, tmp_path):
+    """The gap-filling SavedModel (dates as inputs) in DecloudInfer and the DecloudGapFilling app agree."""
+    d, paths, _ = scene
+    by_model, by_app = tmp_path / "model.tif", tmp_path / "app.tif"
+    run = run_app("DecloudInfer", {"model": GAPFILLING, "s2.tm1": paths["tm1"], "s2.tp1": paths["tp1"],
+                                   "date.tm1": "2022-06-10", "date.t": "2022-06-17", "date.tp1": "2022-06-20",
+                                   "out": by_model})
+    assert run.returncode == 0, run.output
+    run = run_app("DecloudGapFilling", {"il": [paths["tm1"], paths["tp1"]], "dates": ["2022-06-10", "2022-06-20"],
+                                        "date": "2022-06-17", "out": by_app})
+    assert run.returncode == 0, run.output
+    a, b = read_array(by_model), read_array(by_app)
+    assert np.abs(a - b).max() <= 1  # float32 in the SavedModel, float64 in the app
+
+
+# --- bad input: one line naming the input, non-zero exit, no output ---------------------------------------
+
+def _bad_model_copy(tmp_path, change):
+    model = tmp_path / "model"
+    shutil.copytree(default_model(), model)
+    change(model)
+    return model
+
+
+def _rename_card_input(model):
+    card = json.loads((model / "card.json").read_text())
+    card["inputs"]["s2_tmx"] = card["inputs"].pop("s2_tm1")
+    (model / "card.json").write_text(json.dumps(card))
+
+
+@pytest.mark.parametrize("case", ["missing_role", "crs", "grid_shift", "pixel_size", "bands", "corrupt", "no_card",
+                                  "card_inconsistent", "bad_padding", "no_overlap"])
+def test_bad_input(scene, tmp_path, case):
+    d, paths, _ = scene
+    out = tmp_path / "out.tif"
+    params = base_params(paths, out)
+    img = read_array(paths["tp1"]).astype(np.int16)
+    expect = {"missing_role": "s2.tp1", "crs": "s2.tp1", "grid_shift": "s2.tp1", "pixel_size": "s2.tp1",
+              "bands": "s2.tp1", "corrupt": "x.tif", "no_card": "card.json", "card_inconsistent": "inconsistent",
+              "bad_padding": "padding", "no_overlap": "do not overlap"}[case]
+    if case == "missing_role":
+        del params["s2.tp1"]
+    elif case == "crs":
+        params["s2.tp1"] = write_s2(tmp_path / "x.tif", img, epsg=32631)
+    elif case == "grid_shift":
+        params["s2.tp1"] = write_s2(tmp_path / "x.tif", img, origin=(ORIGIN[0] + 5.0, ORIGIN[1]))
+    elif case == "pixel_size":
+        params["s2.tp1"] = write_s2(tmp_path / "x.tif", img, spacing=20.0)
+    elif case == "bands":
+        params["s2.tp1"] = write_s2(tmp_path / "x.tif", img[:, :, :3])
+    elif case == "corrupt":
+        (tmp_path / "x.tif").write_bytes(b"II*\x00" + b"\x00garbage" * 50)
+        params["s2.tp1"] = tmp_path / "x.tif"
+    elif case == "no_card":
+        params["model"] = _bad_model_copy(tmp_path, lambda m: (m / "card.json").unlink())
+    elif case == "card_inconsistent":
+        params["model"] = _bad_model_copy(tmp_path, _rename_card_input)
+    elif case == "bad_padding":
+        params["padding"] = 20
+    elif case == "no_overlap":
+        params["s2.tp1"] = write_s2(tmp_path / "x.tif", img, origin=(ORIGIN[0] + 5000.0, ORIGIN[1]))
+    run = run_app("DecloudInfer", params)
+    assert run.returncode != 0
+    assert not out.exists()
+    errors = [line for line in run.output.splitlines() if "(FATAL)" in line or line.startswith("ERROR")]
+    assert errors, run.output
+    assert expect in errors[0], errors
