@@ -1,0 +1,65 @@
+"""decloud infer"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..infer import CANDIDATE_ROLES, ROLE_KEYS
+
+
+def add_processing_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by decloud infer and decloud timeseries."""
+    p.add_argument("--model", help="model folder (SavedModel + card.json); default: the shipped msop-bolzano-west")
+    p.add_argument("--tile", type=int, default=512, help="largest output tile side in pixels (default 512)")
+    p.add_argument("--padding", type=int, help="margin computed and dropped around each tile (default 32)")
+    p.add_argument("--encoding", choices=("s2", "float"), default="s2",
+                   help="s2: int16 reflectance x 10000, nodata -10000 (default); float: float32, same scale")
+    p.add_argument("--bbox", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
+                   help="process only this box (coordinates in the images' CRS)")
+    p.add_argument("--cog", action="store_true", help="write cloud-optimized GeoTIFFs with overviews")
+    p.add_argument("--ram", type=int, help="OTB's memory budget for streaming, MB (default 256)")
+    p.add_argument("--threads", type=int, help="TensorFlow threads per operation (default: all cores)")
+
+
+def processing_options(args: argparse.Namespace) -> dict:
+    return {"model": args.model, "tile": args.tile, "padding": args.padding, "encoding": args.encoding,
+            "bbox": args.bbox, "cog": args.cog, "ram": args.ram, "threads": args.threads}
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..infer import infer  # noqa: PLC0415
+
+    inputs = {role: getattr(args, role) for role in ROLE_KEYS if getattr(args, role)}
+    dates = {f"s2_timestamp_{d}": getattr(args, f"date_{d}") for d in ("t", "tm1", "tp1") if getattr(args, f"date_{d}")}
+    out = infer(args.out, inputs, mask=args.mask, dates=dates, **processing_options(args))
+    if args.quicklook:
+        from ..raster import read_array, write_quicklook  # noqa: PLC0415
+
+        panels = [read_array(args.s2_t)[:, :, [2, 1, 0]]] if args.s2_t else []
+        write_quicklook(out.with_suffix(".png"), panels + [read_array(out)[:, :, [2, 1, 0]]])
+        print(f"quick-look: {out.with_suffix('.png')}")
+    print(out)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("infer", help="remove the clouds of one Sentinel-2 date (DecloudInfer)",
+                       description="Runs DecloudInfer with the inputs the model's card asks for, given by role; "
+                       "t-1, t+1 and S1 roles take several candidates in order of preference (completed per "
+                       "pixel where one has no data). The output is written under a temporary name, then renamed.",
+                       epilog="example: decloud infer --s2-t prep/S2_20220617/s2_10m.tif --s2-tm1 "
+                       "prep/S2_20220612/s2_10m.tif --s2-tp1 prep/S2_20220620/s2_10m.tif --mask "
+                       "prep/S2_20220617/cloud.tif out/decloud_20220617.tif")
+    p.add_argument("out", help="output GeoTIFF")
+    for role in ROLE_KEYS:
+        flag = "--" + role.replace("_", "-")
+        if role in CANDIDATE_ROLES:
+            p.add_argument(flag, dest=role, nargs="+", metavar="IMAGE", help=f"{ROLE_KEYS[role]} candidates")
+        else:
+            p.add_argument(flag, dest=role, metavar="IMAGE", help=ROLE_KEYS[role])
+    for d in ("t", "tm1", "tp1"):
+        p.add_argument(f"--date-{d}", help=f"date of {d} (models that take dates), YYYY-MM-DD[THH:MM:SS]")
+    p.add_argument("--mask", help="cloud mask of s2-t: keep its clear pixels exactly, replace the cloudy ones")
+    add_processing_options(p)
+    p.add_argument("--quicklook", action="store_true", help="also write OUT.png (input at t, output)")
+    p.set_defaults(func=run)

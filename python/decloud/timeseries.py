@@ -1,0 +1,211 @@
+"""Every date of a series without clouds: one ``DecloudInfer`` run per S2 date, resumable.
+
+Planning (``plan_timeseries``): for each prepared S2 date t in [start, end], the candidates for t-1 and t+1 are
+the prepared S2 dates inside the layout's windows (hours relative to t), best first: fewest cloudy pixels, then
+nearest to t; they complete each other per pixel where one has no data (swath edges). S1 images (for models that
+take them) are those within the layout's ``max_s1s2_gap_hours`` of each S2 date, nearest first. A date whose
+model inputs cannot all be found is skipped, with the reason in the report.
+
+Running (``run_timeseries``): one task per date, each writing ``<out_dir>/<S2 folder name>_decloud.tif``
+atomically (temporary name, then rename). A date whose output exists is done: a run killed at any point and
+run again produces every date, each identical to a clean run. ``run_report.json`` next to the outputs lists,
+per task, its inputs, output, status, duration and worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DecloudInputError
+from .infer import default_model, infer, required_roles
+from .layouts import load_layout
+from .prepare.common import read_marker
+
+MAX_CANDIDATES = 3
+
+
+@dataclass(frozen=True)
+class Acquired:
+    """A prepared acquisition: its folder, date and (S2) share of cloudy valid pixels."""
+
+    folder: Path
+    when: datetime
+    sensor: str
+    cloud_fraction: float = 0.0
+
+    @property
+    def image(self) -> Path:
+        return self.folder / ("s2_10m.tif" if self.sensor == "S2" else "s1.tif")
+
+
+@dataclass(frozen=True)
+class DateTask:
+    """One date to process: the inputs by role (candidates in order), the cloud mask of t, the output."""
+
+    date: str
+    inputs: dict[str, list[str]]
+    output: str
+    mask: str | None = None
+    dates: dict[str, str] = field(default_factory=dict)
+
+
+def _cloud_fraction(folder: Path) -> float:
+    try:
+        blocks = np.load(folder / "blocks.npz")
+        cloud, nodata = float(blocks["cloud"].sum()), float(blocks["nodata"].sum())
+        total = blocks["cloud"].size * 64 * 64
+        return cloud / max(total - nodata, 1.0)
+    except (OSError, KeyError):
+        return 0.0
+
+
+def find_prepared(folders: Iterable[str | Path]) -> list[Acquired]:
+    """Prepared S2 and S1 folders (done.json + image) under the given folders (or the folders themselves)."""
+    found: dict[Path, Acquired] = {}
+    for root in folders:
+        root = Path(root)
+        if not root.exists():
+            raise DecloudInputError(f"{root}: no such folder")
+        for marker in [root / "done.json", *root.glob("*/done.json")]:
+            info = read_marker(marker.parent)
+            if not info or "acquired" not in info:
+                continue
+            sensor = "S1" if (marker.parent / "s1.tif").exists() else "S2"
+            if sensor == "S2" and not (marker.parent / "s2_10m.tif").exists():
+                continue
+            when = datetime.fromisoformat(info["acquired"])
+            found[marker.parent] = Acquired(marker.parent, when, sensor,
+                                            _cloud_fraction(marker.parent) if sensor == "S2" else 0.0)
+    if not found:
+        raise DecloudInputError(f"no prepared S2 or S1 folder under {', '.join(str(f) for f in folders)} "
+                                "(run decloud prepare-s2 first)")
+    return sorted(found.values(), key=lambda a: (a.when, a.folder.name))
+
+
+def _in_window(candidates, t: datetime, window_hours: tuple[float, float], exclude: Path | None = None):
+    start, end = t + timedelta(hours=window_hours[0]), t + timedelta(hours=window_hours[1])
+    return [c for c in candidates if start <= c.when <= end and c.folder != exclude]
+
+
+def _parse_day(text: str | None, name: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise DecloudInputError(f"{name}: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def plan_timeseries(prepared: Sequence[Acquired], out_dir: str | Path, *, layout: str | Path = "os2",
+                    start: str | None = None, end: str | None = None, model: str | Path | None = None,
+                    keep_clear: bool = False) -> tuple[list[DateTask], list[dict]]:
+    """The tasks of a series and the dates skipped (with why)."""
+    roles = required_roles(model)
+    wanted = set(roles["images"]) | set(roles["dates"])
+    lay = load_layout(layout)
+    t0, t1 = _parse_day(start, "start"), _parse_day(end, "end")
+    s2 = [a for a in prepared if a.sensor == "S2"]
+    s1 = [a for a in prepared if a.sensor == "S1"]
+    tz = s2[0].when.tzinfo if s2 else None
+    if t0 and tz:
+        t0 = t0.replace(tzinfo=t0.tzinfo or tz)
+    if t1 and tz:
+        t1 = (t1.replace(tzinfo=t1.tzinfo or tz) + timedelta(days=1)) if len(end) <= 10 else t1.replace(tzinfo=t1.tzinfo or tz)
+    out_dir = Path(out_dir)
+    tasks, skipped = [], []
+    for t in s2:
+        if (t0 and t.when < t0) or (t1 and t.when >= t1):
+            continue
+        inputs: dict[str, list[str]] = {}
+        dates: dict[str, str] = {}
+        chosen: dict[str, Acquired] = {"t": t}
+        problems = []
+        for name in ("tm1", "tp1"):
+            if not {f"s2_{name}", f"s1_{name}", f"s2_timestamp_{name}"} & wanted:
+                continue
+            try:
+                window = lay[name].window_hours
+            except KeyError:
+                problems.append(f"layout {lay.name} has no acquisition {name}")
+                continue
+            found = sorted(_in_window(s2, t.when, window, exclude=t.folder),
+                           key=lambda c: (round(c.cloud_fraction, 3), abs((c.when - t.when).total_seconds())))
+            if not found:
+                problems.append(f"no S2 date for {name} in [{window[0]:+g} h, {window[1]:+g} h]")
+                continue
+            chosen[name] = found[0]
+            if f"s2_{name}" in wanted:
+                inputs[f"s2_{name}"] = [str(c.image) for c in found[:MAX_CANDIDATES]]
+        for name, acquisition in chosen.items():
+            if f"s2_timestamp_{name}" in wanted:
+                dates[f"s2_timestamp_{name}"] = acquisition.when.strftime("%Y-%m-%dT%H:%M:%S")
+            if f"s1_{name}" in wanted:
+                gap = lay[name].max_s1s2_gap_hours if name in lay.names else None
+                gap = 72.0 if gap is None else gap
+                near = sorted(_in_window(s1, acquisition.when, (-gap, gap)),
+                              key=lambda c: abs((c.when - acquisition.when).total_seconds()))
+                if not near:
+                    problems.append(f"no S1 image within {gap:g} h of the S2 date for {name}")
+                else:
+                    inputs[f"s1_{name}"] = [str(c.image) for c in near[:MAX_CANDIDATES]]
+        if "s2_t" in wanted:
+            inputs["s2_t"] = [str(t.image)]
+        if problems:
+            skipped.append({"date": t.when.isoformat(), "folder": str(t.folder), "status": "skipped",
+                            "reason": "; ".join(problems)})
+            continue
+        tasks.append(DateTask(date=t.when.isoformat(), inputs=inputs, dates=dates,
+                              mask=str(t.folder / "cloud.tif") if keep_clear and "s2_t" in wanted else None,
+                              output=str(out_dir / f"{t.folder.name}_decloud.tif")))
+    return tasks, skipped
+
+
+def run_task(task: DateTask, options: dict | None = None) -> dict:
+    """Process one date unless its output exists; returns its report entry. Safe to run twice or concurrently
+    with a killed earlier run: the output appears only complete, by rename."""
+    options = dict(options or {})
+    began = time.perf_counter()
+    entry = {"task": f"decloud {task.date}", "inputs": {**task.inputs, **({"mask": task.mask} if task.mask else {}),
+                                                         **task.dates},
+             "output": task.output, "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    if Path(task.output).exists():
+        return entry | {"status": "exists", "duration_s": 0.0}
+    inputs = {role: (paths if len(paths) > 1 else paths[0]) for role, paths in task.inputs.items()}
+    infer(task.output, inputs, mask=task.mask, dates=task.dates or None, **options)
+    return entry | {"status": "done", "duration_s": round(time.perf_counter() - began, 3)}
+
+
+def write_report(out_dir: str | Path, entries: list[dict], *, extra: dict | None = None) -> Path:
+    """``run_report.json`` next to the outputs, written atomically."""
+    path = Path(out_dir) / "run_report.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".run_report.json.part")
+    tmp.write_text(json.dumps({"written": datetime.now().isoformat(timespec="seconds"), **(extra or {}),
+                               "tasks": entries}, indent=2, default=str))
+    os.replace(tmp, path)
+    return path
+
+
+def run_timeseries(tasks: Sequence[DateTask], out_dir: str | Path, *, skipped: Sequence[dict] = (),
+                   options: dict | None = None, progress: bool = True) -> list[dict]:
+    """Run the tasks one after the other (the report is rewritten after each); returns the report entries."""
+    from tqdm import tqdm  # noqa: PLC0415
+
+    options = dict(options or {})
+    options.setdefault("model", str(default_model()))
+    entries = list(skipped)
+    for task in tqdm(tasks, desc="dates", unit="date", disable=not progress):
+        entries.append(run_task(task, options))
+        write_report(out_dir, entries, extra={"options": options})
+    write_report(out_dir, entries, extra={"options": options})
+    return entries
+
