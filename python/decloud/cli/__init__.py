@@ -8,9 +8,9 @@ import logging
 import sys
 
 from ..errors import DecloudError
-from . import dataset, demo, evaluate, index, prepare, search, train
+from . import dataset, demo, evaluate, index, infer, prepare, search, timeseries, train
 
-COMMANDS = (demo, prepare, index, search, dataset, train, evaluate)
+COMMANDS = (demo, prepare, index, search, dataset, train, evaluate, infer, timeseries)
 
 
 def build_parser() -> argparse.ArgumentParser:
