@@ -100,8 +100,8 @@ def stretch_to_bytes(array: np.ndarray, limits: list[tuple[float, float]] | None
     return out
 
 
-def write_quicklook(path: str | Path, panels: Sequence[np.ndarray], *, gap: int = 8) -> Path:
-    """Write RGB (or grey) panels side by side as a PNG, all stretched like the first one."""
+def write_quicklook(path: str | Path, panels: Sequence[np.ndarray], *, gap: int = 8, stretch_from: int = 0) -> Path:
+    """Write RGB (or grey) panels side by side as a PNG, all stretched like panel ``stretch_from``."""
     gdal = _gdal()
     path = Path(path)
     if not panels:
@@ -111,7 +111,7 @@ def write_quicklook(path: str | Path, panels: Sequence[np.ndarray], *, gap: int 
            for p in panels]
     width = sum(p.shape[1] for p in rgb) + gap * (len(rgb) - 1)
     canvas = np.full((height, width, 3), 255, dtype=np.uint8)
-    limits = stretch_limits(rgb[0])
+    limits = stretch_limits(rgb[stretch_from])
     x = 0
     for panel in rgb:
         canvas[: panel.shape[0], x : x + panel.shape[1]] = stretch_to_bytes(panel, limits)
