@@ -286,6 +286,11 @@ private:
       else
         m_Used.emplace_back(role, &in);
     }
+    // Table order: s2.t (the output grid) first, timestamps last.
+    auto rank = [](const InputRole* r) {
+      return r >= std::begin(Roles) && r < std::end(Roles) ? r - std::begin(Roles) : 100 + (r - std::begin(Timestamps));
+    };
+    std::stable_sort(m_Used.begin(), m_Used.end(), [&](const auto& a, const auto& b) { return rank(a.first) < rank(b.first); });
     if (!missing.empty())
       otbAppLogFATAL("missing inputs for model " << m_Card.name << " (" << m_Card.network << "): " << Join(missing, "; "));
     for (const InputRole& r : Roles)

@@ -222,3 +222,34 @@ def test_bad_input(scene, tmp_path, case):
     errors = [line for line in run.output.splitlines() if "(FATAL)" in line or line.startswith("ERROR")]
     assert errors, run.output
     assert expect in errors[0], errors
+
+
+def test_sar_and_dem_roles_at_their_own_scales(scene, tmp_path):
+    """An SSOP U-Net with S1 at 10 m and a DEM at 20 m: the card drives the roles and scales; equals Python."""
+    from decloud.card import export_model
+    from decloud.networks import ssop_unet
+
+    model_dir = export_model(ssop_unet(with_sar=True, with_dem=True, width=0.125), tmp_path / "ssop",
+                             network="ssop_unet")
+    d, paths, _ = scene
+    rng = np.random.default_rng(5)
+    s1 = rng.integers(20000, 40000, (96, 128, 2)).astype(np.uint16)
+    dem = rng.normal(800, 50, (48, 64, 1)).astype(np.float32)
+    s1_path = write_geotiff(tmp_path / "s1.tif", s1, origin=ORIGIN, spacing=(10.0, -10.0), nodata=0)
+    dem_path = write_geotiff(tmp_path / "dem.tif", dem, origin=ORIGIN, spacing=(20.0, -20.0))
+    out = tmp_path / "out.tif"
+    missing = run_app("DecloudInfer", {"model": model_dir, "s2.t": paths["t"], "out": out})
+    assert missing.returncode != 0 and "s1.t" in missing.fatal_lines()[0] and "dem" in missing.fatal_lines()[0]
+    run = run_app("DecloudInfer", {"model": model_dir, "s2.t": paths["t"], "s1.t": s1_path, "dem": dem_path,
+                                   "out": out, "encoding": "float", "padding": 32, "closing": 0})
+    assert run.returncode == 0, run.output
+    got = read_array(out)
+
+    import tensorflow as tf
+    fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+    pad = lambda a, p: np.pad(a, ((p, p), (p, p), (0, 0)), mode="reflect")[None].astype(np.float32)  # noqa: E731
+    expected = fn(s2_t=tf.constant(pad(read_array(paths["t"]), 32)), s1_t=tf.constant(pad(s1, 32)),
+                  dem=tf.constant(pad(dem, 16)))["s2_target_crop32"].numpy()[0]
+    valid = got[:, :, 0] != NODATA
+    assert valid.mean() > 0.5
+    np.testing.assert_allclose(got[valid], expected[valid], atol=0.05, rtol=1e-5)
