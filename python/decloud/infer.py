@@ -80,7 +80,8 @@ def _app_error(e: Exception) -> str:
     text = str(e).strip().splitlines()
     fatal = [line for line in text if "(FATAL)" in line or "Exception" in line]
     line = (fatal or text or ["DecloudInfer failed"])[-1]
-    return line.split("(FATAL)")[-1].split(": ", 1)[-1].strip() if "(FATAL)" in line else line
+    line = line.split("(FATAL)")[-1].split(": ", 1)[-1].strip() if "(FATAL)" in line else line
+    return line.replace("otb::ApplicationException", "").strip()
 
 
 def write_atomically(app, out: str | Path, *, pixel_type: str, cog: bool = False) -> Path:

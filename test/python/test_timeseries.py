@@ -102,3 +102,14 @@ def test_kill_then_rerun_gives_every_date_identical_to_a_clean_run(prepared, tmp
     for name in outputs:
         assert np.array_equal(read_array(killed / name), read_array(clean / name)), name
     assert not [p for p in killed.iterdir() if ".part" in p.name]
+
+
+def test_decloud_infer_command_bad_input_is_one_line_and_leaves_nothing(prepared, tmp_path):
+    t = next((prepared / "prepared").glob("*20220607*")) / "s2_10m.tif"
+    out = tmp_path / "x.tif"
+    proc = subprocess.run([sys.executable, "-m", "decloud.cli", "infer", str(out), "--s2-t", str(t), "--s2-tm1", str(t)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("decloud infer: error:")]
+    assert len(errors) == 1 and "s2.tp1" in errors[0] and "ApplicationException" not in errors[0]
+    assert not out.exists() and not list(tmp_path.iterdir())
