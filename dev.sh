@@ -3,7 +3,7 @@
 # (apt packages, the virtual environment, OTB's Python bindings, the C++ module) and is
 # cheap when nothing changed.
 #
-#   ./dev.sh demo            run the demo (generated image + SavedModel -> GeoTIFF + PNG)
+#   ./dev.sh demo [--bolzano] run the demo (cloudy scene -> DecloudInfer + DecloudGapFilling -> GeoTIFFs, PNG, metrics)
 #   ./dev.sh test            run the whole test suite (ctest + pytest)
 #   ./dev.sh setup           only install / build
 #   ./dev.sh deps            only install the dependencies (no C++ module build)
@@ -27,6 +27,8 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 APT_PACKAGES=(otb-bin libotb-dev libotb-apps otb-testdriver otb-qgis qtbase5-dev libqt5opengl5-dev
   libtinyxml-dev libfftw3-dev swig libgdal-dev gdal-bin python3 python3-venv python3-dev g++ cmake make
   xz-utils dpkg-dev ca-certificates)
+# Only for `./dev.sh test`: headless QGIS runs the module's apps through its OTB provider (test_qgis.py).
+TEST_APT_PACKAGES=(qgis python3-qgis qgis-providers)
 
 log() { printf '\033[1m[decloud]\033[0m %s\n' "$*" >&2; }
 die() { printf '[decloud] error: %s\n' "$*" >&2; exit 1; }
@@ -41,9 +43,10 @@ as_root() {
 stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 stamp_set() { mkdir -p "$(dirname "$1")"; printf '%s' "$2" >"$1"; }
 
-install_apt_packages() {
-  local missing=()
-  for p in "${APT_PACKAGES[@]}"; do
+install_apt_packages() {  # [package...] (default: APT_PACKAGES)
+  local missing=() wanted=("$@")
+  [ $# -gt 0 ] || wanted=("${APT_PACKAGES[@]}")
+  for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return
@@ -159,9 +162,9 @@ case "$cmd" in
   deps) install_apt_packages; create_venv; build_otb_bindings ;;
   demo)
     setup; enter_env
-    decloud demo --out-dir "${1:-$ROOT/demo-output}" ;;
+    decloud demo --out-dir "$ROOT/demo-output" "$@" ;;   # e.g. ./dev.sh demo --bolzano
   test)
-    setup; enter_env
+    setup; install_apt_packages "${TEST_APT_PACKAGES[@]}"; enter_env
     log "ctest"
     (cd "$BUILD" && ctest --output-on-failure -j "$JOBS")
     log "pytest"

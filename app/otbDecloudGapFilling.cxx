@@ -37,8 +37,8 @@ private:
     SetDocLimitations("No maximum gap in time: a pixel cloudy on every date but one takes that date's value.");
     SetDocAuthors("Decloud developers");
     SetDocSeeAlso("DecloudInfer");
+    AddDocTag("Decloud"); // first: the group of the QGIS descriptors
     AddDocTag(Tags::Filter);
-    AddDocTag("Decloud");
 
     AddParameter(ParameterType_InputImageList, "il", "Dated images (e.g. prepared s2_10m.tif)");
     AddParameter(ParameterType_InputImageList, "masks", "Cloud masks, one per image, in the same order (nonzero = cloudy)");

@@ -128,8 +128,8 @@ private:
                       "nodata 0, DEM in metres): prepare them with decloud prepare-s2 / prepare-s1 / prepare-dem.");
     SetDocAuthors("Decloud developers");
     SetDocSeeAlso("DecloudGapFilling, TensorflowModelServe");
+    AddDocTag("Decloud"); // first: the group of the QGIS descriptors
     AddDocTag(Tags::Learning);
-    AddDocTag("Decloud");
 
     AddParameter(ParameterType_Group, "s2", "Sentinel-2 images (10 m: B2 B3 B4 B8)");
     AddParameter(ParameterType_Group, "s1", "Sentinel-1 images (VV VH)");

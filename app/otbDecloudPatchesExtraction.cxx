@@ -48,8 +48,8 @@ private:
                       "must be whole numbers of pixels in every source.");
     SetDocAuthors("Decloud developers");
     SetDocSeeAlso("OTBTF's PatchesExtraction");
+    AddDocTag("Decloud"); // first: the group of the QGIS descriptors
     AddDocTag(Tags::Learning);
-    AddDocTag("Decloud");
 
     AddParameter(ParameterType_InputImageList, "il", "Co-registered sources (source 1 is the reference grid)");
     AddParameter(ParameterType_Int, "patchsize", "Patch size in pixels of source 1");

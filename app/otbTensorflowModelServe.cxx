@@ -87,8 +87,8 @@ private:
                       "number of channels in their last dimension.");
     SetDocAuthors("Decloud developers");
     SetDocSeeAlso("OTBTF's TensorflowModelServe, whose parameters this application keeps");
+    AddDocTag("Decloud"); // first: the group of the QGIS descriptors
     AddDocTag(Tags::Learning);
-    AddDocTag("Decloud");
 
     for (unsigned int n = 1; n <= NumberOfSources(); ++n)
       AddSourceGroup(n);

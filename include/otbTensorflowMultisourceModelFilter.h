@@ -164,6 +164,7 @@ private:
   RegionType InputRegionFor(unsigned int i, const RegionType& alignedOutputRegion) const;
   RegionType VirtualInputRegionFor(unsigned int i, const RegionType& alignedOutputRegion) const;
   void       ComputePaddedOutputGrid();
+  void       SetOutputGrid(const PointType& origin, const SpacingType& spacing, const SizeType& size);
   void PullInputs(const RegionType& tile);
   PendingRun LaunchRun(const RegionType& tile) const;
   void FinishRun(PendingRun& run);

@@ -221,6 +221,14 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::GenerateOutput
     size[dim] -= size[dim] % m_OutputGridSize[dim];
   }
 
+  SetOutputGrid(origin, outputSpacing, size);
+}
+
+template <class TInputImage, class TOutputImage>
+void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::SetOutputGrid(const PointType&   origin,
+                                                                                const SpacingType& spacing,
+                                                                                const SizeType&    size)
+{
   unsigned int nBands = 0;
   for (unsigned int c : m_OutputChannels)
     nBands += c;
@@ -230,8 +238,8 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::GenerateOutput
   largest.SetSize(size);
   output->SetLargestPossibleRegion(largest);
   output->SetOrigin(origin);
-  output->SetSignedSpacing(outputSpacing);
-  output->SetProjectionRef(reference->GetProjectionRef());
+  output->SetSignedSpacing(spacing);
+  output->SetProjectionRef(this->GetInput(0)->GetProjectionRef());
   output->SetNumberOfComponentsPerPixel(nBands);
 
   // Tiling hint for OTB's writer: stream by regions made of whole tiles (no tile computed twice).
@@ -262,21 +270,7 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::ComputePaddedO
   }
   if (!m_ForceOutputGridSize)
     m_OutputGridSize = m_OutputExpressionField;
-
-  unsigned int nBands = 0;
-  for (unsigned int c : m_OutputChannels)
-    nBands += c;
-  TOutputImage* output = this->GetOutput();
-  RegionType    largest;
-  largest.SetSize(size);
-  output->SetLargestPossibleRegion(largest);
-  output->SetOrigin(origin);
-  output->SetSignedSpacing(outputSpacing);
-  output->SetProjectionRef(reference->GetProjectionRef());
-  output->SetNumberOfComponentsPerPixel(nBands);
-  const bool tiled = m_ProcessingTileSize[0] > 0 && m_ProcessingTileSize[1] > 0;
-  output->GetImageMetadata().Add(MDNum::TileHintX, static_cast<double>(tiled ? m_ProcessingTileSize[0] : m_OutputGridSize[0]));
-  output->GetImageMetadata().Add(MDNum::TileHintY, static_cast<double>(tiled ? m_ProcessingTileSize[1] : m_OutputGridSize[1]));
+  SetOutputGrid(origin, outputSpacing, size);
 }
 
 template <class TInputImage, class TOutputImage>
