@@ -63,6 +63,7 @@ private:
   void DoExecute() override
   {
     m_Keep.clear();
+    ConfigureGdal();
     FloatVectorImageListType* images = GetParameterImageList("il");
     const auto                dates = GetParameterStringList("dates");
     if (images->Size() == 0)

@@ -301,6 +301,7 @@ private:
   void DoExecute() override
   {
     m_Keep.clear();
+    ConfigureGdal();
     m_Used.clear();
     LoadModel();
     CollectInputs();

@@ -9,10 +9,13 @@
 #include "otbDecloudGrid.h"
 #include "otbMultiChannelExtractROI.h"
 
+#include "cpl_conv.h"
 #include "cpl_error.h"
+#include "gdal.h"
 #include "gdal_utils.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <utility>
 #include <vector>
@@ -105,6 +108,23 @@ protected:
     return false;
   }
 
+  /**
+   * GDAL settings for whole scenes, unless the user set them: decode and encode compressed GeoTIFF blocks on
+   * all cores (GDAL_NUM_THREADS), and bound GDAL's block cache by the -ram budget (its default, 5 % of the
+   * machine's memory, fills with input blocks and dominates the peak memory on large scenes).
+   */
+  void ConfigureGdal()
+  {
+    if (!std::getenv("GDAL_NUM_THREADS"))
+      CPLSetConfigOption("GDAL_NUM_THREADS", "ALL_CPUS");
+    if (!std::getenv("GDAL_CACHEMAX") && HasValue("ram"))
+    {
+      const GIntBig cache = static_cast<GIntBig>(std::max(64, GetParameterInt("ram"))) * 1024 * 1024;
+      if (GDALGetCacheMax64() > cache)
+        GDALSetCacheMax64(cache);
+    }
+  }
+
   /** Output file name without OTB's extended-filename part. */
   std::string OutputPath() const
   {
@@ -122,7 +142,7 @@ protected:
     const std::string ext = path.size() > 4 ? path.substr(path.find_last_of('.') + 1) : "";
     if ((ext == "tif" || ext == "tiff" || ext == "TIF") && name.find("gdal:co:") == std::string::npos)
       SetParameterString(m_OutputKey, name + (name.find('?') == std::string::npos ? "?&" : "&") +
-                                        "gdal:co:TILED=YES&gdal:co:COMPRESS=DEFLATE&gdal:co:BIGTIFF=IF_SAFER");
+                                        "gdal:co:TILED=YES&gdal:co:COMPRESS=DEFLATE&gdal:co:NUM_THREADS=ALL_CPUS&gdal:co:BIGTIFF=IF_SAFER");
   }
 
   void AfterExecuteAndWriteOutputs() override
