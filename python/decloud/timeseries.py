@@ -9,12 +9,14 @@ model inputs cannot all be found is skipped, with the reason in the report.
 Running (``run_timeseries``): one task per date, each writing ``<out_dir>/<S2 folder name>_decloud.tif``
 atomically (temporary name, then rename). A date whose output exists is done: a run killed at any point and
 run again produces every date, each identical to a clean run. ``run_report.json`` next to the outputs lists,
-per task, its inputs, output, status, duration and worker.
+per task, its inputs, output, status, duration and worker. Given ``cluster`` (:class:`decloud.distributed.
+ClusterOptions`), the dates still to do are Dask tasks (local worker processes, a scheduler, Slurm or PBS jobs),
+each with ``threads_per_worker`` TensorFlow threads unless ``options`` sets ``threads``.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import os
 import socket
 import time
@@ -25,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DecloudInputError
+from . import distributed
+from .errors import DecloudError, DecloudInputError
 from .infer import default_model, infer, required_roles
 from .layouts import load_layout
 from .prepare.common import read_marker
@@ -186,22 +189,22 @@ def run_task(task: DateTask, options: dict | None = None) -> dict:
 
 def write_report(out_dir: str | Path, entries: list[dict], *, extra: dict | None = None) -> Path:
     """``run_report.json`` next to the outputs, written atomically."""
-    path = Path(out_dir) / "run_report.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".run_report.json.part")
-    tmp.write_text(json.dumps({"written": datetime.now().isoformat(timespec="seconds"), **(extra or {}),
-                               "tasks": entries}, indent=2, default=str))
-    os.replace(tmp, path)
-    return path
+    return distributed.write_report(out_dir, entries, extra=extra)
 
 
 def run_timeseries(tasks: Sequence[DateTask], out_dir: str | Path, *, skipped: Sequence[dict] = (),
-                   options: dict | None = None, progress: bool = True) -> list[dict]:
-    """Run the tasks one after the other (the report is rewritten after each); returns the report entries."""
+                   options: dict | None = None, progress: bool = True,
+                   cluster: distributed.ClusterOptions | None = None, client=None) -> list[dict]:
+    """Run the tasks one after the other (the report is rewritten after each), or as Dask tasks on ``cluster``
+    (or an existing Dask ``client``); returns the report entries (skipped dates, then the tasks in order).
+    On Dask, a task that fails does not stop the others; the run then raises DecloudError."""
     from tqdm import tqdm  # noqa: PLC0415
 
     options = dict(options or {})
     options.setdefault("model", str(default_model()))
+    if cluster is not None or client is not None:
+        return _run_distributed(tasks, out_dir, skipped=skipped, options=options, progress=progress,
+                                cluster=cluster or distributed.ClusterOptions(), client=client)
     entries = list(skipped)
     for task in tqdm(tasks, desc="dates", unit="date", disable=not progress):
         entries.append(run_task(task, options))
@@ -209,3 +212,25 @@ def run_timeseries(tasks: Sequence[DateTask], out_dir: str | Path, *, skipped: S
     write_report(out_dir, entries, extra={"options": options})
     return entries
 
+
+def _run_distributed(tasks: Sequence[DateTask], out_dir: str | Path, *, skipped: Sequence[dict], options: dict,
+                     progress: bool, cluster: distributed.ClusterOptions, client) -> list[dict]:
+    # Dates already done are reported here; a cluster is started only for the others.
+    existing = {t.output: run_task(t, options) for t in tasks if Path(t.output).exists()}
+    todo = [t for t in tasks if t.output not in existing]
+    threads = cluster.task_threads(client)
+    if distributed.uses_dask(cluster, len(todo), client) and threads and not options.get("threads"):
+        options["threads"] = threads
+    before = [*skipped, *existing.values()]
+    ran = distributed.run_tasks(functools.partial(run_task, options=options), todo, options=cluster, client=client,
+                                report_dir=out_dir, report_extra={"options": options}, entries_before=before,
+                                progress=progress, desc="dates", label=lambda t: f"decloud {t.date}",
+                                raise_failures=False)
+    new = dict(zip((t.output for t in todo), ran[len(before):]))
+    ordered = [*skipped, *(existing.get(t.output) or new[t.output] for t in tasks)]
+    write_report(out_dir, ordered, extra={"options": options, "cluster": cluster.describe()})
+    failed = [e for e in ordered if e.get("status") == "failed"]
+    if failed:
+        raise DecloudError(f"{len(failed)} of {len(tasks)} dates failed (see {Path(out_dir) / 'run_report.json'}); "
+                           f"first: {failed[0]['task']}: {failed[0].get('error', '')}")
+    return ordered

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -32,3 +33,29 @@ def test_models_benchmark_quick_prints_its_contract():
     for name in ("unet_vs_resnet", "pipeline_vs_step", "ssop_mer_128px_mpx_s", "msop_unet_256px_mpx_s"):
         assert float(out[name]) > 0
     assert out["ssop_unet_parameters"] == "16652164" and out["msop_unet_parameters"] == "29272452"
+
+
+def test_fullscene_benchmark_quick_prints_its_contract():
+    proc = subprocess.run([sys.executable, str(BENCH / "fullscene.py"), "--quick"], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
+    out = figures(proc.stdout)
+    for name in ("mpx_s", "full_tile_min", "halo_waste", "peak_rss_mb", "gapfilling_vs_numpy",
+                 "gapfilling_mpx_s", "numpy_mpx_s", "peak_rss_mb_1024", "peak_rss_mb_2048", "halo_waste_check",
+                 "halo_waste_streamed"):
+        value = float(out[name])
+        assert math.isfinite(value) and value > 0, (name, out[name])
+    assert float(out["halo_waste"]) >= 1
+    assert out["halo_waste_agrees"] == "1"
+    assert out["gapfilling_identical"] == "1" and out["gapfilling_differing_px"] == "0"
+
+
+def test_distributed_benchmark_quick_prints_its_contract():
+    proc = subprocess.run([sys.executable, str(BENCH / "distributed.py"), "--quick"], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = figures(proc.stdout)
+    assert out["identical"] == "1"
+    for name in ("overhead_ms_per_task", "speedup_2_workers", "workers_1_s", "workers_2_s", "sequential_s"):
+        float(out[name])
+    assert float(out["speedup_2_workers"]) > 0 and int(out["dates"]) > 2

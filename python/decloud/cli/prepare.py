@@ -3,26 +3,52 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import time
+from pathlib import Path
 
-from tqdm import tqdm
+from ..distributed import add_cluster_arguments, cluster_options, run_tasks
+
+
+def _entry(stage: str, source, out_dir, prepare) -> dict:
+    """One product prepared (a Dask task): its report entry. The stage itself skips a finished product."""
+    began = time.time_ns()
+    folder = prepare(source, out_dir).folder
+    # A finished folder appears by rename with its done.json, written during the call (file times may lag
+    # the clock by a few milliseconds); an older one was there before.
+    fresh = (Path(folder) / "done.json").stat().st_mtime_ns >= began - 20_000_000
+    return {"task": f"{stage} {Path(source).name}", "inputs": [str(source)], "output": str(folder),
+            "status": "done" if fresh else "exists"}
+
+
+def prepare_s2_entry(product, out_dir) -> dict:
+    from ..prepare import prepare_s2  # noqa: PLC0415
+
+    return _entry("prepare-s2", product, out_dir, prepare_s2)
+
+
+def prepare_s1_entry(vv, out_dir) -> dict:
+    from ..prepare import prepare_s1  # noqa: PLC0415
+
+    return _entry("prepare-s1", vv, out_dir, prepare_s1)
+
+
+def _run(args: argparse.Namespace, stage: str, function, sources) -> int:
+    entries = run_tasks(functools.partial(function, out_dir=args.out_dir), sources, options=cluster_options(args),
+                        report_dir=args.out_dir, report_name=f"run_report_{stage}.json", progress=not args.quiet,
+                        desc=stage, label=lambda s: f"{stage} {Path(s).name}")
+    if not args.quiet:
+        for e in entries:
+            print(e["output"])
+    return 0
 
 
 def _s2(args: argparse.Namespace) -> int:
-    from ..prepare import prepare_s2  # noqa: PLC0415
-
-    for product in tqdm(args.products, desc="S2 products", unit="product", disable=args.quiet):
-        prepared = prepare_s2(product, args.out_dir)
-        tqdm.write(str(prepared.folder)) if not args.quiet else None
-    return 0
+    return _run(args, "prepare-s2", prepare_s2_entry, args.products)
 
 
 def _s1(args: argparse.Namespace) -> int:
-    from ..prepare import prepare_s1  # noqa: PLC0415
-
-    for vv in tqdm(args.vv_files, desc="S1 acquisitions", unit="acq", disable=args.quiet):
-        prepared = prepare_s1(vv, args.out_dir)
-        tqdm.write(str(prepared.folder)) if not args.quiet else None
-    return 0
+    return _run(args, "prepare-s1", prepare_s1_entry, args.vv_files)
 
 
 def _dem(args: argparse.Namespace) -> int:
@@ -32,22 +58,31 @@ def _dem(args: argparse.Namespace) -> int:
     return 0
 
 
+DASK_NOTE = ("Products are Dask tasks: on local worker processes (default), an existing cluster (--scheduler) or "
+             "Slurm/PBS jobs (--cluster); --workers 0 prepares them one after the other in this process. "
+             "OUT_DIR/run_report_{stage}.json lists each product's output, status, duration and worker.")
+
+
 def register(sub) -> None:
     p = sub.add_parser("prepare-s2", help="S2 L2A products (THEIA, ESA SAFE, GeoTIFF stacks) -> Decloud rasters",
                        description="Writes int16 10 m (B2 B3 B4 B8) and 20 m (B5 B6 B7 B8A B11 B12) stacks, "
-                       "cloud and nodata masks and per-block counts per product. Finished products are skipped.",
+                       "cloud and nodata masks and per-block counts per product. Finished products are skipped. "
+                       + DASK_NOTE.format(stage="prepare-s2"),
                        epilog="example: decloud prepare-s2 SENTINEL2A_20220602-*_T32TPS_C_V3-0.zip --out-dir prepared")
     p.add_argument("products", nargs="+", help="product folders, zips or S2_L2A_<date>_<bands>.tif stacks")
     p.add_argument("--out-dir", required=True)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_cluster_arguments(p)
     p.set_defaults(func=_s2)
 
     p = sub.add_parser("prepare-s1", help="S1Tiling sigma0 (VV + VH) -> Decloud's uint16 log stretch",
-                       description="Give the VV files; each VH file is found beside its VV file.",
+                       description="Give the VV files; each VH file is found beside its VV file. "
+                       + DASK_NOTE.format(stage="prepare-s1"),
                        epilog="example: decloud prepare-s1 s1tiling/32TPS/s1a_32TPS_vv_ASC_117_*.tif --out-dir prepared")
     p.add_argument("vv_files", nargs="+")
     p.add_argument("--out-dir", required=True)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_cluster_arguments(p)
     p.set_defaults(func=_s1)
 
     p = sub.add_parser("prepare-dem", help="any GDAL DEM (SRTM .hgt, GeoTIFF, VRT) -> the S2 20 m grid",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..distributed import add_cluster_arguments, cluster_options
 from .infer import add_processing_options, processing_options
 
 
@@ -16,7 +17,8 @@ def run(args: argparse.Namespace) -> int:
     for s in skipped:
         print(f"skipped {s['date']}: {s['reason']}")
     options = {k: v for k, v in processing_options(args).items() if v is not None and v is not False}
-    entries = run_timeseries(tasks, args.out_dir, skipped=skipped, options=options, progress=not args.quiet)
+    entries = run_timeseries(tasks, args.out_dir, skipped=skipped, options=options, progress=not args.quiet,
+                             cluster=cluster_options(args))
     done = sum(e["status"] == "done" for e in entries)
     exists = sum(e["status"] == "exists" for e in entries)
     print(f"{done} date(s) processed, {exists} already done, {len(skipped)} skipped; report: "
@@ -28,9 +30,11 @@ def register(sub) -> None:
     p = sub.add_parser("timeseries", help="remove the clouds of every date of a prepared series (resumable)",
                        description="For each prepared S2 date in [--start, --end]: picks t-1 and t+1 (and S1) per "
                        "the layout's windows, runs DecloudInfer and writes OUT_DIR/<date folder>_decloud.tif "
-                       "atomically. Dates already done are skipped: re-run after a kill to finish.",
+                       "atomically. Dates already done are skipped: re-run after a kill to finish. Dates are Dask "
+                       "tasks: on local worker processes (default), an existing cluster (--scheduler) or Slurm/PBS "
+                       "jobs (--cluster); --workers 0 runs them one after the other in this process.",
                        epilog="example: decloud timeseries prep/ --out-dir series/ --start 2022-06-01 --end "
-                       "2022-06-30 --keep-clear")
+                       "2022-06-30 --keep-clear --workers 2 --threads-per-worker 4")
     p.add_argument("prepared", nargs="+", help="prepared S2 (and S1) folders, or folders holding them")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--layout", default="os2", help="acquisitions layout (shipped name or JSON file; default os2)")
@@ -38,5 +42,6 @@ def register(sub) -> None:
     p.add_argument("--end", help="last date, included (YYYY-MM-DD)")
     p.add_argument("--keep-clear", action="store_true", help="keep the clear pixels of each date (its cloud mask)")
     add_processing_options(p)
+    add_cluster_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
