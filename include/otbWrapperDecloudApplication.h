@@ -132,7 +132,7 @@ protected:
     return name.substr(0, name.find('?'));
   }
 
-  /** GeoTIFF outputs are tiled and compressed unless the user gave creation options. */
+  /** GeoTIFF outputs are tiled and compressed unless the user gave creation options (call after UseS2Encoding). */
   void UseTiledGeoTIFF()
   {
     if (!HasValue(m_OutputKey))
@@ -141,8 +141,14 @@ protected:
     const std::string path = OutputPath();
     const std::string ext = path.size() > 4 ? path.substr(path.find_last_of('.') + 1) : "";
     if ((ext == "tif" || ext == "tiff" || ext == "TIF") && name.find("gdal:co:") == std::string::npos)
+    {
+      // DEFLATE level 1 after a predictor: measured faster and smaller than the default level 6 alone.
+      const auto type = GetParameterOutputImagePixelType(m_OutputKey);
+      const bool real = type == ImagePixelType_float || type == ImagePixelType_double;
       SetParameterString(m_OutputKey, name + (name.find('?') == std::string::npos ? "?&" : "&") +
-                                        "gdal:co:TILED=YES&gdal:co:COMPRESS=DEFLATE&gdal:co:NUM_THREADS=ALL_CPUS&gdal:co:BIGTIFF=IF_SAFER");
+                                        "gdal:co:TILED=YES&gdal:co:COMPRESS=DEFLATE&gdal:co:ZLEVEL=1&gdal:co:PREDICTOR=" +
+                                        (real ? "3" : "2") + "&gdal:co:NUM_THREADS=ALL_CPUS&gdal:co:BIGTIFF=IF_SAFER");
+    }
   }
 
   void AfterExecuteAndWriteOutputs() override

@@ -23,7 +23,8 @@ ROLE_KEYS = {"s2_t": "s2.t", "s2_tm1": "s2.tm1", "s2_tp1": "s2.tp1", "s1_t": "s1
              "s1_tp1": "s1.tp1", "s2_20m_t": "s2r20.t", "dem": "dem"}
 CANDIDATE_ROLES = {"s2_tm1", "s2_tp1", "s1_t", "s1_tm1", "s1_tp1"}
 DATE_KEYS = {"s2_timestamp_t": "date.t", "s2_timestamp_tm1": "date.tm1", "s2_timestamp_tp1": "date.tp1"}
-GEOTIFF_OPTIONS = "gdal:co:TILED=YES&gdal:co:COMPRESS=DEFLATE&gdal:co:NUM_THREADS=ALL_CPUS&gdal:co:BIGTIFF=IF_SAFER"
+GEOTIFF_OPTIONS = ("gdal:co:TILED=YES&gdal:co:COMPRESS=DEFLATE&gdal:co:ZLEVEL=1&gdal:co:NUM_THREADS=ALL_CPUS"
+                   "&gdal:co:BIGTIFF=IF_SAFER&gdal:co:PREDICTOR=")  # + 2 (integers) or 3 (floats)
 DEFAULT_MODEL_NAME = "msop-bolzano-west"
 
 
@@ -90,7 +91,8 @@ def write_atomically(app, out: str | Path, *, pixel_type: str, cog: bool = False
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.part{out.suffix or '.tif'}")
     try:
-        app.write(str(tmp), pixel_type=pixel_type, ext_fname=GEOTIFF_OPTIONS)
+        predictor = "3" if pixel_type in ("float", "double") else "2"
+        app.write(str(tmp), pixel_type=pixel_type, ext_fname=GEOTIFF_OPTIONS + predictor)
         if cog:
             to_cog(tmp)
         os.replace(tmp, out)
