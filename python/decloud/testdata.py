@@ -5,6 +5,8 @@
   conv_model/   fully convolutional SavedModel: 5x5 'valid' convolution, input x, outputs y (2 bands), z (1 band)
   expected_y.tif  the model's output y computed by TensorFlow in Python, on the grid that
                   TensorflowModelServe gives with source1.rfield = 20 and output.efield = 16
+  s2_a.tif, s2_b.tif, cloud_a.tif, cloud_b.tif  two dated int16 images (2022-06-10, 2022-06-20) and masks
+  expected_gapfilling.tif  the gap-filling at 2022-06-13 computed in numpy (linear in time, half up)
 """
 
 from __future__ import annotations
@@ -35,7 +37,25 @@ def write_engine_fixtures(out_dir: str | Path) -> Path:
     return out_dir
 
 
+def write_gapfilling_fixtures(out_dir: str | Path) -> Path:
+    out_dir = Path(out_dir)
+    rng = np.random.default_rng(12)
+    images = [rng.integers(100, 5000, (60, 70, 4)).astype(np.int16) for _ in range(2)]
+    clouds = [(rng.random((60, 70)) < 0.3).astype(np.uint8) for _ in range(2)]
+    for name, image, cloud in zip("ab", images, clouds):
+        raster.write_geotiff(out_dir / f"s2_{name}.tif", image, origin=ORIGIN, spacing=(10.0, -10.0), nodata=-10000)
+        raster.write_geotiff(out_dir / f"cloud_{name}.tif", cloud, origin=ORIGIN, spacing=(10.0, -10.0))
+    a, b = (im.astype(np.float64) for im in images)
+    ok_a, ok_b = (clouds[0] == 0)[:, :, None], (clouds[1] == 0)[:, :, None]
+    mixed = np.floor(a + 0.3 * (b - a) + 0.5)  # 2022-06-13 is 3 of the 10 days from a to b
+    expected = np.where(ok_a & ok_b, mixed, np.where(ok_a, a, np.where(ok_b, b, -10000))).astype(np.int16)
+    raster.write_geotiff(out_dir / "expected_gapfilling.tif", expected, origin=ORIGIN, spacing=(10.0, -10.0),
+                         nodata=-10000)
+    return out_dir
+
+
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: python -m decloud.testdata DIR")
     write_engine_fixtures(sys.argv[1])
+    write_gapfilling_fixtures(sys.argv[1])
