@@ -48,7 +48,7 @@ private:
     AddParameter(ParameterType_Float, "nodata", "Nodata value of the images (and of the output)");
     SetDefaultParameterFloat("nodata", S2Nodata);
     AddParameter(ParameterType_OutputImage, "out", "Output image at t");
-    AddEncodingParameters("out");
+    AddEncodingParameters({"out"});
     AddRAMParameter();
 
     SetDocExampleParameterValue("il", "s2_0605.tif s2_0625.tif");

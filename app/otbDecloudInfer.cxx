@@ -16,6 +16,7 @@
 #include "itkBinaryBallStructuringElement.h"
 #include "itkBinaryDilateImageFilter.h"
 #include "itkBinaryErodeImageFilter.h"
+#include "itkShrinkImageFilter.h"
 #include "otbImage.h"
 
 #include <itksys/SystemTools.hxx>
@@ -108,6 +109,18 @@ private:
   using ErodeType = itk::BinaryErodeImageFilter<MaskType, MaskType, BallType>;
   using TransitionType = DecloudCloudTransitionFilter<ImageType, ImageType>;
   using ComposeType = DecloudComposeFilter<ImageType, MaskType>;
+  using ShrinkType = itk::ShrinkImageFilter<MaskType, MaskType>;
+
+  /** One model input fed by an image (after candidate completion). */
+  struct Source
+  {
+    std::string               role;
+    ModelFilterType::SizeType receptiveField; // at 10 m output scale
+    ImageType*                image;
+    unsigned int              scale;
+    bool                      hasNodata;
+    double                    nodata;
+  };
 
   void DoInit() override
   {
@@ -178,7 +191,11 @@ private:
     SetMinimumParameterIntValue("optim.interop", 0);
 
     AddParameter(ParameterType_OutputImage, "out", "Output image at t, without clouds");
-    AddEncodingParameters("out");
+    AddParameter(ParameterType_OutputImage, "out20m", "Output 20 m bands at t (models with a 20 m output)");
+    SetParameterDescription("out20m", "Computed by a second pass of the network at 20 m; nodata as the 10 m output, "
+                                      "no clear-pixel keeping");
+    MandatoryOff("out20m");
+    AddEncodingParameters({"out", "out20m"});
     AddRAMParameter();
 
     SetDocExampleParameterValue("s2.t", "s2_t.tif");
@@ -355,15 +372,7 @@ private:
     }
     const auto cropped = OnCommonExtent(grid);
 
-    // Model filter: one source per image role, candidates completed per pixel.
-    m_Filter = ModelFilterType::New();
-    m_Filter->SetModel(m_Model);
-    m_Filter->SetFullyConvolutional(true);
-    m_Filter->SetPadBoundaries(true);
-    m_Filter->SetOutputTensors({decloud::ModelCard::CroppedOutput("s2_target", padding)});
-    m_Filter->SetBackgroundValue(S2Nodata);
-
-    const auto&   reference = cropped.front()->GetLargestPossibleRegion();
+    const auto&         reference = cropped.front()->GetLargestPossibleRegion();
     const unsigned long multiple = std::max(1u, m_Card.spatialMultiple);
     const unsigned long target = static_cast<unsigned long>(GetParameterInt("tile"));
     ModelFilterType::SizeType ef;
@@ -373,15 +382,15 @@ private:
       ef[dim] = BestTile(reference.GetSize(dim), target, multiple, padding);
       waste *= static_cast<double>((reference.GetSize(dim) + ef[dim] - 1) / ef[dim] * (ef[dim] + 2 * padding)) / reference.GetSize(dim);
     }
-    m_Filter->SetOutputExpressionField(ef);
-    m_Filter->SetProcessingTileSize(ef);
     otbAppLogINFO("Tiles of " << ef[0] << "x" << ef[1] << " output pixels, each computed with a margin of " << padding
                               << " pixels: " << waste << " pixels computed per output pixel");
 
+    // One model source per image role, candidates completed per pixel.
     auto validity = ValidityType::New();
     m_Keep.push_back(validity.GetPointer());
     imageRole = 0;
     ImageType* s2t = nullptr;
+    m_Sources.clear();
     for (const auto& used : m_Used)
     {
       const decloud::CardInput& in = *used.second;
@@ -404,11 +413,12 @@ private:
       ModelFilterType::SizeType rf;
       for (unsigned int dim = 0; dim < 2; ++dim)
         rf[dim] = (ef[dim] + 2 * padding) / in.scale;
-      m_Filter->PushBackInputTensorBundle(in.role, rf, image, in.hasNodata, in.nodata);
+      m_Sources.push_back({in.role, rf, image, in.scale, in.hasNodata, in.nodata});
       if (in.scale == 1 && in.hasNodata)
         validity->PushBackInput(image, in.nodata);
     }
     const tf::Signature& sig = m_Model->GetServingSignature();
+    m_Dates.clear();
     for (const auto& used : m_Used)
       if (used.second->timestamp)
       {
@@ -426,8 +436,9 @@ private:
         tf::DispatchNumericType(spec->dtype, [&](auto zero) {
           *static_cast<decltype(zero)*>(TF_TensorData(tensor.get())) = static_cast<decltype(zero)>(seconds);
         });
-        m_Filter->AddUserPlaceholder(used.second->role, std::shared_ptr<TF_Tensor>(tensor.release(), TF_DeleteTensor));
+        m_Dates.emplace_back(used.second->role, std::shared_ptr<TF_Tensor>(tensor.release(), TF_DeleteTensor));
       }
+    m_Filter = NewModelFilter(decloud::ModelCard::CroppedOutput("s2_target", padding), 1, ef);
 
     // Valid where every 10 m input has data, closed, then eroded by the padding.
     MaskType* mask = validity->GetOutput();
@@ -464,9 +475,64 @@ private:
     {
       otbAppLogFATAL("the output cannot be set up: " << ExceptionMessage(e));
     }
-    ProbeFirstTile();
+    ProbeFirstTile(m_Filter);
+    if (HasValue("out20m"))
+      Setup20mOutput(padding, ef, mask);
     UseTiledGeoTIFF();
     SetParameterOutputImage("out", m_Compose->GetOutput());
+  }
+
+  /** The model filter for output `output` at `scale` x 10 m, fed by the sources and dates collected. */
+  ModelFilterType::Pointer NewModelFilter(const std::string& output, unsigned int scale, const ModelFilterType::SizeType& ef)
+  {
+    auto filter = ModelFilterType::New();
+    filter->SetModel(m_Model);
+    filter->SetFullyConvolutional(true);
+    filter->SetPadBoundaries(true);
+    filter->SetOutputTensors({output});
+    filter->SetBackgroundValue(S2Nodata);
+    filter->SetOutputSpacingScale(scale);
+    ModelFilterType::SizeType tile;
+    for (unsigned int dim = 0; dim < 2; ++dim)
+      tile[dim] = ef[dim] / scale;
+    filter->SetOutputExpressionField(tile);
+    filter->SetProcessingTileSize(tile);
+    for (const Source& source : m_Sources)
+      filter->PushBackInputTensorBundle(source.role, source.receptiveField, source.image, source.hasNodata, source.nodata);
+    for (const auto& date : m_Dates)
+      filter->AddUserPlaceholder(date.first, date.second);
+    return filter;
+  }
+
+  /** The 20 m output: a second pass of the network; nodata where the 10 m output's mask says so. */
+  void Setup20mOutput(unsigned int padding, const ModelFilterType::SizeType& ef, MaskType* mask)
+  {
+    const std::string output = decloud::ModelCard::CroppedOutput("s2_20m_target", padding);
+    if (!m_Card.FindOutput(output))
+      otbAppLogFATAL("out20m: model " << m_Card.name << " has no 20 m output (" << output << ")");
+    if (ef[0] % 2 || ef[1] % 2)
+      otbAppLogFATAL("out20m: the tiles (" << ef[0] << "x" << ef[1] << ") must have even sides");
+    m_Filter20 = NewModelFilter(output, 2, ef);
+    auto shrink = ShrinkType::New();
+    shrink->SetInput(mask);
+    shrink->SetShrinkFactors(2);
+    m_Keep.push_back(shrink.GetPointer());
+    m_Compose20 = ComposeType::New();
+    m_Compose20->SetEstimate(m_Filter20->GetOutput());
+    m_Compose20->SetValidity(shrink->GetOutput());
+    m_Compose20->SetNodataValue(S2Nodata);
+    m_Compose20->SetRound(GetParameterString("encoding") == "s2");
+    try
+    {
+      m_Compose20->UpdateOutputInformation();
+    }
+    catch (const itk::ExceptionObject& e)
+    {
+      otbAppLogFATAL("out20m: the output cannot be set up: " << ExceptionMessage(e));
+    }
+    ProbeFirstTile(m_Filter20);
+    otbAppLogINFO("20 m output: a second pass of the network, tiles of " << ef[0] / 2 << "x" << ef[1] / 2 << " pixels");
+    SetParameterOutputImage("out20m", m_Compose20->GetOutput());
   }
 
   /** Binary dilation or erosion by a disk; the erosion treats the outside of the image as valid. */
@@ -487,13 +553,13 @@ private:
   }
 
   /** Run the network on the first tile now, so that a model/input mismatch fails before anything is written. */
-  void ProbeFirstTile()
+  void ProbeFirstTile(ModelFilterType* filter)
   {
-    auto* out = m_Filter->GetOutput();
+    auto* out = filter->GetOutput();
     try
     {
       out->UpdateOutputInformation();
-      ModelFilterType::RegionType first(out->GetLargestPossibleRegion().GetIndex(), m_Filter->GetOutputExpressionField());
+      ModelFilterType::RegionType first(out->GetLargestPossibleRegion().GetIndex(), filter->GetOutputExpressionField());
       first.Crop(out->GetLargestPossibleRegion());
       out->SetRequestedRegion(first);
       out->PropagateRequestedRegion();
@@ -510,8 +576,12 @@ private:
   decloud::ModelCard                                        m_Card;
   std::shared_ptr<tf::SavedModel>                           m_Model;
   std::vector<std::pair<const InputRole*, const decloud::CardInput*>> m_Used;
+  std::vector<Source>                                       m_Sources;
+  std::vector<std::pair<std::string, std::shared_ptr<TF_Tensor>>> m_Dates;
   ModelFilterType::Pointer                                  m_Filter;
   ComposeType::Pointer                                      m_Compose;
+  ModelFilterType::Pointer                                  m_Filter20;
+  ComposeType::Pointer                                      m_Compose20;
 };
 
 } // namespace Wrapper

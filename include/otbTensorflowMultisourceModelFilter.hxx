@@ -357,11 +357,17 @@ TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::VirtualInputRegionF
       inRegion.GetModifiableSize().Fill(0);
     }
   }
-  // Pad by what the receptive field adds to the footprint of the expression field.
+  // Pad by what the receptive field adds to the footprint of the expression field. With boundary padding,
+  // the footprint is the mapped region itself (exact when the output grid is a multiple of the source's),
+  // so that every tensor has exactly the receptive field's size.
   const SizeType minimum = GetMinimumReceptiveField(i);
   for (unsigned int dim = 0; dim < 2; ++dim)
   {
-    const SizeValueType pad = m_Sources[i].receptiveField[dim] - minimum[dim];
+    const SizeValueType footprint = m_PadBoundaries ? inRegion.GetSize(dim) : minimum[dim];
+    if (m_Sources[i].receptiveField[dim] < footprint)
+      itkExceptionMacro("Source #" << i + 1 << ": receptive field " << m_Sources[i].receptiveField[dim]
+                                   << " is smaller than the " << footprint << " pixels a tile covers");
+    const SizeValueType pad = m_Sources[i].receptiveField[dim] - footprint;
     const SizeValueType right = pad / 2;
     inRegion.GetModifiableIndex()[dim] -= static_cast<IndexValueType>(pad - right);
     inRegion.GetModifiableSize()[dim] += pad;

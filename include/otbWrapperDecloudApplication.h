@@ -85,26 +85,29 @@ protected:
     return cropped;
   }
 
-  void AddEncodingParameters(const std::string& outputKey)
+  /** Encoding and COG parameters for the output image parameters `outputKeys` (declared before). */
+  void AddEncodingParameters(const std::vector<std::string>& outputKeys)
   {
-    m_OutputKey = outputKey;
+    m_OutputKeys = outputKeys;
     AddParameter(ParameterType_Choice, "encoding", "Output encoding");
     AddChoice("encoding.s2", "Sentinel-2 encoding: reflectance x 10000 rounded, int16, nodata -10000");
     AddChoice("encoding.float", "float32: reflectance x 10000, not rounded, nodata -10000");
     SetParameterString("encoding", "s2");
-    SetDefaultOutputPixelType(outputKey, ImagePixelType_int16);
+    for (const auto& key : outputKeys)
+      SetDefaultOutputPixelType(key, ImagePixelType_int16);
     AddParameter(ParameterType_Bool, "cog", "Write a cloud-optimized GeoTIFF with overviews");
     SetParameterDescription("cog", "After writing, the output is converted in place to a COG (DEFLATE, overviews) "
                                    "when the application writes it itself (command line, QGIS)");
   }
 
-  /** True for the int16 S2 encoding; for float, makes the output float32 unless another pixel type was asked. */
+  /** True for the int16 S2 encoding; for float, makes the outputs float32 unless another pixel type was asked. */
   bool UseS2Encoding()
   {
     if (GetParameterString("encoding") == "s2")
       return true;
-    if (GetParameterOutputImagePixelType(m_OutputKey) == ImagePixelType_int16)
-      SetParameterOutputImagePixelType(m_OutputKey, ImagePixelType_float);
+    for (const auto& key : m_OutputKeys)
+      if (GetParameterOutputImagePixelType(key) == ImagePixelType_int16)
+        SetParameterOutputImagePixelType(key, ImagePixelType_float);
     return false;
   }
 
@@ -126,36 +129,45 @@ protected:
   }
 
   /** Output file name without OTB's extended-filename part. */
-  std::string OutputPath() const
+  std::string OutputPath(const std::string& key) const
   {
-    const std::string name = GetParameterString(m_OutputKey);
+    const std::string name = GetParameterString(key);
     return name.substr(0, name.find('?'));
   }
 
   /** GeoTIFF outputs are tiled and compressed unless the user gave creation options (call after UseS2Encoding). */
   void UseTiledGeoTIFF()
   {
-    if (!HasValue(m_OutputKey))
-      return;
-    const std::string name = GetParameterString(m_OutputKey);
-    const std::string path = OutputPath();
-    const std::string ext = path.size() > 4 ? path.substr(path.find_last_of('.') + 1) : "";
-    if ((ext == "tif" || ext == "tiff" || ext == "TIF") && name.find("gdal:co:") == std::string::npos)
+    for (const auto& key : m_OutputKeys)
     {
-      // DEFLATE level 1 after a predictor: measured faster and smaller than the default level 6 alone.
-      const auto type = GetParameterOutputImagePixelType(m_OutputKey);
-      const bool real = type == ImagePixelType_float || type == ImagePixelType_double;
-      SetParameterString(m_OutputKey, name + (name.find('?') == std::string::npos ? "?&" : "&") +
-                                        "gdal:co:TILED=YES&gdal:co:COMPRESS=DEFLATE&gdal:co:ZLEVEL=1&gdal:co:PREDICTOR=" +
-                                        (real ? "3" : "2") + "&gdal:co:NUM_THREADS=ALL_CPUS&gdal:co:BIGTIFF=IF_SAFER");
+      if (!HasValue(key))
+        continue;
+      const std::string name = GetParameterString(key);
+      const std::string path = OutputPath(key);
+      const std::string ext = path.size() > 4 ? path.substr(path.find_last_of('.') + 1) : "";
+      if ((ext == "tif" || ext == "tiff" || ext == "TIF") && name.find("gdal:co:") == std::string::npos)
+      {
+        // DEFLATE level 1 after a predictor: measured faster and smaller than the default level 6 alone.
+        const auto type = GetParameterOutputImagePixelType(key);
+        const bool real = type == ImagePixelType_float || type == ImagePixelType_double;
+        SetParameterString(key, name + (name.find('?') == std::string::npos ? "?&" : "&") +
+                                  "gdal:co:TILED=YES&gdal:co:COMPRESS=DEFLATE&gdal:co:ZLEVEL=1&gdal:co:PREDICTOR=" +
+                                  (real ? "3" : "2") + "&gdal:co:NUM_THREADS=ALL_CPUS&gdal:co:BIGTIFF=IF_SAFER");
+      }
     }
   }
 
   void AfterExecuteAndWriteOutputs() override
   {
-    if (!GetParameterInt("cog") || !HasValue(m_OutputKey))
+    if (!GetParameterInt("cog"))
       return;
-    const std::string path = OutputPath();
+    for (const auto& key : m_OutputKeys)
+      if (HasValue(key))
+        ConvertToCog(OutputPath(key));
+  }
+
+  void ConvertToCog(const std::string& path)
+  {
     const std::string part = path + ".cog.part.tif";
     otbAppLogINFO("Converting " << path << " to a cloud-optimized GeoTIFF with overviews");
     const char*           options[] = {"-of", "COG", "-co", "COMPRESS=DEFLATE", "-co", "OVERVIEWS=AUTO", "-co", "BIGTIFF=IF_SAFER", nullptr};
@@ -176,7 +188,7 @@ protected:
   }
 
   std::vector<itk::ProcessObject::Pointer> m_Keep;
-  std::string                              m_OutputKey = "out";
+  std::vector<std::string>                 m_OutputKeys{"out"};
 };
 
 } // namespace Wrapper

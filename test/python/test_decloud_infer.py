@@ -253,3 +253,35 @@ def test_sar_and_dem_roles_at_their_own_scales(scene, tmp_path):
     valid = got[:, :, 0] != NODATA
     assert valid.mean() > 0.5
     np.testing.assert_allclose(got[valid], expected[valid], atol=0.05, rtol=1e-5)
+
+
+def test_20m_input_and_output(scene, tmp_path):
+    """An SSOP with 20 m bands in and out: out20m (a second pass at 20 m) equals Python on the valid area."""
+    from decloud.card import export_model
+    from decloud.networks import ssop_unet
+
+    model_dir = export_model(ssop_unet(with_sar=False, with_dem=False, with_20m=True, width=0.125), tmp_path / "m",
+                             network="ssop_unet")
+    d, paths, _ = scene
+    s20 = np.random.default_rng(8).integers(500, 4000, (48, 64, 6)).astype(np.int16)
+    s20_path = write_geotiff(tmp_path / "s20.tif", s20, origin=ORIGIN, spacing=(20.0, -20.0), nodata=NODATA)
+    out, out20 = tmp_path / "out.tif", tmp_path / "out20.tif"
+    run = run_app("DecloudInfer", {"model": model_dir, "s2.t": paths["t"], "s2r20.t": s20_path, "out": out,
+                                   "out20m": out20, "encoding": "float", "padding": 32, "closing": 0})
+    assert run.returncode == 0, run.output
+    got10, got20 = read_array(out), read_array(out20)
+    assert got20.shape == (48, 64, 6)
+    assert geotransform(out20)[1] == 20.0 and geotransform(out20)[0] == ORIGIN[0]
+
+    import tensorflow as tf
+    fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+    pad = lambda a, p: np.pad(a, ((p, p), (p, p), (0, 0)), mode="reflect")[None].astype(np.float32)  # noqa: E731
+    result = fn(s2_t=tf.constant(pad(read_array(paths["t"]), 32)), s2_20m_t=tf.constant(pad(s20, 16)))
+    for got, key in ((got10, "s2_target_crop32"), (got20, "s2_20m_target_crop32")):
+        expected = result[key].numpy()[0]
+        valid = got[:, :, 0] != NODATA
+        assert valid.mean() > 0.5
+        np.testing.assert_allclose(got[valid], expected[valid], atol=0.05, rtol=1e-5)
+    shipped = run_app("DecloudInfer", base_params(paths, tmp_path / "o.tif", out20m=tmp_path / "o20.tif"))
+    assert shipped.returncode != 0 and "out20m" in shipped.fatal_lines()[0]
+    assert not (tmp_path / "o.tif").exists() and not (tmp_path / "o20.tif").exists()
