@@ -555,22 +555,14 @@ private:
   /** Run the network on the first tile now, so that a model/input mismatch fails before anything is written. */
   void ProbeFirstTile(ModelFilterType* filter)
   {
-    auto* out = filter->GetOutput();
     try
     {
-      out->UpdateOutputInformation();
-      ModelFilterType::RegionType first(out->GetLargestPossibleRegion().GetIndex(), filter->GetOutputExpressionField());
-      first.Crop(out->GetLargestPossibleRegion());
-      out->SetRequestedRegion(first);
-      out->PropagateRequestedRegion();
-      out->UpdateOutputData();
+      filter->ComputeFirstCell();
     }
     catch (const itk::ExceptionObject& e)
     {
       otbAppLogFATAL("model: the model fails on the first tile: " << ExceptionMessage(e));
     }
-    out->ReleaseData();
-    out->SetRequestedRegionToLargestPossibleRegion();
   }
 
   decloud::ModelCard                                        m_Card;

@@ -350,21 +350,14 @@ private:
   /** Run the model on one grid cell now, so that a model/field mismatch fails before any output is written. */
   void ProbeFirstTile()
   {
-    auto* out = m_Filter->GetOutput();
     try
     {
-      out->UpdateOutputInformation();
-      out->SetRequestedRegion(FloatVectorImageType::RegionType(out->GetLargestPossibleRegion().GetIndex(),
-                                                               m_Filter->GetOutputGridSize()));
-      out->PropagateRequestedRegion();
-      out->UpdateOutputData();
+      m_Filter->ComputeFirstCell();
     }
     catch (const itk::ExceptionObject& e)
     {
       otbAppLogFATAL("model.dir: the model fails on the first tile: " << ExceptionMessage(e));
     }
-    out->ReleaseData();
-    out->SetRequestedRegionToLargestPossibleRegion();
   }
 
   std::shared_ptr<tf::SavedModel>    m_Model;

@@ -132,6 +132,12 @@ public:
   const std::vector<tf::TensorSpec>& GetInputSpecs() const { return m_InputSpecs; }
   const std::vector<tf::TensorSpec>& GetOutputSpecs() const { return m_OutputSpecs; }
 
+  /**
+   * Compute the output's first grid cell now, then release it: a model that fails on these inputs fails
+   * here, before a writer creates the output file. Throws what the pipeline throws.
+   */
+  void ComputeFirstCell();
+
   /** Minimum receptive field of source i (per dimension) for the current EF, scale and spacings. */
   SizeType GetMinimumReceptiveField(unsigned int i) const;
 

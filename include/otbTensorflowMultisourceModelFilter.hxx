@@ -274,6 +274,20 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::ComputePaddedO
 }
 
 template <class TInputImage, class TOutputImage>
+void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::ComputeFirstCell()
+{
+  TOutputImage* output = this->GetOutput();
+  output->UpdateOutputInformation();
+  RegionType first(output->GetLargestPossibleRegion().GetIndex(), m_OutputGridSize);
+  first.Crop(output->GetLargestPossibleRegion()); // boundary padding: the grid may overhang the image
+  output->SetRequestedRegion(first);
+  output->PropagateRequestedRegion();
+  output->UpdateOutputData();
+  output->ReleaseData();
+  output->SetRequestedRegionToLargestPossibleRegion();
+}
+
+template <class TInputImage, class TOutputImage>
 void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::EnlargeToAlignedRegion(RegionType& region) const
 {
   for (unsigned int dim = 0; dim < 2; ++dim)

@@ -99,13 +99,16 @@ def _in_window(candidates, t: datetime, window_hours: tuple[float, float], exclu
     return [c for c in candidates if start <= c.when <= end and c.folder != exclude]
 
 
-def _parse_day(text: str | None, name: str) -> datetime | None:
+def _bound(text: str | None, name: str, tz, *, end: bool = False) -> datetime | None:
+    """``--start`` / ``--end`` in the series' time zone; an end given as a day includes that whole day."""
     if text is None:
         return None
     try:
-        return datetime.fromisoformat(text)
+        when = datetime.fromisoformat(text)
     except ValueError:
         raise DecloudInputError(f"{name}: {text!r} is not a date (YYYY-MM-DD)") from None
+    when = when if when.tzinfo or tz is None else when.replace(tzinfo=tz)
+    return when + timedelta(days=1) if end and len(text) <= 10 else when
 
 
 def plan_timeseries(prepared: Sequence[Acquired], out_dir: str | Path, *, layout: str | Path = "os2",
@@ -115,14 +118,10 @@ def plan_timeseries(prepared: Sequence[Acquired], out_dir: str | Path, *, layout
     roles = required_roles(model)
     wanted = set(roles["images"]) | set(roles["dates"])
     lay = load_layout(layout)
-    t0, t1 = _parse_day(start, "start"), _parse_day(end, "end")
     s2 = [a for a in prepared if a.sensor == "S2"]
     s1 = [a for a in prepared if a.sensor == "S1"]
     tz = s2[0].when.tzinfo if s2 else None
-    if t0 and tz:
-        t0 = t0.replace(tzinfo=t0.tzinfo or tz)
-    if t1 and tz:
-        t1 = (t1.replace(tzinfo=t1.tzinfo or tz) + timedelta(days=1)) if len(end) <= 10 else t1.replace(tzinfo=t1.tzinfo or tz)
+    t0, t1 = _bound(start, "start", tz), _bound(end, "end", tz, end=True)
     out_dir = Path(out_dir)
     tasks, skipped = [], []
     for t in s2:
@@ -187,11 +186,6 @@ def run_task(task: DateTask, options: dict | None = None) -> dict:
     return entry | {"status": "done", "duration_s": round(time.perf_counter() - began, 3)}
 
 
-def write_report(out_dir: str | Path, entries: list[dict], *, extra: dict | None = None) -> Path:
-    """``run_report.json`` next to the outputs, written atomically."""
-    return distributed.write_report(out_dir, entries, extra=extra)
-
-
 def run_timeseries(tasks: Sequence[DateTask], out_dir: str | Path, *, skipped: Sequence[dict] = (),
                    options: dict | None = None, progress: bool = True,
                    cluster: distributed.ClusterOptions | None = None, client=None) -> list[dict]:
@@ -208,8 +202,8 @@ def run_timeseries(tasks: Sequence[DateTask], out_dir: str | Path, *, skipped: S
     entries = list(skipped)
     for task in tqdm(tasks, desc="dates", unit="date", disable=not progress):
         entries.append(run_task(task, options))
-        write_report(out_dir, entries, extra={"options": options})
-    write_report(out_dir, entries, extra={"options": options})
+        distributed.write_report(out_dir, entries, extra={"options": options})
+    distributed.write_report(out_dir, entries, extra={"options": options})
     return entries
 
 
@@ -228,7 +222,7 @@ def _run_distributed(tasks: Sequence[DateTask], out_dir: str | Path, *, skipped:
                                 raise_failures=False)
     new = dict(zip((t.output for t in todo), ran[len(before):]))
     ordered = [*skipped, *(existing.get(t.output) or new[t.output] for t in tasks)]
-    write_report(out_dir, ordered, extra={"options": options, "cluster": cluster.describe()})
+    distributed.write_report(out_dir, ordered, extra={"options": options, "cluster": cluster.describe()})
     failed = [e for e in ordered if e.get("status") == "failed"]
     if failed:
         raise DecloudError(f"{len(failed)} of {len(tasks)} dates failed (see {Path(out_dir) / 'run_report.json'}); "
