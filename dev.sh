@@ -132,15 +132,23 @@ build_otb_bindings() {
 }
 
 build_module() {
-  if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+  # Re-configure when the configuration recipe changes (another venv, prefix or Python), not only once.
+  local recipe="venv=$VENV;python=$VENV/bin/python;prefix=$VENV;type=Release"
+  if [ ! -f "$BUILD/CMakeCache.txt" ] || ! stamp_ok "$BUILD/.decloud-configure" "$recipe"; then
     log "configuring the OTBDecloud module"
+    mkdir -p "$BUILD"
     cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE="$VENV/bin/python" \
       -DCMAKE_INSTALL_PREFIX="$VENV" >"$BUILD.configure.log" 2>&1 || { cat "$BUILD.configure.log" >&2; die "cmake configure failed"; }
+    stamp_set "$BUILD/.decloud-configure" "$recipe"
   fi
   log "building the OTBDecloud module"
-  cmake --build "$BUILD" -j "$JOBS" -- --no-print-directory 2>&1 | grep -vE '^(\[|-- )' || true
-  [ "${PIPESTATUS[0]}" -eq 0 ] || die "build failed"
-  cmake --install "$BUILD" >/dev/null
+  # The filter drops progress lines and never fails itself (sed), so under pipefail the pipeline's status is
+  # the build's: a compile error stops the set-up here, with the compiler's message above, and nothing stale
+  # is installed.
+  if ! cmake --build "$BUILD" -j "$JOBS" -- --no-print-directory 2>&1 | sed -E '/^(\[|-- )/d' >&2; then
+    die "the C++ build failed (compiler messages above); nothing was installed"
+  fi
+  cmake --install "$BUILD" >/dev/null || die "cmake --install failed"
 }
 
 setup() {
@@ -154,6 +162,9 @@ enter_env() {
   # shellcheck source=env.sh
   source "$ROOT/env.sh"
 }
+
+# Sourced (tests call single steps such as build_module): define the functions only.
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 
 cmd=${1:-help}
 shift || true

@@ -1,0 +1,59 @@
+"""dev.sh's build step: a compile error stops the set-up with the compiler's message; nothing is installed.
+
+The step (``build_module``) is run on a tiny CMake project standing in for the module (dev.sh is sourced, its
+variables pointed at a temporary tree), so that the test takes seconds instead of a full module build."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+DEV_SH = Path(__file__).resolve().parents[2] / "dev.sh"
+
+pytestmark = pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("g++") is None,
+                                reason="cmake and g++ are needed (./dev.sh installs them)")
+
+CMAKE = """cmake_minimum_required(VERSION 3.16)
+project(tiny CXX)
+add_executable(tiny main.cxx)
+install(TARGETS tiny DESTINATION bin)
+"""
+
+
+def _build(root: Path) -> subprocess.CompletedProcess:
+    script = (f'source "{DEV_SH}"; ROOT="{root}"; BUILD="{root}/build"; VENV="{root}/venv"; JOBS=1; '
+              "build_module; echo BUILD-STEP-PASSED")
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300)
+
+
+def test_a_compile_error_stops_the_setup_with_the_compilers_message(tmp_path):
+    (tmp_path / "CMakeLists.txt").write_text(CMAKE)
+    (tmp_path / "main.cxx").write_text("int main() { return 0; }\n")
+    first = _build(tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "BUILD-STEP-PASSED" in first.stdout
+    installed = tmp_path / "venv" / "bin" / "tiny"
+    assert installed.exists()
+    before = installed.read_bytes()
+
+    (tmp_path / "main.cxx").write_text("int main() { return 0 }  // missing semicolon\n")
+    broken = _build(tmp_path)
+    assert broken.returncode != 0
+    assert "BUILD-STEP-PASSED" not in broken.stdout
+    assert "main.cxx" in broken.stderr and "error" in broken.stderr  # the compiler's own message
+    assert "the C++ build failed" in broken.stderr
+    assert installed.read_bytes() == before  # nothing (stale or new) was installed over the last good build
+
+
+def test_a_changed_prefix_reconfigures(tmp_path):
+    (tmp_path / "CMakeLists.txt").write_text(CMAKE)
+    (tmp_path / "main.cxx").write_text("int main() { return 0; }\n")
+    assert _build(tmp_path).returncode == 0
+    script = (f'source "{DEV_SH}"; ROOT="{tmp_path}"; BUILD="{tmp_path}/build"; VENV="{tmp_path}/venv2"; JOBS=1; '
+              "build_module")
+    run = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "venv2" / "bin" / "tiny").exists()
