@@ -11,8 +11,9 @@ signature) and ``out_dir/card.json``::
      "normalisation": "inside the graph: S2 / 10000, S1 / 65535, DEM / 1000; outputs x 10000",
      "spatial_multiple": 32, "training": {...}, "metrics": {...}}
 
-Roles are the dataset keys (``s2_t``, ``s1_tm1``, ``dem``, ``s2_20m_t``, ``s2_timestamp_t``...); ``scale`` is the
-pixel size relative to 10 m. ``DecloudInfer`` configures itself from this card.
+Roles are the dataset keys (``s2_t``, ``s1_tm1``, ``dem``, ``s2_20m_t``, ``s2_timestamp_t``, ``cloud_t`` (the cloud
+mask of t, 1 = cloudy, ``"kind": "mask"``)...); ``scale`` is the pixel size relative to 10 m. ``"holes": "model"``
+says that the graph completes the nodata pixels of its S2 inputs itself (``gfnet``). ``DecloudInfer`` configures itself from this card.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ NORMALISATION = "inside the graph: S2 / 10000, S1 / 65535, DEM / 1000; outputs x
 def describe_input(key: str, bands: int) -> dict[str, Any]:
     if key.startswith("s2_timestamp") or key.startswith("s1_timestamp"):
         return {"role": key, "sensor": key[:2].upper(), "kind": "timestamp", "unit": "seconds since 1970-01-01 UTC"}
+    if key == "cloud_t":
+        return {"role": key, "sensor": "S2", "kind": "mask", "bands": ["cloud"], "scale": 1}
     if key.startswith("s2_20m"):
         return {"role": key, "sensor": "S2", "bands": list(BANDS_20M)[:bands], "scale": 2, "nodata": -10000}
     if key.startswith("s2"):
@@ -62,6 +65,11 @@ def export_model(model, out_dir: str | Path, *, network: str, name: str | None =
     card = {"format": FORMAT, "name": name or out_dir.name, "network": network, "inputs": inputs, "outputs": outputs,
             "padding": sorted(padding, key=lambda p: (p["output"], p["crop"])), "normalisation": NORMALISATION,
             "spatial_multiple": spatial_multiple, "training": training or {}, "metrics": metrics or {}}
+    from .networks import HOLES_IN_GRAPH  # noqa: PLC0415
+
+    if network in HOLES_IN_GRAPH:
+        # The graph completes nodata pixels of its S2 inputs itself: nodata out only where no date has data.
+        card["holes"] = "model"
     tmp = out_dir / ".card.json.part"
     tmp.write_text(json.dumps(card, indent=2))
     os.replace(tmp, out_dir / "card.json")

@@ -9,6 +9,9 @@
               optional 20 m output before the last up-sampling
   msop_unet   (C) the same encoder shared by t-1, t, t+1; the decoder works on the features of the three
               dates stacked at each level; outputs S2 at t
+  gfnet       Decloud's own: (A) + a learned correction. The in-graph linear gap-filling is the base, a U-Net
+              sees t, its cloud mask, t-1, t+1, their dates and the clear pixels' relation between them, and
+              adds a correction that starts at zero (see ``gfnet``)
 
 Inputs are the stored values (the apps feed raw data): S2 int16 reflectance x 10000 (nodata -10000), S1
 uint16 log stretch, DEM metres. Normalisation is inside the graph (S2 / 10000, S1 / 65535, DEM / 1000) and so
@@ -95,8 +98,9 @@ class _UNetEncoder:
         return feats
 
 
-def _unet_decoder(keras, levels: list[list], widths, out_bands: int, out_20m: bool) -> dict:
-    """levels[k]: the features (one per date) at factor 2**k; the deepest level starts the decoder."""
+def _unet_decoder(keras, levels: list[list], widths, out_bands: int, out_20m: bool, zero_init: bool = False) -> dict:
+    """levels[k]: the features (one per date) at factor 2**k; the deepest level starts the decoder.
+    ``zero_init``: the last convolution starts at zero (a residual branch that starts as nothing)."""
     L = keras.layers
     cat = lambda ts: ts[0] if len(ts) == 1 else L.Concatenate()(ts)  # noqa: E731
     net = cat(levels[-1])
@@ -106,7 +110,8 @@ def _unet_decoder(keras, levels: list[list], widths, out_bands: int, out_20m: bo
         net = cat(levels[k] + [net])
         if k == 1 and out_20m:
             out["s2_20m_target"] = L.Conv2D(S2_20M_BANDS, 5, padding="same", name="s2_20m_estimate")(net)
-    out["s2_target"] = L.Conv2D(out_bands, 5, padding="same", name="s2_estimate")(net)
+    init = {"kernel_initializer": "zeros"} if zero_init else {}
+    out["s2_target"] = L.Conv2D(out_bands, 5, padding="same", name="s2_estimate", **init)(net)
     return out
 
 
@@ -195,11 +200,154 @@ def gapfilling():
     return keras.Model(inputs, {"s2_target": out}, name="gapfilling")
 
 
+DAY_SECONDS = 86400.0
+
+
+def _gfnet_layers(keras):
+    """The graph-side layers of ``gfnet`` (built on demand: keras is imported only when a network is built)."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    def push_pull(values, weight, levels: int):
+        """Masked pyramid interpolation: ``values`` known where ``weight`` > 0 (weights in [0, 1]), spread into the
+        holes from the nearest scale that has data (a masked mean per 2**k cell, blended coarse to fine); where a
+        whole input has no weight, the global masked mean, else 0. Sizes must be multiples of 2**levels."""
+        sums, weights = [values * weight], [weight]
+        for _ in range(levels):
+            sums.append(tf.nn.avg_pool2d(sums[-1], 2, 2, "VALID"))
+            weights.append(tf.nn.avg_pool2d(weights[-1], 2, 2, "VALID"))
+        total = tf.reduce_sum(weights[0], axis=[1, 2], keepdims=True)
+        global_mean = tf.math.divide_no_nan(tf.reduce_sum(sums[0], axis=[1, 2], keepdims=True), total)
+        est = tf.where(weights[-1] > 0, tf.math.divide_no_nan(sums[-1], weights[-1]), global_mean)
+        for k in range(levels - 1, -1, -1):
+            up = tf.image.resize(est, tf.shape(sums[k])[1:3], method="bilinear")
+            # a cell with 1/4 or more of its pixels known trusts them fully (k = 0: a pixel is known or not)
+            a = tf.minimum(weights[k] * 4.0, 1.0) if k else weights[k]
+            est = a * tf.math.divide_no_nan(sums[k], weights[k]) + (1.0 - a) * up
+        return est
+
+    def density(weight, factor: int):
+        pooled = tf.nn.avg_pool2d(weight, factor, factor, "VALID")
+        return tf.image.resize(pooled, tf.shape(weight)[1:3], method="bilinear")
+
+    class GapFillFeatures(keras.layers.Layer):
+        """Per pixel: the linear gap-filling of t from t-1 and t+1 (in-graph, the network's base), and the
+        features the correction is computed from. Nodata (-10000) never reaches a convolution: each input is
+        zeroed where it has no data and comes with its validity plane; t is also zeroed where it is cloudy
+        according to the mask only when ``use_mask`` is off (then its clouds are unknown to the network).
+
+        Clear pixels of t (not within ``margin`` pixels of a cloud, all dates valid) give the local relation
+        between t and its neighbours: the differences t - gap-filling, t - (t-1), t - (t+1) and their absolute
+        values, spread into the clouds by a masked pyramid (push-pull) over ``levels`` scales."""
+
+        def __init__(self, levels: int = 5, margin: int = 2, use_mask: bool = True, use_dates: bool = True,
+                     **kwargs):
+            super().__init__(**kwargs)
+            self.levels, self.margin, self.use_mask, self.use_dates = levels, margin, use_mask, use_dates
+
+        def get_config(self):
+            return {**super().get_config(), "levels": self.levels, "margin": self.margin,
+                    "use_mask": self.use_mask, "use_dates": self.use_dates}
+
+        def call(self, t, tm1, tp1, cloud, ts_t, ts_tm1, ts_tp1):
+            def valid(x):
+                return tf.cast(tf.reduce_all(x > -9999.5, axis=-1, keepdims=True), x.dtype)
+
+            vt, vb, va = valid(t), valid(tm1), valid(tp1)
+            tn, bn, an = t / 10000.0 * vt, tm1 / 10000.0 * vb, tp1 / 10000.0 * va
+            if self.use_dates:
+                span = tf.maximum(ts_tp1 - ts_tm1, 1.0)
+                w = tf.clip_by_value((ts_t - ts_tm1) / span, 0.0, 1.0)[:, None, None, None]
+                gap_b = ((ts_t - ts_tm1) / (30.0 * DAY_SECONDS))[:, None, None, None]
+                gap_a = ((ts_tp1 - ts_t) / (30.0 * DAY_SECONDS))[:, None, None, None]
+            else:
+                w = tf.fill(tf.shape(ts_t), 0.5)[:, None, None, None]
+                gap_b = gap_a = tf.zeros_like(w)
+            gf = vb * va * ((1.0 - w) * bn + w * an) + vb * (1.0 - va) * bn + va * (1.0 - vb) * an
+            vgf = tf.maximum(vb, va)
+            cloudy = tf.cast(cloud > 0.5, t.dtype) if self.use_mask else tf.zeros_like(vt)
+            cloudy = tf.maximum(cloudy, 1.0 - vt)
+            size = 2 * self.margin + 1
+            near = tf.nn.max_pool2d(cloudy, size, 1, "SAME") if self.margin else cloudy
+            stats = (1.0 - near) * vt * vb * va
+            d_gf, d_b, d_a = tn - gf, tn - bn, tn - an
+            spread = push_pull(tf.concat([d_gf, d_b, d_a, tf.abs(d_gf), tf.abs(d_b), tf.abs(d_a)], -1), stats,
+                               self.levels)
+            ones = tf.ones_like(vt)
+            features = tf.concat([
+                tn, (1.0 - cloudy) * vt if self.use_mask else vt, bn, an, gf, vb, va, spread,
+                density(stats, 8), density(stats, 32), w * ones, gap_b * ones, gap_a * ones], -1)
+            return gf, vgf, vt, tn, features
+
+    class ResidualOutput(keras.layers.Layer):
+        """gap-filling + correction where t-1 or t+1 has data; else t where it has data (even cloudy: the only
+        observation); else nodata (-10000). Reflectance x 10000."""
+
+        def __init__(self, residual: bool = True, **kwargs):
+            super().__init__(**kwargs)
+            self.residual = residual
+
+        def get_config(self):
+            return {**super().get_config(), "residual": self.residual}
+
+        def call(self, gf, vgf, vt, tn, correction):
+            est = gf + correction if self.residual else correction
+            out = vgf * est + (1.0 - vgf) * vt * tn
+            nodata = (1.0 - vgf) * (1.0 - vt)
+            return out * 10000.0 * (1.0 - nodata) - 10000.0 * nodata
+
+    return GapFillFeatures, ResidualOutput
+
+
+def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False, use_mask: bool = True,
+          use_dates: bool = True, residual: bool = True, levels: int = 5, margin: int = 2):
+    """Gap-filling-residual multi-temporal U-Net: S2 at t (cloudy) with its cloud mask ``cloud_t``, S2 at t-1
+    and t+1, their dates (and optionally S1 at the three dates, a DEM). Its output is the in-graph linear
+    gap-filling plus a learned correction whose last convolution starts at zero: the untrained network IS the
+    gap-filling. The correction sees the clear pixels of t and how they relate to t-1, t+1 and the gap-filling
+    (spread into the clouds by a masked pyramid), so that it can learn the radiometric shift between dates,
+    which neighbour t resembles, and local change. Holes (-10000) of any input are completed in the graph
+    (card: ``holes: model``); the output is nodata only where no S2 date has data.
+
+    Ablation options: ``use_mask`` (False: no mask input is used), ``use_dates`` (False: t is taken halfway),
+    ``residual`` (False: the U-Net outputs the image directly)."""
+    keras = _keras()
+    Features, Output = _gfnet_layers(keras)
+    spec = {"s2_t": (S2_BANDS, 1), "s2_tm1": (S2_BANDS, 1), "s2_tp1": (S2_BANDS, 1), "cloud_t": (1, 1)}
+    if with_sar:
+        spec.update({f"s1_{d}": (S1_BANDS, 1) for d in ("tm1", "t", "tp1")})
+    if with_dem:
+        spec["dem"] = (1, 2)
+    inputs = _inputs(keras, spec)
+    for d in ("tm1", "t", "tp1"):
+        inputs[f"s2_timestamp_{d}"] = keras.Input((), name=f"s2_timestamp_{d}")
+    gf, vgf, vt, tn, features = Features(levels=levels, margin=margin, use_mask=use_mask, use_dates=use_dates,
+                                         name="gapfill_features")(
+        inputs["s2_t"], inputs["s2_tm1"], inputs["s2_tp1"], inputs["cloud_t"], inputs["s2_timestamp_t"],
+        inputs["s2_timestamp_tm1"], inputs["s2_timestamp_tp1"])
+    if with_sar:
+        s1 = [_normalise(keras, inputs[f"s1_{d}"], "s1") for d in ("tm1", "t", "tp1")]
+        features = keras.layers.Concatenate()([features, *s1])
+    widths = _widths(width)
+    dem = _normalise(keras, inputs["dem"], "dem") if with_dem else None
+    feats = _UNetEncoder(keras, widths, with_dem, False)(features, dem)
+    correction = _unet_decoder(keras, [[f] for f in feats], widths, S2_BANDS, False, zero_init=residual)["s2_target"]
+    out = Output(residual=residual, name="s2_target_raw")(gf, vgf, vt, tn, correction)
+    outputs = {"s2_target": out}
+    for c in CROPS:
+        outputs[f"s2_target_crop{c}"] = keras.layers.Cropping2D(c, name=f"s2_target_crop{c}")(out)
+    return keras.Model(inputs, outputs, name="gfnet")
+
+
+# Networks whose graph completes the nodata pixels of its inputs itself (card key "holes": "model").
+HOLES_IN_GRAPH = frozenset({"gfnet"})
+
+
 MODELS: dict[str, Callable] = {
     "gapfilling": gapfilling,
     "ssop_mer": ssop_mer,
     "ssop_unet": ssop_unet,
     "msop_unet": msop_unet,
+    "gfnet": gfnet,
 }
 
 

@@ -39,11 +39,30 @@ def masked_l1(y_true, y_pred):
     return tf.reduce_sum(tf.abs(y_true - y_pred) * valid) / tf.maximum(tf.reduce_sum(valid), 1.0)
 
 
-def _pipeline(folder: Path, input_keys: Sequence[str], target_keys: Sequence[str], batch_size: int, *,
+def _folders(dataset_dir) -> list[Path]:
+    items = [dataset_dir] if isinstance(dataset_dir, (str, Path)) else list(dataset_dir)
+    if not items:
+        raise DecloudInputError("no dataset folder given")
+    return [Path(p) for p in items]
+
+
+def _pipeline(folder, input_keys: Sequence[str], target_keys: Sequence[str], batch_size: int, *,
               shuffle: bool, seed: int):
+    """Batches of one folder, or of several (each folder has its own patch size: a batch comes from one folder;
+    batches are drawn from the folders at random in proportion to their sizes, each seen once per epoch)."""
     import tensorflow as tf  # noqa: PLC0415
 
-    spec = json.loads((folder / "shapes_and_types.json").read_text())
+    folders = _folders(folder)
+    if len(folders) > 1:
+        parts = [_pipeline(f, input_keys, target_keys, batch_size, shuffle=shuffle, seed=seed) for f in folders]
+        sizes = [max(1, len(list(f.glob("*.tfrecord")))) for f in folders]
+        weights = [n / sum(sizes) for n in sizes]
+        return tf.data.Dataset.sample_from_datasets(parts, weights, seed=seed, stop_on_empty_dataset=False)
+    folder = folders[0]
+    try:
+        spec = json.loads((folder / "shapes_and_types.json").read_text())
+    except OSError as e:
+        raise DecloudInputError(f"{folder}: not a dataset folder (no shapes_and_types.json)") from e
     missing = [k for k in (*input_keys, *target_keys) if k not in spec]
     if missing:
         raise DecloudInputError(f"{folder}: the records have no {', '.join(missing)} "
@@ -60,11 +79,13 @@ def _pipeline(folder: Path, input_keys: Sequence[str], target_keys: Sequence[str
     return ds.map(split, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def train(network: str, dataset_dir: str | Path, out_dir: str | Path, *, options: dict | None = None,
+def train(network: str, dataset_dir: str | Path | Sequence[str | Path], out_dir: str | Path, *, options: dict | None = None,
           valid_dir: str | Path | None = None, epochs: int = 10, batch_size: int = 4, learning_rate: float = 2e-4,
           patience: int = 5, seed: int = 0, strategy: Strategy = "default", callbacks: Sequence = (),
-          verbose: int = 1) -> Path:
-    """Train ``network`` (registry name, ``options`` for it); returns the exported model folder."""
+          verbose: int = 1, name: str | None = None, card_extra: dict | None = None) -> Path:
+    """Train ``network`` (registry name, ``options`` for it) on one dataset folder or several (see
+    ``_pipeline``); returns the exported model folder. ``card_extra`` joins the card's training section
+    (data, split)."""
     import keras  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
 
@@ -82,7 +103,7 @@ def train(network: str, dataset_dir: str | Path, out_dir: str | Path, *, options
         trainable = keras.Model(model.inputs, {k: outputs[k] for k in targets})
         trainable.compile(optimizer=keras.optimizers.Adam(learning_rate), loss={k: masked_l1 for k in targets})
     input_keys = [t.name.split(":")[0] for t in model.inputs]
-    train_ds = _pipeline(Path(dataset_dir), input_keys, targets, batch_size, shuffle=True, seed=seed)
+    train_ds = _pipeline(dataset_dir, input_keys, targets, batch_size, shuffle=True, seed=seed)
     valid_ds = (_pipeline(Path(valid_dir), input_keys, targets, batch_size, shuffle=False, seed=seed)
                 if valid_dir else None)
     monitor = "val_loss" if valid_ds is not None else "loss"
@@ -97,10 +118,12 @@ def train(network: str, dataset_dir: str | Path, out_dir: str | Path, *, options
     ]
     history = trainable.fit(train_ds, validation_data=valid_ds, epochs=epochs, callbacks=cbs, verbose=verbose)
     losses = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    info = {"network": network, "options": options or {}, "dataset": str(Path(dataset_dir).resolve()),
+    info = {"network": network, "options": options or {},
+            "dataset": [str(p.resolve()) for p in _folders(dataset_dir)],
             "validation": str(Path(valid_dir).resolve()) if valid_dir else None, "epochs_run": len(losses.get("loss", [])),
-            "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, "loss": "masked L1", "history": losses}
-    return export_model(model, out_dir / "model", network=network, training=info)
+            "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, "loss": "masked L1", "history": losses,
+            **(card_extra or {})}
+    return export_model(model, out_dir / "model", network=network, name=name, training=info)
 
 
 def _previews(folder: Path, dataset):

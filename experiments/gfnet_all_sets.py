@@ -1,0 +1,93 @@
+"""Reproduce the shipped default model (gfnet) from the real sets of ../shared/data.
+
+    python experiments/gfnet_all_sets.py --data ../shared/data --work experiments/work/gfnet [--epochs N]
+
+1. Training examples per set (``decloud.scenarios.training_examples`` on the TRAINING part of each set's split,
+   ``decloud.scenarios.SPLITS``: real cloudy pixels of other dates pasted on clear dates under their real masks,
+   random neighbours and crops, dihedral transforms, holes), written as TFRecord shards that ``decloud train``
+   reads (one folder per set: each set has its own patch size).
+2. ``decloud.train.train("gfnet", [folders], ...)``: resumable (a killed run goes on from its last epoch).
+Each step is skipped when its output is complete, so the script can be re-run after a kill.
+Options for ablations: --option use_mask=false etc., --name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from decloud.dataset import write_examples
+from decloud.scenarios import SPLITS, load_series, training_examples
+
+# Patch side and number of examples per set: the patch is the largest multiple of 32 that fits the set (with room
+# for random crops where the set is large); counts roughly follow the number of distinct training scenarios.
+PLAN = {
+    "bolzano-west": (128, 1600),
+    "greenearthnet-portugal": (128, 700),
+    "greenearthnet-sweden": (96, 500),
+    "worldcereal-belgium-a": (64, 1600),
+}
+
+
+def build_datasets(data: Path, work: Path, *, seed: int, scale: float) -> list[Path]:
+    folders = []
+    for name, (patch, count) in PLAN.items():
+        if not (data / name).is_dir():
+            print(f"[gfnet] {data / name} is absent: set skipped", file=sys.stderr)
+            continue
+        out = work / "data" / name
+        folders.append(out)
+        if (out / "done.json").exists():
+            continue
+        split = SPLITS[name]
+        series = load_series(data / name, mask=split.mask)
+        n = max(8, int(count * scale))
+        write_examples(out, training_examples(series, split, patch=patch, count=n, seed=seed), total=n,
+                       quiet=False, shard_size=128)
+        (out / "done.json").write_text(json.dumps({"set": name, "patch": patch, "examples": n,
+                                                   "split": split.describe(), "seed": seed}))
+    if not folders:
+        raise SystemExit(f"[gfnet] no set found under {data}")
+    return folders
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=Path("../shared/data"))
+    p.add_argument("--work", type=Path, default=Path("experiments/work/gfnet"))
+    p.add_argument("--name", default="gfnet-default")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--learning-rate", type=float, default=5e-4)
+    p.add_argument("--scale", type=float, default=1.0, help="fraction of the planned number of examples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--option", action="append", default=[], help="network option KEY=VALUE (e.g. width=0.25)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    import keras  # noqa: PLC0415
+
+    from decloud.train import train  # noqa: PLC0415
+
+    options: dict = {"width": 0.25}
+    for item in args.option:
+        key, _, value = item.partition("=")
+        options[key] = json.loads(value.lower()) if value.lower() in ("true", "false") else json.loads(value)
+    folders = build_datasets(args.data, args.work, seed=args.seed, scale=args.scale)
+    run = args.work / "runs" / args.name
+    extra = {"data": {name: {"patch": PLAN[name][0], "split": SPLITS[name].describe()}
+                      for name in PLAN if (args.data / name).is_dir()},
+             "examples": "real cloudy pixels of other dates pasted on clear dates under their real masks "
+                         "(decloud.scenarios.training_examples), training parts only"}
+    lr = keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=2, min_lr=2e-5)
+    model = train("gfnet", folders, run, options=options, epochs=args.epochs, batch_size=args.batch_size,
+                  learning_rate=args.learning_rate, seed=args.seed, patience=4, callbacks=[lr], verbose=2,
+                  name=args.name, card_extra=extra)
+    print(f"[gfnet] model: {model}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

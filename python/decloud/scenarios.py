@@ -1,0 +1,402 @@
+"""Real-cloud scenarios on folders of dated Sentinel-2 stacks: the protocol of the quality benchmark and the
+source of the training examples of the gap-filling-residual network (``gfnet``).
+
+A folder holds ``S2_L2A_YYYYMMDD_B2B3B4B8.tif`` (4 bands, reflectance x 10000, uint16 or int16) with, per date,
+``S2_L2A_YYYYMMDD_SCL.tif`` (Sen2Cor classes) and/or ``S2_L2A_YYYYMMDD_CLM.tif`` (1 cloud, 0 clear, 255 nodata).
+``load_series`` reads it into memory in Decloud's encoding (int16, -10000 nodata) with one cloud mask per date.
+
+A pixel is nodata only where the product says so: all four bands at 0 (the stacks' nodata), SCL class 0 or CLM
+255. One band at 0 is a dark pixel, kept (bolzano-west's B2 is 0 on 21 % of a date, mostly vegetation).
+
+The scenario protocol (``../shared/QUALITY.md``): a reference date T with (almost) no cloud; its nearest clear dates
+before and after (within ``window_days``) as t-1 and t+1; a cloudy date C whose real cloudy pixels are pasted on T
+(real cloud and shadow radiometry, real shapes). The input t is that composite, its cloud mask C's mask (plus T's
+own few cloudy pixels); methods are scored against T on the pasted pixels only (``Scene.score``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from .errors import DecloudInputError
+
+NODATA = -10000
+SCL_CLOUD_CLASSES = (3, 8, 9, 10)  # cloud shadow, cloud medium / high probability, thin cirrus
+MaskSource = Literal["auto", "scl", "clm", "union"]
+_STACK = re.compile(r"^S2_L2A_(?P<date>\d{8})_B2B3B4B8\.tif$")
+
+
+@dataclass(frozen=True)
+class Series:
+    """One set of dated images in memory: ``reflectance`` [D, H, W, 4] int16 (-10000 nodata), ``cloud`` [D, H, W]."""
+
+    name: str
+    dates: tuple[date, ...]
+    reflectance: np.ndarray
+    cloud: np.ndarray
+    mask_source: str
+    geotransform: tuple[float, ...]
+    projection: str
+
+    @property
+    def valid(self) -> np.ndarray:
+        return np.any(self.reflectance != NODATA, axis=-1)
+
+    def cloud_fraction(self) -> np.ndarray:
+        """Per date, the cloudy share of its valid pixels (1.0 for a date without valid pixel)."""
+        valid = self.valid
+        counts = valid.sum(axis=(1, 2))
+        return np.where(counts > 0, (self.cloud & valid).sum(axis=(1, 2)) / np.maximum(counts, 1), 1.0)
+
+    def crop(self, rows: slice = slice(None), cols: slice = slice(None)) -> Series:
+        gt = list(self.geotransform)
+        r0, c0 = rows.start or 0, cols.start or 0
+        gt[0] += c0 * gt[1]
+        gt[3] += r0 * gt[5]
+        return Series(self.name, self.dates, self.reflectance[:, rows, cols], self.cloud[:, rows, cols],
+                      self.mask_source, tuple(gt), self.projection)
+
+    def timestamp(self, index: int) -> int:
+        """Seconds since 1970-01-01 UTC of date ``index`` (the day's start: stacks carry no time)."""
+        d = self.dates[index]
+        return int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp())
+
+
+def _read(path: Path) -> tuple[np.ndarray, tuple[float, ...], str]:
+    from osgeo import gdal  # noqa: PLC0415
+
+    gdal.UseExceptions()
+    try:
+        ds = gdal.Open(str(path))
+    except RuntimeError as e:
+        raise DecloudInputError(f"{path}: not readable by GDAL ({e})") from e
+    array = np.stack([ds.GetRasterBand(b + 1).ReadAsArray() for b in range(ds.RasterCount)], axis=-1)
+    return array, ds.GetGeoTransform(), ds.GetProjection()
+
+
+def load_series(folder: str | Path, *, mask: MaskSource = "auto", name: str | None = None) -> Series:
+    """Read every dated stack of ``folder`` (see the module doc). ``mask``: which cloud mask makes ``cloud``
+    (``auto``: SCL where present, else CLM; ``union``: a pixel is cloudy when either says so)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DecloudInputError(f"{folder}: no such folder of S2 stacks")
+    stacks = sorted((datetime.strptime(m["date"], "%Y%m%d").date(), folder / m.group(0))
+                    for m in (_STACK.match(p.name) for p in folder.iterdir()) if m)
+    if not stacks:
+        raise DecloudInputError(f"{folder}: no S2_L2A_YYYYMMDD_B2B3B4B8.tif stack")
+    dates, images, clouds = [], [], []
+    gt0, proj0, shape0 = None, "", None
+    used = mask
+    for d, path in stacks:
+        stem = path.name[: -len("B2B3B4B8.tif")]
+        scl_path, clm_path = folder / f"{stem}SCL.tif", folder / f"{stem}CLM.tif"
+        source = mask
+        if mask == "auto":
+            source = "scl" if scl_path.exists() else "clm"
+        used = source
+        needed = {"scl": [scl_path], "clm": [clm_path], "union": [scl_path, clm_path]}[source]
+        missing = [p for p in needed if not p.exists()]
+        if missing:
+            raise DecloudInputError(f"{path}: no cloud mask {missing[0].name} beside it (mask source {source!r})")
+        raw, gt, proj = _read(path)
+        if raw.shape[-1] != 4:
+            raise DecloudInputError(f"{path}: {raw.shape[-1]} bands, expected 4 (B2 B3 B4 B8)")
+        if shape0 is None:
+            gt0, proj0, shape0 = gt, proj, raw.shape
+        elif raw.shape != shape0 or not np.allclose(gt, gt0):
+            raise DecloudInputError(f"{path}: on another grid than {stacks[0][1].name}")
+        nodata = np.all(raw == 0, axis=-1)
+        cloud = np.zeros(raw.shape[:2], bool)
+        if source in ("scl", "union"):
+            scl = _read(scl_path)[0][..., 0]
+            nodata |= scl == 0
+            cloud |= np.isin(scl, SCL_CLOUD_CLASSES)
+        if source in ("clm", "union"):
+            clm = _read(clm_path)[0][..., 0]
+            nodata |= clm == 255
+            cloud |= clm == 1
+        refl = np.clip(raw.astype(np.int32), 0, 32767).astype(np.int16)
+        refl[nodata] = NODATA
+        dates.append(d)
+        images.append(refl)
+        clouds.append(cloud & ~nodata)
+    return Series(name or folder.name, tuple(dates), np.stack(images), np.stack(clouds), used, tuple(gt0), proj0)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Indices into a series: reference T, pasted cloudy date C, neighbours before / after T."""
+
+    reference: int
+    cloudy: int
+    before: int
+    after: int
+
+    def label(self, series: Series) -> str:
+        d = series.dates
+        return (f"{series.name} T={d[self.reference]} C={d[self.cloudy]} "
+                f"t-1={d[self.before]} t+1={d[self.after]}")
+
+
+@dataclass
+class Scene:
+    """The arrays of one scenario: inputs (t with pasted clouds, its mask, t-1, t+1, their timestamps), the
+    reference T and the pixels to score."""
+
+    t: np.ndarray
+    cloud: np.ndarray      # bool [H, W]: the cloud mask given with t (C's pasted clouds and T's own clouds)
+    tm1: np.ndarray
+    tp1: np.ndarray
+    timestamps: dict[str, int]
+    reference: np.ndarray
+    scored: np.ndarray     # bool [H, W]: pasted pixels where T is clear and valid
+    label: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def build_scene(series: Series, sc: Scenario) -> Scene:
+    """Paste C's real cloudy pixels on T (where both have data)."""
+    ref = series.reflectance[sc.reference]
+    ref_valid = np.any(ref != NODATA, axis=-1)
+    c_valid = np.any(series.reflectance[sc.cloudy] != NODATA, axis=-1)
+    pasted = series.cloud[sc.cloudy] & c_valid & ref_valid
+    t = ref.copy()
+    t[pasted] = series.reflectance[sc.cloudy][pasted]
+    cloud = pasted | series.cloud[sc.reference]
+    scored = pasted & ~series.cloud[sc.reference]
+    stamps = {"t": series.timestamp(sc.reference), "tm1": series.timestamp(sc.before), "tp1": series.timestamp(sc.after)}
+    return Scene(t, cloud, series.reflectance[sc.before], series.reflectance[sc.after], stamps, ref, scored,
+                 sc.label(series))
+
+
+def clear_dates(series: Series, *, clear_max: float = 0.02, dates: Sequence[date] | None = None) -> list[int]:
+    frac = series.cloud_fraction()
+    return [i for i in range(len(series.dates)) if frac[i] <= clear_max and (dates is None or series.dates[i] in dates)]
+
+
+def plan_scenarios(series: Series, *, clear_max: float = 0.02, cloudy_min: float = 0.05, full_min: float = 0.9,
+                   window_days: int = 30, partly_per_reference: int = 2, full_per_reference: int = 1,
+                   references: Sequence[date] | None = None, max_references: int | None = None) -> list[Scenario]:
+    """The scenarios of the protocol: every clear reference (or those of ``references``) with a clear date on
+    each side within ``window_days``; per reference, ``partly_per_reference`` partly cloudy dates C (spread over
+    the cloud fractions, median first) and ``full_per_reference`` fully cloudy ones (>= ``full_min``), the
+    nearest to T first. Deterministic. ``max_references`` keeps that many references, spread over time."""
+    frac = series.cloud_fraction()
+    clear = clear_dates(series, clear_max=clear_max)
+    days = np.array([d.toordinal() for d in series.dates])
+    refs = [i for i in clear if references is None or series.dates[i] in references]
+    plans = []
+    for r in refs:
+        before = [i for i in clear if 0 < days[r] - days[i] <= window_days]
+        after = [i for i in clear if 0 < days[i] - days[r] <= window_days]
+        if before and after:
+            plans.append((r, max(before), min(after)))
+    if max_references is not None and len(plans) > max_references:
+        keep = np.unique(np.linspace(0, len(plans) - 1, max_references).round().astype(int))
+        plans = [plans[k] for k in keep]
+    partly = [i for i in range(len(frac)) if cloudy_min <= frac[i] < full_min]
+    full = [i for i in range(len(frac)) if frac[i] >= full_min and frac[i] <= 1.0 and series.valid[i].any()]
+    out = []
+    for r, b, a in plans:
+        chosen: list[int] = []
+        if partly and partly_per_reference:
+            by_frac = sorted(partly, key=lambda i: (frac[i], i))
+            picks = np.linspace(0, len(by_frac) - 1, partly_per_reference + 2)[1:-1] if len(by_frac) > 1 else [0]
+            for p in picks:
+                i = by_frac[int(round(p))]
+                if i not in chosen:
+                    chosen.append(i)
+        chosen += sorted(full, key=lambda i: (abs(days[i] - days[r]), i))[:full_per_reference]
+        out += [Scenario(r, c, b, a) for c in chosen]
+    return out
+
+
+def scenes(series: Series, scenarios: Sequence[Scenario]) -> Iterator[Scene]:
+    for sc in scenarios:
+        yield build_scene(series, sc)
+
+
+# ---- numpy references of the classical methods (the apps are checked against the gap-filling one) ----
+
+def linear_gapfill(tm1: np.ndarray, tp1: np.ndarray, stamps: dict[str, int]) -> np.ndarray:
+    """Linear in time between t-1 and t+1, per pixel; a date without data gives way to the other; float32."""
+    w = (stamps["t"] - stamps["tm1"]) / max(stamps["tp1"] - stamps["tm1"], 1)
+    vb, va = np.any(tm1 != NODATA, -1, keepdims=True), np.any(tp1 != NODATA, -1, keepdims=True)
+    mix = (1 - w) * tm1.astype(np.float32) + w * tp1.astype(np.float32)
+    return np.where(vb & va, mix, np.where(vb, tm1, np.where(va, tp1, NODATA))).astype(np.float32)
+
+
+def nearest_copy(scene: Scene) -> np.ndarray:
+    """The neighbour nearest in time (t-1 on a tie); the other where it has no data."""
+    before = scene.timestamps["t"] - scene.timestamps["tm1"] <= scene.timestamps["tp1"] - scene.timestamps["t"]
+    first, second = (scene.tm1, scene.tp1) if before else (scene.tp1, scene.tm1)
+    valid = np.any(first != NODATA, -1, keepdims=True)
+    return np.where(valid, first, second).astype(np.float32)
+
+
+def gapfill_local_bias(scene: Scene, *, window: int = 101, margin: int = 2) -> np.ndarray:
+    """The gap-filling plus a local bias: the mean of (t - gap-filling) over the clear pixels of t within a
+    ``window``-pixel square (clear pixels closer than ``margin`` to a cloud left out, cloud edges being
+    often missed by masks); no correction where the window holds no clear pixel."""
+    from scipy import ndimage  # noqa: PLC0415
+
+    gf = linear_gapfill(scene.tm1, scene.tp1, scene.timestamps)
+    near_cloud = ndimage.binary_dilation(scene.cloud, iterations=margin) if margin else scene.cloud
+    ok = (~near_cloud & np.all(scene.t != NODATA, -1) & np.all(gf != NODATA, -1)).astype(np.float64)
+    count = ndimage.uniform_filter(ok, window, mode="constant")
+    out = gf.copy()
+    for b in range(gf.shape[-1]):
+        diff = np.where(ok > 0, scene.t[..., b] - gf[..., b], 0.0)
+        bias = ndimage.uniform_filter(diff, window, mode="constant") / np.maximum(count, 1e-12)
+        out[..., b] = np.where((count > 0) & (gf[..., b] != NODATA), gf[..., b] + bias, gf[..., b])
+    return out
+
+
+# ---- splits and training examples ----
+
+@dataclass(frozen=True)
+class Split:
+    """Which part of a set is for training and which for testing: a spatial split (rows) where the set is large
+    enough, a temporal one (reference dates) otherwise. Dates given are reference dates T; a temporal split
+    also keeps every input of a training example (neighbours, pasted clouds) inside the training period."""
+
+    kind: Literal["spatial", "temporal"]
+    mask: MaskSource = "auto"
+    train_rows: tuple[int, int] | None = None
+    test_rows: tuple[int, int] | None = None
+    test_from: date | None = None  # temporal: T on or after this day is a test reference
+
+    def train(self, series: Series) -> tuple[Series, Callable[[date], bool]]:
+        if self.kind == "spatial":
+            r0, r1 = self.train_rows or (0, series.reflectance.shape[1])
+            return series.crop(slice(r0, r1)), lambda d: True
+        return series, lambda d: self.test_from is None or d < self.test_from
+
+    def test(self, series: Series) -> tuple[Series, Callable[[date], bool]]:
+        if self.kind == "spatial":
+            r0, r1 = self.test_rows or (0, series.reflectance.shape[1])
+            return series.crop(slice(r0, r1)), lambda d: True
+        return series, lambda d: self.test_from is not None and d >= self.test_from
+
+    def describe(self) -> dict:
+        out: dict = {"kind": self.kind, "mask": self.mask}
+        if self.kind == "spatial":
+            out.update(train_rows=list(self.train_rows or ()), test_rows=list(self.test_rows or ()))
+        else:
+            out["test_references_from"] = self.test_from.isoformat() if self.test_from else None
+        return out
+
+
+# The splits of the real sets of ../shared/data (see its README: which mask to trust, sizes). The demo crop and
+# every reported score come from the test parts.
+SPLITS: dict[str, Split] = {
+    "bolzano-west": Split("spatial", "scl", train_rows=(0, 448), test_rows=(480, 705)),
+    "greenearthnet-portugal": Split("temporal", "union", test_from=date(2021, 8, 10)),
+    "greenearthnet-sweden": Split("temporal", "scl", test_from=date(2021, 5, 25)),
+    "worldcereal-belgium-a": Split("temporal", "scl", test_from=date(2018, 6, 15)),
+}
+
+
+def test_scenarios(series: Series, split: Split, **options) -> tuple[Series, list[Scenario]]:
+    """The protocol's scenarios on the test part of ``series``."""
+    part, is_test = split.test(series)
+    refs = [d for d in part.dates if is_test(d)]
+    return part, plan_scenarios(part, references=refs, **options)
+
+
+_DIHEDRAL = [(k, f) for k in range(4) for f in (False, True)]
+
+
+def _dihedral(a: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    a = np.rot90(a, k, axes=(0, 1))
+    return np.ascontiguousarray(a[:, ::-1] if flip else a)
+
+
+def _holes(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Realistic holes: scattered defective pixels, a cluster, or a swath edge."""
+    h, w = shape
+    kind = rng.integers(3)
+    if kind == 0:
+        return rng.random(shape) < rng.uniform(0.02, 0.25)
+    if kind == 1:
+        mask = np.zeros(shape, bool)
+        for _ in range(rng.integers(1, 4)):
+            r, c, s = rng.integers(h), rng.integers(w), rng.integers(2, max(3, h // 6))
+            mask[max(0, r - s):r + s, max(0, c - s):c + s] = True
+        return mask
+    rows, cols = np.mgrid[0:h, 0:w]
+    angle = rng.uniform(0, np.pi)
+    d = np.cos(angle) * (rows - h / 2) + np.sin(angle) * (cols - w / 2)
+    return d > rng.uniform(-0.3, 0.45) * max(h, w)
+
+
+def training_examples(series: Series, split: Split, *, patch: int, count: int, seed: int = 0,
+                      clear_max: float = 0.05, neighbour_max: float = 0.05, cloudy_min: float = 0.03,
+                      window_days: int = 45, holes: float = 0.15, min_pasted: float = 0.02) -> Iterator[dict]:
+    """``count`` training examples from the training part of ``series`` (records for ``decloud train``):
+    a clear T, random clear neighbours within ``window_days`` (the nearest half of the time), the real cloudy
+    pixels of a random cloudy date pasted on T under their real mask, a random crop and a dihedral transform;
+    with probability ``holes``, nodata holes in t-1, t+1 or t. The target is T on the pixels to reconstruct
+    (pasted or hole, T clear) and -10000 elsewhere (the masked loss ignores them)."""
+    part, in_train = split.train(series)
+    rng = np.random.default_rng(seed)
+    frac = part.cloud_fraction()
+    days = np.array([d.toordinal() for d in part.dates])
+    usable = [i for i in range(len(part.dates)) if in_train(part.dates[i])]
+    refs = [i for i in usable if frac[i] <= clear_max]
+    neigh = [i for i in usable if frac[i] <= neighbour_max]
+    cloudy = [i for i in usable if frac[i] >= cloudy_min]
+    plans = []
+    for r in refs:
+        before = [i for i in neigh if 0 < days[r] - days[i] <= window_days]
+        after = [i for i in neigh if 0 < days[i] - days[r] <= window_days]
+        if before and after:
+            plans.append((r, before, after))
+    if not plans or not cloudy:
+        raise DecloudInputError(f"{series.name}: no training scenario (clear references with clear neighbours "
+                                f"within {window_days} days: {len(plans)}, cloudy dates: {len(cloudy)})")
+    h, w = part.reflectance.shape[1:3]
+    if h < patch or w < patch:
+        raise DecloudInputError(f"{series.name}: {h}x{w} pixels, smaller than patches of {patch}")
+    valid = part.valid
+    made = 0
+    while made < count:
+        r, before, after = plans[rng.integers(len(plans))]
+        b = max(before) if rng.random() < 0.5 else before[rng.integers(len(before))]
+        a = min(after) if rng.random() < 0.5 else after[rng.integers(len(after))]
+        c = cloudy[rng.integers(len(cloudy))]
+        if c in (r, b, a):
+            continue
+        y, x = rng.integers(h - patch + 1), rng.integers(w - patch + 1)
+        win = (slice(y, y + patch), slice(x, x + patch))
+        ref = part.reflectance[r][win]
+        ref_ok = valid[r][win] & ~part.cloud[r][win]
+        pasted = part.cloud[c][win] & valid[c][win] & valid[r][win]
+        if pasted.mean() < min_pasted:
+            continue
+        t = ref.copy()
+        t[pasted] = part.reflectance[c][win][pasted]
+        tm1, tp1 = part.reflectance[b][win].copy(), part.reflectance[a][win].copy()
+        cloud = pasted | part.cloud[r][win]
+        todo = pasted.copy()
+        if rng.random() < holes:
+            which = rng.integers(3)
+            hole = _holes((patch, patch), rng)
+            (tm1, tp1, t)[which][hole] = NODATA
+            if which == 2:
+                todo |= hole
+        target = np.where((todo & ref_ok)[..., None], ref, NODATA).astype(np.int16)
+        k, flip = _DIHEDRAL[rng.integers(8)]
+        yield {"s2_t": _dihedral(t, k, flip), "s2_tm1": _dihedral(tm1, k, flip), "s2_tp1": _dihedral(tp1, k, flip),
+               "cloud_t": _dihedral(cloud[..., None].astype(np.uint8), k, flip),
+               "s2_target": _dihedral(target, k, flip),
+               "s2_timestamp_t": part.timestamp(r), "s2_timestamp_tm1": part.timestamp(b),
+               "s2_timestamp_tp1": part.timestamp(a)}
+        made += 1
