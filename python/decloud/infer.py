@@ -116,8 +116,9 @@ def infer(out: str | Path, inputs: dict, *, model: str | Path | None = None, mas
 
 
 def required_roles(model: str | Path | None = None) -> dict[str, list[str]]:
-    """Image roles and date roles the model's card asks for."""
+    """Image roles, date roles and mask roles (``cloud_t``: fed by ``mask``) the model's card asks for."""
     card = read_card(Path(model) if model else default_model())
-    images = [r for r, spec in card["inputs"].items() if spec.get("kind") != "timestamp"]
+    images = [r for r, spec in card["inputs"].items() if spec.get("kind") not in ("timestamp", "mask")]
     dates = [r for r, spec in card["inputs"].items() if spec.get("kind") == "timestamp"]
-    return {"images": images, "dates": dates}
+    masks = [r for r, spec in card["inputs"].items() if spec.get("kind") == "mask"]
+    return {"images": images, "dates": dates, "masks": masks}

@@ -74,10 +74,10 @@ def _inputs(keras, spec: dict[str, tuple[int, int]]) -> dict:
 class _UNetEncoder:
     """Layers of the encoder; called once per date (shared weights for msop_unet)."""
 
-    def __init__(self, keras, widths, with_dem: bool, with_20m: bool):
+    def __init__(self, keras, widths, with_dem: bool, with_20m: bool, kernel: int = 5):
         L = keras.layers
         w = widths
-        self.conv1 = L.Conv2D(w[0], 5, padding="same", activation="relu", name="conv1")
+        self.conv1 = L.Conv2D(w[0], kernel, padding="same", activation="relu", name="conv1")
         self.down = [L.Conv2D(w[i], 3, strides=2, padding="same", activation="relu", name=f"conv{i + 1}")
                      for i in range(1, len(w))]
         self.dem = L.Conv2D(w[0], 3, padding="same", activation="relu", name="conv1_dem") if with_dem else None
@@ -98,7 +98,8 @@ class _UNetEncoder:
         return feats
 
 
-def _unet_decoder(keras, levels: list[list], widths, out_bands: int, out_20m: bool, zero_init: bool = False) -> dict:
+def _unet_decoder(keras, levels: list[list], widths, out_bands: int, out_20m: bool, zero_init: bool = False,
+                  kernel: int = 5) -> dict:
     """levels[k]: the features (one per date) at factor 2**k; the deepest level starts the decoder.
     ``zero_init``: the last convolution starts at zero (a residual branch that starts as nothing)."""
     L = keras.layers
@@ -111,7 +112,7 @@ def _unet_decoder(keras, levels: list[list], widths, out_bands: int, out_20m: bo
         if k == 1 and out_20m:
             out["s2_20m_target"] = L.Conv2D(S2_20M_BANDS, 5, padding="same", name="s2_20m_estimate")(net)
     init = {"kernel_initializer": "zeros"} if zero_init else {}
-    out["s2_target"] = L.Conv2D(out_bands, 5, padding="same", name="s2_estimate", **init)(net)
+    out["s2_target"] = L.Conv2D(out_bands, kernel, padding="same", name="s2_estimate", **init)(net)
     return out
 
 
@@ -276,11 +277,18 @@ def _gfnet_layers(keras):
             features = tf.concat([
                 tn, (1.0 - cloudy) * vt if self.use_mask else vt, bn, an, gf, vb, va, spread,
                 density(stats, 8), density(stats, 32), w * ones, gap_b * ones, gap_a * ones], -1)
-            return gf, vgf, vt, tn, features
+            # Candidate corrections of the gap-filling, each a classical estimate minus the gap-filling: the
+            # gap-filling + the local bias of t; t-1 + its local bias; t+1 + its local bias (zero where the
+            # date has no data).
+            bias_gf, bias_b, bias_a = spread[..., 0:4], spread[..., 4:8], spread[..., 8:12]
+            candidates = tf.stack([vgf * bias_gf, vb * (bn + bias_b - gf), va * (an + bias_a - gf)], axis=-1)
+            return gf, vgf, vt, tn, features, candidates
 
     class ResidualOutput(keras.layers.Layer):
         """gap-filling + correction where t-1 or t+1 has data; else t where it has data (even cloudy: the only
-        observation); else nodata (-10000). Reflectance x 10000."""
+        observation); else nodata (-10000). Reflectance x 10000. The correction is a per-pixel mix of the
+        candidate corrections (weights: the first 3 channels of the U-Net's output) plus a free residual (the
+        last 4 channels); all start at zero."""
 
         def __init__(self, residual: bool = True, **kwargs):
             super().__init__(**kwargs)
@@ -289,7 +297,9 @@ def _gfnet_layers(keras):
         def get_config(self):
             return {**super().get_config(), "residual": self.residual}
 
-        def call(self, gf, vgf, vt, tn, correction):
+        def call(self, gf, vgf, vt, tn, candidates, head):
+            mix = tf.reduce_sum(candidates * head[..., None, :3], axis=-1)
+            correction = mix + head[..., 3:]
             est = gf + correction if self.residual else correction
             out = vgf * est + (1.0 - vgf) * vt * tn
             nodata = (1.0 - vgf) * (1.0 - vt)
@@ -305,7 +315,8 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     gap-filling plus a learned correction whose last convolution starts at zero: the untrained network IS the
     gap-filling. The correction sees the clear pixels of t and how they relate to t-1, t+1 and the gap-filling
     (spread into the clouds by a masked pyramid), so that it can learn the radiometric shift between dates,
-    which neighbour t resembles, and local change. Holes (-10000) of any input are completed in the graph
+    which neighbour t resembles, and local change. It is a per-pixel mix of three classical corrections (local
+    bias of the gap-filling, t-1 or t+1 with their local bias) with learned weights, plus a free residual. Holes (-10000) of any input are completed in the graph
     (card: ``holes: model``); the output is nodata only where no S2 date has data.
 
     Ablation options: ``use_mask`` (False: no mask input is used), ``use_dates`` (False: t is taken halfway),
@@ -320,7 +331,7 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     inputs = _inputs(keras, spec)
     for d in ("tm1", "t", "tp1"):
         inputs[f"s2_timestamp_{d}"] = keras.Input((), name=f"s2_timestamp_{d}")
-    gf, vgf, vt, tn, features = Features(levels=levels, margin=margin, use_mask=use_mask, use_dates=use_dates,
+    gf, vgf, vt, tn, features, candidates = Features(levels=levels, margin=margin, use_mask=use_mask, use_dates=use_dates,
                                          name="gapfill_features")(
         inputs["s2_t"], inputs["s2_tm1"], inputs["s2_tp1"], inputs["cloud_t"], inputs["s2_timestamp_t"],
         inputs["s2_timestamp_tm1"], inputs["s2_timestamp_tp1"])
@@ -329,9 +340,12 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
         features = keras.layers.Concatenate()([features, *s1])
     widths = _widths(width)
     dem = _normalise(keras, inputs["dem"], "dem") if with_dem else None
-    feats = _UNetEncoder(keras, widths, with_dem, False)(features, dem)
-    correction = _unet_decoder(keras, [[f] for f in feats], widths, S2_BANDS, False, zero_init=residual)["s2_target"]
-    out = Output(residual=residual, name="s2_target_raw")(gf, vgf, vt, tn, correction)
+    # 3x3 first and last convolutions (the paper's U-Nets use 5x5): these two run at full resolution on many
+    # channels and dominate the cost of a small network.
+    feats = _UNetEncoder(keras, widths, with_dem, False, kernel=3)(features, dem)
+    head = _unet_decoder(keras, [[f] for f in feats], widths, 3 + S2_BANDS, False, zero_init=residual,
+                         kernel=3)["s2_target"]
+    out = Output(residual=residual, name="s2_target_raw")(gf, vgf, vt, tn, candidates, head)
     outputs = {"s2_target": out}
     for c in CROPS:
         outputs[f"s2_target_crop{c}"] = keras.layers.Cropping2D(c, name=f"s2_target_crop{c}")(out)

@@ -32,10 +32,12 @@ def write_geotiff(
     spacing: tuple[float, float],
     epsg: int = 32632,
     nodata: float | None = None,
+    projection: str | None = None,
 ) -> Path:
     """Write a [rows, cols, bands] (or [rows, cols]) array as a tiled, compressed GeoTIFF.
 
     ``origin`` is the upper-left corner (x, y); ``spacing`` is (x, y) with y negative for north-up images.
+    ``projection`` (WKT), when given, replaces ``epsg``.
     The file appears at ``path`` only once complete (written under a temporary name, then renamed).
     """
     gdal = _gdal()
@@ -52,9 +54,12 @@ def write_geotiff(
         options=["TILED=YES", "COMPRESS=DEFLATE"],
     )
     ds.SetGeoTransform((origin[0], spacing[0], 0.0, origin[1], 0.0, spacing[1]))
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(epsg)
-    ds.SetProjection(srs.ExportToWkt())
+    if projection:
+        ds.SetProjection(projection)
+    else:
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(epsg)
+        ds.SetProjection(srs.ExportToWkt())
     for b in range(data.shape[2]):
         band = ds.GetRasterBand(b + 1)
         band.WriteArray(data[:, :, b])

@@ -166,7 +166,8 @@ def plan_timeseries(prepared: Sequence[Acquired], out_dir: str | Path, *, layout
                             "reason": "; ".join(problems)})
             continue
         tasks.append(DateTask(date=t.when.isoformat(), inputs=inputs, dates=dates,
-                              mask=str(t.folder / "cloud.tif") if keep_clear and "s2_t" in wanted else None,
+                              mask=str(t.folder / "cloud.tif") if (keep_clear and "s2_t" in wanted)
+                              or roles["masks"] else None,
                               output=str(out_dir / f"{t.folder.name}_decloud.tif")))
     return tasks, skipped
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from decloud import raster, toymodels
-from decloud.demo import BOLZANO, run_demo
+from decloud.demo import run_demo
 from decloud.infer import decloud_app, infer
 from decloud.otbenv import app_environment, pyotb
 from conftest import write_image
@@ -23,7 +23,7 @@ def box_filter_valid(image: np.ndarray, kernel: int) -> np.ndarray:
 
 
 def test_demo_writes_geotiffs_quicklook_and_metrics(tmp_path):
-    result = run_demo(tmp_path, size=160)
+    result = run_demo(tmp_path, scene="generated", size=160)
     for path in (result.network, result.gapfilling, result.quicklook, result.metrics):
         assert path.exists()
     assert result.quicklook.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -37,18 +37,11 @@ def test_demo_writes_geotiffs_quicklook_and_metrics(tmp_path):
 
 
 def test_decloud_command_runs_the_demo(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "decloud.cli", "demo", "--out-dir", str(tmp_path), "--size", "128"],
+    proc = subprocess.run([sys.executable, "-m", "decloud.cli", "demo", "--out-dir", str(tmp_path), "--generated",
+                           "--size", "128"],
                           capture_output=True, text=True, env=app_environment(), timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "| gap-filling |" in proc.stdout and "quick-look" in proc.stdout
-
-
-@pytest.mark.skipif(not BOLZANO.is_dir(), reason=f"{BOLZANO} is absent (real Sentinel-2 data of ../shared/data)")
-def test_demo_on_bolzano(tmp_path):
-    result = run_demo(tmp_path, bolzano=True)
-    assert result.scores["network"].psnr > result.scores["cloudy input"].psnr + 3
-    assert result.scores["gap-filling"].psnr > result.scores["cloudy input"].psnr + 3
-    assert "Test split only" in result.table
 
 
 def test_decloud_infer_chained_in_memory_with_pyotb(tmp_path):
