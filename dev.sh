@@ -3,7 +3,7 @@
 # (apt packages, the virtual environment, OTB's Python bindings, the C++ module) and is
 # cheap when nothing changed.
 #
-#   ./dev.sh demo [--bolzano] run the demo (cloudy scene -> DecloudInfer + DecloudGapFilling -> GeoTIFFs, PNG, metrics)
+#   ./dev.sh demo [--series DIR] run the demo (real cloudy scene -> DecloudInfer + DecloudGapFilling -> GeoTIFFs, PNG, metrics)
 #   ./dev.sh test            run the whole test suite (ctest + pytest)
 #   ./dev.sh setup           only install / build
 #   ./dev.sh deps            only install the dependencies (no C++ module build)
@@ -173,7 +173,7 @@ case "$cmd" in
   deps) install_apt_packages; create_venv; build_otb_bindings ;;
   demo)
     setup; enter_env
-    decloud demo --out-dir "$ROOT/demo-output" "$@" ;;   # e.g. ./dev.sh demo --bolzano
+    decloud demo --out-dir "$ROOT/demo-output" "$@" ;;   # e.g. ./dev.sh demo --series ../shared/data/bolzano-west
   test)
     setup; install_apt_packages "${TEST_APT_PACKAGES[@]}"; enter_env
     log "ctest"
