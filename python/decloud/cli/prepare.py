@@ -22,9 +22,19 @@ def _entry(stage: str, source, out_dir, prepare) -> dict:
 
 
 def prepare_s2_entry(product, out_dir) -> dict:
+    """Its report entry, with the date's ``nodata_percent`` and ``cloud_percent`` (of the valid pixels)."""
     from ..prepare import prepare_s2  # noqa: PLC0415
+    from ..prepare.s2 import date_summary  # noqa: PLC0415
 
-    return _entry("prepare-s2", product, out_dir, prepare_s2)
+    entry = _entry("prepare-s2", product, out_dir, prepare_s2)
+    return {**entry, **date_summary(Path(entry["output"]))}
+
+
+def describe(entry: dict) -> str:
+    """A report entry as the line printed for it: its output, and for an S2 date its nodata and cloud shares."""
+    if "nodata_percent" not in entry:
+        return str(entry["output"])
+    return f"{entry['output']}: nodata {entry['nodata_percent']:.1f} %, cloud {entry['cloud_percent']:.1f} %"
 
 
 def prepare_s1_entry(vv, out_dir) -> dict:
@@ -39,7 +49,7 @@ def _run(args: argparse.Namespace, stage: str, function, sources) -> int:
                         desc=stage, label=lambda s: f"{stage} {Path(s).name}")
     if not args.quiet:
         for e in entries:
-            print(e["output"])
+            print(describe(e))
     return 0
 
 
@@ -67,6 +77,10 @@ def register(sub) -> None:
     p = sub.add_parser("prepare-s2", help="S2 L2A products (THEIA, ESA SAFE, GeoTIFF stacks) -> Decloud rasters",
                        description="Writes int16 10 m (B2 B3 B4 B8) and 20 m (B5 B6 B7 B8A B11 B12) stacks, "
                        "cloud and nodata masks and per-block counts per product. Finished products are skipped. "
+                       "A pixel is nodata only where all its bands hold the product's nodata value, SCL is 0 or "
+                       "the THEIA edge mask is set (one band at 0 is a dark, valid pixel). Prints each output "
+                       "folder with its nodata share and its cloud share of the valid pixels (also in the run "
+                       "report: nodata_percent, cloud_percent). "
                        + DASK_NOTE.format(stage="prepare-s2"),
                        epilog="example: decloud prepare-s2 SENTINEL2A_20220602-*_T32TPS_C_V3-0.zip --out-dir prepared")
     p.add_argument("products", nargs="+", help="product folders, zips or S2_L2A_<date>_<bands>.tif stacks")

@@ -5,10 +5,20 @@ folder), atomic (written under a temporary folder name, then renamed), paths onl
   s2_10m.tif   int16 reflectance x 10000, bands B2, B3, B4, B8, nodata -10000
   s2_20m.tif   int16, bands B5, B6, B7, B8A, B11, B12, nodata -10000 (when the product has them)
   cloud.tif    uint8 on the 10 m grid, 1 = cloud (THEIA CLM any bit; SCL 3, 8, 9, 10), 0 elsewhere
-  nodata.tif   uint8 on the 10 m grid, 1 = no data (THEIA EDG; DN 0 in any 10 m band otherwise)
+  nodata.tif   uint8 on the 10 m grid, 1 = no data
   blocks.npz   per 64 x 64 pixel block: ``cloud`` (cloudy valid pixels) and ``nodata`` (nodata pixels,
                counting the part of an edge block outside the image) -- what the patch index reads
   done.json    the completion marker: source, kind, tile, date, offset applied
+A pixel is nodata only where the product says so: ALL its bands hold the product's stored nodata value
+(DN 0 for ESA and GeoTIFF stacks, -10000 for THEIA FRE; compared before the offset is added), or the SCL is
+class 0 (ESA, stacks; a 20 m SCL is superimposed onto the 10 m grid, nearest neighbour, as for the cloud
+mask), or the THEIA edge mask EDG is set. A single band at the nodata value is a dark pixel (e.g. a blue band
+clipped at 0 over vegetation) and is kept: its value is that DN + offset (-1000 for an ESA product with offset
+-1000). Valid values are clamped to [-9999, 32767], so a valid pixel never reads -10000. The 20 m stack
+follows the same rule on its own grid: all 20 m bands at the nodata value, or SCL 0 there (THEIA: its FRE
+20 m bands hold -10000 wherever EDG is set, so the all-bands rule finds them; the 10 m EDG is not resampled).
+``date_summary(folder)`` (``PreparedS2.summary()``): the date's nodata share and cloud share of its valid pixels,
+what ``decloud prepare-s2`` prints and reports for each date.
 Pixel work is done by OTB apps chained in memory with pyotb (ConcatenateImages, BandMathX, Superimpose).
 """
 
@@ -53,6 +63,21 @@ class PreparedS2:
     def blocks(self) -> dict[str, np.ndarray]:
         return read_blocks(self.folder)
 
+    def summary(self) -> dict[str, float]:
+        return date_summary(self.folder)
+
+
+def date_summary(folder: Path) -> dict[str, float]:
+    """A prepared date's ``nodata_percent`` (of the image's pixels) and ``cloud_percent`` (of its valid pixels),
+    from ``blocks.npz`` (its nodata counts include the padding of edge blocks, taken off here)."""
+    blocks = read_blocks(folder)
+    width, height, _ = grid_of(folder / "nodata.tif")
+    pixels = width * height
+    nodata = int(blocks["nodata"].sum()) - (blocks["nodata"].size * int(blocks["block_pixels"]) ** 2 - pixels)
+    valid = pixels - nodata
+    return {"nodata_percent": round(100.0 * nodata / pixels, 2),
+            "cloud_percent": round(100.0 * int(blocks["cloud"].sum()) / valid, 2) if valid else 0.0}
+
 
 def _stack(otb, sources: list[BandSource]):
     """Bands (possibly from several files, possibly one band of a multi-band file) as one image."""
@@ -68,13 +93,34 @@ def _band_count(path: str) -> int:
     return gdal.Open(path).RasterCount
 
 
-def _reflectance(otb, product: S2Product, bands: tuple[str, ...], nodata_expr: str | None, extra=()):
-    """int16 reflectance x 10000 of ``bands``, S2_NODATA where ``nodata_expr`` holds (im1 = the bands)."""
+VALID_MIN, VALID_MAX = S2_NODATA + 1, 32767  # the int16 range a valid reflectance is clamped to
+
+
+def _nodata_expr(product: S2Product, n_bands: int, mask: str | None) -> str:
+    """BandMathX condition of a nodata pixel: all ``n_bands`` bands of im1 at the stored nodata value, or
+    ``mask`` (a condition on im2: SCL 0 or THEIA EDG) when given."""
+    all_nodata = " && ".join(f"im1b{k + 1} == {product.nodata}" for k in range(n_bands))
+    return f"({all_nodata}) || ({mask})" if mask else f"({all_nodata})"
+
+
+def _prepared_stack(otb, product: S2Product, bands: tuple[str, ...], mask_image=None, mask: str | None = None):
+    """(int16 reflectance x 10000 of ``bands``, uint8 nodata mask): S2_NODATA where the pixel is nodata (see the
+    module doc), elsewhere the stored value + offset clamped to [VALID_MIN, VALID_MAX]. ``mask_image`` (im2,
+    on the grid of the bands) and ``mask`` (a condition on im2) add the product's own nodata mask."""
     stack = _stack(otb, [product.bands[b] for b in bands])
-    if nodata_expr is None:  # values already in Decloud's encoding (THEIA FRE)
-        return stack
-    exprs = [f"({nodata_expr}) ? {S2_NODATA} : im1b{k + 1} + {product.offset}" for k in range(len(bands))]
-    return otb.BandMathX({"il": [stack, *extra], "exp": "; ".join(exprs)})
+    il = [stack] if mask_image is None else [stack, mask_image]
+    nodata = otb.BandMathX({"il": il, "exp": f"({_nodata_expr(product, len(bands), mask)}) ? 1 : 0"})
+    value = "im1b{k} + {offset}" if product.offset else "im1b{k}"
+    exprs = [f"im2b1 != 0 ? {S2_NODATA} : max(min({value.format(k=k + 1, offset=product.offset)}, {VALID_MAX}), "
+             f"{VALID_MIN})" for k in range(len(bands))]
+    return otb.BandMathX({"il": [stack, nodata], "exp": "; ".join(exprs)}), nodata
+
+
+def _on_grid(otb, path: str, reference: str):
+    """``path`` on the grid of ``reference`` (nearest neighbour), or ``path`` itself when it is already there."""
+    if grid_of(path) == grid_of(reference):
+        return path
+    return otb.Superimpose({"inr": reference, "inm": path, "interpolator": "nn"})
 
 
 def prepare_s2(product_path: str | Path, out_dir: str | Path, *, block_pixels: int = 64) -> PreparedS2:
@@ -105,30 +151,28 @@ def _check_grids(product: S2Product) -> None:
 def _prepare_into(product: S2Product, folder: Path, block_pixels: int) -> None:
     _check_grids(product)
     otb = pyotb()
-    ref = product.bands["B2"]
+    ref = product.bands["B2"].path
     if product.kind == "theia":
-        nodata_mask = otb.BandMathX({"il": [product.edge_mask.path], "exp": "im1b1 != 0 ? 1 : 0"})
-        s2_10m = _reflectance(otb, product, BANDS_10M, None)
-        s2_10m = otb.BandMathX({"il": [s2_10m, nodata_mask],
-                                "exp": "; ".join(f"im2b1 != 0 ? {S2_NODATA} : im1b{k + 1}" for k in range(4))})
+        mask10, mask = product.edge_mask.path, "im2b1 != 0"
         cloud = otb.BandMathX({"il": [product.cloud_mask.path], "exp": "im1b1 != 0 ? 1 : 0"})
-    else:
-        any_zero = " || ".join(f"im1b{k + 1} == {product.nodata}" for k in range(len(BANDS_10M)))
-        s2_10m = _reflectance(otb, product, BANDS_10M, any_zero)
-        nodata_mask = otb.BandMathX({"il": [_stack(otb, [product.bands[b] for b in BANDS_10M])], "exp": f"({any_zero}) ? 1 : 0"})
-        scl = product.cloud_mask.path
-        if grid_of(scl) != grid_of(ref.path):  # ESA: SCL at 20 m onto the 10 m grid
-            scl = otb.Superimpose({"inr": ref.path, "inm": scl, "interpolator": "nn"})
-        cloud = otb.BandMathX({"il": [scl], "exp": "(" + " || ".join(f"im1b1 == {c}" for c in SCL_CLOUD_CLASSES) + ") ? 1 : 0"})
+    elif product.cloud_mask is not None:  # SCL, the 20 m one of ESA onto the 10 m grid: cloud and nodata
+        scl10 = _on_grid(otb, product.cloud_mask.path, ref)
+        mask10, mask = scl10, "im2b1 == 0"
+        cloud = otb.BandMathX({"il": [scl10], "exp": "(" + " || ".join(f"im1b1 == {c}" for c in SCL_CLOUD_CLASSES)
+                               + ") ? 1 : 0"})
+    else:  # no SCL: nodata from the bands alone, no cloud
+        mask10, mask = None, None
+        cloud = otb.BandMathX({"il": [ref], "exp": "0"})
+    s2_10m, nodata_mask = _prepared_stack(otb, product, BANDS_10M, mask10, mask)
     write_image(s2_10m, folder / "s2_10m.tif", "int16", S2_NODATA)
     write_image(nodata_mask, folder / "nodata.tif", "uint8")
     write_image(cloud, folder / "cloud.tif", "uint8")
     if product.has_20m:
-        if product.kind == "theia":
-            s2_20m = _reflectance(otb, product, BANDS_20M, None)
+        if product.kind == "theia" or product.cloud_mask is None:  # THEIA: FRE 20 m is -10000 wherever EDG is
+            s2_20m, _ = _prepared_stack(otb, product, BANDS_20M)
         else:
-            zero20 = " || ".join(f"im1b{k + 1} == {product.nodata}" for k in range(len(BANDS_20M)))
-            s2_20m = _reflectance(otb, product, BANDS_20M, zero20)
+            scl20 = _on_grid(otb, product.cloud_mask.path, product.bands[BANDS_20M[0]].path)
+            s2_20m, _ = _prepared_stack(otb, product, BANDS_20M, scl20, "im2b1 == 0")
         write_image(s2_20m, folder / "s2_20m.tif", "int16", S2_NODATA)
     np.savez_compressed(folder / "blocks.npz", **block_counts(folder / "cloud.tif", folder / "nodata.tif", block_pixels))
 
