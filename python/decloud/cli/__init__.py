@@ -8,9 +8,9 @@ import logging
 import sys
 
 from ..errors import DecloudError
-from . import dataset, demo, evaluate, index, infer, prepare, qgis_setup, search, timeseries, train
+from . import benchmark, dataset, demo, evaluate, index, infer, prepare, qgis_setup, search, timeseries, train
 
-COMMANDS = (demo, prepare, index, search, dataset, train, evaluate, infer, timeseries, qgis_setup)
+COMMANDS = (demo, prepare, index, search, dataset, train, evaluate, infer, timeseries, qgis_setup, benchmark)
 
 
 def build_parser() -> argparse.ArgumentParser:
