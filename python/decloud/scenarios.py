@@ -183,11 +183,13 @@ def clear_dates(series: Series, *, clear_max: float = 0.02, dates: Sequence[date
 
 def plan_scenarios(series: Series, *, clear_max: float = 0.02, cloudy_min: float = 0.05, full_min: float = 0.9,
                    window_days: int = 30, partly_per_reference: int = 2, full_per_reference: int = 1,
-                   references: Sequence[date] | None = None, max_references: int | None = None) -> list[Scenario]:
+                   references: Sequence[date] | None = None, max_references: int | None = None,
+                   cloudy: Sequence[date] | None = None) -> list[Scenario]:
     """The scenarios of the protocol: every clear reference (or those of ``references``) with a clear date on
     each side within ``window_days``; per reference, ``partly_per_reference`` partly cloudy dates C (spread over
     the cloud fractions, median first) and ``full_per_reference`` fully cloudy ones (>= ``full_min``), the
-    nearest to T first. Deterministic. ``max_references`` keeps that many references, spread over time."""
+    nearest to T first. Deterministic. ``max_references`` keeps that many references, spread over time;
+    ``cloudy`` restricts the dates C to those."""
     frac = series.cloud_fraction()
     clear = clear_dates(series, clear_max=clear_max)
     days = np.array([d.toordinal() for d in series.dates])
@@ -201,8 +203,9 @@ def plan_scenarios(series: Series, *, clear_max: float = 0.02, cloudy_min: float
     if max_references is not None and len(plans) > max_references:
         keep = np.unique(np.linspace(0, len(plans) - 1, max_references).round().astype(int))
         plans = [plans[k] for k in keep]
-    partly = [i for i in range(len(frac)) if cloudy_min <= frac[i] < full_min]
-    full = [i for i in range(len(frac)) if frac[i] >= full_min and frac[i] <= 1.0 and series.valid[i].any()]
+    allowed = [i for i in range(len(frac)) if cloudy is None or series.dates[i] in cloudy]
+    partly = [i for i in allowed if cloudy_min <= frac[i] < full_min]
+    full = [i for i in allowed if frac[i] >= full_min and series.valid[i].any()]
     out = []
     for r, b, a in plans:
         chosen: list[int] = []
@@ -305,10 +308,12 @@ SPLITS: dict[str, Split] = {
 
 
 def test_scenarios(series: Series, split: Split, **options) -> tuple[Series, list[Scenario]]:
-    """The protocol's scenarios on the test part of ``series``."""
+    """The protocol's scenarios on the test part of ``series`` (temporal splits: the pasted clouds too come from
+    the test period, so that no pixel of a scenario was a training target or a pasted cloud in training)."""
     part, is_test = split.test(series)
     refs = [d for d in part.dates if is_test(d)]
-    return part, plan_scenarios(part, references=refs, **options)
+    return part, plan_scenarios(part, references=refs, cloudy=refs if split.kind == "temporal" else None,
+                                **options)
 
 
 _DIHEDRAL = [(k, f) for k in range(4) for f in (False, True)]
