@@ -4,6 +4,7 @@
 #include "otbWrapperApplicationFactory.h"
 #include "otbWrapperDecloudApplication.h"
 
+#include "otbDecloudCloudMaskFilter.h"
 #include "otbDecloudCloudTransitionFilter.h"
 #include "otbDecloudComposeFilter.h"
 #include "otbDecloudDate.h"
@@ -43,7 +44,8 @@ struct InputRole
   const char* role;
   const char* key;
   const char* description;
-  bool        candidates; // a list: candidates in order of preference, completed per pixel
+  bool        candidates;          // a list: candidates in order of preference, completed per pixel
+  bool        ownParameter = true; // false: the parameter is declared apart (-mask, which has other uses too)
 };
 const InputRole Roles[] = {
   {"s2_t", "s2.t", "Sentinel-2 at t (the cloudy image)", false},
@@ -54,7 +56,10 @@ const InputRole Roles[] = {
   {"s1_tp1", "s1.tp1", "Sentinel-1 at t+1 (candidates in order of preference)", true},
   {"s2_20m_t", "s2r20.t", "Sentinel-2 20 m bands at t", false},
   {"dem", "dem", "Digital elevation model on the 20 m grid", false},
+  {"cloud_t", "mask", "the cloud mask of s2.t, nonzero = cloudy", false, false},
 };
+/** The S2 dates whose holes a model with "holes": "model" completes itself (its output's validity). */
+const char* const S2Dates[] = {"s2_t", "s2_tm1", "s2_tp1"};
 const InputRole Timestamps[] = {
   {"s2_timestamp_t", "date.t", "Date of s2.t", false},
   {"s2_timestamp_tm1", "date.tm1", "Date of s2.tm1", false},
@@ -108,6 +113,7 @@ private:
   using DilateType = itk::BinaryDilateImageFilter<MaskType, MaskType, BallType>;
   using ErodeType = itk::BinaryErodeImageFilter<MaskType, MaskType, BallType>;
   using TransitionType = DecloudCloudTransitionFilter<ImageType, ImageType>;
+  using CloudMaskType = DecloudCloudMaskFilter<ImageType, ImageType>;
   using ComposeType = DecloudComposeFilter<ImageType, MaskType>;
   using ShrinkType = itk::ShrinkImageFilter<MaskType, MaskType>;
 
@@ -134,9 +140,15 @@ private:
       "the first that has data there (swath edges). Inputs must share s2.t's grid (same CRS, 10 m pixels, aligned; "
       "DEM and 20 m bands at twice the pixel size); the output covers their common extent. "
       "Each tile is computed with a margin of `padding` pixels on each side that is dropped (no block artefacts); "
-      "beyond the image edges the inputs are mirrored. Output: nodata where the inputs have no data (all inputs "
-      "valid, closed by `closing` pixels, eroded by the padding). With a cloud mask of s2.t, clear pixels are kept "
-      "exactly and only cloudy ones are replaced, with a smooth transition of `transition` pixels.");
+      "beyond the image edges the inputs are mirrored. "
+      "Cloud mask (-mask, nonzero = cloudy, on s2.t's grid, one band): clear pixels of s2.t are kept exactly and "
+      "only cloudy ones are replaced, with a smooth transition of `transition` pixels. Models whose card names a "
+      "cloud mask input (cloud_t) also take it as an input (1 = cloudy, 0 = clear): for them -mask is mandatory. "
+      "Holes (nodata in the inputs): by default the output is nodata where any input has no data (the valid area "
+      "is closed by `closing` pixels, then eroded by the padding). Models whose card says \"holes\": \"model\" "
+      "complete the holes of their S2 inputs themselves, from whichever date has data: their output has data "
+      "wherever at least one of s2.t, s2.tm1, s2.tp1 has data at the pixel (no closing, no erosion), and nodata "
+      "where the model gives nodata (no S2 date to fill from), except clear pixels of s2.t, which are kept.");
     SetDocLimitations("Inputs in Decloud's stored encodings (S2 int16 x 10000 nodata -10000, S1 uint16 log stretch "
                       "nodata 0, DEM in metres): prepare them with decloud prepare-s2 / prepare-s1 / prepare-dem.");
     SetDocAuthors("Decloud developers");
@@ -149,6 +161,8 @@ private:
     AddParameter(ParameterType_Group, "s2r20", "Sentinel-2 20 m bands");
     for (const InputRole& r : Roles)
     {
+      if (!r.ownParameter)
+        continue;
       AddParameter(r.candidates ? ParameterType_InputImageList : ParameterType_InputImage, r.key, r.description);
       MandatoryOff(r.key);
     }
@@ -166,6 +180,10 @@ private:
       SetParameterString("model", DECLOUD_DEFAULT_MODEL);
 
     AddParameter(ParameterType_InputImage, "mask", "Cloud mask of s2.t (nonzero = cloudy): keep its clear pixels");
+    SetParameterDescription("mask", "One band on s2.t's grid, nonzero = cloudy. Clear pixels of s2.t are kept "
+                                    "exactly, cloudy ones replaced by the model's estimate. Mandatory for models "
+                                    "whose card names a cloud mask input (cloud_t): they are fed this mask as "
+                                    "1.0 (cloudy) / 0.0 (clear).");
     MandatoryOff("mask");
     AddParameter(ParameterType_Int, "transition", "Width of the transition around clouds (pixels, with mask)");
     SetDefaultParameterInt("transition", 10);
@@ -179,6 +197,8 @@ private:
     SetDefaultParameterInt("tile", 512);
     SetMinimumParameterIntValue("tile", 1);
     AddParameter(ParameterType_Int, "closing", "Closing radius of the valid-input mask (fills small holes)");
+    SetParameterDescription("closing", "Not used for models that complete holes themselves (card: \"holes\": "
+                                       "\"model\"): their output is valid wherever an S2 date has data");
     SetDefaultParameterInt("closing", 2);
     SetMinimumParameterIntValue("closing", 0);
 
@@ -191,6 +211,9 @@ private:
     SetMinimumParameterIntValue("optim.interop", 0);
 
     AddParameter(ParameterType_OutputImage, "out", "Output image at t, without clouds");
+    SetParameterDescription("out", "Nodata (-10000) where the inputs have no data: where any input has none (closed, "
+                                   "eroded by the padding), or, for models that complete holes themselves, where no "
+                                   "S2 date has data and where the model gives nodata (clear s2.t pixels are kept)");
     AddParameter(ParameterType_OutputImage, "out20m", "Output 20 m bands at t (models with a 20 m output)");
     SetParameterDescription("out20m", "Computed by a second pass of the network at 20 m; nodata as the 10 m output, "
                                       "no clear-pixel keeping");
@@ -299,7 +322,9 @@ private:
       if (role == end)
         otbAppLogFATAL("model: the card names input role '" << in.role << "' that DecloudInfer does not know");
       if (!Given(*role))
-        missing.push_back(std::string(role->key) + (in.timestamp ? "" : " (" + in.sensor + ": " + Join(in.bands, " ") + ")"));
+        missing.push_back(std::string(role->key) + (in.timestamp ? ""
+                                                    : role->ownParameter ? " (" + in.sensor + ": " + Join(in.bands, " ") + ")"
+                                                                         : std::string(" (") + role->description + ")"));
       else
         m_Used.emplace_back(role, &in);
     }
@@ -311,7 +336,7 @@ private:
     if (!missing.empty())
       otbAppLogFATAL("missing inputs for model " << m_Card.name << " (" << m_Card.network << "): " << Join(missing, "; "));
     for (const InputRole& r : Roles)
-      if (Given(r) && !m_Card.FindInput(r.role))
+      if (r.ownParameter && Given(r) && !m_Card.FindInput(r.role))
         otbAppLogWARNING("" << r.key << " is ignored: model " << m_Card.name << " does not take it");
   }
 
@@ -348,11 +373,25 @@ private:
     if (grid.empty() || grid.front().scale != 1)
       otbAppLogFATAL("model: the card names no 10 m image input to define the output grid");
     const bool withMask = HasValue("mask");
+    size_t     maskIndex = grid.size(); // the mask's place in grid (cloud_t's when the model takes it)
     if (withMask)
     {
       if (!m_Card.FindInput("s2_t"))
         otbAppLogFATAL("mask: model " << m_Card.name << " does not take s2.t, whose clear pixels the mask would keep");
-      grid.push_back({"mask (" + GetParameterString("mask") + ")", GetParameterImage("mask"), 1});
+      size_t imageRole = 0;
+      bool   fed = false;
+      for (const auto& used : m_Used)
+        if (!used.second->timestamp)
+        {
+          if (used.second->role == "cloud_t")
+          {
+            maskIndex = spans[imageRole].first;
+            fed = true;
+          }
+          ++imageRole;
+        }
+      if (!fed)
+        grid.push_back({"mask (" + GetParameterString("mask") + ")", GetParameterImage("mask"), 1});
     }
     for (const auto& g : grid)
     {
@@ -386,7 +425,11 @@ private:
                               << " pixels: " << waste << " pixels computed per output pixel");
 
     // One model source per image role, candidates completed per pixel.
-    auto validity = ValidityType::New();
+    // Models that complete holes themselves ("holes": "model"): valid where any S2 date has data, and their S2
+    // inputs never skip a tile (another date may have data there); others: valid where every input has data.
+    const bool holes = m_Card.modelFillsHoles;
+    auto       validity = ValidityType::New();
+    validity->SetRule(holes ? ValidityType::Rule::AnyInputHasData : ValidityType::Rule::AllInputsValid);
     m_Keep.push_back(validity.GetPointer());
     imageRole = 0;
     ImageType* s2t = nullptr;
@@ -410,13 +453,32 @@ private:
       }
       if (in.role == "s2_t")
         s2t = image;
+      bool hasNodata = in.hasNodata;
+      if (in.mask || in.role == "cloud_t")
+      {
+        // The user's mask (nonzero = cloudy) as the model's 1.0 / 0.0; no nodata, so no tile is skipped on it.
+        auto cloud = CloudMaskType::New();
+        cloud->SetInput(image);
+        m_Keep.push_back(cloud.GetPointer());
+        image = cloud->GetOutput();
+        hasNodata = false;
+      }
+      const bool s2Date = std::find_if(std::begin(S2Dates), std::end(S2Dates),
+                                       [&](const char* r) { return in.role == r; }) != std::end(S2Dates);
+      if (holes && s2Date)
+      {
+        validity->PushBackInput(image, in.hasNodata ? in.nodata : S2Nodata);
+        hasNodata = false;
+      }
+      else if (!holes && in.scale == 1 && hasNodata)
+        validity->PushBackInput(image, in.nodata);
       ModelFilterType::SizeType rf;
       for (unsigned int dim = 0; dim < 2; ++dim)
         rf[dim] = (ef[dim] + 2 * padding) / in.scale;
-      m_Sources.push_back({in.role, rf, image, in.scale, in.hasNodata, in.nodata});
-      if (in.scale == 1 && in.hasNodata)
-        validity->PushBackInput(image, in.nodata);
+      m_Sources.push_back({in.role, rf, image, in.scale, hasNodata, in.nodata});
     }
+    if (holes && validity->GetNumberOfIndexedInputs() == 0)
+      otbAppLogFATAL("model: card.json says \"holes\": \"model\", but the model takes none of s2.t, s2.tm1, s2.tp1");
     const tf::Signature& sig = m_Model->GetServingSignature();
     m_Dates.clear();
     for (const auto& used : m_Used)
@@ -440,26 +502,36 @@ private:
       }
     m_Filter = NewModelFilter(decloud::ModelCard::CroppedOutput("s2_target", padding), 1, ef);
 
-    // Valid where every 10 m input has data, closed, then eroded by the padding.
+    // Valid where every 10 m input has data, closed, then eroded by the padding; for models that complete
+    // holes themselves, valid where any S2 date has data, as it is.
     MaskType* mask = validity->GetOutput();
     const int closing = GetParameterInt("closing");
-    if (closing > 0)
+    if (holes)
     {
-      mask = Morphology<DilateType>(mask, closing);
-      mask = Morphology<ErodeType>(mask, closing);
+      otbAppLogINFO("Model " << m_Card.name << " completes the holes of its S2 inputs itself: output valid where "
+                    "s2.t, s2.tm1 or s2.tp1 has data (no closing, no erosion), nodata where the model gives nodata");
     }
-    if (padding > 0)
-      mask = Morphology<ErodeType>(mask, padding);
+    else
+    {
+      if (closing > 0)
+      {
+        mask = Morphology<DilateType>(mask, closing);
+        mask = Morphology<ErodeType>(mask, closing);
+      }
+      if (padding > 0)
+        mask = Morphology<ErodeType>(mask, padding);
+    }
 
     m_Compose = ComposeType::New();
     m_Compose->SetEstimate(m_Filter->GetOutput());
     m_Compose->SetValidity(mask);
     m_Compose->SetNodataValue(S2Nodata);
     m_Compose->SetRound(UseS2Encoding());
+    m_Compose->SetEstimateHoles(holes);
     if (withMask)
     {
       auto transition = TransitionType::New();
-      transition->SetInput(cropped.back());
+      transition->SetInput(cropped[maskIndex]);
       transition->SetTransition(static_cast<unsigned int>(GetParameterInt("transition")));
       m_Keep.push_back(transition.GetPointer());
       m_Compose->SetOriginal(s2t, transition->GetOutput());
@@ -522,6 +594,7 @@ private:
     m_Compose20->SetValidity(shrink->GetOutput());
     m_Compose20->SetNodataValue(S2Nodata);
     m_Compose20->SetRound(GetParameterString("encoding") == "s2");
+    m_Compose20->SetEstimateHoles(m_Card.modelFillsHoles);
     try
     {
       m_Compose20->UpdateOutputInformation();

@@ -20,6 +20,11 @@ namespace otb
  *      O nodata:           V ? E : nodata.
  * With rounding (the S2 int16 encoding), values are rounded half up and clamped to [nodata + 1, 32767]
  * so that no valid pixel reads as nodata. The output's band metadata carry the nodata value.
+ *
+ * With EstimateHoles on (models that complete the holes of their inputs and write nodata in every band
+ * where they have nothing to offer), an estimate pixel whose bands all equal the nodata value counts as no
+ * estimate: the output is O where O is valid and clear (W < 1: kept, or in the transition ring), else nodata.
+ * Off (the default), the estimate is taken as it is wherever V says so.
  */
 template <class TImage, class TMaskImage>
 class ITK_EXPORT DecloudComposeFilter : public itk::ImageToImageFilter<TImage, TImage>
@@ -46,6 +51,9 @@ public:
   itkGetConstMacro(NodataValue, double);
   itkSetMacro(Round, bool);
   itkGetConstMacro(Round, bool);
+  itkSetMacro(EstimateHoles, bool);
+  itkGetConstMacro(EstimateHoles, bool);
+  itkBooleanMacro(EstimateHoles);
 
 protected:
   DecloudComposeFilter() = default;
@@ -55,6 +63,7 @@ protected:
 private:
   double m_NodataValue = -10000.0;
   bool   m_Round = true;
+  bool   m_EstimateHoles = false;
 };
 
 } // namespace otb

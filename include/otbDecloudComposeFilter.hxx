@@ -47,9 +47,19 @@ void DecloudComposeFilter<TImage, TMaskImage>::ThreadedGenerateData(const Region
       return static_cast<Value>(v);
     return static_cast<Value>(std::min(32767.0, std::max(m_NodataValue + 1, std::floor(v + 0.5))));
   };
+  // With EstimateHoles: nodata in every band of the estimate means that the model had nothing to offer.
+  auto isHole = [&](const typename TImage::PixelType& e) {
+    if (!m_EstimateHoles)
+      return false;
+    for (unsigned int b = 0; b < bands; ++b)
+      if (e[b] != nodata)
+        return false;
+    return true;
+  };
   for (; !out.IsAtEnd(); ++out, ++estimate, ++validity)
   {
     const bool valid = validity.Get() != 0;
+    const bool hole = isHole(estimate.Get());
     bool       done = false;
     if (blend)
     {
@@ -61,6 +71,15 @@ void DecloudComposeFilter<TImage, TMaskImage>::ThreadedGenerateData(const Region
       if (originalValid && (w <= 0.0 || !valid))
       {
         pixel = o; // kept bit for bit
+        done = true;
+      }
+      else if (originalValid && hole)
+      {
+        // No estimate: a clear pixel (w < 1, the transition ring) is kept, a cloudy one has nothing.
+        if (w < 1.0)
+          pixel = o;
+        else
+          pixel.Fill(nodata);
         done = true;
       }
       else if (originalValid)
@@ -75,7 +94,7 @@ void DecloudComposeFilter<TImage, TMaskImage>::ThreadedGenerateData(const Region
     }
     if (!done)
     {
-      if (valid)
+      if (valid && !hole)
       {
         const auto& e = estimate.Get();
         for (unsigned int b = 0; b < bands; ++b)

@@ -14,12 +14,16 @@ namespace otb
 namespace decloud
 {
 
-/** One model input: an image role (s2_t, s1_tm1, dem, s2_20m_t...) or a timestamp (s2_timestamp_t). */
+/**
+ * One model input: an image role (s2_t, s1_tm1, dem, s2_20m_t...), a mask (kind "mask": cloud_t, the cloud
+ * mask of s2_t as 0/1, no nodata) or a timestamp (kind "timestamp": s2_timestamp_t).
+ */
 struct CardInput
 {
   std::string              role;
   std::string              sensor;
   bool                     timestamp = false;
+  bool                     mask = false; // kind "mask": values 0 (clear) / 1 (cloudy), never nodata
   std::vector<std::string> bands;
   unsigned int             scale = 1; // pixel size relative to 10 m
   bool                     hasNodata = false;
@@ -36,6 +40,9 @@ struct CardOutput
 /**
  * The card of a Decloud SavedModel (format 1, written by decloud.card.export_model). Read() throws
  * std::runtime_error with a message naming the file and what is wrong.
+ *
+ * Keys read: format, name, network, spatial_multiple, holes (optional: "model"), inputs (per role: sensor,
+ * kind ("image" by default, "mask" or "timestamp"), bands, scale, nodata), outputs (per key: bands, scale).
  */
 struct OTBDecloud_EXPORT ModelCard
 {
@@ -45,6 +52,11 @@ struct OTBDecloud_EXPORT ModelCard
   std::vector<CardInput>  inputs;
   std::vector<CardOutput> outputs;
   unsigned int            spatialMultiple = 1;
+  /**
+   * "holes": "model": the graph completes the nodata pixels of its S2 inputs itself (from whichever dates
+   * have data there) and writes nodata only where no S2 input has data. False without the key.
+   */
+  bool                    modelFillsHoles = false;
 
   static ModelCard Read(const std::string& modelDir);
 

@@ -1,5 +1,5 @@
 /*
- * Decloud: where every input has data (1) or not (0).
+ * Decloud: where the inputs have data (1) or not (0).
  */
 #ifndef otbDecloudValidityMaskFilter_h
 #define otbDecloudValidityMaskFilter_h
@@ -13,8 +13,11 @@ namespace otb
 
 /**
  * \class DecloudValidityMaskFilter
- * \brief 1 where no band of any input equals that input's nodata value, 0 elsewhere. Inputs: vector
- * images on the same grid; inputs without a nodata value are not looked at.
+ * \brief A 0/1 mask of where the inputs (vector images on the same grid, each with its nodata value) have
+ * data, by one of two rules:
+ *  - AllInputsValid (default): 1 where no band of any input equals that input's nodata value;
+ *  - AnyInputHasData: 1 where at least one input has data, an input having data at a pixel when not all
+ *    of its bands equal its nodata value (models that complete the holes of their inputs themselves).
  */
 template <class TInputImage, class TMaskImage>
 class ITK_EXPORT DecloudValidityMaskFilter : public itk::ImageToImageFilter<TInputImage, TMaskImage>
@@ -28,11 +31,27 @@ public:
 
   using RegionType = typename TMaskImage::RegionType;
 
+  enum class Rule
+  {
+    AllInputsValid,
+    AnyInputHasData
+  };
+
   void PushBackInput(const TInputImage* image, double nodata)
   {
     this->SetNthInput(this->GetNumberOfIndexedInputs(), const_cast<TInputImage*>(image));
     m_Nodata.push_back(nodata);
   }
+
+  void SetRule(Rule rule)
+  {
+    if (rule != m_Rule)
+    {
+      m_Rule = rule;
+      this->Modified();
+    }
+  }
+  Rule GetRule() const { return m_Rule; }
 
 protected:
   DecloudValidityMaskFilter() = default;
@@ -40,6 +59,7 @@ protected:
 
 private:
   std::vector<double> m_Nodata;
+  Rule                m_Rule = Rule::AllInputsValid;
 };
 
 } // namespace otb

@@ -12,9 +12,10 @@ namespace otb
 template <class TInputImage, class TMaskImage>
 void DecloudValidityMaskFilter<TInputImage, TMaskImage>::ThreadedGenerateData(const RegionType& region, itk::ThreadIdType)
 {
+  const bool anyHasData = m_Rule == Rule::AnyInputHasData;
   itk::ImageRegionIterator<TMaskImage> out(this->GetOutput(), region);
   for (out.GoToBegin(); !out.IsAtEnd(); ++out)
-    out.Set(1);
+    out.Set(anyHasData ? 0 : 1);
   for (unsigned int i = 0; i < this->GetNumberOfIndexedInputs(); ++i)
   {
     using Value = typename TInputImage::InternalPixelType;
@@ -24,12 +25,25 @@ void DecloudValidityMaskFilter<TInputImage, TMaskImage>::ThreadedGenerateData(co
     for (out.GoToBegin(); !out.IsAtEnd(); ++out, ++in)
     {
       const auto& pixel = in.Get();
-      for (unsigned int b = 0; b < bands; ++b)
-        if (pixel[b] == nodata)
-        {
-          out.Set(0);
-          break;
-        }
+      if (anyHasData)
+      {
+        // Data where not every band is nodata.
+        for (unsigned int b = 0; b < bands; ++b)
+          if (pixel[b] != nodata)
+          {
+            out.Set(1);
+            break;
+          }
+      }
+      else
+      {
+        for (unsigned int b = 0; b < bands; ++b)
+          if (pixel[b] == nodata)
+          {
+            out.Set(0);
+            break;
+          }
+      }
     }
   }
 }

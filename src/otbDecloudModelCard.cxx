@@ -43,15 +43,26 @@ ModelCard ModelCard::Read(const std::string& modelDir)
     card.name = root.get<std::string>("name", "");
     card.network = root.get<std::string>("network", "");
     card.spatialMultiple = root.get<unsigned int>("spatial_multiple", 1);
+    if (auto holes = root.get_optional<std::string>("holes"))
+    {
+      if (*holes != "model")
+        throw std::runtime_error("\"holes\": \"" + *holes + "\" is not known (\"model\" expected, or no key)");
+      card.modelFillsHoles = true;
+    }
     for (const auto& item : root.get_child("inputs"))
     {
       CardInput in;
       in.role = item.first;
       in.sensor = item.second.get<std::string>("sensor", "");
-      in.timestamp = item.second.get<std::string>("kind", "image") == "timestamp";
+      const std::string kind = item.second.get<std::string>("kind", "image");
+      if (kind != "image" && kind != "mask" && kind != "timestamp")
+        throw std::runtime_error("input '" + in.role + "' has kind '" + kind + "' (image, mask or timestamp expected)");
+      in.timestamp = kind == "timestamp";
+      in.mask = kind == "mask";
       in.bands = StringList(item.second, "bands");
       in.scale = item.second.get<unsigned int>("scale", 1);
-      if (auto nodata = item.second.get_optional<double>("nodata"))
+      auto nodata = item.second.get_optional<double>("nodata");
+      if (nodata && !in.mask) // a mask has no nodata: its tiles are never skipped
       {
         in.hasNodata = true;
         in.nodata = *nodata;
