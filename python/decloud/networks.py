@@ -298,9 +298,16 @@ def _gfnet_layers(keras):
             return {**super().get_config(), "residual": self.residual}
 
         def call(self, gf, vgf, vt, tn, candidates, head):
-            mix = tf.reduce_sum(candidates * head[..., None, :3], axis=-1)
-            correction = mix + head[..., 3:]
-            est = gf + correction if self.residual else correction
+            if self.residual:
+                # Bounded (a soft clip that is the identity near zero): inputs unlike anything seen in training
+                # (e.g. a neighbour that is a cloud the mask missed) cannot blow the correction up.
+                weights = 1.5 * tf.tanh(head[..., :3] / 1.5)
+                free = 0.2 * tf.tanh(head[..., 3:] / 0.2)
+                est = gf + tf.reduce_sum(candidates * weights[..., None, :], axis=-1) + free
+            else:
+                est = head[..., 3:]
+            # reflectance within what the int16 encoding holds (clouds reach 1.5-2; never negative)
+            est = tf.clip_by_value(est, 0.0, 3.2767)
             out = vgf * est + (1.0 - vgf) * vt * tn
             nodata = (1.0 - vgf) * (1.0 - vt)
             return out * 10000.0 * (1.0 - nodata) - 10000.0 * nodata

@@ -344,11 +344,14 @@ def _holes(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
 
 def training_examples(series: Series, split: Split, *, patch: int, count: int, seed: int = 0,
                       clear_max: float = 0.05, neighbour_max: float = 0.05, cloudy_min: float = 0.03,
-                      window_days: int = 45, holes: float = 0.15, min_pasted: float = 0.02) -> Iterator[dict]:
+                      window_days: int = 45, holes: float = 0.15, min_pasted: float = 0.02,
+                      hidden_clouds: float = 0.15) -> Iterator[dict]:
     """``count`` training examples from the training part of ``series`` (records for ``decloud train``):
     a clear T, random clear neighbours within ``window_days`` (the nearest half of the time), the real cloudy
     pixels of a random cloudy date pasted on T under their real mask, a random crop and a dihedral transform;
-    with probability ``holes``, nodata holes in t-1, t+1 or t. The target is T on the pixels to reconstruct
+    with probability ``holes``, nodata holes in t-1, t+1 or t; with probability ``hidden_clouds``, the real
+    clouds of another date pasted on t-1 or t+1 WITHOUT telling (masks miss clouds: a "clear" neighbour may be
+    a cloud, e.g. worldcereal-belgium-a 2018-09-23, 1 % cloudy for SCL, fully cloudy in fact). The target is T on the pixels to reconstruct
     (pasted or hole, T clear) and -10000 elsewhere (the masked loss ignores them)."""
     part, in_train = split.train(series)
     rng = np.random.default_rng(seed)
@@ -391,6 +394,12 @@ def training_examples(series: Series, split: Split, *, patch: int, count: int, s
         tm1, tp1 = part.reflectance[b][win].copy(), part.reflectance[a][win].copy()
         cloud = pasted | part.cloud[r][win]
         todo = pasted.copy()
+        if rng.random() < hidden_clouds:
+            other = cloudy[rng.integers(len(cloudy))]
+            hidden = part.cloud[other][win] & valid[other][win]
+            victim = (tm1, tp1)[rng.integers(2)]
+            victim[hidden & (victim[..., 0] != NODATA)] = part.reflectance[other][win][
+                hidden & (victim[..., 0] != NODATA)]
         if rng.random() < holes:
             which = rng.integers(3)
             hole = _holes((patch, patch), rng)
