@@ -12,6 +12,10 @@ import pytest
 from decloud import raster, toymodels
 from decloud.otbenv import app_environment, otbcli
 
+# The paper-family model shipped for comparison (msop_unet, no holes in the graph): the app mechanics tests
+# (validity erosion, crops, bad inputs) are written against its card.
+MSOP_MODEL = Path(__file__).resolve().parents[2] / "models" / "msop-bolzano-west"
+
 ORIGIN = (674990.0, 5154960.0)
 
 

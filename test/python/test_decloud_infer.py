@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ORIGIN, run_app
+from conftest import MSOP_MODEL, ORIGIN, run_app
 from scipy import ndimage
 
-from decloud.infer import default_model
 from decloud.raster import geotransform, read_array, write_geotiff
 from decloud.synthetic import s2_like
 
@@ -43,7 +42,8 @@ def scene(tmp_path_factory):
 
 
 def base_params(paths, out, **extra):
-    return {"s2.t": paths["t"], "s2.tm1": paths["tm1"], "s2.tp1": paths["tp1"], "out": out, **extra}
+    return {"model": str(MSOP_MODEL), "s2.t": paths["t"], "s2.tm1": paths["tm1"], "s2.tp1": paths["tp1"], "out": out,
+            **extra}
 
 
 def python_model_output(model_dir, arrays: dict[str, np.ndarray], padding: int, output: str) -> np.ndarray:
@@ -63,7 +63,7 @@ def test_output_equals_python_on_the_valid_area(scene, tmp_path):
     assert run.returncode == 0, run.output
     got = read_array(out)
     arrays = {"s2_t": read_array(paths["t"]), "s2_tm1": read_array(paths["tm1"]), "s2_tp1": read_array(paths["tp1"])}
-    expected = python_model_output(default_model(), arrays, 32, "s2_target_crop32")
+    expected = python_model_output(MSOP_MODEL, arrays, 32, "s2_target_crop32")
     assert got.shape == expected.shape == (96, 128, 4)
     valid = got[:, :, 0] != NODATA
     # nodata where t has none (10 x 12 corner), eroded by the padding (32 px); valid elsewhere
@@ -174,7 +174,7 @@ def test_gapfilling_savedmodel_through_decloud_infer_matches_decloud_gapfilling(
 
 def _bad_model_copy(tmp_path, change):
     model = tmp_path / "model"
-    shutil.copytree(default_model(), model)
+    shutil.copytree(MSOP_MODEL, model)
     change(model)
     return model
 

@@ -12,7 +12,7 @@ from decloud import raster, toymodels
 from decloud.demo import run_demo
 from decloud.infer import decloud_app, infer
 from decloud.otbenv import app_environment, pyotb
-from conftest import write_image
+from conftest import MSOP_MODEL, write_image
 
 
 def box_filter_valid(image: np.ndarray, kernel: int) -> np.ndarray:
@@ -55,7 +55,7 @@ def test_decloud_infer_chained_in_memory_with_pyotb(tmp_path):
                                            spacing=(10.0, -10.0), nodata=-10000)
     crop = {"startx": 10, "starty": 5, "sizex": 96, "sizey": 80}
     cropped = {role: otb.ExtractROI({"in": str(p), **crop}) for role, p in paths.items()}
-    decloud = decloud_app(cropped, tile=64, padding=16)
+    decloud = decloud_app(cropped, model=MSOP_MODEL, tile=64, padding=16)
     ndvi = otb.BandMath({"il": [decloud], "exp": "(im1b4 - im1b3) / (im1b4 + im1b3)"})
     in_memory = ndvi.to_numpy()[:, :, 0]
 
@@ -63,7 +63,7 @@ def test_decloud_infer_chained_in_memory_with_pyotb(tmp_path):
     for role, p in paths.items():
         otb.ExtractROI({"in": str(p), **crop}).write(str(tmp_path / f"crop_{role}.tif"), pixel_type="int16")
         on_disk[role] = tmp_path / f"crop_{role}.tif"
-    written = raster.read_array(infer(tmp_path / "decloud.tif", on_disk, tile=64, padding=16)).astype(np.float64)
+    written = raster.read_array(infer(tmp_path / "decloud.tif", on_disk, model=MSOP_MODEL, tile=64, padding=16)).astype(np.float64)
     expected = (written[:, :, 3] - written[:, :, 2]) / (written[:, :, 3] + written[:, :, 2])
     assert in_memory.shape == (80, 96)
     np.testing.assert_allclose(in_memory, expected, rtol=1e-5, atol=1e-6)

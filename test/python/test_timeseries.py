@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decloud.infer import default_model
 from decloud.prepare import prepare_s2
 from decloud.raster import geotransform, read_array
 from decloud.synthetic_products import make_stack
 from decloud.timeseries import find_prepared, plan_timeseries, run_timeseries
+
+from conftest import MSOP_MODEL
 
 DAYS = (1, 4, 7, 10, 13, 16)
 NODATA = -10000
@@ -57,14 +58,15 @@ def test_whole_chain_matches_the_savedmodel(prepared, tmp_path):
     import tensorflow as tf
 
     tasks, _ = plan_timeseries(find_prepared([prepared / "prepared"]), tmp_path, layout=prepared / "short.json",
-                               start="2022-06-07", end="2022-06-07")
-    entries = run_timeseries(tasks, tmp_path, progress=False, options={"encoding": "float", "padding": 32})
+                               start="2022-06-07", end="2022-06-07", model=MSOP_MODEL)
+    entries = run_timeseries(tasks, tmp_path, progress=False,
+                             options={"encoding": "float", "padding": 32, "model": str(MSOP_MODEL)})
     assert [e["status"] for e in entries] == ["done"]
     out = read_array(tasks[0].output)
     t = tasks[0]
     arrays = {"s2_t": read_array(t.inputs["s2_t"][0]), "s2_tm1": read_array(t.inputs["s2_tm1"][0]),
               "s2_tp1": read_array(t.inputs["s2_tp1"][0])}
-    fn = tf.saved_model.load(str(default_model())).signatures["serving_default"]
+    fn = tf.saved_model.load(str(MSOP_MODEL)).signatures["serving_default"]
     feeds = {k: tf.constant(np.pad(v, ((32, 32), (32, 32), (0, 0)), mode="reflect")[None].astype(np.float32)) for k, v in arrays.items()}
     expected = fn(**feeds)["s2_target_crop32"].numpy()[0]
     valid = out[:, :, 0] != NODATA
