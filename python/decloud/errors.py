@@ -17,3 +17,7 @@ class DecloudIOError(DecloudError, OSError):
 
 class OTBAppError(DecloudError, RuntimeError):
     """An OTB application failed; the message names the app and OTB's own error."""
+
+
+class DecloudBusyError(DecloudError):
+    """An output folder is in use by another run (its lock is held); the message names that run."""

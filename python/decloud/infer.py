@@ -3,19 +3,23 @@
 ``infer(out, {"s2_t": T, "s2_tm1": [A, A2], "s2_tp1": B}, model=...)`` runs the application with its inputs by
 role (the model card's roles; t-1, t+1 and S1 roles take candidate lists completed per pixel), optionally cropped
 to a bounding box (``ExtractROI`` chained in memory before the app), writes a tiled GeoTIFF under a temporary
-name in the output folder and renames it: the output path holds a complete image or nothing. ``cog=True``
-converts it to a cloud-optimized GeoTIFF with overviews before the rename.
+name in the output folder, checks it (no GDAL error during the write, every band readable to its last block)
+and renames it: the output path holds a complete image, or what it held before. ``cog=True`` converts it to a
+cloud-optimized GeoTIFF with overviews before the rename.
 """
 
 from __future__ import annotations
 
-import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .atomic import (atomic_output, capture_gdal_errors, check_otb_output, refuse_input_as_output, verify_raster,
+                     write_app)
 from .card import read_card
-from .errors import DecloudError, DecloudInputError
+from .errors import DecloudInputError
+from .interrupts import check, handle_signals
 from .otbenv import pyotb
 from .raster import to_cog
 
@@ -59,12 +63,18 @@ def decloud_app(inputs: dict, *, model: str | Path | None = None, mask=None, dat
         values = list(value) if isinstance(value, (list, tuple)) else [value]
         if not values:
             continue
-        images = [crop(otb, v, bbox) for v in values]
+        try:
+            images = [crop(otb, v, bbox) for v in values]
+        except RuntimeError as e:  # pyotb's, e.g. an unreadable image
+            raise DecloudInputError(f"{ROLE_KEYS[role]}: {_app_error(e)}") from None
         params[ROLE_KEYS[role]] = images if role in CANDIDATE_ROLES else images[0]
     for role, date in (dates or {}).items():
         params[DATE_KEYS[role]] = date
     if mask is not None:
-        params["mask"] = crop(otb, mask, bbox)
+        try:
+            params["mask"] = crop(otb, mask, bbox)
+        except RuntimeError as e:
+            raise DecloudInputError(f"mask: {_app_error(e)}") from None
     if padding is not None:
         params["padding"] = int(padding)
     if ram:
@@ -86,33 +96,73 @@ def _app_error(e: Exception) -> str:
 
 
 def write_atomically(app, out: str | Path, *, pixel_type: str, cog: bool = False) -> Path:
-    """Write a pyotb app's output under a temporary name next to ``out``, then rename it to ``out``."""
+    """Write a pyotb app's output to ``out`` atomically (:func:`decloud.atomic.atomic_output`), checked before
+    the rename (:func:`decloud.atomic.write_app`): a write error (full disk...), an unreadable result or a
+    signal leaves the previous file at ``out`` untouched and no temporary file; errors are
+    :class:`DecloudIOError` naming ``out`` and the cause."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.part{out.suffix or '.tif'}")
-    try:
-        predictor = "3" if pixel_type in ("float", "double") else "2"
-        app.write(str(tmp), pixel_type=pixel_type, ext_fname=GEOTIFF_OPTIONS + predictor)
+    check_otb_output(out)
+    predictor = "3" if pixel_type in ("float", "double") else "2"
+    with atomic_output(out) as tmp:
+        write_app(app, tmp, pixel_type=pixel_type, ext_fname=GEOTIFF_OPTIONS + predictor, name=out)
         if cog:
             to_cog(tmp)
-        os.replace(tmp, out)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, (DecloudError, KeyboardInterrupt)):
-            raise
-        if isinstance(e, Exception):
-            raise DecloudError(f"{out}: writing failed: {_app_error(e)}") from None
-        raise
+            verify_raster(tmp, name=out)
     return out
+
+
+def input_paths(inputs: dict, mask=None) -> dict[str, object]:
+    """The inputs by role (and the mask), as given: paths, lists of paths or in-memory apps."""
+    return {**{role: value for role, value in inputs.items()}, **({"mask": mask} if mask is not None else {})}
+
+
+def check_bbox(inputs: dict, bbox: Sequence[float] | None, mask=None) -> None:
+    """Refuse a bounding box that is empty or does not overlap every input image given as a file."""
+    if bbox is None:
+        return
+    xmin, ymin, xmax, ymax = bbox
+    if not (xmin < xmax and ymin < ymax):
+        raise DecloudInputError(f"--bbox {xmin:g} {ymin:g} {xmax:g} {ymax:g}: XMIN must be below XMAX and YMIN "
+                                "below YMAX")
+    from osgeo import gdal  # noqa: PLC0415
+
+    for role, value in input_paths(inputs, mask).items():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if not isinstance(item, (str, Path)):
+                continue
+            try:
+                with capture_gdal_errors():
+                    ds = gdal.OpenEx(str(item).split("?&", 1)[0], gdal.OF_RASTER)
+            except RuntimeError:
+                ds = None
+            if ds is None:
+                raise DecloudInputError(f"{role}: {item}: cannot be read as a raster")
+            x0, dx, _, y0, _, dy = ds.GetGeoTransform()
+            x1, y1 = x0 + dx * ds.RasterXSize, y0 + dy * ds.RasterYSize
+            left, right, bottom, top = min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)
+            if xmax <= left or xmin >= right or ymax <= bottom or ymin >= top:
+                raise DecloudInputError(
+                    f"--bbox {xmin:.12g} {ymin:.12g} {xmax:.12g} {ymax:.12g} is outside {role} ({item}), whose "
+                    "extent is "
+                    f"{left:.12g} {bottom:.12g} {right:.12g} {top:.12g} (XMIN YMIN XMAX YMAX, in its CRS)")
 
 
 def infer(out: str | Path, inputs: dict, *, model: str | Path | None = None, mask=None,
           dates: dict[str, str] | None = None, padding: int | None = None, tile: int = 512, encoding: str = "s2",
           cog: bool = False, bbox=None, ram: int | None = None, threads: int | None = None) -> Path:
-    """Run DecloudInfer for one date and write ``out`` atomically; returns ``out``."""
-    app = decloud_app(inputs, model=model, mask=mask, dates=dates, padding=padding, tile=tile, encoding=encoding,
-                      bbox=bbox, ram=ram, threads=threads)
-    return write_atomically(app, out, pixel_type="int16" if encoding == "s2" else "float", cog=cog)
+    """Run DecloudInfer for one date and write ``out`` atomically; returns ``out``.
+
+    Refused before anything runs: an ``out`` that is one of the inputs (also through a link), a ``?`` in ``out``,
+    a ``bbox`` outside the inputs. Ctrl-C (SIGINT) stops it at once with :class:`decloud.interrupts.Interrupted`
+    (a KeyboardInterrupt), the previous file at ``out`` untouched."""
+    check_otb_output(out)
+    refuse_input_as_output(out, input_paths(inputs, mask))
+    check_bbox(inputs, bbox, mask)
+    with handle_signals((signal.SIGINT,)):
+        app = decloud_app(inputs, model=model, mask=mask, dates=dates, padding=padding, tile=tile,
+                          encoding=encoding, bbox=bbox, ram=ram, threads=threads)
+        check()
+        return write_atomically(app, out, pixel_type="int16" if encoding == "s2" else "float", cog=cog)
 
 
 def required_roles(model: str | Path | None = None) -> dict[str, list[str]]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_output, verify_raster
 from .errors import DecloudInputError, DecloudIOError
 
 
@@ -47,26 +47,28 @@ def write_geotiff(
     data = array if array.ndim == 3 else array[:, :, None]
     if data.dtype not in _GDAL_TYPES:
         raise DecloudInputError(f"{path}: unsupported array dtype {data.dtype}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    ds = gdal.GetDriverByName("GTiff").Create(
-        str(tmp), data.shape[1], data.shape[0], data.shape[2], _GDAL_TYPES[data.dtype],
-        options=["TILED=YES", "COMPRESS=DEFLATE"],
-    )
-    ds.SetGeoTransform((origin[0], spacing[0], 0.0, origin[1], 0.0, spacing[1]))
-    if projection:
-        ds.SetProjection(projection)
-    else:
-        srs = osr.SpatialReference()
-        srs.ImportFromEPSG(epsg)
-        ds.SetProjection(srs.ExportToWkt())
-    for b in range(data.shape[2]):
-        band = ds.GetRasterBand(b + 1)
-        band.WriteArray(data[:, :, b])
-        if nodata is not None:
-            band.SetNoDataValue(nodata)
-    ds = None
-    os.replace(tmp, path)
+    try:
+        with atomic_output(path) as tmp:
+            ds = gdal.GetDriverByName("GTiff").Create(
+                str(tmp), data.shape[1], data.shape[0], data.shape[2], _GDAL_TYPES[data.dtype],
+                options=["TILED=YES", "COMPRESS=DEFLATE"],
+            )
+            ds.SetGeoTransform((origin[0], spacing[0], 0.0, origin[1], 0.0, spacing[1]))
+            if projection:
+                ds.SetProjection(projection)
+            else:
+                srs = osr.SpatialReference()
+                srs.ImportFromEPSG(epsg)
+                ds.SetProjection(srs.ExportToWkt())
+            for b in range(data.shape[2]):
+                band = ds.GetRasterBand(b + 1)
+                band.WriteArray(data[:, :, b])
+                if nodata is not None:
+                    band.SetNoDataValue(nodata)
+            ds = None
+            verify_raster(tmp, name=path)
+    except RuntimeError as e:  # GDAL's, e.g. a full disk
+        raise DecloudIOError(f"{path}: writing failed: {e}") from None
     return path
 
 
@@ -124,10 +126,9 @@ def write_quicklook(path: str | Path, panels: Sequence[np.ndarray], *, gap: int 
     mem = gdal.GetDriverByName("MEM").Create("", width, height, 3, gdal.GDT_Byte)
     for b in range(3):
         mem.GetRasterBand(b + 1).WriteArray(canvas[:, :, b])
-    tmp = path.with_name(f".{path.name}.part")
-    gdal.GetDriverByName("PNG").CreateCopy(str(tmp), mem)
-    Path(str(tmp) + ".aux.xml").unlink(missing_ok=True)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        gdal.GetDriverByName("PNG").CreateCopy(str(tmp), mem)
+        Path(str(tmp) + ".aux.xml").unlink(missing_ok=True)
     return path
 
 
@@ -135,12 +136,10 @@ def to_cog(path: str | Path) -> Path:
     """Convert a GeoTIFF in place to a cloud-optimized GeoTIFF with overviews (DEFLATE), atomically."""
     gdal = _gdal()
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.cog.part.tif")
     try:
-        gdal.Translate(str(tmp), str(path), format="COG",
-                       creationOptions=["COMPRESS=DEFLATE", "OVERVIEWS=AUTO", "BIGTIFF=IF_SAFER"])
-        os.replace(tmp, path)
+        with atomic_output(path) as tmp:
+            gdal.Translate(str(tmp), str(path), format="COG",
+                           creationOptions=["COMPRESS=DEFLATE", "OVERVIEWS=AUTO", "BIGTIFF=IF_SAFER"])
     except RuntimeError as e:
-        tmp.unlink(missing_ok=True)
         raise DecloudIOError(f"{path}: conversion to COG failed: {e}") from e
     return path
