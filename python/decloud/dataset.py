@@ -13,8 +13,8 @@ footprints (with tile, cell and split). Shards are written under a temporary nam
 
 from __future__ import annotations
 
+import itertools
 import json
-import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .errors import DecloudInputError
+from .atomic import atomic_output, write_json
+from .errors import DecloudInputError, DecloudIOError
 from .otbenv import pyotb
 from .patch_index import PatchGrid
 from .search import Sample
@@ -165,29 +166,23 @@ def write_examples(out_dir: str | Path, examples: Iterable[Mapping[str, np.ndarr
         return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
 
     shards: list[Path] = []
-    writer = tmp = None
-    count = 0
-    for example in tqdm(examples, total=total, desc="examples", unit="ex", disable=quiet):
-        if count % shard_size == 0:
-            if writer is not None:
-                writer.close()
-                os.replace(tmp, shards[-1])
-            shards.append(out_dir / f"{split}_{count // shard_size:05d}.tfrecord")
-            tmp = shards[-1].with_name(f".{shards[-1].name}.part")
-            writer = tf.io.TFRecordWriter(str(tmp))
-        writer.write(encode(example))
-        count += 1
-    if writer is not None:
-        writer.close()
-        os.replace(tmp, shards[-1])
+    iterator = iter(tqdm(examples, total=total, desc="examples", unit="ex", disable=quiet))
+    for first in iterator:
+        path = out_dir / f"{split}_{len(shards):05d}.tfrecord"
+        try:
+            with atomic_output(path) as tmp:
+                with tf.io.TFRecordWriter(str(tmp)) as writer:
+                    for example in itertools.chain([first], itertools.islice(iterator, shard_size - 1)):
+                        writer.write(encode(example))
+        except tf.errors.OpError as e:  # e.g. a full disk
+            raise DecloudIOError(f"{path}: writing failed: {e.message}") from None
+        shards.append(path)
     _write_json(out_dir / "shapes_and_types.json", shapes)
     return shards
 
 
 def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    write_json(path, data, indent=1)
 
 
 def read_dataset(folder: str | Path, pattern: str = "*.tfrecord"):

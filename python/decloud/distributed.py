@@ -45,7 +45,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from .atomic import write_json
 from .errors import DecloudError, DecloudInputError
+from .interrupts import check
 
 CLUSTERS = ("local", "slurm", "pbs")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
@@ -239,14 +241,10 @@ def execute(function: Callable[[object], dict], item, threads: int | None = None
 
 def write_report(out_dir: str | Path, entries: Sequence[dict], *, extra: dict | None = None,
                  name: str = "run_report.json") -> Path:
-    """``name`` in ``out_dir``: when it was written, ``extra``, and the task entries; written atomically."""
-    path = Path(out_dir) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{name}.part")
-    tmp.write_text(json.dumps({"written": datetime.now().isoformat(timespec="seconds"), **(extra or {}),
-                               "tasks": list(entries)}, indent=2, default=str))
-    os.replace(tmp, path)
-    return path
+    """``name`` in ``out_dir``: when it was written, ``extra``, and the task entries; written atomically (a
+    failure, e.g. a full disk, is one :class:`DecloudIOError` line and leaves the previous report)."""
+    return write_json(Path(out_dir) / name, {"written": datetime.now().isoformat(timespec="seconds"),
+                                             **(extra or {}), "tasks": list(entries)}, what="run report")
 
 
 def uses_dask(options: ClusterOptions, n_items: int, client=None) -> bool:
@@ -285,6 +283,7 @@ def run_tasks(function: Callable[[object], dict], items: Sequence, *, options: C
     try:
         if not uses_dask(options, len(items), client):
             for k, item in enumerate(items):
+                check()  # a signal received inside OTB stops the run between two tasks
                 results[k] = execute(function, item, None, labels[k])
                 bar.update()
                 report()
@@ -293,9 +292,15 @@ def run_tasks(function: Callable[[object], dict], items: Sequence, *, options: C
         else:
             with open_client(options) as own:
                 _run_on(own, function, items, labels, results, options.task_threads(), bar, report)
-    finally:
+    except BaseException:
         bar.close()
-        report(final=True)
+        try:  # the tasks done so far, then the error that stopped the run (not one of the report)
+            report(final=True)
+        except DecloudError as e:
+            log.warning("%s", e)
+        raise
+    bar.close()
+    report(final=True)
     entries = [*entries_before, *(r for r in results if r is not None)]
     failed = [r for r in results if r is not None and r.get("status") == "failed"]
     if failed and raise_failures:

@@ -7,9 +7,13 @@ take them) are those within the layout's ``max_s1s2_gap_hours`` of each S2 date,
 model inputs cannot all be found is skipped, with the reason in the report.
 
 Running (``run_timeseries``): one task per date, each writing ``<out_dir>/<S2 folder name>_decloud.tif``
-atomically (temporary name, then rename). A date whose output exists is done: a run killed at any point and
-run again produces every date, each identical to a clean run. ``run_report.json`` next to the outputs lists,
-per task, its inputs, output, status, duration and worker. Given ``cluster`` (:class:`decloud.distributed.
+atomically (temporary name, checked, then renamed: :mod:`decloud.atomic`). A date whose output exists (and
+reads to its last block) is done: a run killed at any point, or stopped by a full disk, and run again produces
+every date, each identical to a clean run. The run holds ``out_dir``'s lock (a second run on the same folder
+is refused, naming the first); an output path that is one of the inputs is refused before anything runs;
+SIGINT stops it between two dates or in the middle of a write, leaving no partial output.
+``run_report.json`` next to the outputs (written atomically) lists, per task, its inputs, output, status,
+duration and worker. Given ``cluster`` (:class:`decloud.distributed.
 ClusterOptions`), the dates still to do are Dask tasks (local worker processes, a scheduler, Slurm or PBS jobs),
 each with ``threads_per_worker`` TensorFlow threads unless ``options`` sets ``threads``.
 """
@@ -17,7 +21,9 @@ each with ``threads_per_worker`` TensorFlow threads unless ``options`` sets ``th
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import signal
 import socket
 import time
 from collections.abc import Iterable, Sequence
@@ -28,12 +34,15 @@ from pathlib import Path
 import numpy as np
 
 from . import distributed
-from .errors import DecloudError, DecloudInputError
+from .atomic import check_otb_output, folder_lock, refuse_input_as_output, verify_raster
+from .errors import DecloudError, DecloudInputError, DecloudIOError
 from .infer import default_model, infer, required_roles
+from .interrupts import check, handle_signals
 from .layouts import load_layout
 from .prepare.common import read_marker
 
 MAX_CANDIDATES = 3
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,8 @@ def plan_timeseries(prepared: Sequence[Acquired], out_dir: str | Path, *, layout
     s1 = [a for a in prepared if a.sensor == "S1"]
     tz = s2[0].when.tzinfo if s2 else None
     t0, t1 = _bound(start, "start", tz), _bound(end, "end", tz, end=True)
+    if t0 is not None and t1 is not None and t0 >= t1:
+        raise DecloudInputError(f"--start {start} is after --end {end}: no date can be in that range")
     out_dir = Path(out_dir)
     tasks, skipped = [], []
     for t in s2:
@@ -172,6 +183,18 @@ def plan_timeseries(prepared: Sequence[Acquired], out_dir: str | Path, *, layout
     return tasks, skipped
 
 
+def _done(output: str) -> bool:
+    """Whether a date's output is there and complete (an unreadable one is removed, to be redone)."""
+    if not Path(output).exists():
+        return False
+    try:
+        verify_raster(output)
+    except DecloudIOError as e:
+        log.warning("%s; redoing that date", e)
+        return False
+    return True
+
+
 def run_task(task: DateTask, options: dict | None = None) -> dict:
     """Process one date unless its output exists; returns its report entry. Safe to run twice or concurrently
     with a killed earlier run: the output appears only complete, by rename."""
@@ -180,11 +203,24 @@ def run_task(task: DateTask, options: dict | None = None) -> dict:
     entry = {"task": f"decloud {task.date}", "inputs": {**task.inputs, **({"mask": task.mask} if task.mask else {}),
                                                          **task.dates},
              "output": task.output, "worker": f"{socket.gethostname()}:{os.getpid()}"}
-    if Path(task.output).exists():
+    if _done(task.output):
         return entry | {"status": "exists", "duration_s": 0.0}
     inputs = {role: (paths if len(paths) > 1 else paths[0]) for role, paths in task.inputs.items()}
     infer(task.output, inputs, mask=task.mask, dates=task.dates or None, **options)
     return entry | {"status": "done", "duration_s": round(time.perf_counter() - began, 3)}
+
+
+def check_outputs(tasks: Sequence[DateTask], out_dir: str | Path) -> None:
+    """Refuse, before anything runs, an output folder OTB cannot write as given and an output that is one of
+    the inputs of the series (the same file, also through a symbolic or hard link)."""
+    check_otb_output(out_dir)
+    inputs: dict[str, object] = {}
+    for t in tasks:
+        for role, paths in t.inputs.items():
+            inputs[f"{role} of {t.date[:10]}"] = paths
+        if t.mask:
+            inputs[f"mask of {t.date[:10]}"] = t.mask
+    refuse_input_as_output([t.output for t in tasks], inputs)
 
 
 def run_timeseries(tasks: Sequence[DateTask], out_dir: str | Path, *, skipped: Sequence[dict] = (),
@@ -192,7 +228,17 @@ def run_timeseries(tasks: Sequence[DateTask], out_dir: str | Path, *, skipped: S
                    cluster: distributed.ClusterOptions | None = None, client=None) -> list[dict]:
     """Run the tasks one after the other (the report is rewritten after each), or as Dask tasks on ``cluster``
     (or an existing Dask ``client``); returns the report entries (skipped dates, then the tasks in order).
-    On Dask, a task that fails does not stop the others; the run then raises DecloudError."""
+    On Dask, a task that fails does not stop the others; the run then raises DecloudError.
+
+    The run holds ``out_dir``'s lock (:func:`decloud.atomic.folder_lock`): another run on the same folder
+    raises :class:`decloud.errors.DecloudBusyError`. Outputs that are inputs are refused before anything runs."""
+    check_outputs(tasks, out_dir)
+    with folder_lock(out_dir, "decloud timeseries"), handle_signals((signal.SIGINT,)):
+        return _run_timeseries(tasks, out_dir, skipped=skipped, options=options, progress=progress,
+                               cluster=cluster, client=client)
+
+
+def _run_timeseries(tasks, out_dir, *, skipped, options, progress, cluster, client) -> list[dict]:
     from tqdm import tqdm  # noqa: PLC0415
 
     options = dict(options or {})
@@ -202,6 +248,7 @@ def run_timeseries(tasks: Sequence[DateTask], out_dir: str | Path, *, skipped: S
                                 cluster=cluster or distributed.ClusterOptions(), client=client)
     entries = list(skipped)
     for task in tqdm(tasks, desc="dates", unit="date", disable=not progress):
+        check()
         entries.append(run_task(task, options))
         distributed.write_report(out_dir, entries, extra={"options": options})
     distributed.write_report(out_dir, entries, extra={"options": options})
@@ -211,7 +258,7 @@ def run_timeseries(tasks: Sequence[DateTask], out_dir: str | Path, *, skipped: S
 def _run_distributed(tasks: Sequence[DateTask], out_dir: str | Path, *, skipped: Sequence[dict], options: dict,
                      progress: bool, cluster: distributed.ClusterOptions, client) -> list[dict]:
     # Dates already done are reported here; a cluster is started only for the others.
-    existing = {t.output: run_task(t, options) for t in tasks if Path(t.output).exists()}
+    existing = {t.output: run_task(t, options) for t in tasks if _done(t.output)}
     todo = [t for t in tasks if t.output not in existing]
     threads = cluster.task_threads(client)
     if distributed.uses_dask(cluster, len(todo), client) and threads and not options.get("threads"):

@@ -18,6 +18,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import atomic_output, folder_lock
 from ..distributed import add_cluster_arguments, cluster_options, run_tasks
 from ..errors import DecloudInputError
 from .options import parse_assignments
@@ -83,13 +84,11 @@ def merge_tiles(split_dir: Path, split: str, tiles: list[str]) -> list[Path]:
             mine.append(target)
             if target.exists() and os.path.samefile(shard, target):
                 continue
-            tmp = target.with_name(f".{target.name}.part")
-            tmp.unlink(missing_ok=True)
-            try:
-                os.link(shard, tmp)
-            except OSError:
-                shutil.copyfile(shard, tmp)
-            os.replace(tmp, target)
+            with atomic_output(target) as tmp:
+                try:
+                    os.link(shard, tmp)
+                except OSError:
+                    shutil.copyfile(shard, tmp)
         for stale in set(split_dir.glob(f"{split}_{tile}_*.tfrecord")) - set(mine):
             stale.unlink()
         shards += mine
@@ -99,6 +98,16 @@ def merge_tiles(split_dir: Path, split: str, tiles: list[str]) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    for path in args.index:
+        if not Path(path).is_file():
+            raise DecloudInputError(f"--index {path}: no such file")
+    if not Path(args.prepared).is_dir():
+        raise DecloudInputError(f"--prepared {args.prepared}: no such folder")
+    with folder_lock(args.out_dir, "decloud dataset"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..dataset import catalog_from_prepared, generate_dataset  # noqa: PLC0415
     from ..layouts import load_layout  # noqa: PLC0415
     from ..patch_index import TileIndex  # noqa: PLC0415

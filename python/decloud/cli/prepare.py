@@ -7,7 +7,9 @@ import functools
 import time
 from pathlib import Path
 
+from ..atomic import check_otb_output, folder_lock
 from ..distributed import add_cluster_arguments, cluster_options, run_tasks
+from ..errors import DecloudInputError
 
 
 def _entry(stage: str, source, out_dir, prepare) -> dict:
@@ -44,9 +46,15 @@ def prepare_s1_entry(vv, out_dir) -> dict:
 
 
 def _run(args: argparse.Namespace, stage: str, function, sources) -> int:
-    entries = run_tasks(functools.partial(function, out_dir=args.out_dir), sources, options=cluster_options(args),
-                        report_dir=args.out_dir, report_name=f"run_report_{stage}.json", progress=not args.quiet,
-                        desc=stage, label=lambda s: f"{stage} {Path(s).name}")
+    check_otb_output(args.out_dir)
+    for source in sources:
+        if not Path(source).exists():
+            raise DecloudInputError(f"{source}: no such file or folder")
+    with folder_lock(args.out_dir, f"decloud {stage}"):
+        entries = run_tasks(functools.partial(function, out_dir=args.out_dir), sources,
+                            options=cluster_options(args), report_dir=args.out_dir,
+                            report_name=f"run_report_{stage}.json", progress=not args.quiet, desc=stage,
+                            label=lambda s: f"{stage} {Path(s).name}")
     if not args.quiet:
         for e in entries:
             print(describe(e))
@@ -64,7 +72,9 @@ def _s1(args: argparse.Namespace) -> int:
 def _dem(args: argparse.Namespace) -> int:
     from ..prepare import prepare_dem  # noqa: PLC0415
 
-    print(prepare_dem(args.dems, args.reference, args.out_dir))
+    check_otb_output(args.out_dir)
+    with folder_lock(args.out_dir, "decloud prepare-dem"):
+        print(prepare_dem(args.dems, args.reference, args.out_dir))
     return 0
 
 

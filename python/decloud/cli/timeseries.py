@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..distributed import add_cluster_arguments, cluster_options
+from ..errors import DecloudInputError
 from .infer import add_processing_options, processing_options
 
 
@@ -14,6 +15,11 @@ def run(args: argparse.Namespace) -> int:
     prepared = find_prepared(args.prepared)
     tasks, skipped = plan_timeseries(prepared, args.out_dir, layout=args.layout, start=args.start, end=args.end,
                                      model=args.model, keep_clear=args.keep_clear)
+    if not tasks and not skipped:
+        s2 = [a.when.date().isoformat() for a in prepared if a.sensor == "S2"]
+        span = f"the prepared S2 dates run from {s2[0]} to {s2[-1]}" if s2 else "no prepared S2 date"
+        raise DecloudInputError(f"no prepared S2 date between --start {args.start or '(first)'} and --end "
+                                f"{args.end or '(last)'}: {span}")
     for s in skipped:
         print(f"skipped {s['date']}: {s['reason']}")
     options = {k: v for k, v in processing_options(args).items() if v is not None and v is not False}
@@ -30,7 +36,8 @@ def register(sub) -> None:
     p = sub.add_parser("timeseries", help="remove the clouds of every date of a prepared series (resumable)",
                        description="For each prepared S2 date in [--start, --end]: picks t-1 and t+1 (and S1) per "
                        "the layout's windows, runs DecloudInfer and writes OUT_DIR/<date folder>_decloud.tif "
-                       "atomically. Dates already done are skipped: re-run after a kill to finish. Dates are Dask "
+                       "atomically. Dates already done are skipped: re-run after a kill, Ctrl-C or a full disk to "
+                       "finish. OUT_DIR is locked during the run (a second run on it is refused). Dates are Dask "
                        "tasks: on local worker processes (default), an existing cluster (--scheduler) or Slurm/PBS "
                        "jobs (--cluster); --workers 0 runs them one after the other in this process.",
                        epilog="example: decloud timeseries prep/ --out-dir series/ --start 2022-06-01 --end "

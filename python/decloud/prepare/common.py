@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
+
+from ..atomic import atomic_output, write_app, write_json
 
 TIFF_OPTIONS = "gdal:co:COMPRESS=DEFLATE&gdal:co:TILED=YES&gdal:co:BIGTIFF=IF_SAFER"
 
@@ -19,29 +20,23 @@ def read_marker(folder: Path) -> dict | None:
 
 
 def build_folder(folder: Path, marker: dict, fill: Callable[[Path], None]) -> bool:
-    """Write ``folder`` atomically: ``fill`` writes into a temporary sibling, ``done.json`` is added, then it
-    is renamed into place. Skipped (returns False) when ``folder`` is already done for the same source."""
+    """Write ``folder`` atomically (:func:`decloud.atomic.atomic_output`): ``fill`` writes into a temporary
+    sibling, ``done.json`` is added, then it is renamed into place (replacing an older ``folder``); on any error
+    or signal the temporary folder is removed and ``folder`` stays as it was. Skipped (returns False) when
+    ``folder`` is already done for the same source."""
     done = read_marker(folder)
     if done is not None and done.get("source") == marker.get("source"):
         return False
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.part")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with atomic_output(folder, folder=True) as tmp:
         fill(tmp)
-        (tmp / "done.json").write_text(json.dumps(marker, indent=2))
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        write_json(tmp / "done.json", marker, what="completion marker")
     return True
 
 
 def write_image(app, path: Path, pixel_type: str, nodata: float | None = None) -> None:
-    """Write a pyotb app's output as a tiled, compressed GeoTIFF, with a nodata value if given."""
-    app.write(str(path), pixel_type=pixel_type, ext_fname=TIFF_OPTIONS)
+    """Write a pyotb app's output as a tiled, compressed GeoTIFF, with a nodata value if given; checked
+    (:func:`decloud.atomic.write_app`: a GDAL error during the write or an unreadable file is a DecloudIOError)."""
+    write_app(app, path, pixel_type=pixel_type, ext_fname=TIFF_OPTIONS)
     if nodata is not None:
         from osgeo import gdal  # noqa: PLC0415
 
