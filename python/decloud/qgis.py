@@ -19,13 +19,16 @@ and both settings point at it (the module's apps find their libraries through th
 from __future__ import annotations
 
 import configparser
+import io
 import os
 import re
 import shutil
+import stat
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .atomic import write_text
 from .errors import DecloudInputError
 from .otbenv import SYSTEM_OTB_APPS, module_app_dir
 
@@ -134,11 +137,9 @@ def write_profile(config_dir: str | Path, otb_folder: str | Path) -> Path:
         if not settings.has_section(section):
             settings.add_section(section)
         settings.set(section, key, value)
-    tmp = ini.with_name(f".{ini.name}.part")
-    with open(tmp, "w") as f:
-        settings.write(f, space_around_delimiters=False)
-    os.replace(tmp, ini)
-    return ini
+    text = io.StringIO()
+    settings.write(text, space_around_delimiters=False)
+    return write_text(ini, text.getvalue(), what="QGIS profile")
 
 
 @dataclass
@@ -149,6 +150,7 @@ class QgisSetup:
     runtime_dir: Path  # XDG_RUNTIME_DIR for qgis_process
     profile: Path  # the QGIS3.ini written
     apps: list[str]  # apps listed (module's first)
+    notes: list[str] = field(default_factory=list)  # what the user should know (e.g. a folder left as it was)
 
     def environment(self, base: dict[str, str] | None = None) -> dict[str, str]:
         """Environment for a headless ``qgis_process.bin`` that uses this profile."""
@@ -184,6 +186,15 @@ def setup(directory: str | Path) -> QgisSetup:
     config = directory / "profile"
     profile = write_profile(config, otb)
     runtime = directory / "runtime"
-    runtime.mkdir(parents=True, exist_ok=True)
-    runtime.chmod(0o700)
-    return QgisSetup(otb, otb / "applications", config, runtime, profile, apps)
+    notes = []
+    if runtime.is_dir():  # the user's folder, or ours from an earlier run: its permissions are left as they are
+        mode = stat.S_IMODE(runtime.stat().st_mode)
+        if mode != 0o700:
+            notes.append(f"{runtime} exists with permissions {mode:04o}: left as they are (Qt wants 0700 for "
+                         f"XDG_RUNTIME_DIR and may warn; chmod 700 {runtime} to quiet it)")
+    elif runtime.exists() or runtime.is_symlink():
+        raise DecloudInputError(f"{runtime}: exists and is not a folder; remove it or choose another folder")
+    else:
+        runtime.mkdir(mode=0o700, parents=True)
+        runtime.chmod(0o700)  # mkdir's mode is reduced by the umask
+    return QgisSetup(otb, otb / "applications", config, runtime, profile, apps, notes)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from .options import parse_assignments
+from ..errors import DecloudInputError
+from .options import parse_assignments, require_dataset
 
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluate import evaluate, write_report  # noqa: PLC0415
 
     models = parse_assignments(args.models, "--models", "LABEL=SAVEDMODEL_DIR")
+    require_dataset(args.records, "--records")
+    for label, folder in models.items():
+        if not Path(folder).is_dir():
+            raise DecloudInputError(f"--models {label}={folder}: no such folder")
     rows = evaluate(models, args.records, with_gapfilling=not args.no_gapfilling, quiet=args.quiet)
     paths = write_report(rows, args.out_dir, title=args.title)
     print(paths["md"].read_text())

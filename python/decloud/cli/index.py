@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .options import require_prepared
+
 
 def run(args: argparse.Namespace) -> int:
     from ..patch_index import index_prepared  # noqa: PLC0415
 
+    for folder in args.s2:
+        require_prepared(folder, "--s2", "s2_10m.tif")
+    for folder in args.s1 or []:
+        require_prepared(folder, "--s1", "s1.tif")
     index = index_prepared(args.out, [Path(p) for p in args.s2], [Path(p) for p in args.s1 or []],
                            cell_pixels=args.cell_pixels, tile=args.tile)
     print(f"{args.out}: tile {index.tile}, {index.grid.n_cells} cells of {index.grid.cell_pixels} px, "

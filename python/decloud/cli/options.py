@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..errors import DecloudInputError
 
 
@@ -14,3 +16,23 @@ def parse_assignments(items: list[str] | None, option: str, form: str) -> dict[s
             raise DecloudInputError(f"{option}: {item!r} is not {form}")
         parsed[key] = value
     return parsed
+
+
+def require_dataset(folder: str, option: str) -> None:
+    """A folder of TFRecord shards (with its ``shapes_and_types.json``), else one error naming ``option``."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise DecloudInputError(f"{option} {folder}: no such folder")
+    if not (path / "shapes_and_types.json").is_file():
+        raise DecloudInputError(f"{option} {folder}: not a dataset folder (no shapes_and_types.json; made by "
+                                "decloud dataset)")
+
+
+def require_prepared(folder: str, option: str, image: str) -> None:
+    """A finished preparation output folder (``done.json`` and ``image``), else one error naming ``option``."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise DecloudInputError(f"{option} {folder}: no such folder")
+    if not (path / "done.json").is_file() or not (path / image).is_file():
+        raise DecloudInputError(f"{option} {folder}: not a finished preparation output (no done.json or {image}; "
+                                "made by decloud prepare-s2 / prepare-s1)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def run(args: argparse.Namespace) -> int:
@@ -18,6 +19,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  PATH=/usr/bin:/bin QT_QPA_PLATFORM=offscreen QGIS_CUSTOM_CONFIG_PATH={result.config_dir} "
           f"XDG_RUNTIME_DIR={result.runtime_dir} \\")
     print(f"    {QGIS_PROCESS} run otb:DecloudInfer -- s2.t=t.tif s2.tm1=a.tif s2.tp1=b.tif out=out.tif")
+    for note in result.notes:
+        print(f"decloud qgis-setup: note: {note}", file=sys.stderr)
     return 0
 
 

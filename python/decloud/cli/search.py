@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
-from pathlib import Path
 
 from tqdm import tqdm
+
+from ..atomic import write_json
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,9 +27,7 @@ def run(args: argparse.Namespace) -> int:
                  "s2": {k: from_hours(v).isoformat() for k, v in s.s2_hours.items()},
                  "s1": {k: (from_hours(v).isoformat() if v is not None else None) for k, v in s.s1_hours.items()}}
                 for s in samples]
-        tmp = Path(f"{args.out}.part")
-        tmp.write_text(json.dumps({"layout": layout.name, "samples": rows}, indent=1))
-        os.replace(tmp, args.out)
+        write_json(args.out, {"layout": layout.name, "samples": rows}, what="samples file", indent=1)
     return 0
 
 

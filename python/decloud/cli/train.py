@@ -6,11 +6,18 @@ import argparse
 import json
 
 from ..errors import DecloudInputError
+from .options import require_dataset
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..networks import MODELS  # noqa: PLC0415
     from ..train import train  # noqa: PLC0415
 
+    if args.network not in MODELS:
+        raise DecloudInputError(f"{args.network!r} is not a network of the registry: {', '.join(sorted(MODELS))}")
+    require_dataset(args.dataset, "--dataset")
+    if args.valid:
+        require_dataset(args.valid, "--valid")
     try:
         options = json.loads(args.options) if args.options else {}
     except ValueError as e:
