@@ -57,7 +57,7 @@ def main(argv=None) -> int:
             print(f"[ablations] training {name}", flush=True)
             lr = keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=2, min_lr=2e-5)
             train(network, folders, run, options=options, epochs=args.epochs, batch_size=8, learning_rate=5e-4,
-                  seed=0, patience=10, callbacks=[lr], verbose=2, name=name)
+                  seed=0, patience=10, callbacks=[lr], verbose=2, name=name, loss="log_mse")
         models.append(model)
     sets = [args.data / n for n in ("bolzano-west", "greenearthnet-portugal", "greenearthnet-sweden",
                                     "worldcereal-belgium-a") if (args.data / n).is_dir()]

@@ -64,6 +64,7 @@ def main(argv=None) -> int:
     p.add_argument("--learning-rate", type=float, default=5e-4)
     p.add_argument("--scale", type=float, default=1.0, help="fraction of the planned number of examples")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--loss", default="log_mse", choices=("l1", "log_mse"))
     p.add_argument("--option", action="append", default=[], help="network option KEY=VALUE (e.g. width=0.25)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -84,7 +85,7 @@ def main(argv=None) -> int:
     lr = keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=2, min_lr=2e-5)
     model = train("gfnet", folders, run, options=options, epochs=args.epochs, batch_size=args.batch_size,
                   learning_rate=args.learning_rate, seed=args.seed, patience=4, callbacks=[lr], verbose=2,
-                  name=args.name, card_extra=extra)
+                  name=args.name, card_extra=extra, loss=args.loss)
     print(f"[gfnet] model: {model}")
     return 0
 

@@ -32,11 +32,32 @@ Strategy = Literal["default", "mirrored", "multiworker"]
 TARGETS = ("s2_target", "s2_20m_target")
 
 
+Loss = Literal["l1", "log_mse"]
+
+
 def masked_l1(y_true, y_pred):
     import tensorflow as tf  # noqa: PLC0415
 
     valid = tf.cast(y_true > -10000, y_pred.dtype)
     return tf.reduce_sum(tf.abs(y_true - y_pred) * valid) / tf.maximum(tf.reduce_sum(valid), 1.0)
+
+
+def masked_log_mse(y_true, y_pred):
+    """10 log10 of each example's MSE over its target pixels (reflectance x 10000; a floor of 10^2, i.e. 40 dB),
+    averaged over the examples that have target pixels: minus the mean per-example PSNR, up to a constant. Each
+    example counts in decibels, as in the benchmark (a mean of per-scenario PSNR gains), so that sets with small
+    errors (smooth 20 m data) weigh as much as sets with large ones."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    valid = tf.cast(y_true > -10000, y_pred.dtype)
+    count = tf.reduce_sum(valid, axis=[1, 2, 3])
+    mse = tf.reduce_sum(tf.square(y_true - y_pred) * valid, axis=[1, 2, 3]) / tf.maximum(count, 1.0)
+    db = 10.0 * tf.math.log(mse + 100.0) / tf.math.log(10.0)
+    has = tf.cast(count > 0, y_pred.dtype)
+    return tf.reduce_sum(db * has) / tf.maximum(tf.reduce_sum(has), 1.0)
+
+
+LOSSES = {"l1": masked_l1, "log_mse": masked_log_mse}
 
 
 def _folders(dataset_dir) -> list[Path]:
@@ -82,10 +103,11 @@ def _pipeline(folder, input_keys: Sequence[str], target_keys: Sequence[str], bat
 def train(network: str, dataset_dir: str | Path | Sequence[str | Path], out_dir: str | Path, *, options: dict | None = None,
           valid_dir: str | Path | None = None, epochs: int = 10, batch_size: int = 4, learning_rate: float = 2e-4,
           patience: int = 5, seed: int = 0, strategy: Strategy = "default", callbacks: Sequence = (),
-          verbose: int = 1, name: str | None = None, card_extra: dict | None = None) -> Path:
+          verbose: int = 1, name: str | None = None, card_extra: dict | None = None, loss: Loss = "l1") -> Path:
     """Train ``network`` (registry name, ``options`` for it) on one dataset folder or several (see
     ``_pipeline``); returns the exported model folder. ``card_extra`` joins the card's training section
-    (data, split)."""
+    (data, split). ``loss``: ``l1`` (masked L1) or ``log_mse`` (per-example masked MSE in dB, see
+    ``masked_log_mse``)."""
     import keras  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
 
@@ -101,7 +123,9 @@ def train(network: str, dataset_dir: str | Path | Sequence[str | Path], out_dir:
         outputs = model.output
         targets = [k for k in TARGETS if k in outputs]
         trainable = keras.Model(model.inputs, {k: outputs[k] for k in targets})
-        trainable.compile(optimizer=keras.optimizers.Adam(learning_rate), loss={k: masked_l1 for k in targets})
+        if loss not in LOSSES:
+            raise DecloudInputError(f"unknown loss {loss!r}; losses: {', '.join(LOSSES)}")
+        trainable.compile(optimizer=keras.optimizers.Adam(learning_rate), loss={k: LOSSES[loss] for k in targets})
     input_keys = [t.name.split(":")[0] for t in model.inputs]
     train_ds = _pipeline(dataset_dir, input_keys, targets, batch_size, shuffle=True, seed=seed)
     valid_ds = (_pipeline(Path(valid_dir), input_keys, targets, batch_size, shuffle=False, seed=seed)
@@ -121,7 +145,8 @@ def train(network: str, dataset_dir: str | Path | Sequence[str | Path], out_dir:
     info = {"network": network, "options": options or {},
             "dataset": [str(p.resolve()) for p in _folders(dataset_dir)],
             "validation": str(Path(valid_dir).resolve()) if valid_dir else None, "epochs_run": len(losses.get("loss", [])),
-            "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, "loss": "masked L1", "history": losses,
+            "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
+            "loss": {"l1": "masked L1", "log_mse": "masked per-example MSE in dB"}[loss], "history": losses,
             **(card_extra or {})}
     return export_model(model, out_dir / "model", network=network, name=name, training=info)
 
