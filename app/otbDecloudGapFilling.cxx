@@ -34,7 +34,10 @@ private:
       "When only one side has a valid date, its value is used; where no date is valid, the output is nodata. "
       "The images (and masks) must share a grid (CRS, pixel size, alignment); the application works on their "
       "common extent. Streamed: any image size.");
-    SetDocLimitations("No maximum gap in time: a pixel cloudy on every date but one takes that date's value.");
+    SetDocLimitations("No maximum gap in time: a pixel cloudy on every date but one takes that date's value. "
+                      "From the command line the output is written atomically: a temporary file beside it "
+                      "(.<name>.<pid>.tmp.tif), renamed over it when complete; a run killed with SIGKILL can leave "
+                      "such a file behind, which can be deleted.");
     SetDocAuthors("Decloud developers");
     SetDocSeeAlso("DecloudInfer");
     AddDocTag("Decloud"); // first: the group of the QGIS descriptors
@@ -62,6 +65,7 @@ private:
 
   void DoExecute() override
   {
+    CheckOutputs();
     m_Keep.clear();
     ConfigureGdal();
     FloatVectorImageListType* images = GetParameterImageList("il");
@@ -105,6 +109,8 @@ private:
         grid.push_back({"masks #" + std::to_string(k + 1) + " (" + maskNames[k] + ")", masks->GetNthElement(k), 1});
     }
     const auto inputs = OnCommonExtent(grid);
+    if (masks)
+      CheckMasksCoverImages(grid, images->Size());
     const unsigned int bands = inputs.front()->GetNumberOfComponentsPerPixel();
     for (unsigned int k = 1; k < images->Size(); ++k)
       if (inputs[k]->GetNumberOfComponentsPerPixel() != bands)
@@ -122,6 +128,24 @@ private:
                                     << seconds.size() - before << " after");
     UseTiledGeoTIFF();
     SetParameterOutputImage("out", m_Filter->GetOutput());
+    WriteOutputs();
+  }
+
+  /** Each mask covers its whole image (grid[k], mask grid[n + k]): a smaller one would crop the output. */
+  void CheckMasksCoverImages(const std::vector<GridImage>& grid, size_t n)
+  {
+    for (size_t k = 0; k < n; ++k)
+    {
+      const auto image = decloud::GridInput::Of(grid[k].key, grid[k].image);
+      const auto mask = decloud::GridInput::Of(grid[n + k].key, grid[n + k].image);
+      const auto covered = decloud::CommonRegion({image, mask});
+      if (covered.GetIndex(0) != 0 || covered.GetIndex(1) != 0 || covered.GetSize(0) != image.size[0] ||
+          covered.GetSize(1) != image.size[1])
+        otbAppLogFATAL("" << mask.key << ": the mask is " << mask.size[0] << "x" << mask.size[1] << " pixels but "
+                          << image.key << " is " << image.size[0] << "x" << image.size[1] << " (the mask covers "
+                          << covered.GetSize(0) << "x" << covered.GetSize(1) << " of them): each mask must cover its "
+                          "whole image, or the output would be cropped");
+    }
   }
 
   FilterType::Pointer m_Filter;

@@ -150,7 +150,10 @@ private:
       "wherever at least one of s2.t, s2.tm1, s2.tp1 has data at the pixel (no closing, no erosion), and nodata "
       "where the model gives nodata (no S2 date to fill from), except clear pixels of s2.t, which are kept.");
     SetDocLimitations("Inputs in Decloud's stored encodings (S2 int16 x 10000 nodata -10000, S1 uint16 log stretch "
-                      "nodata 0, DEM in metres): prepare them with decloud prepare-s2 / prepare-s1 / prepare-dem.");
+                      "nodata 0, DEM in metres): prepare them with decloud prepare-s2 / prepare-s1 / prepare-dem. "
+                      "From the command line the outputs are written atomically: temporary files beside them "
+                      "(.<name>.<pid>.tmp.tif), renamed over them when complete; a run killed with SIGKILL can leave "
+                      "such a file behind, which can be deleted.");
     SetDocAuthors("Decloud developers");
     SetDocSeeAlso("DecloudGapFilling, TensorflowModelServe");
     AddDocTag("Decloud"); // first: the group of the QGIS descriptors
@@ -342,6 +345,7 @@ private:
 
   void DoExecute() override
   {
+    CheckOutputs();
     m_Keep.clear();
     ConfigureGdal();
     m_Used.clear();
@@ -552,6 +556,7 @@ private:
       Setup20mOutput(padding, ef, mask);
     UseTiledGeoTIFF();
     SetParameterOutputImage("out", m_Compose->GetOutput());
+    WriteOutputs();
   }
 
   /** The model filter for output `output` at `scale` x 10 m, fed by the sources and dates collected. */

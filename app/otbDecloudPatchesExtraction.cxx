@@ -2,10 +2,10 @@
  * Decloud: DecloudPatchesExtraction -- patches at the same places of co-registered sources of different
  * resolutions, written as one patch stack per source (patches stacked vertically, OTBTF's layout).
  */
-#include "otbWrapperApplication.h"
 #include "otbWrapperApplicationFactory.h"
+#include "otbWrapperDecloudApplication.h"
 
-#include "otbImageFileWriter.h"
+#include "otbDecloudAtomicOutput.h"
 #include "otbDecloudExceptionMessage.h"
 #include "otbPatchStackFilter.h"
 
@@ -20,17 +20,16 @@ namespace otb
 namespace Wrapper
 {
 
-class DecloudPatchesExtraction : public Application
+class DecloudPatchesExtraction : public DecloudApplication
 {
 public:
   using Self = DecloudPatchesExtraction;
   using Pointer = itk::SmartPointer<Self>;
   itkNewMacro(Self);
-  itkTypeMacro(DecloudPatchesExtraction, Application);
+  itkTypeMacro(DecloudPatchesExtraction, DecloudApplication);
 
 private:
   using PatchFilterType = PatchStackFilter<FloatVectorImageType>;
-  using WriterType = ImageFileWriter<FloatVectorImageType>;
   using Point = std::pair<double, double>; // upper-left corner of a patch, map coordinates
 
   void DoInit() override
@@ -45,7 +44,10 @@ private:
       "corner of its envelope; point: the patch centre) and/or a list. Patches are read one at a time (the memory "
       "does not grow with the image or the number of patches). Outputs: <outprefix>_<i>.tif for source i.");
     SetDocLimitations("Sources must share the CRS of source 1; a patch must lie inside every source; patch sizes "
-                      "must be whole numbers of pixels in every source.");
+                      "must be whole numbers of pixels in every source. Outputs are written atomically: temporary "
+                      "files beside them (.<name>.<pid>.tmp.tif), all renamed into place when every stack is "
+                      "complete; a run killed with SIGKILL can leave such files behind, which can be deleted.");
+    m_OutputKeys.clear(); // no output image parameter: the stacks are written here
     SetDocAuthors("Decloud developers");
     SetDocSeeAlso("OTBTF's PatchesExtraction");
     AddDocTag("Decloud"); // first: the group of the QGIS descriptors
@@ -113,9 +115,20 @@ private:
     return places;
   }
 
+  std::string OutputOf(unsigned int source)
+  {
+    return GetParameterString("outprefix") + "_" + std::to_string(source + 1) + ".tif";
+  }
+
   void DoExecute() override
   {
     FloatVectorImageListType* sources = GetParameterImageList("il");
+    {
+      std::vector<std::pair<std::string, std::string>> outputs;
+      for (unsigned int i = 0; i < sources->Size(); ++i)
+        outputs.emplace_back("outprefix (" + OutputOf(i) + ")", OutputOf(i));
+      CheckOutputs(outputs);
+    }
     if (sources->Size() == 0)
       otbAppLogFATAL("il: no source image given");
     FloatVectorImageType* reference = sources->GetNthElement(0);
@@ -184,18 +197,34 @@ private:
       m_Filters.push_back(filter);
     }
 
-    // Everything is checked: write the patch stacks, one streamed writer per source.
+    // Everything is checked: write the patch stacks, one streamed writer per source, atomically (all renamed
+    // into place once every stack is complete).
+    decloud::AtomicOutputs files;
     for (unsigned int i = 0; i < m_Filters.size(); ++i)
     {
-      const std::string out = GetParameterString("outprefix") + "_" + std::to_string(i + 1) + ".tif";
-      WriterType::Pointer writer = WriterType::New();
-      writer->SetFileName(out + "?&gdal:co:TILED=YES");
-      writer->SetInput(m_Filters[i]->GetOutput());
-      writer->SetAutomaticAdaptativeStreaming(GetParameterInt("ram"));
-      AddProcess(writer, "Patches of source " + std::to_string(i + 1));
-      writer->Update();
-      otbAppLogINFO("Wrote " << out);
+      const std::string out = OutputOf(i);
+      const std::string temporary = files.Add(out);
+      try
+      {
+        decloud::WriteImage(m_Filters[i]->GetOutput(), temporary + "?&gdal:co:TILED=YES", ImagePixelType_float,
+                            static_cast<unsigned int>(std::max(0, GetParameterInt("ram"))),
+                            [&](itk::ProcessObject* writer) { AddProcess(writer, "Patches of source " + std::to_string(i + 1)); });
+      }
+      catch (const std::exception& e)
+      {
+        otbAppLogFATAL("outprefix: " << out << " was not written (" << Untouched(out) << "): " << OneLine(e.what()));
+      }
     }
+    try
+    {
+      files.Commit();
+    }
+    catch (const std::exception& e)
+    {
+      otbAppLogFATAL("outprefix: " << OneLine(e.what()));
+    }
+    for (unsigned int i = 0; i < m_Filters.size(); ++i)
+      otbAppLogINFO("Wrote " << OutputOf(i));
   }
 
   std::vector<PatchFilterType::Pointer> m_Filters;

@@ -6,8 +6,8 @@
  * optim.disabletiling/.tilesizex/.tilesizey, out) so that OTBTF command lines and pyotb scripts run
  * unchanged. The number of source groups comes from OTB_TF_NSOURCES, as in OTBTF (pyotb sets it).
  */
-#include "otbWrapperApplication.h"
 #include "otbWrapperApplicationFactory.h"
+#include "otbWrapperDecloudApplication.h"
 
 #include "otbConcatenateVectorImageFilter.h"
 #include "otbDecloudExceptionMessage.h"
@@ -15,6 +15,7 @@
 
 #include <itksys/SystemTools.hxx>
 
+#include <cctype>
 #include <cstdlib>
 #include <memory>
 
@@ -23,26 +24,37 @@ namespace otb
 namespace Wrapper
 {
 
-class TensorflowModelServe : public Application
+class TensorflowModelServe : public DecloudApplication
 {
 public:
   using Self = TensorflowModelServe;
   using Pointer = itk::SmartPointer<Self>;
   itkNewMacro(Self);
-  itkTypeMacro(TensorflowModelServe, Application);
+  itkTypeMacro(TensorflowModelServe, DecloudApplication);
 
 private:
   using ModelFilterType = TensorflowMultisourceModelFilter<FloatVectorImageType, FloatVectorImageType>;
   using ConcatenateType = ConcatenateVectorImageFilter<FloatVectorImageType, FloatVectorImageType, FloatVectorImageType>;
   using SizeType = FloatVectorImageType::SizeType;
 
-  static unsigned int NumberOfSources()
+  /**
+   * OTB_TF_NSOURCES, as OTBTF reads it (default 1). A value that is not a whole number from 1 to 1000 sets
+   * `error`; the groups its leading digits ask for are declared anyway ("3abc": 3), so that the keys given are
+   * known and DoExecute refuses the value in one line.
+   */
+  static unsigned int NumberOfSources(std::string& error)
   {
     const char* env = std::getenv("OTB_TF_NSOURCES");
     if (!env)
       return 1;
-    const int n = std::atoi(env);
-    return n >= 1 ? static_cast<unsigned int>(n) : 1;
+    const std::string text(env);
+    size_t            digits = 0;
+    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])))
+      ++digits;
+    const unsigned long n = digits == 0 ? 0 : digits > 4 ? 100000 : std::stoul(text.substr(0, digits));
+    if (digits == 0 || digits != text.size() || n < 1 || n > 1000)
+      error = "OTB_TF_NSOURCES='" + text + "' is not a number of sources (a whole number from 1 to 1000)";
+    return static_cast<unsigned int>(std::max(1UL, std::min(n, 1000UL)));
   }
 
   static std::string Key(unsigned int source, const std::string& leaf)
@@ -84,13 +96,17 @@ private:
       "source's region is fed whole; in patch-based mode one patch per output block of output.efieldx x "
       "output.efieldy pixels.");
     SetDocLimitations("Image data tensors must be numeric (no string or bool inputs); outputs must have a known "
-                      "number of channels in their last dimension.");
+                      "number of channels in their last dimension. From the command line the output is written "
+                      "atomically: a temporary file beside it (.<name>.<pid>.tmp.<ext>), renamed over it when "
+                      "complete; a run killed with SIGKILL can leave such a file behind, which can be deleted.");
     SetDocAuthors("Decloud developers");
     SetDocSeeAlso("OTBTF's TensorflowModelServe, whose parameters this application keeps");
     AddDocTag("Decloud"); // first: the group of the QGIS descriptors
     AddDocTag(Tags::Learning);
 
-    for (unsigned int n = 1; n <= NumberOfSources(); ++n)
+    m_SourcesError.clear();
+    m_NumberOfSources = NumberOfSources(m_SourcesError);
+    for (unsigned int n = 1; n <= m_NumberOfSources; ++n)
       AddSourceGroup(n);
 
     AddParameter(ParameterType_Group, "model", "Model");
@@ -200,6 +216,9 @@ private:
 
   void DoExecute() override
   {
+    if (!m_SourcesError.empty())
+      otbAppLogFATAL("" << m_SourcesError);
+    CheckOutputs();
     m_Keep.clear();
     LoadModel();
     const tf::Signature& sig = m_Model->GetServingSignature();
@@ -226,7 +245,7 @@ private:
       }
 
     // Sources
-    const unsigned int nSources = NumberOfSources();
+    const unsigned int nSources = m_NumberOfSources;
     for (unsigned int n = 1; n <= nSources; ++n)
     {
       SizeType rf;
@@ -297,6 +316,7 @@ private:
 
     ProbeFirstTile();
     SetParameterOutputImage("out", m_Filter->GetOutput());
+    WriteOutputs();
   }
 
   /** User mistakes about a source, reported with the key to fix. */
@@ -360,9 +380,10 @@ private:
     }
   }
 
-  std::shared_ptr<tf::SavedModel>    m_Model;
-  ModelFilterType::Pointer           m_Filter;
-  std::vector<itk::ProcessObject::Pointer> m_Keep;
+  std::shared_ptr<tf::SavedModel> m_Model;
+  ModelFilterType::Pointer        m_Filter;
+  unsigned int                    m_NumberOfSources = 1;
+  std::string                     m_SourcesError;
 };
 
 } // namespace Wrapper

@@ -27,8 +27,17 @@ inline double ParseDate(const std::string& text)
   tm.tm_hour = m[4].matched ? std::stoi(m[4]) : 0;
   tm.tm_min = m[5].matched ? std::stoi(m[5]) : 0;
   tm.tm_sec = m[6].matched ? std::stoi(m[6]) : 0;
-  if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-    throw std::invalid_argument("'" + text + "' is not a valid date");
+  if (tm.tm_mon < 0 || tm.tm_mon > 11)
+    throw std::invalid_argument("'" + text + "' is not a valid date: there is no month " + std::string(m[2]));
+  const int  year = tm.tm_year + 1900;
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const int  inMonth = days[tm.tm_mon] + (tm.tm_mon == 1 && leap ? 1 : 0);
+  if (tm.tm_mday < 1 || tm.tm_mday > inMonth)
+    throw std::invalid_argument("'" + text + "' is not a valid date: " + std::string(m[1]) + "-" + std::string(m[2]) +
+                                " has " + std::to_string(inMonth) + " days");
+  if (tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 59)
+    throw std::invalid_argument("'" + text + "' is not a valid date: the time of day is out of range");
   return static_cast<double>(timegm(&tm));
 }
 } // namespace decloud

@@ -1,11 +1,12 @@
 /*
- * Decloud: what the Decloud applications share (common extent of the inputs, output encoding, COG).
+ * Decloud: what the Decloud applications share (common extent of the inputs, output encoding, COG, atomic outputs).
  */
 #ifndef otbWrapperDecloudApplication_h
 #define otbWrapperDecloudApplication_h
 
 #include "otbWrapperApplication.h"
 
+#include "otbDecloudAtomicOutput.h"
 #include "otbDecloudGrid.h"
 #include "otbMultiChannelExtractROI.h"
 
@@ -14,7 +15,9 @@
 #include "gdal.h"
 #include "gdal_utils.h"
 
-#include <cstdio>
+#include <itksys/SystemTools.hxx>
+
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <utility>
@@ -96,6 +99,7 @@ protected:
     for (const auto& key : outputKeys)
       SetDefaultOutputPixelType(key, ImagePixelType_int16);
     AddParameter(ParameterType_Bool, "cog", "Write a cloud-optimized GeoTIFF with overviews");
+    m_HasCog = true;
     SetParameterDescription("cog", "After writing, the output is converted in place to a COG (DEFLATE, overviews) "
                                    "when the application writes it itself (command line, QGIS)");
   }
@@ -157,38 +161,186 @@ protected:
     }
   }
 
+  /** True when the application declares parameter `key`. */
+  bool HasKey(const std::string& key)
+  {
+    const auto keys = GetParametersKeys(true);
+    return std::find(keys.begin(), keys.end(), key) != keys.end();
+  }
+
+  /** The files given to the input parameters (images, lists, file names), each with its key ("il #2" in a list). */
+  std::vector<std::pair<std::string, std::string>> InputFiles()
+  {
+    std::vector<std::pair<std::string, std::string>> files;
+    for (const auto& key : GetParametersKeys(true))
+    {
+      if (!IsParameterEnabled(key) || !HasValue(key))
+        continue;
+      const auto type = GetParameterType(key);
+      if (type == ParameterType_InputImage || type == ParameterType_InputFilename || type == ParameterType_InputVectorData)
+        files.emplace_back(key, GetParameterString(key).substr(0, GetParameterString(key).find('?')));
+      else if (type == ParameterType_InputImageList || type == ParameterType_InputFilenameList ||
+               type == ParameterType_InputVectorDataList)
+      {
+        const auto names = GetParameterStringList(key);
+        for (size_t k = 0; k < names.size(); ++k)
+          files.emplace_back(names.size() > 1 ? key + " #" + std::to_string(k + 1) : key, names[k].substr(0, names[k].find('?')));
+      }
+    }
+    return files;
+  }
+
+  /** The file that output parameter `key` names (OTB's rule: ".tif" added when it has no extension). */
+  std::string OutputTarget(const std::string& key)
+  {
+    std::string path;
+    try
+    {
+      path = decloud::OutputName::Parse(GetParameterString(key)).path;
+    }
+    catch (const std::invalid_argument& e)
+    {
+      otbAppLogFATAL("" << key << ": " << e.what());
+    }
+    const std::string name = path.substr(path.find_last_of('/') + 1);
+    if (name.find('.') == std::string::npos || name.find_last_of('.') == 0)
+      path += ".tif";
+    return path;
+  }
+
+  /**
+   * Call first in DoExecute, before anything runs. Refuses output names that would be written elsewhere (a '?'
+   * that does not start OTB's extended-filename options) and outputs that are one of the inputs (the same file,
+   * also through symbolic or hard links) or another output; `extra` adds outputs that are not output image
+   * parameters (key, path). In OTB's command-line launcher, SIGINT / SIGTERM then stop the application with
+   * status 130 / 143 and remove its temporary files.
+   */
+  void CheckOutputs(const std::vector<std::pair<std::string, std::string>>& extra = {})
+  {
+    m_WroteOutputs = false;
+    if (decloud::InCommandLineLauncher())
+      decloud::ExitCleanlyOnSignals(GetName());
+    std::vector<std::pair<std::string, std::string>> outputs;
+    for (const auto& key : m_OutputKeys)
+      if (IsParameterEnabled(key) && HasValue(key))
+        outputs.emplace_back(key, OutputTarget(key));
+    outputs.insert(outputs.end(), extra.begin(), extra.end());
+    const auto inputs = InputFiles();
+    for (size_t i = 0; i < outputs.size(); ++i)
+    {
+      const auto& out = outputs[i];
+      for (const auto& in : inputs)
+        if (decloud::SameFile(out.second, in.second))
+          otbAppLogFATAL("" << out.first << ": the output " << out.second << " is the input " << in.first << " (" << in.second
+                            << "): writing it would destroy that input; choose another output file");
+      for (size_t j = 0; j < i; ++j)
+        if (decloud::SameFile(out.second, outputs[j].second) ||
+            decloud::AbsolutePath(out.second) == decloud::AbsolutePath(outputs[j].second))
+          otbAppLogFATAL("" << out.first << ": the output " << out.second << " is also the output " << outputs[j].first
+                            << "; choose another output file");
+    }
+  }
+
+  /**
+   * Call last in DoExecute. In OTB's command-line launcher (otbcli, QGIS), writes the output image parameters now,
+   * atomically: each to a temporary file beside it (.<name>.<pid>.tmp.<ext>), converted to a COG when asked, and
+   * renamed over its path only when every output is complete and GDAL reported no error. On any failure: one FATAL
+   * line naming the output and the cause, the temporary files removed, the files at the output paths untouched.
+   * The parameters are then disabled so that OTB does not write them again. Used from Python (pyotb, the OTB
+   * bindings) it does nothing: the caller writes the outputs (the Decloud Python package does so atomically).
+   */
+  void WriteOutputs()
+  {
+    if (!decloud::InCommandLineLauncher())
+      return;
+    const unsigned int       ram = HasKey("ram") ? static_cast<unsigned int>(std::max(0, GetParameterInt("ram"))) : 0;
+    decloud::AtomicOutputs   files;
+    std::vector<std::string> written;
+    for (const auto& key : m_OutputKeys)
+    {
+      if (!IsParameterEnabled(key) || !HasValue(key))
+        continue;
+      const std::string target = OutputTarget(key);
+      const std::string options = decloud::OutputName::Parse(GetParameterString(key)).options;
+      auto*             image = dynamic_cast<FloatVectorImageType*>(GetParameterOutputImage(key));
+      if (!image)
+        otbAppLogFATAL("" << key << ": the application has no image for this output");
+      const std::string temporary = files.Add(target);
+      try
+      {
+        decloud::WriteImage(image, temporary + options, GetParameterOutputImagePixelType(key), ram,
+                            [&](itk::ProcessObject* writer) { AddProcess(writer, "Writing " + target + "..."); });
+        if (m_HasCog && GetParameterInt("cog"))
+        {
+          otbAppLogINFO("Converting " << target << " to a cloud-optimized GeoTIFF with overviews");
+          const std::string cog = files.Next(target, "cog");
+          decloud::TranslateToCog(temporary, cog);
+          files.Replace(target, cog);
+        }
+      }
+      catch (const std::exception& e)
+      {
+        otbAppLogFATAL("" << key << ": " << target << " was not written (" << Untouched(target) << "): " << OneLine(e.what()));
+      }
+      written.push_back(key);
+    }
+    try
+    {
+      files.Commit();
+    }
+    catch (const std::exception& e)
+    {
+      otbAppLogFATAL("" << OneLine(e.what()));
+    }
+    for (const auto& key : written)
+    {
+      otbAppLogINFO("Wrote " << OutputTarget(key));
+      DisableParameter(key);
+    }
+    m_WroteOutputs = true;
+  }
+
+  /** What a failed write left at `target`. */
+  static std::string Untouched(const std::string& target)
+  {
+    return itksys::SystemTools::FileExists(target) ? "the file already there is unchanged" : "no file was created there";
+  }
+
+  static std::string OneLine(std::string text)
+  {
+    std::replace(text.begin(), text.end(), '\n', ' ');
+    return text.substr(0, text.find_last_not_of(' ') + 1);
+  }
+
+  /** For OTB's own writing (the Python bindings' ExecuteAndWriteOutput): the COG conversion, atomic. */
   void AfterExecuteAndWriteOutputs() override
   {
-    if (!GetParameterInt("cog"))
+    if (m_WroteOutputs || !m_HasCog || !GetParameterInt("cog"))
       return;
     for (const auto& key : m_OutputKeys)
-      if (HasValue(key))
+      if (IsParameterEnabled(key) && HasValue(key))
         ConvertToCog(OutputPath(key));
   }
 
   void ConvertToCog(const std::string& path)
   {
-    const std::string part = path + ".cog.part.tif";
     otbAppLogINFO("Converting " << path << " to a cloud-optimized GeoTIFF with overviews");
-    const char*           options[] = {"-of", "COG", "-co", "COMPRESS=DEFLATE", "-co", "OVERVIEWS=AUTO", "-co", "BIGTIFF=IF_SAFER", nullptr};
-    GDALTranslateOptions* translate = GDALTranslateOptionsNew(const_cast<char**>(options), nullptr);
-    GDALDatasetH          source = GDALOpen(path.c_str(), GA_ReadOnly);
-    int                   failed = 0;
-    GDALDatasetH          cog = source ? GDALTranslate(part.c_str(), source, translate, &failed) : nullptr;
-    GDALTranslateOptionsFree(translate);
-    if (source)
-      GDALClose(source);
-    if (cog)
-      GDALClose(cog);
-    if (!cog || failed || std::rename(part.c_str(), path.c_str()) != 0)
+    decloud::AtomicOutputs files;
+    try
     {
-      std::remove(part.c_str());
-      otbAppLogFATAL("cog: the conversion of " << path << " failed: " << CPLGetLastErrorMsg());
+      decloud::TranslateToCog(path, files.Add(path));
+      files.Commit();
+    }
+    catch (const std::exception& e)
+    {
+      otbAppLogFATAL("cog: the conversion of " << path << " failed: " << OneLine(e.what()));
     }
   }
 
   std::vector<itk::ProcessObject::Pointer> m_Keep;
-  std::vector<std::string>                 m_OutputKeys{"out"};
+  std::vector<std::string>                 m_OutputKeys{"out"}; // the output image parameters
+  bool                                     m_HasCog = false;     // AddEncodingParameters declared "cog"
+  bool                                     m_WroteOutputs = false;
 };
 
 } // namespace Wrapper
