@@ -345,13 +345,14 @@ def _holes(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
 def training_examples(series: Series, split: Split, *, patch: int, count: int, seed: int = 0,
                       clear_max: float = 0.05, neighbour_max: float = 0.05, cloudy_min: float = 0.03,
                       window_days: int = 45, holes: float = 0.15, min_pasted: float = 0.02,
-                      hidden_clouds: float = 0.15) -> Iterator[dict]:
+                      hidden_clouds: float = 0.15, s1: np.ndarray | None = None) -> Iterator[dict]:
     """``count`` training examples from the training part of ``series`` (records for ``decloud train``):
     a clear T, random clear neighbours within ``window_days`` (the nearest half of the time), the real cloudy
     pixels of a random cloudy date pasted on T under their real mask, a random crop and a dihedral transform;
     with probability ``holes``, nodata holes in t-1, t+1 or t; with probability ``hidden_clouds``, the real
     clouds of another date pasted on t-1 or t+1 WITHOUT telling (masks miss clouds: a "clear" neighbour may be
-    a cloud, e.g. worldcereal-belgium-a 2018-09-23, 1 % cloudy for SCL, fully cloudy in fact). The target is T on the pixels to reconstruct
+    a cloud, e.g. worldcereal-belgium-a 2018-09-23, 1 % cloudy for SCL, fully cloudy in fact). ``s1``
+    (``load_s1_for``): adds s1_t, s1_tm1, s1_tp1. The target is T on the pixels to reconstruct
     (pasted or hole, T clear) and -10000 elsewhere (the masked loss ignores them)."""
     part, in_train = split.train(series)
     rng = np.random.default_rng(seed)
@@ -408,9 +409,49 @@ def training_examples(series: Series, split: Split, *, patch: int, count: int, s
                 todo |= hole
         target = np.where((todo & ref_ok)[..., None], ref, NODATA).astype(np.int16)
         k, flip = _DIHEDRAL[rng.integers(8)]
-        yield {"s2_t": _dihedral(t, k, flip), "s2_tm1": _dihedral(tm1, k, flip), "s2_tp1": _dihedral(tp1, k, flip),
+        sar = {} if s1 is None else {f"s1_{name}": _dihedral(s1[i][win], k, flip)
+                                     for name, i in (("t", r), ("tm1", b), ("tp1", a))}
+        yield {**sar, "s2_t": _dihedral(t, k, flip), "s2_tm1": _dihedral(tm1, k, flip), "s2_tp1": _dihedral(tp1, k, flip),
                "cloud_t": _dihedral(cloud[..., None].astype(np.uint8), k, flip),
                "s2_target": _dihedral(target, k, flip),
                "s2_timestamp_t": part.timestamp(r), "s2_timestamp_tm1": part.timestamp(b),
                "s2_timestamp_tp1": part.timestamp(a)}
         made += 1
+
+
+# ---- Sentinel-1 beside the S2 stacks (worldcereal-belgium-a) ----
+
+_S1 = re.compile(r"^S1_(?P<date>\d{8})_VV\.tif$")
+
+
+def load_s1_for(series: Series, folder: str | Path, *, max_gap_days: int = 3) -> np.ndarray:
+    """Per S2 date of ``series``, the nearest S1 image of ``folder`` (``S1_YYYYMMDD_VV.tif`` + ``_VH.tif``, linear
+    sigma0, any pixel size that divides the S2 grid's extent) within ``max_gap_days``, on the S2 grid (nearest
+    neighbour) in Decloud's uint16 log stretch (0 = nodata); [D, H, W, 2] uint16, all 0 for a date without one."""
+    from .prepare.s1 import stretch  # noqa: PLC0415
+
+    folder = Path(folder)
+    found = sorted((datetime.strptime(m["date"], "%Y%m%d").date(), folder / m.group(0))
+                   for m in (_S1.match(p.name) for p in folder.iterdir()) if m)
+    if not found:
+        raise DecloudInputError(f"{folder}: no S1_YYYYMMDD_VV.tif image")
+    h, w = series.reflectance.shape[1:3]
+    out = np.zeros((len(series.dates), h, w, 2), np.uint16)
+    days = np.array([d.toordinal() for d, _ in found])
+    for i, d in enumerate(series.dates):
+        gaps = np.abs(days - d.toordinal())
+        k = int(np.argmin(gaps))
+        if gaps[k] > max_gap_days:
+            continue
+        vv_path = found[k][1]
+        bands = []
+        for path in (vv_path, vv_path.with_name(vv_path.name.replace("_VV.tif", "_VH.tif"))):
+            if not path.exists():
+                raise DecloudInputError(f"{path}: missing (the VH beside {vv_path.name})")
+            a = _read(path)[0][..., 0]
+            fy, fx = h // a.shape[0], w // a.shape[1]
+            if fy * a.shape[0] != h or fx * a.shape[1] != w:
+                raise DecloudInputError(f"{path}: {a.shape[1]}x{a.shape[0]} pixels do not divide the S2 grid {w}x{h}")
+            bands.append(stretch(np.repeat(np.repeat(a, fy, 0), fx, 1)))
+        out[i] = np.stack(bands, -1)
+    return out
