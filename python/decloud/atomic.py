@@ -255,8 +255,10 @@ def check_otb_output(path: str | Path) -> None:
 
 
 @contextmanager
-def capture_gdal_errors() -> Iterator[list[str]]:
-    """GDAL errors (CE_Failure and worse) raised in this thread during the block, instead of on stderr."""
+def capture_gdal_errors(*, all_threads: bool = False) -> Iterator[list[str]]:
+    """GDAL errors (CE_Failure and worse) raised during the block, collected instead of printed: those of this
+    thread, and with ``all_threads`` also those of threads without a handler of their own (OTB's reading
+    threads), through GDAL's process-wide handler (set back to GDAL's default at the end)."""
     from osgeo import gdal  # noqa: PLC0415
 
     errors: list[str] = []
@@ -267,21 +269,28 @@ def capture_gdal_errors() -> Iterator[list[str]]:
         elif err_class == gdal.CE_Warning:
             log.debug("GDAL: %s", message)
 
+    if all_threads:
+        gdal.SetErrorHandler(handler)
     gdal.PushErrorHandler(handler)
     try:
         yield errors
     finally:
         gdal.PopErrorHandler()
+        if all_threads:
+            gdal.SetErrorHandler("CPLDefaultErrorHandler")
 
 
-def _cause(messages: list[str]) -> str:
-    """The most telling GDAL message: the system's reason (``No space left on device``) when there is one."""
+_SYSTEM_REASONS = ("No space left", "File too large", "Disk quota", "Input/output error", "Permission denied",
+                   "Read-only file system")
+
+
+def _system_reason(messages: list[str]) -> str | None:
+    """The system's reason (``No space left on device``) that one of the messages gives, if any."""
     for message in messages:
-        tail = message.rsplit(":", 1)[-1].strip()
-        if tail and tail[0].isupper() and any(w in tail for w in ("space", "large", "quota", "Input/output",
-                                                                    "Permission", "denied", "Read-only")):
-            return tail
-    return messages[0]
+        for reason in _SYSTEM_REASONS:
+            if reason in message:
+                return message[message.index(reason):].strip()
+    return None
 
 
 def verify_raster(path: str | Path, *, name: str | Path | None = None) -> None:
@@ -306,7 +315,7 @@ def verify_raster(path: str | Path, *, name: str | Path | None = None) -> None:
             ds = None
         except RuntimeError as e:
             raise DecloudIOError(f"{name}: the written file is incomplete or unreadable: "
-                                 f"{_cause(errors) if errors else e}") from None
+                                 f"{_system_reason(errors) or (errors[0] if errors else e)}") from None
 
 
 def write_app(app, path: str | Path, *, pixel_type: str, ext_fname: str = "", name: str | Path | None = None,
@@ -324,27 +333,31 @@ def write_app(app, path: str | Path, *, pixel_type: str, ext_fname: str = "", na
     check_otb_output(name)
     check_otb_output(path)
 
-    def write() -> list[str]:
-        with capture_gdal_errors() as errors:
+    def write() -> tuple[list[str], str | None]:
+        with capture_gdal_errors(all_threads=True) as errors:
             try:
                 app.write(str(path), pixel_type=pixel_type, ext_fname=ext_fname or None)
             except Exception as e:  # pyotb wraps OTB's exception in a RuntimeError
-                errors.append(_app_error(e))
-        return errors
+                return list(errors), _app_error(e)
+        return list(errors), None
 
-    errors = run_in_thread(write, on_abandon=lambda: _remove(Path(path)))
-    if errors:
-        raise DecloudIOError(f"{name}: writing failed: {_cause(errors)}")
+    errors, failure = run_in_thread(write, on_abandon=lambda: _remove(Path(path)))
+    if failure or errors:
+        cause = _system_reason([*errors, failure or ""])
+        if cause is None:  # OTB's context, then GDAL's reason
+            cause = f"{failure.rstrip(' :')}: {errors[0]}" if failure and errors else failure or errors[0]
+        raise DecloudIOError(f"{name}: writing failed: {cause}")
     verify_raster(path, name=name)
     return Path(path)
 
 
 def _app_error(e: Exception) -> str:
-    """The meaningful line of an OTB/pyotb exception text."""
-    text = str(e).strip().splitlines()
+    """The meaningful line of an OTB/pyotb exception text, without ITK's object address."""
+    text = [line for line in str(e).strip().splitlines() if line.strip()]
     fatal = [line for line in text if "(FATAL)" in line or "ERROR" in line or "Exception" in line]
     line = (fatal or text or [type(e).__name__])[-1]
     line = line.split("(FATAL)")[-1].split(": ", 1)[-1].strip() if "(FATAL)" in line else line
+    line = re.sub(r"itk::ERROR: \w+\(0x[0-9a-fA-F]+\): ", "", line)
     return line.replace("otb::ApplicationException", "").strip()
 
 

@@ -210,6 +210,26 @@ def test_disk_full_on_a_small_tmpfs(scene, tmp_path):
         subprocess.run(["umount", str(mnt)], check=False)
 
 
+def test_a_failure_in_a_later_tile_keeps_the_previous_output(scene, previous, tmp_path):
+    """An input whose last tiles cannot be read (a truncated file): the first tiles are fine, a later one fails."""
+    from osgeo import gdal
+
+    paths, _ = scene
+    broken = tmp_path / "t_truncated.tif"
+    gdal.Translate(str(broken), str(paths["t"]), creationOptions=["TILED=YES", "BLOCKXSIZE=64", "BLOCKYSIZE=64",
+                                                                  "COMPRESS=DEFLATE"])
+    os.truncate(broken, int(broken.stat().st_size * 0.7))
+    before = checksums([*paths.values(), broken, previous])
+    run = decloud("infer", previous, *role_args({**paths, "t": broken}), "--tile", 64, "--ram", 1)
+    assert run.returncode == 2, run.stderr
+    [line] = errors(run.stderr)
+    assert line.startswith(f"decloud infer: error: {previous}: writing failed: Error while reading image (GDAL "
+                           f"format) '{broken}': Cannot read "), line
+    assert "Traceback" not in run.stderr and "ERROR 1" not in run.stderr
+    assert checksums([*paths.values(), broken, previous]) == before
+    assert sorted(p.name for p in previous.parent.iterdir()) == ["out.tif"]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_mid_write_stops_cleanly(scene, previous, sig):
     paths, _ = scene
