@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--learning-rate", type=float, default=5e-4)
-    p.add_argument("--scale", type=float, default=1.0, help="fraction of the planned number of examples")
+    p.add_argument("--scale", type=float, default=0.7, help="fraction of the planned number of examples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--loss", default="log_mse", choices=("l1", "log_mse"))
     p.add_argument("--option", action="append", default=[], help="network option KEY=VALUE (e.g. width=0.25)")

@@ -202,6 +202,7 @@ def gapfilling():
 
 
 DAY_SECONDS = 86400.0
+CANDIDATES = 4  # gfnet's candidate corrections (see GapFillFeatures)
 
 
 def _gfnet_layers(keras):
@@ -277,18 +278,19 @@ def _gfnet_layers(keras):
             features = tf.concat([
                 tn, (1.0 - cloudy) * vt if self.use_mask else vt, bn, an, gf, vb, va, spread,
                 density(stats, 8), density(stats, 32), w * ones, gap_b * ones, gap_a * ones], -1)
-            # Candidate corrections of the gap-filling, each a classical estimate minus the gap-filling: the
-            # gap-filling + the local bias of t; t-1 + its local bias; t+1 + its local bias (zero where the
-            # date has no data).
+            # Candidate corrections of the gap-filling, each an estimate minus the gap-filling: the gap-filling
+            # + the local bias of t; t-1 + its local bias; t+1 + its local bias; t itself (masks over-flag: a
+            # "cloudy" pixel may be clear ground or a thin veil) -- zero where the date has no data.
             bias_gf, bias_b, bias_a = spread[..., 0:4], spread[..., 4:8], spread[..., 8:12]
-            candidates = tf.stack([vgf * bias_gf, vb * (bn + bias_b - gf), va * (an + bias_a - gf)], axis=-1)
+            candidates = tf.stack([vgf * bias_gf, vb * (bn + bias_b - gf), va * (an + bias_a - gf),
+                                   vgf * vt * (tn - gf)], axis=-1)
             return gf, vgf, vt, tn, features, candidates
 
     class ResidualOutput(keras.layers.Layer):
         """gap-filling + correction where t-1 or t+1 has data; else t where it has data (even cloudy: the only
         observation); else nodata (-10000). Reflectance x 10000. The correction is a per-pixel mix of the
-        candidate corrections (weights: the first 3 channels of the U-Net's output) plus a free residual (the
-        last 4 channels); all start at zero."""
+        candidate corrections (weights: the first CANDIDATES channels of the U-Net's output) plus a free
+        residual (the last 4 channels); all start at zero."""
 
         def __init__(self, residual: bool = True, **kwargs):
             super().__init__(**kwargs)
@@ -301,11 +303,11 @@ def _gfnet_layers(keras):
             if self.residual:
                 # Bounded (a soft clip that is the identity near zero): inputs unlike anything seen in training
                 # (e.g. a neighbour that is a cloud the mask missed) cannot blow the correction up.
-                weights = 1.5 * tf.tanh(head[..., :3] / 1.5)
-                free = 0.2 * tf.tanh(head[..., 3:] / 0.2)
+                weights = 1.5 * tf.tanh(head[..., :CANDIDATES] / 1.5)
+                free = 0.2 * tf.tanh(head[..., CANDIDATES:] / 0.2)
                 est = gf + tf.reduce_sum(candidates * weights[..., None, :], axis=-1) + free
             else:
-                est = head[..., 3:]
+                est = head[..., CANDIDATES:]
             # reflectance within what the int16 encoding holds (clouds reach 1.5-2; never negative)
             est = tf.clip_by_value(est, 0.0, 3.2767)
             out = vgf * est + (1.0 - vgf) * vt * tn
@@ -322,8 +324,9 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     gap-filling plus a learned correction whose last convolution starts at zero: the untrained network IS the
     gap-filling. The correction sees the clear pixels of t and how they relate to t-1, t+1 and the gap-filling
     (spread into the clouds by a masked pyramid), so that it can learn the radiometric shift between dates,
-    which neighbour t resembles, and local change. It is a per-pixel mix of three classical corrections (local
-    bias of the gap-filling, t-1 or t+1 with their local bias) with learned weights, plus a free residual. Holes (-10000) of any input are completed in the graph
+    which neighbour t resembles, and local change. It is a per-pixel mix of four corrections (local bias of the
+    gap-filling, t-1 or t+1 with their local bias, t itself where masks over-flag or clouds are thin) with
+    learned bounded weights, plus a bounded free residual. Holes (-10000) of any input are completed in the graph
     (card: ``holes: model``); the output is nodata only where no S2 date has data.
 
     Ablation options: ``use_mask`` (False: no mask input is used), ``use_dates`` (False: t is taken halfway),
@@ -350,7 +353,7 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     # 3x3 first and last convolutions (the paper's U-Nets use 5x5): these two run at full resolution on many
     # channels and dominate the cost of a small network.
     feats = _UNetEncoder(keras, widths, with_dem, False, kernel=3)(features, dem)
-    head = _unet_decoder(keras, [[f] for f in feats], widths, 3 + S2_BANDS, False, zero_init=residual,
+    head = _unet_decoder(keras, [[f] for f in feats], widths, CANDIDATES + S2_BANDS, False, zero_init=residual,
                          kernel=3)["s2_target"]
     out = Output(residual=residual, name="s2_target_raw")(gf, vgf, vt, tn, candidates, head)
     outputs = {"s2_target": out}
