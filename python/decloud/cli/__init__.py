@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 
 from ..atomic import remove_live_temporaries
@@ -31,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    with handle_signals():
+    # train keeps Python's defaults: TensorFlow may block the main thread in C++ (a collective waiting for a lost
+    # worker), where only SIGTERM's default action still ends the process.
+    signums = (signal.SIGINT,) if args.command == "train" else (signal.SIGINT, signal.SIGTERM)
+    with handle_signals(signums):
         try:
             return args.func(args)
         except DecloudError as e:
