@@ -107,7 +107,11 @@ private:
     m_SourcesError.clear();
     m_NumberOfSources = NumberOfSources(m_SourcesError);
     for (unsigned int n = 1; n <= m_NumberOfSources; ++n)
+    {
       AddSourceGroup(n);
+      if (n > 1 && !m_SourcesError.empty())
+        MandatoryOff(Key(n, "il")); // the launcher must not stop on it: DoExecute refuses the variable itself
+    }
 
     AddParameter(ParameterType_Group, "model", "Model");
     AddParameter(ParameterType_Directory, "model.dir", "SavedModel directory");
