@@ -126,18 +126,13 @@ def _replace_folder(tmp: Path, target: Path) -> None:
     """Put folder ``tmp`` at ``target``; an existing ``target`` is moved aside first and removed after."""
     if target.exists() or target.is_symlink():
         old = temporary_path(target)
-        with _live_lock:
-            _live.add(old)
         try:
             os.replace(target, old)
             os.replace(tmp, target)
-        except OSError:
+        except BaseException:  # an error or a signal between the two renames: the old folder goes back
             if old.exists() and not target.exists():
                 os.replace(old, target)
             raise
-        finally:
-            with _live_lock:
-                _live.discard(old)
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, target)
