@@ -94,9 +94,21 @@ def test_qgis_runs_decloud_infer(setup, tmp_path):
         array = np.round(synthetic.s2_like(96, 96, seed=seed)).astype("int16")
         inputs[key] = raster.write_geotiff(tmp_path / f"{key}.tif", array, origin=ORIGIN,
                                            spacing=(10.0, -10.0), epsg=32632, nodata=-10000)
+    # What the shipped default model's card asks for beyond the images: the cloud mask of t and the dates.
+    from decloud.infer import required_roles
+
+    roles = required_roles()
+    extra = {}
+    if roles["masks"]:
+        mask = np.zeros((96, 96), np.uint8)
+        mask[20:60, 30:70] = 1
+        extra["mask"] = raster.write_geotiff(tmp_path / "mask.tif", mask, origin=ORIGIN, spacing=(10.0, -10.0),
+                                             epsg=32632)
+    days = {"s2_timestamp_tm1": "2022-06-12", "s2_timestamp_t": "2022-06-17", "s2_timestamp_tp1": "2022-06-22"}
+    extra.update({f"date.{r.rsplit('_', 1)[1]}": days[r] for r in roles["dates"]})
     out = tmp_path / "out.tif"
     result = qgis_process(setup, "run", "otb:DecloudInfer", "--",
-                          *(f"{k}={v}" for k, v in inputs.items()), f"out={out}")
+                          *(f"{k}={v}" for k, v in {**inputs, **extra}.items()), f"out={out}")
     log = result["log"]
     failures = [line for line in log["errors"] if "(FATAL)" in line or "ERROR" in line]
     assert not failures, "\n".join(log["errors"] + log["info"])
