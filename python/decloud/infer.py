@@ -29,7 +29,7 @@ CANDIDATE_ROLES = {"s2_tm1", "s2_tp1", "s1_t", "s1_tm1", "s1_tp1"}
 DATE_KEYS = {"s2_timestamp_t": "date.t", "s2_timestamp_tm1": "date.tm1", "s2_timestamp_tp1": "date.tp1"}
 GEOTIFF_OPTIONS = ("gdal:co:TILED=YES&gdal:co:COMPRESS=DEFLATE&gdal:co:ZLEVEL=1&gdal:co:NUM_THREADS=ALL_CPUS"
                    "&gdal:co:BIGTIFF=IF_SAFER&gdal:co:PREDICTOR=")  # + 2 (integers) or 3 (floats)
-DEFAULT_MODEL_NAME = "msop-bolzano-west"
+DEFAULT_MODEL_NAME = "gfnet-v1"
 
 
 def default_model() -> Path:
