@@ -12,7 +12,7 @@ import numpy as np
 
 from decloud import metrics
 from decloud.scenarios import (NODATA, SPLITS, build_scene, gapfill_local_bias, linear_gapfill, load_series,
-                               test_scenarios)
+                               test_scenarios, validation_scenarios)
 
 
 def run_model(fn, scene, pad=64):
@@ -39,6 +39,9 @@ def main(argv=None):
     ap.add_argument("--option", action="append", default=[], help="network option KEY=VALUE for .weights.h5")
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--max-references", type=int, default=None)
+    ap.add_argument("--part", choices=("test", "train"), default="test",
+                    help="train: the protocol on the training parts (to choose checkpoints without the test)")
+    ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     import tensorflow as tf
 
@@ -70,7 +73,8 @@ def main(argv=None):
     gains = []
     for name, split in SPLITS.items():
         series = load_series(args.data / name, mask=split.mask)
-        part, scs = test_scenarios(series, split, max_references=args.max_references)
+        pick = test_scenarios if args.part == "test" else validation_scenarios
+        part, scs = pick(series, split, max_references=args.max_references)
         rows = []
         for sc in scs:
             scene = build_scene(part, sc)
@@ -84,13 +88,14 @@ def main(argv=None):
             r = [metrics.psnr(e, ref, m) for e in (gf, lb, net)]
             r += [metrics.sam(e, ref, m) for e in (gf, net)]
             rows.append(r)
-            print(f"  {sc.label(part)} cloudy={m.mean():.2f} gf={r[0]:.2f} bias={r[1]:.2f} net={r[2]:.2f}", flush=True)
+            if not args.quiet:
+                print(f"  {sc.label(part)} cloudy={m.mean():.2f} gf={r[0]:.2f} bias={r[1]:.2f} net={r[2]:.2f}", flush=True)
         a = np.array(rows)
         g = a[:, 2].mean() - a[:, 0].mean()
         gains.append(g)
         print(f"{name}: n={len(a)} gf={a[:,0].mean():.2f} bias={a[:,1].mean():.2f} net={a[:,2].mean():.2f} "
               f"gain={g:+.2f} worst={np.min(a[:,2]-a[:,0]):+.2f} sam_ratio={a[:,4].mean()/a[:,3].mean():.3f}", flush=True)
-    print(f"min_gain_db: {min(gains):.2f}")
+    print(f"min_gain_db: {min(gains):.2f} mean_gain_db: {np.mean(gains):.2f}")
 
 
 if __name__ == "__main__":

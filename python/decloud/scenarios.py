@@ -316,6 +316,15 @@ def test_scenarios(series: Series, split: Split, **options) -> tuple[Series, lis
                                 **options)
 
 
+def validation_scenarios(series: Series, split: Split, **options) -> tuple[Series, list[Scenario]]:
+    """The protocol's scenarios on the TRAINING part of ``series`` (references, neighbours and pasted clouds all
+    from it): for choosing among checkpoints or options without looking at the test part."""
+    part, in_train = split.train(series)
+    days = [d for d in part.dates if in_train(d)]
+    return part, plan_scenarios(part, references=days, cloudy=days if split.kind == "temporal" else None,
+                                **options)
+
+
 _DIHEDRAL = [(k, f) for k in range(4) for f in (False, True)]
 
 
