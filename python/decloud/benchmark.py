@@ -25,7 +25,7 @@ lower its coverage.
 Outputs (``out``): ``scenarios.csv`` (one row per scenario and method), ``summary.md`` / ``summary.json``
 (means per set and method; per method, the gain in dB over ``gapfilling-app``, wins / losses), ``psnr.png``
 (mean PSNR per set and method) and ``quicklook_<set>.png`` (the first model's worst scenario: t | gap-filling
-| model | reference). Every file is written beside its final name, then renamed.
+| model | reference). Every file is written atomically (:func:`decloud.atomic.atomic_output`).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
+from .atomic import atomic_output, write_text
 from .card import read_card
 from .errors import DecloudError, DecloudInputError
 from .scenarios import (
@@ -168,22 +169,15 @@ def _epsg(projection: str) -> int | None:
 
 
 def write_input(path: Path, array: np.ndarray, series: Series, *, nodata: float | None = NODATA) -> Path:
-    """``array`` as a GeoTIFF on the series' grid (decloud.raster.write_geotiff; the WKT is set afterwards
-    when it has no EPSG code), written beside ``path`` and renamed."""
+    """``array`` as a GeoTIFF on the series' grid (:func:`decloud.raster.write_geotiff`, atomic): its EPSG code,
+    or its WKT as is when it has none."""
     from .raster import write_geotiff  # noqa: PLC0415
 
     gt = series.geotransform
     epsg = _epsg(series.projection)
-    tmp = path.with_name(f".{path.stem}.in{path.suffix}")
-    write_geotiff(tmp, array, origin=(gt[0], gt[3]), spacing=(gt[1], gt[5]), epsg=epsg or 4326, nodata=nodata)
-    if epsg is None and series.projection:
-        from osgeo import gdal  # noqa: PLC0415
-
-        ds = gdal.Open(str(tmp), gdal.GA_Update)
-        ds.SetProjection(series.projection)
-        ds = None
-    os.replace(tmp, path)
-    return path
+    projection = series.projection if epsg is None and series.projection else None
+    return write_geotiff(path, array, origin=(gt[0], gt[3]), spacing=(gt[1], gt[5]), epsg=epsg or 4326,
+                         nodata=nodata, projection=projection)
 
 
 def write_scene(folder: Path, scene: Scene, series: Series) -> dict[str, Path]:
@@ -462,13 +456,6 @@ def summary_markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _atomic_text(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
-
-
 def _csv_text(rows: list[dict]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
@@ -501,19 +488,21 @@ def plot_psnr(path: Path, summary: dict) -> Path:
     ax.set_title("Decloud benchmark: real clouds pasted on clear dates")
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(4, len(methods)))
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.part")
-    fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+    finally:
+        plt.close(fig)
     return path
 
 
 def write_outputs(out: Path, rows: list[dict], summary: dict, worst: dict, first: str) -> dict[str, Path]:
     from .raster import write_quicklook  # noqa: PLC0415
 
-    paths = {"csv": _atomic_text(out / "scenarios.csv", _csv_text(rows)),
-             "md": _atomic_text(out / "summary.md", summary_markdown(summary)),
-             "json": _atomic_text(out / "summary.json", json.dumps(_jsonable(summary), indent=2) + "\n"),
+    paths = {"csv": write_text(out / "scenarios.csv", _csv_text(rows), what="scores table"),
+             "md": write_text(out / "summary.md", summary_markdown(summary), what="summary"),
+             "json": write_text(out / "summary.json", json.dumps(_jsonable(summary), indent=2) + "\n",
+                                what="summary"),
              "plot": plot_psnr(out / "psnr.png", summary)}
     for name, (value, panels) in worst.items():
         order = ["t", GAPFILLING] + ([first] if first != GAPFILLING else []) + ["reference"]

@@ -19,11 +19,11 @@ says that the graph completes the nodata pixels of its S2 inputs itself (``gfnet
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_json
 from .errors import DecloudInputError
 from .products import BANDS_10M, BANDS_20M
 
@@ -70,9 +70,7 @@ def export_model(model, out_dir: str | Path, *, network: str, name: str | None =
     if network in HOLES_IN_GRAPH:
         # The graph completes nodata pixels of its S2 inputs itself: nodata out only where no date has data.
         card["holes"] = "model"
-    tmp = out_dir / ".card.json.part"
-    tmp.write_text(json.dumps(card, indent=2))
-    os.replace(tmp, out_dir / "card.json")
+    write_json(out_dir / "card.json", card, what="model card")
     return out_dir
 
 

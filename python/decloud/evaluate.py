@@ -11,7 +11,7 @@ pixels of all records, PSNR from that MSE, SSIM the mean of the per-record SSIM 
 from __future__ import annotations
 
 import csv
-import os
+import io
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .atomic import atomic_output, write_text
 from .dataset import read_dataset
 from .errors import DecloudInputError
 from .metrics import NODATA, PEAK, _keep
@@ -121,13 +122,11 @@ def write_report(rows: list[Row], out_dir: str | Path, *, title: str = "Decloud 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
-    tmp = out_dir / ".scores.csv.part"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(asdict(rows[0])))
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
-    os.replace(tmp, out_dir / "scores.csv")
-    paths["csv"] = out_dir / "scores.csv"
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=list(asdict(rows[0])))
+    writer.writeheader()
+    writer.writerows(asdict(r) for r in rows)
+    paths["csv"] = write_text(out_dir / "scores.csv", table.getvalue(), what="scores table")
     lines = [f"# {title}", "", "| model | pixels | PSNR (dB) | MSE | SSIM | SAM (rad) |", "|---|---|---|---|---|---|"]
     for subset in ("all", "cloudy"):
         chosen = [r for r in rows if r.subset == subset]
@@ -135,8 +134,7 @@ def write_report(rows: list[Row], out_dir: str | Path, *, title: str = "Decloud 
             continue
         lines += [f"| **{subset} pixels** | | | | | |"]
         lines += [f"| {r.model} | {r.pixels} | {r.psnr:.2f} | {r.mse:.1f} | {r.ssim:.4f} | {r.sam:.4f} |" for r in chosen]
-    (out_dir / "scores.md").write_text("\n".join(lines) + "\n")
-    paths["md"] = out_dir / "scores.md"
+    paths["md"] = write_text(out_dir / "scores.md", "\n".join(lines) + "\n", what="scores table")
     for metric in METRICS:
         fig, ax = plt.subplots(figsize=(6, 3.5))
         subsets = sorted({r.subset for r in rows})
@@ -151,7 +149,10 @@ def write_report(rows: list[Row], out_dir: str | Path, *, title: str = "Decloud 
         ax.set_title(f"{title}: {metric.upper()}")
         ax.legend()
         fig.tight_layout()
-        fig.savefig(out_dir / f"{metric}.png", dpi=100)
-        plt.close(fig)
+        try:
+            with atomic_output(out_dir / f"{metric}.png") as tmp:
+                fig.savefig(tmp, format="png", dpi=100)
+        finally:
+            plt.close(fig)
         paths[metric] = out_dir / f"{metric}.png"
     return paths

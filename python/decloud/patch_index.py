@@ -14,13 +14,13 @@ Cells are numbered row-major over the grid; ``PatchGrid`` maps them to map coord
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_output
 from .errors import DecloudInputError
 
 ORBITS = ("ascending", "descending")
@@ -161,17 +161,17 @@ class TileIndex:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
-        """Write the index atomically (temporary file, then rename)."""
+        """Write the index atomically (:func:`decloud.atomic.atomic_output`)."""
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.part.npz")
         g = self.grid
-        np.savez_compressed(
-            tmp, tile=np.array(self.tile),
-            grid=np.array([g.x0, g.y0, g.pixel_size, g.cell_pixels, g.rows, g.cols, g.epsg], dtype=np.float64),
-            s2_hours=self.s2_hours, cloud_percent=self.cloud_percent, valid=self.valid,
-            **{f"s1_hours_{o}": self.s1_hours[o] for o in ORBITS}, **{f"s1_valid_{o}": self.s1_valid[o] for o in ORBITS},
-        )
-        os.replace(tmp, path)
+        with atomic_output(path) as tmp, open(tmp, "wb") as f:  # a file object: numpy adds no ".npz" to it
+            np.savez_compressed(
+                f, tile=np.array(self.tile),
+                grid=np.array([g.x0, g.y0, g.pixel_size, g.cell_pixels, g.rows, g.cols, g.epsg], dtype=np.float64),
+                s2_hours=self.s2_hours, cloud_percent=self.cloud_percent, valid=self.valid,
+                **{f"s1_hours_{o}": self.s1_hours[o] for o in ORBITS},
+                **{f"s1_valid_{o}": self.s1_valid[o] for o in ORBITS},
+            )
         return path
 
     @classmethod

@@ -9,10 +9,10 @@ marker.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..atomic import atomic_output, temporary_path, write_json
 from ..errors import DecloudInputError
 from ..otbenv import pyotb
 from .common import write_image
@@ -24,28 +24,25 @@ def prepare_dem(sources: Sequence[str | Path], reference: str | Path, out_dir: s
     from osgeo import gdal  # noqa: PLC0415
 
     gdal.UseExceptions()
-    sources = [Path(s) for s in sources]
-    if not sources:
+    paths = [Path(s) for s in sources]
+    if not paths:
         raise DecloudInputError("prepare_dem: no DEM file given")
-    for s in sources:
+    for s in paths:
         if not s.is_file():
             raise DecloudInputError(f"{s}: no such DEM file")
     out_dir = Path(out_dir)
     out = out_dir / "dem.tif"
     marker_path = out_dir / "dem.done.json"
-    marker = {"sources": sorted(str(s.resolve()) for s in sources), "reference": str(Path(reference).resolve())}
+    marker = {"sources": sorted(str(s.resolve()) for s in paths), "reference": str(Path(reference).resolve())}
     if out.exists() and marker_path.exists() and json.loads(marker_path.read_text()) == marker:
         return out
-    out_dir.mkdir(parents=True, exist_ok=True)
-    vrt = out_dir / ".dem_sources.vrt"
-    tmp = out_dir / ".dem.part.tif"
-    try:
-        gdal.BuildVRT(str(vrt), [str(s) for s in sources], srcNodata=DEM_NODATA, VRTNodata=DEM_NODATA)
-        app = pyotb().Superimpose({"inr": str(reference), "inm": str(vrt), "interpolator": "bco"})
-        write_image(app, tmp, "float", DEM_NODATA)
-        os.replace(tmp, out)
-        marker_path.write_text(json.dumps(marker, indent=2))
-    finally:
-        vrt.unlink(missing_ok=True)
-        tmp.unlink(missing_ok=True)
+    with atomic_output(out) as tmp:
+        vrt = temporary_path(out_dir / "dem_sources.vrt")
+        try:
+            gdal.BuildVRT(str(vrt), [str(s) for s in paths], srcNodata=DEM_NODATA, VRTNodata=DEM_NODATA)
+            app = pyotb().Superimpose({"inr": str(reference), "inm": str(vrt), "interpolator": "bco"})
+            write_image(app, tmp, "float", DEM_NODATA)
+        finally:
+            vrt.unlink(missing_ok=True)
+    write_json(marker_path, marker, what="completion marker")
     return out
