@@ -9,6 +9,7 @@ import numpy as np
 
 from .atomic import atomic_output, verify_raster
 from .errors import DecloudInputError, DecloudIOError
+from .geotiff import COG_OPTIONS, creation_options
 
 
 def _gdal():
@@ -34,7 +35,8 @@ def write_geotiff(
     nodata: float | None = None,
     projection: str | None = None,
 ) -> Path:
-    """Write a [rows, cols, bands] (or [rows, cols]) array as a tiled, compressed GeoTIFF.
+    """Write a [rows, cols, bands] (or [rows, cols]) array as a tiled, compressed GeoTIFF (the options of
+    :mod:`decloud.geotiff`, those of the C++ applications).
 
     ``origin`` is the upper-left corner (x, y); ``spacing`` is (x, y) with y negative for north-up images.
     ``projection`` (WKT), when given, replaces ``epsg``.
@@ -51,7 +53,7 @@ def write_geotiff(
         with atomic_output(path) as tmp:
             ds = gdal.GetDriverByName("GTiff").Create(
                 str(tmp), data.shape[1], data.shape[0], data.shape[2], _GDAL_TYPES[data.dtype],
-                options=["TILED=YES", "COMPRESS=DEFLATE"],
+                options=creation_options(data.dtype),
             )
             ds.SetGeoTransform((origin[0], spacing[0], 0.0, origin[1], 0.0, spacing[1]))
             if projection:
@@ -133,13 +135,14 @@ def write_quicklook(path: str | Path, panels: Sequence[np.ndarray], *, gap: int 
 
 
 def to_cog(path: str | Path) -> Path:
-    """Convert a GeoTIFF in place to a cloud-optimized GeoTIFF with overviews (DEFLATE), atomically."""
+    """Convert a GeoTIFF in place to a cloud-optimized GeoTIFF with overviews (:data:`decloud.geotiff.COG_OPTIONS`),
+    atomically."""
     gdal = _gdal()
     path = Path(path)
     try:
         with atomic_output(path) as tmp:
             gdal.Translate(str(tmp), str(path), format="COG",
-                           creationOptions=["COMPRESS=DEFLATE", "OVERVIEWS=AUTO", "BIGTIFF=IF_SAFER"])
+                           creationOptions=list(COG_OPTIONS))
     except RuntimeError as e:
         raise DecloudIOError(f"{path}: conversion to COG failed: {e}") from e
     return path

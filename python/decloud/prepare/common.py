@@ -7,8 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..atomic import atomic_output, write_app, write_json
-
-TIFF_OPTIONS = "gdal:co:COMPRESS=DEFLATE&gdal:co:TILED=YES&gdal:co:BIGTIFF=IF_SAFER"
+from ..geotiff import OTBPixelType, extended_filename
 
 
 def read_marker(folder: Path) -> dict | None:
@@ -33,10 +32,11 @@ def build_folder(folder: Path, marker: dict, fill: Callable[[Path], None]) -> bo
     return True
 
 
-def write_image(app, path: Path, pixel_type: str, nodata: float | None = None) -> None:
-    """Write a pyotb app's output as a tiled, compressed GeoTIFF, with a nodata value if given; checked
-    (:func:`decloud.atomic.write_app`: a GDAL error during the write or an unreadable file is a DecloudIOError)."""
-    write_app(app, path, pixel_type=pixel_type, ext_fname=TIFF_OPTIONS)
+def write_image(app, path: Path, pixel_type: OTBPixelType, nodata: float | None = None) -> None:
+    """Write a pyotb app's output as a tiled, compressed GeoTIFF (:mod:`decloud.geotiff`), with a nodata value if
+    given; checked (:func:`decloud.atomic.write_app`: a GDAL error during the write or an unreadable file is a
+    DecloudIOError)."""
+    write_app(app, path, pixel_type=pixel_type, ext_fname=extended_filename(pixel_type))
     if nodata is not None:
         from osgeo import gdal  # noqa: PLC0415
 
