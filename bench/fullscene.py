@@ -21,8 +21,9 @@ reading the GeoTIFFs, writing the output GeoTIFF, default model, tile, padding a
                      (GDAL's own default, 5 % of the machine's RAM, is gdal_cachemax_default_mb as OTB logs it
                      at start-up); peak_rss_mb_<8192>_gdal_cachemax_128 is the large run with GDAL_CACHEMAX=128
   halo_waste_full_tile  the waste on a 10980-pixel tile, with the tile side the app would choose there
-DecloudGapFilling (4 dates with cloud masks, t = 06-15) vs numpy, same files, same run, each from files to a
-file (numpy: GDAL reads, vectorised computation, GDAL write of the same tiled, compressed GeoTIFF):
+DecloudGapFilling (4 dates with cloud masks, t = 06-15) vs numpy (decloud.gapfilling.gapfill_series, the
+app's reference), same files, same run, each from files to a file (numpy: GDAL reads, vectorised computation,
+GDAL write of the same tiled, compressed GeoTIFF):
   gapfilling_identical  1 if the two outputs are equal, pixel for pixel
   gapfilling_vs_numpy   numpy seconds / DecloudGapFilling seconds (above 1: the app is faster)
 
@@ -51,6 +52,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from decloud import raster, synthetic  # noqa: E402
+from decloud.gapfilling import gapfill_series  # noqa: E402
 from decloud.otbenv import app_environment, otbcli  # noqa: E402
 
 S2_NODATA = -10000
@@ -172,7 +174,8 @@ def tiled_copies(paths: dict[str, Path], names, folder: Path, factor: int) -> di
 
 def model_card(model: Path | None) -> tuple[dict, Path | None]:
     """The card of --model, or of the app's default model (installed in this environment)."""
-    default = "msop-bolzano-west"
+    from decloud.infer import DEFAULT_MODEL_NAME as default  # noqa: PLC0415
+
     candidates = [model] if model else [Path(sys.prefix) / "share" / "decloud" / "models" / default,
                                         Path(__file__).resolve().parents[1] / "models" / default]
     for folder in candidates:
@@ -182,11 +185,18 @@ def model_card(model: Path | None) -> tuple[dict, Path | None]:
 
 
 def infer_command(paths: dict[str, Path], out: Path, roles: set[str], model: Path | None) -> list[str]:
-    unknown = roles - {"s2_t", "s2_tm1", "s2_tp1", "dem"}
+    dates = {"s2_timestamp_t": TARGET, "s2_timestamp_tm1": "2022-06-10", "s2_timestamp_tp1": "2022-06-20"}
+    unknown = roles - {"s2_t", "s2_tm1", "s2_tp1", "dem", "cloud_t", *dates}
     if unknown:
-        raise SystemExit(f"the model takes {sorted(unknown)}: this benchmark has S2 at t, t-1, t+1 and a DEM")
+        raise SystemExit(f"the model takes {sorted(unknown)}: this benchmark has S2 at t, t-1, t+1 (with the "
+                         "cloud mask of t and the dates) and a DEM")
     cmd = [*otbcli("DecloudInfer"), "-s2.t", str(paths[TARGET]), "-s2.tm1", str(paths["2022-06-10"]),
            "-s2.tp1", str(paths["2022-06-20"]), "-out", str(out), "-ram", "256"]
+    if "cloud_t" in roles:  # models that take the mask (the default gfnet); it also keeps t's clear pixels
+        cmd += ["-mask", str(paths[f"mask_{TARGET}"])]
+    for role, day in dates.items():
+        if role in roles:
+            cmd += [f"-date.{role.rsplit('_', 1)[1]}", day]
     if "dem" in roles:
         cmd += ["-dem", str(paths["dem"])]
     if model:
@@ -233,41 +243,6 @@ def seconds_of(date: str) -> float:
     return datetime.strptime(date, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp()
 
 
-def gapfill_numpy(images: list[np.ndarray], masks: list[np.ndarray], dates: list[float], t: float,
-                  nodata: int = S2_NODATA) -> np.ndarray:
-    """DecloudGapFilling in numpy, vectorised over pixels: among the dates valid at a pixel (no band at
-    nodata, mask 0), B = the latest at or before t, A = the earliest at or after t; B + (t - tB) / (tA - tB)
-    (A - B) in float64, rounded half up; one side only: its value; none: nodata. Dates equal to t: the first
-    of them in date order is both B and A (as the app, which stops at the first valid date at or after t)."""
-    order = sorted(range(len(dates)), key=lambda k: dates[k])  # stable, as the app's
-    valid = [(m == 0) & np.all(im != nodata, axis=-1) for im, m in zip(images, masks)]
-    shape = images[0].shape[:2]
-    before = np.full(shape, -1, dtype=np.int8)
-    after = np.full(shape, -1, dtype=np.int8)
-    at_t = [k for k in order if dates[k] == t][::-1]  # assigned last to first: the first one wins
-    for k in [k for k in order if dates[k] < t] + at_t:
-        before[valid[k]] = k
-    for k in [k for k in order if dates[k] > t][::-1] + at_t:
-        after[valid[k]] = k
-    none = (before < 0) & (after < 0)
-    before = np.where(before < 0, after, before)
-    after = np.where(after < 0, before, after)
-    b = np.zeros(images[0].shape, dtype="float64")
-    a = np.zeros(images[0].shape, dtype="float64")
-    tb = np.zeros(shape, dtype="float64")
-    ta = np.zeros(shape, dtype="float64")
-    for k, image in enumerate(images):
-        sel = before == k
-        b[sel], tb[sel] = image[sel], dates[k]
-        sel = after == k
-        a[sel], ta[sel] = image[sel], dates[k]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = np.where(ta > tb, (t - tb) / (ta - tb), 0.0)
-    out = np.floor(b + w[:, :, None] * (a - b) + 0.5).astype(np.int16)
-    out[none] = nodata
-    return out
-
-
 def numpy_gapfilling_file(paths: list[Path], masks: list[Path], dates: list[str], date: str, out: Path,
                           strip: int = 512) -> Path:
     """From files to a file: GDAL reads, gap-filling in strips of rows, GDAL write (tiled, DEFLATE)."""
@@ -276,8 +251,9 @@ def numpy_gapfilling_file(paths: list[Path], masks: list[Path], dates: list[str]
     seconds = [seconds_of(d) for d in dates]
     result = np.empty_like(images[0])
     for r in range(0, result.shape[0], strip):
-        result[r:r + strip] = gapfill_numpy([im[r:r + strip] for im in images],
-                                            [m[r:r + strip] for m in clouds], seconds, seconds_of(date))
+        result[r:r + strip] = gapfill_series([im[r:r + strip] for im in images],
+                                             [m[r:r + strip] for m in clouds], seconds, seconds_of(date),
+                                             nodata=S2_NODATA)
     return raster.write_geotiff(out, result, origin=tuple(raster.geotransform(paths[0])[i] for i in (0, 3)),
                                 spacing=(10.0, -10.0), epsg=EPSG, nodata=S2_NODATA)
 

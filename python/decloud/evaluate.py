@@ -22,7 +22,8 @@ from tqdm import tqdm
 from .atomic import atomic_output, write_text
 from .dataset import read_dataset
 from .errors import DecloudInputError
-from .metrics import NODATA, PEAK, _keep
+from .metrics import PEAK, _keep
+from .scenarios import linear_gapfill
 
 METRICS = ("psnr", "mse", "ssim", "sam")
 
@@ -66,13 +67,10 @@ class _Accumulator:
 
 
 def gapfill(record: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The gap-filling (A) of one record, in numpy (same rule as the ``gapfilling`` network)."""
-    before, after = record["s2_tm1"].astype(np.float64), record["s2_tp1"].astype(np.float64)
-    t0, t, t1 = (float(record[f"s2_timestamp_{d}"]) for d in ("tm1", "t", "tp1"))
-    w = (t - t0) / max(t1 - t0, 1.0)
-    valid_b, valid_a = before > NODATA, after > NODATA
-    mix = (1 - w) * before + w * after
-    return np.where(valid_b & valid_a, mix, np.where(valid_b, before, np.where(valid_a, after, NODATA)))
+    """The gap-filling (A) of one record: :func:`decloud.scenarios.linear_gapfill` (the rule of the
+    ``gapfilling`` network) between its t-1 and t+1."""
+    stamps = {d: float(record[f"s2_timestamp_{d}"]) for d in ("tm1", "t", "tp1")}
+    return linear_gapfill(record["s2_tm1"], record["s2_tp1"], stamps)
 
 
 def evaluate(models: Mapping[str, str | Path], records_dir: str | Path, *, with_gapfilling: bool = True,

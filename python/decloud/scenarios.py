@@ -17,7 +17,7 @@ own few cloudy pixels); methods are scored against T on the pasted pixels only (
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -228,7 +228,7 @@ def scenes(series: Series, scenarios: Sequence[Scenario]) -> Iterator[Scene]:
 
 # ---- numpy references of the classical methods (the apps are checked against the gap-filling one) ----
 
-def linear_gapfill(tm1: np.ndarray, tp1: np.ndarray, stamps: dict[str, int]) -> np.ndarray:
+def linear_gapfill(tm1: np.ndarray, tp1: np.ndarray, stamps: Mapping[str, float]) -> np.ndarray:
     """Linear in time between t-1 and t+1, per pixel; a date without data gives way to the other; float32."""
     w = (stamps["t"] - stamps["tm1"]) / max(stamps["tp1"] - stamps["tm1"], 1)
     vb, va = np.any(tm1 != NODATA, -1, keepdims=True), np.any(tp1 != NODATA, -1, keepdims=True)
