@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=Path("../shared/data"))
     p.add_argument("--work", type=Path, default=Path("experiments/work/gfnet"))
     p.add_argument("--name", default="gfnet-default")
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=14)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--learning-rate", type=float, default=5e-4)
     p.add_argument("--scale", type=float, default=0.7, help="fraction of the planned number of examples")

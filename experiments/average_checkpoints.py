@@ -1,0 +1,49 @@
+"""Average the weights of several checkpoints of one gfnet run (stochastic weight averaging done after the
+fact: the mean of the last epochs' weights is usually smoother and generalises better than any one of them),
+and export the average as a SavedModel with its card.
+
+    python experiments/average_checkpoints.py OUT_MODEL ckpt1.weights.h5 ckpt2.weights.h5 ... [--option k=v]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("out", type=Path)
+    p.add_argument("checkpoints", type=Path, nargs="+")
+    p.add_argument("--option", action="append", default=[])
+    p.add_argument("--name", default=None)
+    p.add_argument("--training", type=Path, default=None, help="card.json whose training section to keep")
+    args = p.parse_args(argv)
+    import keras  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+
+    from decloud.card import export_model  # noqa: PLC0415
+    from decloud.networks import get_model  # noqa: PLC0415
+
+    options = {"width": 0.25}
+    for item in args.option:
+        k, _, v = item.partition("=")
+        options[k] = json.loads(v.lower())
+    net = get_model("gfnet", **options)
+    trainable = keras.Model(net.inputs, {"s2_target": net.output["s2_target"]})
+    total = None
+    for ckpt in args.checkpoints:
+        trainable.load_weights(str(ckpt))
+        weights = [w.copy() for w in trainable.get_weights()]
+        total = weights if total is None else [a + b for a, b in zip(total, weights)]
+    trainable.set_weights([w / len(args.checkpoints) for w in total])
+    training = json.loads(args.training.read_text())["training"] if args.training else {}
+    training = {**training, "averaged_checkpoints": [c.name for c in args.checkpoints]}
+    export_model(net, args.out, network="gfnet", name=args.name or args.out.name, training=training)
+    print(f"averaged {len(args.checkpoints)} checkpoints into {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
