@@ -333,7 +333,7 @@ def write_app(app, path: str | Path, *, pixel_type: str, ext_fname: str = "", na
             try:
                 app.write(str(path), pixel_type=pixel_type, ext_fname=ext_fname or None)
             except Exception as e:  # pyotb wraps OTB's exception in a RuntimeError
-                return list(errors), _app_error(e)
+                return list(errors), app_error(e)
         return list(errors), None
 
     errors, failure = run_in_thread(write, on_abandon=lambda: _remove(Path(path)))
@@ -346,7 +346,7 @@ def write_app(app, path: str | Path, *, pixel_type: str, ext_fname: str = "", na
     return Path(path)
 
 
-def _app_error(e: Exception) -> str:
+def app_error(e: Exception) -> str:
     """The meaningful line of an OTB/pyotb exception text, without ITK's object address."""
     text = [line for line in str(e).strip().splitlines() if line.strip()]
     fatal = [line for line in text if "(FATAL)" in line or "ERROR" in line or "Exception" in line]

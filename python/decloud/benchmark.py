@@ -48,7 +48,7 @@ import numpy as np
 from . import metrics
 from .atomic import atomic_output, write_text
 from .card import read_card
-from .errors import DecloudError, DecloudInputError
+from .errors import DecloudError, DecloudInputError, OTBAppError
 from .scenarios import (
     NODATA,
     SPLITS,
@@ -205,7 +205,8 @@ def run_model(model: Model, paths: dict[str, Path], dates: dict[str, str], out: 
 
 def run_gapfilling_app(paths: dict[str, Path], dates: dict[str, str], out: Path) -> np.ndarray:
     """DecloudGapFilling on t-1 and t+1 with their dates, at t; returns the output array (int16)."""
-    from .infer import _app_error, write_atomically  # noqa: PLC0415
+    from .atomic import app_error  # noqa: PLC0415
+    from .infer import write_atomically  # noqa: PLC0415
     from .otbenv import pyotb  # noqa: PLC0415
     from .raster import read_array  # noqa: PLC0415
 
@@ -213,7 +214,8 @@ def run_gapfilling_app(paths: dict[str, Path], dates: dict[str, str], out: Path)
         app = pyotb().DecloudGapFilling({"il": [str(paths["tm1"]), str(paths["tp1"])],
                                          "dates": [dates["tm1"], dates["tp1"]], "date": dates["t"]})
     except Exception as e:  # noqa: BLE001 - pyotb wraps the app's FATAL line in a RuntimeError
-        raise DecloudError(f"DecloudGapFilling: {_app_error(e)}") from None
+        message = app_error(e)
+        raise OTBAppError(message if message.startswith("DecloudGapFilling") else f"DecloudGapFilling: {message}") from e
     write_atomically(app, out, pixel_type="int16")
     return read_array(out)
 

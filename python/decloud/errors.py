@@ -11,6 +11,13 @@ class DecloudInputError(DecloudError, ValueError):
     """An input (file, parameter, model) is missing or wrong; the message names it."""
 
 
+class DecloudKeyError(DecloudInputError, KeyError):
+    """A name that a registry (networks, layout acquisitions...) does not know; the message lists the valid ones."""
+
+    def __str__(self) -> str:  # KeyError's own would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 class DecloudIOError(DecloudError, OSError):
     """Reading or writing a file failed."""
 

@@ -15,6 +15,7 @@ import io
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from tqdm import tqdm
@@ -26,12 +27,13 @@ from .metrics import PEAK, _keep
 from .scenarios import linear_gapfill
 
 METRICS = ("psnr", "mse", "ssim", "sam")
+Subset = Literal["all", "cloudy"]  # all the pixels of the records, or only those their cloud_t mask flags
 
 
 @dataclass
 class Row:
     model: str
-    subset: str  # "all" or "cloudy"
+    subset: Subset
     psnr: float
     mse: float
     ssim: float
@@ -58,7 +60,7 @@ class _Accumulator:
         self.ssim += ssim_map_mean(estimate, reference, mask) * n
         self.pixels += n
 
-    def row(self, model: str, subset: str) -> Row:
+    def row(self, model: str, subset: Subset) -> Row:
         if not self.pixels:
             return Row(model, subset, float("nan"), float("nan"), float("nan"), float("nan"), 0)
         mse = self.se / self.pixels

@@ -17,13 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from .atomic import atomic_output
 from .errors import DecloudInputError
+from .layouts import Orbit
 
-ORBITS = ("ascending", "descending")
+Direction = Literal["ascending", "descending"]
+ORBITS: tuple[Direction, ...] = ("ascending", "descending")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -128,7 +131,7 @@ class TileIndex:
             self.s2_hours[keep], [self.cloud_percent[:, keep], self.valid[:, keep]], hours, [cloud, valid])
         self._nearest.clear()
 
-    def add_s1(self, orbit: str, hours: np.ndarray, nodata_blocks: np.ndarray, *, block_pixels: int = 64) -> None:
+    def add_s1(self, orbit: Direction, hours: np.ndarray, nodata_blocks: np.ndarray, *, block_pixels: int = 64) -> None:
         """Add S1 dates of one orbit direction from per-block nodata counts [dates, blocks_y, blocks_x]."""
         if orbit not in ORBITS:
             raise DecloudInputError(f"orbit must be one of {ORBITS}, got {orbit!r}")
@@ -140,7 +143,7 @@ class TileIndex:
         self._nearest.clear()
 
     # ------------------------------------------------------------------ derived
-    def nearest_s1(self, orbit: str) -> tuple[np.ndarray, np.ndarray]:
+    def nearest_s1(self, orbit: Orbit) -> tuple[np.ndarray, np.ndarray]:
         """For each (cell, S2 date): index of the nearest valid S1 date of ``orbit`` (-1: none) and the gap
         in hours (inf: none). ``orbit`` may be "any"; then the index is into :meth:`s1_all_hours`."""
         if orbit not in self._nearest:
@@ -156,7 +159,7 @@ class TileIndex:
     def s1_all_hours(self) -> np.ndarray:
         return np.sort(np.concatenate([self.s1_hours[o] for o in ORBITS]), kind="stable")
 
-    def s1_hours_for(self, orbit: str) -> np.ndarray:
+    def s1_hours_for(self, orbit: Orbit) -> np.ndarray:
         return self.s1_all_hours() if orbit == "any" else self.s1_hours[orbit]
 
     # ------------------------------------------------------------------ persistence

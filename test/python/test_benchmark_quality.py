@@ -21,6 +21,7 @@ import pytest
 from decloud import benchmark
 from decloud import scenarios as sc_module  # not `import test_scenarios`: pytest would collect it
 from decloud.cli import main
+from decloud.errors import OTBAppError
 from decloud.raster import read_array
 from decloud.scenarios import NODATA, SPLITS, build_scene, linear_gapfill, load_series, plan_scenarios
 from decloud.synthetic import s2_like
@@ -176,6 +177,15 @@ def test_score_excludes_nodata_and_counts_coverage():
     s = benchmark.score(estimate, scene)
     assert s["coverage"] == 0.5 and s["pixels"] == 32
     assert s["psnr"] == pytest.approx(40.0) and s["mae"] == pytest.approx(0.01)
+
+
+def test_gapfilling_app_failure_is_an_otb_app_error(tmp_path):
+    missing = tmp_path / "missing.tif"
+    with pytest.raises(OTBAppError, match=r"^DecloudGapFilling: .*missing\.tif") as raised:
+        benchmark.run_gapfilling_app({"tm1": missing, "tp1": missing},
+                                     {"tm1": "2022-06-01", "tp1": "2022-06-11", "t": "2022-06-05"}, tmp_path / "o.tif")
+    assert raised.value.__cause__ is not None  # pyotb's own error, chained
+    assert not (tmp_path / "o.tif").exists()
 
 
 def test_model_with_a_role_it_cannot_feed_is_skipped(generated, tmp_path):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from decloud import raster
+from decloud.errors import DecloudInputError, DecloudKeyError
 from decloud.networks import MODELS, get_model
 from conftest import run_serve, write_image
 
@@ -50,9 +51,12 @@ def test_every_variant_runs(name, options):
 
 
 def test_unknown_model_lists_the_valid_names():
-    with pytest.raises(KeyError, match="valid names: gapfilling, msop_unet, ssop_mer, ssop_unet"):
+    assert set(MODELS) == {"gapfilling", "ssop_mer", "ssop_unet", "msop_unet", "gfnet"}
+    with pytest.raises(DecloudKeyError) as raised:
         get_model("resnet")
-    assert set(MODELS) == {"gapfilling", "ssop_mer", "ssop_unet", "msop_unet"}
+    # one line, unquoted (KeyError's own str() would quote it), an input error of Decloud's and still a KeyError
+    assert str(raised.value) == "unknown model 'resnet'; valid names: gapfilling, gfnet, msop_unet, ssop_mer, ssop_unet"
+    assert isinstance(raised.value, DecloudInputError) and isinstance(raised.value, KeyError)
 
 
 def test_gapfilling_is_linear_in_time_and_skips_nodata():

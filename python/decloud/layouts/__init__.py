@@ -26,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import DecloudInputError
+from ..errors import DecloudInputError, DecloudKeyError
 
 Orbit = Literal["ascending", "descending", "any"]
 
@@ -74,7 +74,7 @@ class AcquisitionsLayout:
         for acquisition in self.acquisitions:
             if acquisition.name == name:
                 return acquisition
-        raise KeyError(f"layout {self.name!r} has no acquisition {name!r} "
+        raise DecloudKeyError(f"layout {self.name!r} has no acquisition {name!r} "
                        f"(acquisitions: {', '.join(a.name for a in self.acquisitions)})")
 
     @property
