@@ -65,6 +65,13 @@ def main(argv=None) -> int:
         shutil.rmtree(old)
     else:
         os.replace(tmp, target)
+    results = Path("experiments/results") / args.name
+    results.mkdir(parents=True, exist_ok=True)
+    for name in ("summary.md", "summary.json", "scenarios.csv", "psnr.png"):
+        if (args.work / "benchmark" / name).exists():
+            shutil.copy(args.work / "benchmark" / name, results / name)
+    for ql in (args.work / "benchmark").glob("quicklook_*.png"):
+        shutil.copy(ql, results / ql.name)
     print((args.work / "benchmark" / "summary.md").read_text())
     print(f"shipped: {target}")
     return 0 if result is not None else 1
