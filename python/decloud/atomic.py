@@ -95,7 +95,7 @@ def remove_stale_temporaries(folder: str | Path, target: str | Path | None = Non
     """Remove the temporary files (and folders) in ``folder`` left by processes of this host that no longer run
     (killed with ``kill -9``, or a crashed machine's previous boot); only those of ``target`` if given."""
     folder = Path(folder)
-    removed = []
+    removed: list[Path] = []
     try:
         names = os.listdir(folder)
     except OSError:
@@ -332,7 +332,7 @@ def write_app(app, path: str | Path, *, pixel_type: str, ext_fname: str = "", na
         with capture_gdal_errors(all_threads=True) as errors:
             try:
                 app.write(str(path), pixel_type=pixel_type, ext_fname=ext_fname or None)
-            except Exception as e:  # pyotb wraps OTB's exception in a RuntimeError
+            except Exception as e:  # noqa: BLE001 - pyotb wraps OTB's exception in a RuntimeError
                 return list(errors), app_error(e)
         return list(errors), None
 

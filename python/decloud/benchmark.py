@@ -102,9 +102,9 @@ def load_models(paths: Sequence[str | Path] | None) -> list[Model]:
     """The models to run (the shipped default one when ``paths`` is empty), labelled by folder name."""
     from .infer import default_model  # noqa: PLC0415
 
-    paths = [Path(p) for p in paths] if paths else [default_model()]
+    folders = [Path(p) for p in paths] if paths else [default_model()]
     out, seen = [], set()
-    for path in paths:
+    for path in folders:
         card = read_card(path)  # a missing or unreadable card is an input error of the command
         roles = tuple(spec.get("role", key) for key, spec in card.get("inputs", {}).items())
         label = path.resolve().name
@@ -213,9 +213,10 @@ def run_gapfilling_app(paths: dict[str, Path], dates: dict[str, str], out: Path)
     try:
         app = pyotb().DecloudGapFilling({"il": [str(paths["tm1"]), str(paths["tp1"])],
                                          "dates": [dates["tm1"], dates["tp1"]], "date": dates["t"]})
-    except Exception as e:  # noqa: BLE001 - pyotb wraps the app's FATAL line in a RuntimeError
+    except Exception as e:  # pyotb wraps the app's FATAL line in a RuntimeError
         message = app_error(e)
-        raise OTBAppError(message if message.startswith("DecloudGapFilling") else f"DecloudGapFilling: {message}") from e
+        prefix = "" if message.startswith("DecloudGapFilling") else "DecloudGapFilling: "
+        raise OTBAppError(prefix + message) from e
     write_atomically(app, out, pixel_type="int16")
     return read_array(out)
 

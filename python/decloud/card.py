@@ -13,7 +13,8 @@ signature) and ``out_dir/card.json``::
 
 Roles are the dataset keys (``s2_t``, ``s1_tm1``, ``dem``, ``s2_20m_t``, ``s2_timestamp_t``, ``cloud_t`` (the cloud
 mask of t, 1 = cloudy, ``"kind": "mask"``)...); ``scale`` is the pixel size relative to 10 m. ``"holes": "model"``
-says that the graph completes the nodata pixels of its S2 inputs itself (``gfnet``). ``DecloudInfer`` configures itself from this card.
+says that the graph completes the nodata pixels of its S2 inputs itself (``gfnet``). ``DecloudInfer`` configures
+itself from this card.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def export_model(model, out_dir: str | Path, *, network: str, name: str | None =
     inputs = {t.name.split(":")[0]: describe_input(t.name.split(":")[0], int(t.shape[-1]) if len(t.shape) == 4 else 0)
               for t in model.inputs}
     outputs, padding = {}, []
-    for key, tensor in model.output.items() if isinstance(model.output, dict) else []:
+    for key in model.output if isinstance(model.output, dict) else []:
         m = re.match(r"^(?P<base>.+)_crop(?P<crop>\d+)$", key)
         base = m["base"] if m else key
         scale = 2 if "20m" in base else 1

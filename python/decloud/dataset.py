@@ -78,11 +78,11 @@ def generate_dataset(samples: Sequence[Sample], catalogs: Mapping[str, TileCatal
             if h not in cat.s2:
                 raise DecloudInputError(f"tile {s.tile}: no prepared S2 for {acq} at hour {h}")
             needs[(s.tile, "s2", h)].append(s.cell)
-        for acq, h in s.s1_hours.items():
-            if h is not None:
-                if h not in cat.s1:
-                    raise DecloudInputError(f"tile {s.tile}: no prepared S1 for {acq} at hour {h}")
-                needs[(s.tile, "s1", h)].append(s.cell)
+        for acq, h1 in s.s1_hours.items():
+            if h1 is not None:
+                if h1 not in cat.s1:
+                    raise DecloudInputError(f"tile {s.tile}: no prepared S1 for {acq} at hour {h1}")
+                needs[(s.tile, "s1", h1)].append(s.cell)
         if cat.dem is not None:
             needs[(s.tile, "dem", 0)].append(s.cell)
 
@@ -98,13 +98,15 @@ def generate_dataset(samples: Sequence[Sample], catalogs: Mapping[str, TileCatal
             sources = [folder / "s2_10m.tif"] + ([folder / "s2_20m.tif"] if (folder / "s2_20m.tif").exists() else [])
         elif kind == "s1":
             sources = [cat.s1[h] / "s1.tif"]
-        else:
+        elif cat.dem is not None:  # kind "dem": asked for only when the catalog has one
             sources = [cat.dem]
+        else:
+            raise DecloudInputError(f"tile {tile}: no DEM in its catalog")
         size = patch_size
         if kind == "dem":  # source 1 of this run is the DEM: the patch size in its own pixels
             from .raster import geotransform  # noqa: PLC0415
 
-            size = int(round(patch_size * cat.grid.pixel_size / geotransform(cat.dem)[1]))
+            size = int(round(patch_size * cat.grid.pixel_size / geotransform(sources[0])[1]))
         paths = extract_patches(sources, corners, size, work / f"{n:05d}")
         stacks[key] = ({c: i for i, c in enumerate(cells)}, paths)
 
@@ -118,11 +120,11 @@ def generate_dataset(samples: Sequence[Sample], catalogs: Mapping[str, TileCatal
             if len(paths) > 1:
                 f[f"s2_20m_{acq}"] = _read_patch(paths[1], k, patch_size // 2).astype(np.int16)
             f[f"s2_timestamp_{acq}"] = h * 3600
-        for acq, h in s.s1_hours.items():
-            if h is not None:
-                index, paths = stacks[(s.tile, "s1", h)]
+        for acq, h1 in s.s1_hours.items():
+            if h1 is not None:
+                index, paths = stacks[(s.tile, "s1", h1)]
                 f[f"s1_{acq}"] = _read_patch(paths[0], index[s.cell], patch_size).astype(np.uint16)
-                f[f"s1_timestamp_{acq}"] = h * 3600
+                f[f"s1_timestamp_{acq}"] = h1 * 3600
         if catalogs[s.tile].dem is not None:
             index, paths = stacks[(s.tile, "dem", 0)]
             f["dem"] = _read_patch(paths[0], index[s.cell], patch_size // 2).astype(np.float32)
@@ -216,7 +218,8 @@ def catalog_from_prepared(index, prepared_dir: str | Path, dem: str | Path | Non
 
     from .patch_index import to_hours  # noqa: PLC0415
 
-    s2, s1 = {}, {}
+    s2: dict[int, Path] = {}
+    s1: dict[int, Path] = {}
     for folder in sorted(Path(prepared_dir).glob(f"S[12]_{index.tile}_*")):
         try:
             marker = json.loads((folder / "done.json").read_text())

@@ -44,6 +44,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from .atomic import write_json
 from .errors import DecloudError, DecloudInputError
@@ -55,6 +56,7 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
                     "GDAL_NUM_THREADS")
 REPORT_EVERY_S = 5.0
 log = logging.getLogger(__name__)
+T = TypeVar("T")  # the items of a run of tasks
 
 
 @dataclass(frozen=True)
@@ -221,14 +223,14 @@ def _set_threads(threads: int | None) -> None:
         os.environ.update(thread_environment(threads))
 
 
-def execute(function: Callable[[object], dict], item, threads: int | None = None, label: str = "") -> dict:
+def execute(function: Callable[[T], dict], item: T, threads: int | None = None, label: str = "") -> dict:
     """Run one task (in a worker, or here): its report entry, with worker and duration; a failure is an entry
     with status ``failed`` and the error, not an exception."""
     _set_threads(threads)
     began = time.perf_counter()
     try:
         entry = dict(function(item) or {})
-    except Exception as e:  # reported, and raised by run_tasks once every task has ended
+    except Exception as e:  # noqa: BLE001 - reported, and raised by run_tasks once every task has ended
         text = str(e).strip()
         message = text.splitlines()[-1] if text else ""
         error = message if isinstance(e, DecloudError) and message else f"{type(e).__name__}: {message}".rstrip(": ")
@@ -253,10 +255,10 @@ def uses_dask(options: ClusterOptions, n_items: int, client=None) -> bool:
         (not options.in_process and n_items > 1)
 
 
-def run_tasks(function: Callable[[object], dict], items: Sequence, *, options: ClusterOptions | None = None,
+def run_tasks(function: Callable[[T], dict], items: Sequence[T], *, options: ClusterOptions | None = None,
               client=None, report_dir: str | Path | None = None, report_name: str = "run_report.json",
               report_extra: dict | None = None, entries_before: Sequence[dict] = (), progress: bool = True,
-              desc: str = "tasks", label: Callable[[object], str] = str, raise_failures: bool = True) -> list[dict]:
+              desc: str = "tasks", label: Callable[[T], str] = str, raise_failures: bool = True) -> list[dict]:
     """Run ``function(item)`` for every item as Dask tasks (see the module documentation); returns the report
     entries, ``entries_before`` first, then one per item in the order of ``items``.
 
@@ -322,7 +324,7 @@ def _run_on(client, function, items, labels, results, threads, bar, report) -> N
         k = futures[future]
         try:
             results[k] = future.result()
-        except Exception as e:  # the task was lost with its worker more than `retries` times
+        except Exception as e:  # noqa: BLE001 - the task was lost with its worker more than `retries` times
             results[k] = {"task": labels[k], "status": "failed", "worker": None,
                           "error": f"{type(e).__name__}: {e}".strip()}
         failed += results[k].get("status") == "failed"

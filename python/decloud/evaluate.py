@@ -85,7 +85,7 @@ def evaluate(models: Mapping[str, str | Path], records_dir: str | Path, *, with_
             functions[label] = tf.saved_model.load(str(folder)).signatures["serving_default"]
         except (OSError, KeyError, ValueError) as e:
             raise DecloudInputError(f"{folder}: not a SavedModel with a serving_default signature ({e})") from e
-    accs = {}
+    accs: dict[tuple[str, Subset], _Accumulator] = {}
     records = read_dataset(records_dir).as_numpy_iterator()
     for record in tqdm(records, desc="records", unit="rec", disable=quiet):
         if "s2_target" not in record:
@@ -133,7 +133,8 @@ def write_report(rows: list[Row], out_dir: str | Path, *, title: str = "Decloud 
         if not chosen:
             continue
         lines += [f"| **{subset} pixels** | | | | | |"]
-        lines += [f"| {r.model} | {r.pixels} | {r.psnr:.2f} | {r.mse:.1f} | {r.ssim:.4f} | {r.sam:.4f} |" for r in chosen]
+        lines += [f"| {r.model} | {r.pixels} | {r.psnr:.2f} | {r.mse:.1f} | {r.ssim:.4f} | {r.sam:.4f} |"
+                  for r in chosen]
     paths["md"] = write_text(out_dir / "scores.md", "\n".join(lines) + "\n", what="scores table")
     for metric in METRICS:
         fig, ax = plt.subplots(figsize=(6, 3.5))

@@ -63,7 +63,7 @@ def _redeliver() -> None:
         time.sleep(0.1)
         with _state_lock:
             signum = _pending.get("signum")
-        if signum is None:
+        if signum is None or main.ident is None:
             return
         signal.pthread_kill(main.ident, signum)
 
@@ -119,7 +119,7 @@ def run_in_thread(function: Callable[[], T], *, on_abandon: Callable[[], None] |
     def target() -> None:
         try:
             box["result"] = function()
-        except BaseException as e:  # handed to the waiting thread
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting thread, which raises it
             box["error"] = e
         finally:
             with _state_lock:

@@ -14,6 +14,7 @@ Cells are numbered row-major over the grid; ``PatchGrid`` maps them to map coord
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -124,7 +125,8 @@ class TileIndex:
             raise DecloudInputError(f"S2 block counts: {hours.size} dates, cloud counts {cloud_blocks.shape}, "
                                     f"nodata counts {nodata_blocks.shape}")
         cell_area = self.grid.cell_pixels**2
-        cloud = (block_counts_to_cells(cloud_blocks, self.grid, block_pixels).T * (100.0 / cell_area)).astype(np.float32)
+        cloud = block_counts_to_cells(cloud_blocks, self.grid, block_pixels).T * (100.0 / cell_area)
+        cloud = cloud.astype(np.float32)
         valid = block_counts_to_cells(nodata_blocks, self.grid, block_pixels).T == 0
         keep = ~np.isin(self.s2_hours, hours)
         self.s2_hours, (self.cloud_percent, self.valid) = _merge_sorted(
@@ -217,7 +219,7 @@ def _nearest_valid(targets: np.ndarray, times: np.ndarray, valid: np.ndarray) ->
     return nearest, gap
 
 
-def index_prepared(out_path: str | Path, s2_folders: list[Path], s1_folders: list[Path] = (), *,
+def index_prepared(out_path: str | Path, s2_folders: Sequence[Path], s1_folders: Sequence[Path] = (), *,
                    cell_pixels: int = 256, tile: str | None = None) -> TileIndex:
     """Build or update the index of one tile from prepared S2 and S1 folders (their ``blocks.npz`` and
     ``done.json``). Dates already in an existing index at ``out_path`` are skipped (built once, updated

@@ -104,14 +104,14 @@ def read_s2_product(path: str | Path) -> S2Product:
     if not source.exists():
         raise DecloudInputError(f"{source}: no such file or folder")
     stem = source.name[:-4] if source.name.lower().endswith(".zip") else source.name
-    if THEIA_PRODUCT.match(stem):
-        return _read_theia(source, THEIA_PRODUCT.match(stem))
-    if ESA_PRODUCT.match(stem):
-        return _read_esa(source, ESA_PRODUCT.match(stem))
-    if STACK.match(source.name):
-        return _read_stack(source, STACK.match(source.name))
-    raise DecloudInputError(f"{source}: unparsable product name (expected a THEIA, ESA SAFE or S2_L2A_<date>_<bands>.tif "
-                            f"name, see decloud.products)")
+    if m := THEIA_PRODUCT.match(stem):
+        return _read_theia(source, m)
+    if m := ESA_PRODUCT.match(stem):
+        return _read_esa(source, m)
+    if m := STACK.match(source.name):
+        return _read_stack(source, m)
+    raise DecloudInputError(f"{source}: unparsable product name (expected a THEIA, ESA SAFE or "
+                            "S2_L2A_<date>_<bands>.tif name, see decloud.products)")
 
 
 def _require(source: Path, found: dict, needed, what: str) -> None:
@@ -173,7 +173,8 @@ def _esa_offset(source: Path, prefix: str, files: list[str], baseline: int) -> i
             text = (Path(prefix) / mtd).read_text(errors="replace")
         offsets = set(re.findall(r"<BOA_ADD_OFFSET[^>]*>\s*(-?\d+)\s*<", text))
         if len(offsets) > 1:
-            raise DecloudInputError(f"{source}: band-dependent BOA_ADD_OFFSET values {sorted(offsets)} are not supported")
+            raise DecloudInputError(f"{source}: band-dependent BOA_ADD_OFFSET values {sorted(offsets)} are not "
+                                    "supported")
         if offsets:
             return int(offsets.pop())
     return -1000 if baseline >= 400 else 0

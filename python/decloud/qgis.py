@@ -126,7 +126,7 @@ def write_profile(config_dir: str | Path, otb_folder: str | Path) -> Path:
     ini = Path(config_dir).absolute() / "profiles" / "default" / "QGIS" / "QGIS3.ini"
     ini.parent.mkdir(parents=True, exist_ok=True)
     settings = configparser.ConfigParser(interpolation=None, delimiters=("=",), strict=False)
-    settings.optionxform = str  # QSettings keys are case-sensitive
+    settings.optionxform = str  # type: ignore[assignment,method-assign]  # QSettings keys are case-sensitive
     if ini.exists():
         settings.read(ini)
     for section, key, value in (

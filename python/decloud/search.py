@@ -182,7 +182,7 @@ def split_cells(grid: PatchGrid, rois: Mapping[str, Sequence[BBox]]) -> dict[str
     owner = np.full(grid.n_cells, -1, dtype=np.int64)
     names = list(rois)
     for s, name in enumerate(names):
-        hits = set()
+        hits: set[int] = set()
         for box in rois[name]:
             xmin, ymin, xmax, ymax = box
             hits.update(c for c in tree.intersection((xmin, ymin, xmax, ymax))

@@ -20,6 +20,7 @@ import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -135,7 +136,7 @@ def make_theia(out_dir: str | Path, *, tile: str = "32TPS", when: datetime = dat
     name = f"SENTINEL2A_{when:%Y%m%d-%H%M%S}-123_L2A_T{tile}_C_V3-0"
     folder = Path(out_dir) / name
     (folder / "MASKS").mkdir(parents=True, exist_ok=True)
-    kw = dict(origin=ORIGIN, epsg=EPSG)
+    kw: dict[str, Any] = {"origin": ORIGIN, "epsg": EPSG}
     for k, band in enumerate(BANDS_10M):
         write_geotiff(folder / f"{name}_FRE_{band}.tif", fre10[:, :, k], spacing=(10, -10), nodata=-10000, **kw)
     for k, band in enumerate(BANDS_20M):
@@ -150,7 +151,7 @@ def make_theia(out_dir: str | Path, *, tile: str = "32TPS", when: datetime = dat
         with zipfile.ZipFile(path, "w") as z:
             for f in sorted(folder.rglob("*")):
                 z.write(f, f.relative_to(folder.parent))
-        import shutil
+        import shutil  # noqa: PLC0415
 
         shutil.rmtree(folder)
     return scene.synthetic(path, t10, t20, scene.cloud | scene.shadow)
@@ -161,7 +162,8 @@ def _write_jp2(path: Path, array: np.ndarray, spacing: float) -> None:
 
     tmp = path.with_suffix(".tif")
     write_geotiff(tmp, array, origin=ORIGIN, spacing=(spacing, -spacing), epsg=EPSG)
-    gdal.GetDriverByName("JP2OpenJPEG").CreateCopy(str(path), gdal.Open(str(tmp)), options=["REVERSIBLE=YES", "QUALITY=100"])
+    gdal.GetDriverByName("JP2OpenJPEG").CreateCopy(str(path), gdal.Open(str(tmp)),
+                                                   options=["REVERSIBLE=YES", "QUALITY=100"])
     tmp.unlink()
     Path(str(path) + ".aux.xml").unlink(missing_ok=True)
 

@@ -12,12 +12,6 @@ from pathlib import Path
 import numpy as np
 
 
-def _tf():
-    import tensorflow as tf  # noqa: PLC0415 - heavy import, only when a model is built
-
-    return tf
-
-
 def conv_model(
     out_dir: str | Path,
     *,
@@ -33,7 +27,8 @@ def conv_model(
     out_bands]; with ``extra_output``, also ``z`` = per-pixel mean over the bands of ``y`` (1 band).
     Receptive field = expression field + kernel - 1.
     """
-    tf = _tf()
+    import tensorflow as tf  # noqa: PLC0415 - heavy import, only when a model is built
+
     rng = np.random.default_rng(seed)
     weights = tf.constant(rng.normal(0, 0.1, (kernel, kernel, in_bands, out_bands)).astype("float32"))
     bias = tf.constant(rng.normal(0, 1, (out_bands,)).astype("float32"))
@@ -56,7 +51,8 @@ def patch_model(out_dir: str | Path, *, patch: int = 5, in_bands: int = 4, class
     """Patch-based model: input ``x`` [n, patch, patch, in_bands] -> output ``prob`` [n, classes] (softmax of
     a dense layer over the flattened patch) and ``label`` [n] (argmax, int32). Fixed patch size.
     """
-    tf = _tf()
+    import tensorflow as tf  # noqa: PLC0415 - heavy import, only when a model is built
+
     rng = np.random.default_rng(seed)
     dense = tf.constant(rng.normal(0, 0.01, (patch * patch * in_bands, classes)).astype("float32"))
 
@@ -75,7 +71,8 @@ def two_source_patch_model(out_dir: str | Path, *, patch1: int = 8, patch2: int 
     """Patch-based model with two sources (e.g. 10 m and 20 m): ``x1`` [n, patch1, patch1, 4] and ``x2``
     [n, patch2, patch2, 2] -> ``out`` [n, 3] = weighted means of each input's bands.
     """
-    tf = _tf()
+    import tensorflow as tf  # noqa: PLC0415 - heavy import, only when a model is built
+
     rng = np.random.default_rng(seed)
     w1 = tf.constant(rng.normal(0, 1, (4, 3)).astype("float32"))
     w2 = tf.constant(rng.normal(0, 1, (2, 3)).astype("float32"))
@@ -132,7 +129,8 @@ def keras_unet(out_dir: str | Path, **kwargs) -> Path:
 
 def run_saved_model(model_dir: str | Path, **inputs: np.ndarray) -> dict[str, np.ndarray]:
     """Call a SavedModel's serving_default signature from Python (the reference for the app)."""
-    tf = _tf()
+    import tensorflow as tf  # noqa: PLC0415 - heavy import, only when a model is built
+
     fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
     return {k: v.numpy() for k, v in fn(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
 
@@ -142,7 +140,8 @@ def smoothing_model(out_dir: str | Path, *, bands: int = 4, kernel: int = 5) -> 
 
     Its output is known in closed form (the mean of each window), which makes it the demo's check.
     """
-    tf = _tf()
+    import tensorflow as tf  # noqa: PLC0415 - heavy import, only when a model is built
+
     weights = tf.constant(np.full((kernel, kernel, bands, 1), 1.0 / kernel**2, dtype="float32"))
 
     class Smoothing(tf.Module):

@@ -17,11 +17,15 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..atomic import atomic_output, folder_lock
 from ..distributed import add_cluster_arguments, cluster_options, run_tasks
 from ..errors import DecloudInputError
 from .options import parse_assignments
+
+if TYPE_CHECKING:
+    from ..dataset import TileCatalog
 
 
 @dataclass(frozen=True)
@@ -31,16 +35,16 @@ class TileDataset:
     tile: str
     split: str
     samples: tuple
-    catalog: object  # decloud.dataset.TileCatalog
+    catalog: TileCatalog
     folder: str
     patch_size: int
     shard_size: int
 
 
 def _digest(task: TileDataset) -> str:
-    text = json.dumps([[s.tile, int(s.cell), {k: int(v) for k, v in s.s2_hours.items()},
-                        {k: None if v is None else int(v) for k, v in s.s1_hours.items()}] for s in task.samples]
-                      + [task.patch_size, task.shard_size, str(task.catalog.dem)])
+    described: list[Any] = [[s.tile, int(s.cell), {k: int(v) for k, v in s.s2_hours.items()},
+                             {k: None if v is None else int(v) for k, v in s.s1_hours.items()}] for s in task.samples]
+    text = json.dumps(described + [task.patch_size, task.shard_size, str(task.catalog.dem)])
     return hashlib.sha1(text.encode()).hexdigest()
 
 

@@ -26,7 +26,8 @@ def register(sub) -> None:
     p = sub.add_parser("index", help="build or update a tile's patch index from prepared folders",
                        description="Per cell of a patch grid and per S2 date: cloud %%, validity, nearest valid S1. "
                        "An existing index is updated with the dates it does not have yet.",
-                       epilog="example: decloud index --out index/32TPS.npz --s2 prepared/S2_32TPS_* --s1 prepared/S1_32TPS_*")
+                       epilog="example: decloud index --out index/32TPS.npz --s2 prepared/S2_32TPS_* "
+                              "--s1 prepared/S1_32TPS_*")
     p.add_argument("--out", required=True, help="index file (.npz)")
     p.add_argument("--s2", nargs="+", required=True, help="prepared S2 folders of one tile")
     p.add_argument("--s1", nargs="*", help="prepared S1 folders of that tile")

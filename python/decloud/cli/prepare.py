@@ -102,7 +102,8 @@ def register(sub) -> None:
     p = sub.add_parser("prepare-s1", help="S1Tiling sigma0 (VV + VH) -> Decloud's uint16 log stretch",
                        description="Give the VV files; each VH file is found beside its VV file. "
                        + DASK_NOTE.format(stage="prepare-s1"),
-                       epilog="example: decloud prepare-s1 s1tiling/32TPS/s1a_32TPS_vv_ASC_117_*.tif --out-dir prepared")
+                       epilog="example: decloud prepare-s1 s1tiling/32TPS/s1a_32TPS_vv_ASC_117_*.tif "
+                              "--out-dir prepared")
     p.add_argument("vv_files", nargs="+")
     p.add_argument("--out-dir", required=True)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -110,7 +111,8 @@ def register(sub) -> None:
     p.set_defaults(func=_s1)
 
     p = sub.add_parser("prepare-dem", help="any GDAL DEM (SRTM .hgt, GeoTIFF, VRT) -> the S2 20 m grid",
-                       epilog="example: decloud prepare-dem srtm/*.hgt --reference prepared/S2_*/s2_20m.tif --out-dir prepared")
+                       epilog="example: decloud prepare-dem srtm/*.hgt --reference prepared/S2_*/s2_20m.tif "
+                              "--out-dir prepared")
     p.add_argument("dems", nargs="+")
     p.add_argument("--reference", required=True, help="a raster on the S2 20 m grid (e.g. a prepared s2_20m.tif)")
     p.add_argument("--out-dir", required=True)

@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("search", help="samples that fit an acquisitions layout",
-                       epilog="example: decloud search --index index/*.npz --layout os2 --per-cell 4 --out samples.json")
+                       epilog="example: decloud search --index index/*.npz --layout os2 --per-cell 4 "
+                              "--out samples.json")
     p.add_argument("--index", nargs="+", required=True, help="tile index files")
     p.add_argument("--layout", required=True, help="a shipped layout (ssop, os1, os2, os2-gf) or a layout JSON file")
     p.add_argument("--strategy", choices=["random", "constant", "season"], default="constant")

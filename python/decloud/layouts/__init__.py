@@ -193,7 +193,8 @@ def load_layout(path_or_name: str | Path) -> AcquisitionsLayout:
     try:
         text = Path(path).read_text()
     except OSError as e:
-        raise LayoutError(f"{path}: cannot be read ({e.strerror}); shipped layouts: {', '.join(sorted(shipped))}") from e
+        raise LayoutError(f"{path}: cannot be read ({e.strerror}); shipped layouts: "
+                          f"{', '.join(sorted(shipped))}") from e
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:

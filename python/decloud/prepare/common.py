@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..atomic import atomic_output, write_app, write_json
+from ..errors import DecloudIOError
 from ..geotiff import OTBPixelType, extended_filename
 
 
@@ -18,7 +19,15 @@ def read_marker(folder: Path) -> dict | None:
         return None
 
 
-def build_folder(folder: Path, marker: dict, fill: Callable[[Path], None]) -> bool:
+def done_marker(folder: Path) -> dict:
+    """The ``done.json`` of a folder just built; a :class:`DecloudIOError` when it cannot be read back."""
+    marker = read_marker(folder)
+    if marker is None:
+        raise DecloudIOError(f"{folder}: its completion marker done.json cannot be read back")
+    return marker
+
+
+def build_folder(folder: Path, marker: dict, fill: Callable[[Path], object]) -> bool:
     """Write ``folder`` atomically (:func:`decloud.atomic.atomic_output`): ``fill`` writes into a temporary
     sibling, ``done.json`` is added, then it is renamed into place (replacing an older ``folder``); on any error
     or signal the temporary folder is removed and ``folder`` stays as it was. Skipped (returns False) when

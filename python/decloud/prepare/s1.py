@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import DecloudInputError
 from ..otbenv import pyotb
-from .common import build_folder, grid_of, read_blocks, read_marker, write_image
+from .common import build_folder, done_marker, grid_of, read_blocks, write_image
 
 S1TILING_NAME = re.compile(
     r"^(?P<unit>s1[a-d])_(?P<tile>\d{2}[A-Z]{3})_(?P<pol>vv|vh)_(?P<direction>ASC|DES)_(?P<orbit>\d{3})"
@@ -68,7 +68,8 @@ def prepare_s1(vv_path: str | Path, out_dir: str | Path, *, block_pixels: int = 
     vv = Path(vv_path)
     m = S1TILING_NAME.match(vv.name)
     if not m:
-        raise DecloudInputError(f"{vv}: unparsable S1Tiling name (expected e.g. s1a_33NWB_vv_DES_007_20200108t044150.tif)")
+        raise DecloudInputError(f"{vv}: unparsable S1Tiling name "
+                                "(expected e.g. s1a_33NWB_vv_DES_007_20200108t044150.tif)")
     if m["pol"].lower() != "vv":
         raise DecloudInputError(f"{vv}: give the VV file (this is {m['pol']})")
     if not vv.is_file():
@@ -99,4 +100,4 @@ def prepare_s1(vv_path: str | Path, out_dir: str | Path, *, block_pixels: int = 
         np.savez_compressed(tmp / "blocks.npz", nodata=counts["nodata"], block_pixels=counts["block_pixels"])
 
     build_folder(folder, marker, fill)
-    return PreparedS1(folder, m["tile"], direction, read_marker(folder)["acquired"])
+    return PreparedS1(folder, m["tile"], direction, done_marker(folder)["acquired"])

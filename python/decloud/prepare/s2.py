@@ -31,8 +31,8 @@ import numpy as np
 
 from ..errors import DecloudInputError
 from ..otbenv import pyotb
-from .common import build_folder, grid_of, read_blocks, read_marker, write_image
 from ..products import BANDS_10M, BANDS_20M, SCL_CLOUD_CLASSES, BandSource, S2Product, read_s2_product
+from .common import build_folder, done_marker, grid_of, read_blocks, write_image
 
 S2_NODATA = -10000
 
@@ -131,7 +131,7 @@ def prepare_s2(product_path: str | Path, out_dir: str | Path, *, block_pixels: i
               "acquired": product.acquired.isoformat(), "offset": product.offset,
               "bands_10m": list(BANDS_10M), "bands_20m": list(BANDS_20M) if product.has_20m else []}
     build_folder(folder, marker, lambda tmp: _prepare_into(product, tmp, block_pixels))
-    return PreparedS2(folder, product.tile, read_marker(folder)["acquired"])
+    return PreparedS2(folder, product.tile, done_marker(folder)["acquired"])
 
 
 def _check_grids(product: S2Product) -> None:
@@ -153,6 +153,8 @@ def _prepare_into(product: S2Product, folder: Path, block_pixels: int) -> None:
     otb = pyotb()
     ref = product.bands["B2"].path
     if product.kind == "theia":
+        if product.edge_mask is None or product.cloud_mask is None:
+            raise DecloudInputError(f"{product.source}: a THEIA product needs its EDG and CLM masks")
         mask10, mask = product.edge_mask.path, "im2b1 != 0"
         cloud = otb.BandMathX({"il": [product.cloud_mask.path], "exp": "im1b1 != 0 ? 1 : 0"})
     elif product.cloud_mask is not None:  # SCL, the 20 m one of ESA onto the 10 m grid: cloud and nodata
@@ -174,7 +176,8 @@ def _prepare_into(product: S2Product, folder: Path, block_pixels: int) -> None:
             scl20 = _on_grid(otb, product.cloud_mask.path, product.bands[BANDS_20M[0]].path)
             s2_20m, _ = _prepared_stack(otb, product, BANDS_20M, scl20, "im2b1 == 0")
         write_image(s2_20m, folder / "s2_20m.tif", "int16", S2_NODATA)
-    np.savez_compressed(folder / "blocks.npz", **block_counts(folder / "cloud.tif", folder / "nodata.tif", block_pixels))
+    counts = block_counts(folder / "cloud.tif", folder / "nodata.tif", block_pixels)
+    np.savez_compressed(folder / "blocks.npz", **counts)
 
 
 def block_counts(cloud_path: Path, nodata_path: Path, block_pixels: int = 64) -> dict[str, np.ndarray]:
