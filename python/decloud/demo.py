@@ -136,9 +136,11 @@ def run_demo(out_dir: str | Path, *, scene: Scene = "real", size: int = 512, ser
     seconds["DecloudGapFilling"] = time.perf_counter() - start
 
     arrays = {name: raster.read_array(path) for name, path in
-              (("cloudy input", p["t"]), ("gap-filling", gapfilling), ("network", network), ("reference", p["reference"]))}
+              (("cloudy input", p["t"]), ("gap-filling", gapfilling), ("network", network),
+               ("reference", p["reference"]))}
     cloudy = made["scored"]
-    results = {name: scores(arrays[name], arrays["reference"], cloudy) for name in ("cloudy input", "gap-filling", "network")}
+    results = {name: scores(arrays[name], arrays["reference"], cloudy)
+               for name in ("cloudy input", "gap-filling", "network")}
     lines = [f"# Decloud demo: {made['label']}", "", f"Model: {model_dir.name}.", "",
              f"Scores on the {int(cloudy.sum())} cloudy pixels of t (reflectance x 10000; SAM in radians).", "",
              "| image | PSNR (dB) | SSIM | SAM | MSE |", "|---|---|---|---|---|"]

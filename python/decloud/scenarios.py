@@ -92,7 +92,8 @@ def load_series(folder: str | Path, *, mask: MaskSource = "auto", name: str | No
     if not stacks:
         raise DecloudInputError(f"{folder}: no S2_L2A_YYYYMMDD_B2B3B4B8.tif stack")
     dates, images, clouds = [], [], []
-    gt0, proj0, shape0 = None, "", None
+    gt0: tuple[float, ...] = ()
+    proj0, shape0 = "", None
     used = mask
     for d, path in stacks:
         stem = path.name[: -len("B2B3B4B8.tif")]
@@ -171,7 +172,8 @@ def build_scene(series: Series, sc: Scenario) -> Scene:
     t[pasted] = series.reflectance[sc.cloudy][pasted]
     cloud = pasted | series.cloud[sc.reference]
     scored = pasted & ~series.cloud[sc.reference]
-    stamps = {"t": series.timestamp(sc.reference), "tm1": series.timestamp(sc.before), "tp1": series.timestamp(sc.after)}
+    stamps = {"t": series.timestamp(sc.reference), "tm1": series.timestamp(sc.before),
+              "tp1": series.timestamp(sc.after)}
     return Scene(t, cloud, series.reflectance[sc.before], series.reflectance[sc.after], stamps, ref, scored,
                  sc.label(series))
 
@@ -420,7 +422,8 @@ def training_examples(series: Series, split: Split, *, patch: int, count: int, s
         k, flip = _DIHEDRAL[rng.integers(8)]
         sar = {} if s1 is None else {f"s1_{name}": _dihedral(s1[i][win], k, flip)
                                      for name, i in (("t", r), ("tm1", b), ("tp1", a))}
-        yield {**sar, "s2_t": _dihedral(t, k, flip), "s2_tm1": _dihedral(tm1, k, flip), "s2_tp1": _dihedral(tp1, k, flip),
+        yield {**sar, "s2_t": _dihedral(t, k, flip), "s2_tm1": _dihedral(tm1, k, flip),
+               "s2_tp1": _dihedral(tp1, k, flip),
                "cloud_t": _dihedral(cloud[..., None].astype(np.uint8), k, flip),
                "s2_target": _dihedral(target, k, flip),
                "s2_timestamp_t": part.timestamp(r), "s2_timestamp_tm1": part.timestamp(b),

@@ -100,10 +100,11 @@ def _pipeline(folder, input_keys: Sequence[str], target_keys: Sequence[str], bat
     return ds.map(split, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def train(network: str, dataset_dir: str | Path | Sequence[str | Path], out_dir: str | Path, *, options: dict | None = None,
-          valid_dir: str | Path | None = None, epochs: int = 10, batch_size: int = 4, learning_rate: float = 2e-4,
-          patience: int = 5, seed: int = 0, strategy: Strategy = "default", callbacks: Sequence = (),
-          verbose: int = 1, name: str | None = None, card_extra: dict | None = None, loss: Loss = "l1") -> Path:
+def train(network: str, dataset_dir: str | Path | Sequence[str | Path], out_dir: str | Path, *,
+          options: dict | None = None, valid_dir: str | Path | None = None, epochs: int = 10, batch_size: int = 4,
+          learning_rate: float = 2e-4, patience: int = 5, seed: int = 0, strategy: Strategy = "default",
+          callbacks: Sequence = (), verbose: int = 1, name: str | None = None, card_extra: dict | None = None,
+          loss: Loss = "l1") -> Path:
     """Train ``network`` (registry name, ``options`` for it) on one dataset folder or several (see
     ``_pipeline``); returns the exported model folder. ``card_extra`` joins the card's training section
     (data, split). ``loss``: ``l1`` (masked L1) or ``log_mse`` (per-example masked MSE in dB, see
@@ -115,6 +116,8 @@ def train(network: str, dataset_dir: str | Path | Sequence[str | Path], out_dir:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if strategy == "multiworker":
+        if not isinstance(dataset_dir, (str, Path)):
+            raise DecloudInputError("strategy multiworker: give one dataset folder")
         return _train_multiworker(network, options or {}, Path(dataset_dir), out_dir, epochs=epochs,
                                   batch_size=batch_size, learning_rate=learning_rate, seed=seed, verbose=verbose)
     scope = tf.distribute.MirroredStrategy() if strategy == "mirrored" else tf.distribute.get_strategy()
@@ -144,7 +147,8 @@ def train(network: str, dataset_dir: str | Path | Sequence[str | Path], out_dir:
     losses = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     info = {"network": network, "options": options or {},
             "dataset": [str(p.resolve()) for p in _folders(dataset_dir)],
-            "validation": str(Path(valid_dir).resolve()) if valid_dir else None, "epochs_run": len(losses.get("loss", [])),
+            "validation": str(Path(valid_dir).resolve()) if valid_dir else None,
+            "epochs_run": len(losses.get("loss", [])),
             "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
             "loss": {"l1": "masked L1", "log_mse": "masked per-example MSE in dB"}[loss], "history": losses,
             **(card_extra or {})}
