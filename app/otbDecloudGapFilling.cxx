@@ -28,13 +28,17 @@ private:
     SetName("DecloudGapFilling");
     SetDescription("The Sentinel-2 image at date t, per pixel linear in time between the nearest clear dates before and after.");
     SetDocLongDescription(
-      "For each pixel independently, among the dated images where it is valid (no band equals the nodata value and "
-      "its cloud mask, when given, is 0), takes the latest date at or before t and the earliest at or after t and "
-      "interpolates linearly in time between them (double precision, then rounded half up in the S2 encoding). "
-      "When only one side has a valid date, its value is used; where no date is valid, the output is nodata. "
+      "For each pixel independently, among the dated images where it is valid (it has data: no band equals the "
+      "nodata value or is NaN; and its cloud mask, when given, is 0), takes the latest date at or before t and the "
+      "earliest at or after t and interpolates linearly in time between them (double precision, then rounded half "
+      "up in the S2 encoding). When only one side has a valid date, its value is used. Holes: where every date that "
+      "has data is cloudy, the same rule applies to the dates that have data, cloudy or not; the output is nodata "
+      "only where no date has data at the pixel. NaN in float inputs is nodata; with the S2 encoding, 8-bit inputs "
+      "(which cannot hold reflectance x 10000) are refused. "
       "The images (and masks) must share a grid (CRS, pixel size, alignment); the application works on their "
       "common extent. Streamed: any image size.");
-    SetDocLimitations("No maximum gap in time: a pixel cloudy on every date but one takes that date's value. "
+    SetDocLimitations("No maximum gap in time: a pixel cloudy on every date but one takes that date's value, a pixel "
+                      "cloudy on every date the gap-filling of its cloudy values. "
                       "From the command line the output is written atomically: a temporary file beside it "
                       "(.<name>.<pid>.tmp.tif), renamed over it when complete; a run killed with SIGKILL can leave "
                       "such a file behind, which can be deleted.");
@@ -111,6 +115,15 @@ private:
     const auto inputs = OnCommonExtent(grid);
     if (masks)
       CheckMasksCoverImages(grid, images->Size());
+    if (GetParameterString("encoding") == "s2")
+      for (unsigned int k = 0; k < images->Size(); ++k)
+      {
+        const std::string type = InputPixelType(images->GetNthElement(k));
+        if (type == "uint8" || type == "int8")
+          otbAppLogFATAL("" << grid[k].key << ": the image is " << type << ", which cannot hold the S2 encoding "
+                            "(reflectance x 10000, nodata -10000): int16 expected (int32, uint16 or float32 also do); "
+                            "prepare it with decloud prepare-s2");
+      }
     const unsigned int bands = inputs.front()->GetNumberOfComponentsPerPixel();
     for (unsigned int k = 1; k < images->Size(); ++k)
       if (inputs[k]->GetNumberOfComponentsPerPixel() != bands)

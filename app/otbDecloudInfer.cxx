@@ -10,20 +10,23 @@
 #include "otbDecloudDate.h"
 #include "otbDecloudExceptionMessage.h"
 #include "otbDecloudFirstValidImageFilter.h"
+#include "otbDecloudHoles.h"
+#include "otbDecloudHolesCompletionFilter.h"
+#include "otbDecloudHolesPlanFilter.h"
 #include "otbDecloudModelCard.h"
-#include "otbDecloudValidityMaskFilter.h"
+#include "otbDecloudNodataFilter.h"
 #include "otbTensorflowMultisourceModelFilter.h"
 
-#include "itkBinaryBallStructuringElement.h"
-#include "itkBinaryDilateImageFilter.h"
-#include "itkBinaryErodeImageFilter.h"
 #include "itkShrinkImageFilter.h"
 #include "otbImage.h"
+#include "otbImageToVectorImageCastFilter.h"
 
 #include <itksys/SystemTools.hxx>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <iomanip>
 #include <map>
 #include <sstream>
 
@@ -58,8 +61,10 @@ const InputRole Roles[] = {
   {"dem", "dem", "Digital elevation model on the 20 m grid", false},
   {"cloud_t", "mask", "the cloud mask of s2.t, nonzero = cloudy", false, false},
 };
-/** The S2 dates whose holes a model with "holes": "model" completes itself (its output's validity). */
+/** The S2 dates, by slot of decloud::HolesRule (t, t-1, t+1): their holes decide the output's validity. */
 const char* const S2Dates[] = {"s2_t", "s2_tm1", "s2_tp1"};
+/** The value a hole takes where no S2 date has data, and in the other inputs (a neutral value, as gfnet's). */
+constexpr double HoleFill = 0.0;
 const InputRole Timestamps[] = {
   {"s2_timestamp_t", "date.t", "Date of s2.t", false},
   {"s2_timestamp_tm1", "date.tm1", "Date of s2.tm1", false},
@@ -108,10 +113,10 @@ private:
   using MaskType = otb::Image<unsigned char, 2>;
   using ModelFilterType = TensorflowMultisourceModelFilter<ImageType, ImageType>;
   using FirstValidType = DecloudFirstValidImageFilter<ImageType>;
-  using ValidityType = DecloudValidityMaskFilter<ImageType, MaskType>;
-  using BallType = itk::BinaryBallStructuringElement<unsigned char, 2>;
-  using DilateType = itk::BinaryDilateImageFilter<MaskType, MaskType, BallType>;
-  using ErodeType = itk::BinaryErodeImageFilter<MaskType, MaskType, BallType>;
+  using NodataType = DecloudNodataFilter<ImageType>;
+  using CompletionType = DecloudHolesCompletionFilter<ImageType>;
+  using PlanType = DecloudHolesPlanFilter<ImageType, MaskType>;
+  using PlanToImageType = ImageToVectorImageCastFilter<MaskType, ImageType>;
   using TransitionType = DecloudCloudTransitionFilter<ImageType, ImageType>;
   using CloudMaskType = DecloudCloudMaskFilter<ImageType, ImageType>;
   using ComposeType = DecloudComposeFilter<ImageType, MaskType>;
@@ -144,11 +149,23 @@ private:
       "Cloud mask (-mask, nonzero = cloudy, on s2.t's grid, one band): clear pixels of s2.t are kept exactly and "
       "only cloudy ones are replaced, with a smooth transition of `transition` pixels. Models whose card names a "
       "cloud mask input (cloud_t) also take it as an input (1 = cloudy, 0 = clear): for them -mask is mandatory. "
-      "Holes (nodata in the inputs): by default the output is nodata where any input has no data (the valid area "
-      "is closed by `closing` pixels, then eroded by the padding). Models whose card says \"holes\": \"model\" "
-      "complete the holes of their S2 inputs themselves, from whichever date has data: their output has data "
-      "wherever at least one of s2.t, s2.tm1, s2.tp1 has data at the pixel (no closing, no erosion), and nodata "
-      "where the model gives nodata (no S2 date to fill from), except clear pixels of s2.t, which are kept.");
+      "Holes (a pixel where a band is nodata, or NaN in a float input): the output is nodata only where none of the "
+      "model's S2 dates (s2.t, s2.tm1, s2.tp1) has data at the pixel; everywhere else it has a value, with no margin "
+      "lost around holes. The network never sees a nodata value: before a tile is fed, each S2 input's holes are "
+      "completed per pixel, from the next candidate of that role, else from the other dates as the gap-filling does "
+      "(a hole of t-1 takes t+1's value and the reverse; a hole of t takes the linear gap-filling of t-1 and t+1 at "
+      "date.t when date.t, date.tm1 and date.tp1 are given, else their mean, else the one that has data; a hole of t "
+      "counts as cloudy, so the output there is the network's estimate, never the hole); where no date has data, "
+      "and in the holes of other inputs (S1, 20 m bands, DEM), a neutral 0. Where the network cannot give a sound "
+      "value because only one of its S2 dates has data at the pixel (its other inputs are copies of that date), "
+      "the output falls back to the gap-filling (t-1 or t+1, whichever has data), else to s2.t itself. Models whose "
+      "card says \"holes\": \"model\" complete the holes of their S2 inputs themselves and are fed them as they "
+      "are; their output is nodata where no S2 date has data (and where the model gives nodata), clear pixels of "
+      "s2.t being kept. The optional provenance output (-outprov) tells, per pixel, where the value comes from, "
+      "and the share of each class is logged at the end of the run. "
+      "Input checks: an input whose pixel type cannot hold Decloud's encoding (uint8 for S2 reflectance x 10000, for "
+      "instance) is refused, naming the prepare command; -tile is lowered when the tensors of a tile would not fit "
+      "in -ram.");
     SetDocLimitations("Inputs in Decloud's stored encodings (S2 int16 x 10000 nodata -10000, S1 uint16 log stretch "
                       "nodata 0, DEM in metres): prepare them with decloud prepare-s2 / prepare-s1 / prepare-dem. "
                       "From the command line the outputs are written atomically: temporary files beside them "
@@ -189,21 +206,23 @@ private:
                                     "1.0 (cloudy) / 0.0 (clear).");
     MandatoryOff("mask");
     AddParameter(ParameterType_Int, "transition", "Width of the transition around clouds (pixels, with mask)");
+    SetParameterDescription("transition", "0 or more pixels: clear pixels of s2.t within this distance of a cloud "
+                                          "blend smoothly towards the estimate");
     SetDefaultParameterInt("transition", 10);
-    SetMinimumParameterIntValue("transition", 0);
 
     AddParameter(ParameterType_Int, "padding", "Margin computed and dropped around each tile (pixels)");
-    SetParameterDescription("padding", "One of the paddings the model offers (its crop outputs); default 32, or the "
-                                       "largest offered below 32");
+    SetParameterDescription("padding", "One of the paddings the model offers (its crop outputs; 0 or more pixels); "
+                                       "default 32, or the largest offered below 32");
     MandatoryOff("padding");
     AddParameter(ParameterType_Int, "tile", "Largest output tile side (pixels, rounded to the model's multiple)");
+    SetParameterDescription("tile", "1 or more pixels; lowered (and said in the log) when the input and output "
+                                    "tensors of such a tile would not fit in -ram");
     SetDefaultParameterInt("tile", 512);
-    SetMinimumParameterIntValue("tile", 1);
-    AddParameter(ParameterType_Int, "closing", "Closing radius of the valid-input mask (fills small holes)");
-    SetParameterDescription("closing", "Not used for models that complete holes themselves (card: \"holes\": "
-                                       "\"model\"): their output is valid wherever an S2 date has data");
+    AddParameter(ParameterType_Int, "closing", "Closing radius of the valid-input mask (no longer used)");
+    SetParameterDescription("closing", "Kept for compatibility (0 or more): the output is valid wherever an S2 date "
+                                       "has data, holes being completed before the network sees them, so no mask is "
+                                       "closed or eroded any more");
     SetDefaultParameterInt("closing", 2);
-    SetMinimumParameterIntValue("closing", 0);
 
     AddParameter(ParameterType_Group, "optim", "TensorFlow threads");
     AddParameter(ParameterType_Int, "optim.intraop", "TensorFlow threads inside one operation (0: TensorFlow's choice)");
@@ -214,14 +233,24 @@ private:
     SetMinimumParameterIntValue("optim.interop", 0);
 
     AddParameter(ParameterType_OutputImage, "out", "Output image at t, without clouds");
-    SetParameterDescription("out", "Nodata (-10000) where the inputs have no data: where any input has none (closed, "
-                                   "eroded by the padding), or, for models that complete holes themselves, where no "
-                                   "S2 date has data and where the model gives nodata (clear s2.t pixels are kept)");
+    SetParameterDescription("out", "Nodata (-10000) only where no S2 date of the model has data at the pixel (and, "
+                                   "for models that complete holes themselves, where the model gives nodata); "
+                                   "elsewhere the network's estimate on completed inputs, the clear pixels of s2.t "
+                                   "kept (with -mask), or, where only one date has data, the gap-filling or that "
+                                   "date (see -outprov)");
     AddParameter(ParameterType_OutputImage, "out20m", "Output 20 m bands at t (models with a 20 m output)");
     SetParameterDescription("out20m", "Computed by a second pass of the network at 20 m; nodata as the 10 m output, "
                                       "no clear-pixel keeping");
     MandatoryOff("out20m");
-    AddEncodingParameters({"out", "out20m"});
+    AddParameter(ParameterType_OutputImage, "outprov", "Provenance of each output pixel (uint8)");
+    SetParameterDescription("outprov", "0: nodata (no S2 date has data); 1: clear pixel of s2.t kept (with -mask); "
+                                       "2: the network; 3: gap-filling fallback (only t-1 or t+1 has data); 4: "
+                                       "single-date fallback (only s2.t has data). Classified from the inputs (for "
+                                       "models that complete holes themselves: 2 where t-1 or t+1 has data, 4 where "
+                                       "only s2.t has). Written as a tiled GeoTIFF, atomically like the other outputs");
+    MandatoryOff("outprov");
+    AddEncodingParameters({"out", "out20m", "outprov"});
+    SetDefaultOutputPixelType("outprov", ImagePixelType_uint8);
     AddRAMParameter();
 
     SetDocExampleParameterValue("s2.t", "s2_t.tif");
@@ -346,6 +375,7 @@ private:
   void DoExecute() override
   {
     CheckOutputs();
+    CheckSizes();
     m_Keep.clear();
     ConfigureGdal();
     m_Used.clear();
@@ -408,16 +438,20 @@ private:
         continue;
       const auto& span = spans[imageRole++];
       for (size_t k = span.first; k < span.second; ++k)
+      {
         if (grid[k].image->GetNumberOfComponentsPerPixel() != used.second->bands.size())
           otbAppLogFATAL("" << grid[k].key << ": the image has " << grid[k].image->GetNumberOfComponentsPerPixel()
                             << " bands, model input " << used.second->role << " takes " << used.second->bands.size()
                             << " (" << Join(used.second->bands, " ") << ")");
+        if (!used.second->mask && used.second->role != "cloud_t")
+          CheckPixelType(grid[k], *used.second);
+      }
     }
     const auto cropped = OnCommonExtent(grid);
 
     const auto&         reference = cropped.front()->GetLargestPossibleRegion();
     const unsigned long multiple = std::max(1u, m_Card.spatialMultiple);
-    const unsigned long target = static_cast<unsigned long>(GetParameterInt("tile"));
+    const unsigned long target = TileInRam(static_cast<unsigned long>(GetParameterInt("tile")), multiple, padding);
     ModelFilterType::SizeType ef;
     double                    waste = 1.0;
     for (unsigned int dim = 0; dim < 2; ++dim)
@@ -428,75 +462,129 @@ private:
     otbAppLogINFO("Tiles of " << ef[0] << "x" << ef[1] << " output pixels, each computed with a margin of " << padding
                               << " pixels: " << waste << " pixels computed per output pixel");
 
-    // One model source per image role, candidates completed per pixel.
-    // Models that complete holes themselves ("holes": "model"): valid where any S2 date has data, and their S2
-    // inputs never skip a tile (another date may have data there); others: valid where every input has data.
+    // Each image role as one image, its holes as nodata: NaN and partial holes made whole holes, candidates
+    // completed per pixel in order. The S2 dates (slots of decloud::HolesRule) decide the output's validity.
     const bool holes = m_Card.modelFillsHoles;
-    auto       validity = ValidityType::New();
-    validity->SetRule(holes ? ValidityType::Rule::AnyInputHasData : ValidityType::Rule::AllInputsValid);
-    m_Keep.push_back(validity.GetPointer());
+    std::vector<ImageType*>   roleImages; // per used image role
+    std::array<ImageType*, 3> dates{{nullptr, nullptr, nullptr}};
+    double                    s2Nodata = S2Nodata;
+    ImageType*                s2t = nullptr;
+    size_t                    s2tGrid = 0; // s2.t's place in grid
     imageRole = 0;
-    ImageType* s2t = nullptr;
-    m_Sources.clear();
     for (const auto& used : m_Used)
     {
       const decloud::CardInput& in = *used.second;
       if (in.timestamp)
         continue;
       const auto& span = spans[imageRole++];
-      ImageType*  image = cropped[span.first];
-      if (span.second - span.first > 1)
+      const bool  isMask = in.mask || in.role == "cloud_t";
+      std::vector<ImageType*> candidates;
+      for (size_t k = span.first; k < span.second; ++k)
+        candidates.push_back(isMask ? cropped[k] : Sanitized(cropped[k], in.hasNodata, in.nodata, in.hasNodata ? in.nodata : HoleFill));
+      ImageType* image = candidates.front();
+      if (candidates.size() > 1)
       {
         auto firstValid = FirstValidType::New();
         firstValid->SetNodataValue(in.hasNodata ? in.nodata : S2Nodata);
-        for (size_t k = span.first; k < span.second; ++k)
-          firstValid->PushBackInput(cropped[k]);
+        for (ImageType* c : candidates)
+          firstValid->PushBackInput(c);
         m_Keep.push_back(firstValid.GetPointer());
         image = firstValid->GetOutput();
-        otbAppLogINFO("" << used.first->key << ": " << span.second - span.first << " candidates, completed per pixel in this order");
+        otbAppLogINFO("" << used.first->key << ": " << candidates.size() << " candidates, completed per pixel in this order");
+      }
+      const int slot = S2Slot(in.role);
+      if (slot >= 0)
+      {
+        dates[slot] = image;
+        s2Nodata = in.hasNodata ? in.nodata : S2Nodata;
       }
       if (in.role == "s2_t")
+      {
         s2t = image;
-      bool hasNodata = in.hasNodata;
+        s2tGrid = span.first;
+      }
+      roleImages.push_back(image);
+    }
+    const int dateCount = static_cast<int>(std::count_if(dates.begin(), dates.end(), [](ImageType* d) { return d; }));
+    if (holes && dateCount == 0)
+      otbAppLogFATAL("model: card.json says \"holes\": \"model\", but the model takes none of s2.t, s2.tm1, s2.tp1");
+
+    // The cloud weight of t (with -mask): 1 on clouds, a smooth transition, 0 on clear pixels (kept).
+    ImageType* weight = nullptr;
+    if (withMask)
+    {
+      auto transition = TransitionType::New();
+      transition->SetInput(cropped[maskIndex]);
+      transition->SetTransition(static_cast<unsigned int>(GetParameterInt("transition")));
+      m_Keep.push_back(transition.GetPointer());
+      weight = transition->GetOutput();
+    }
+    // Where each output pixel comes from, from the inputs alone: the output's validity and its provenance.
+    m_Plan = PlanType::New();
+    for (unsigned int k = 0; k < dates.size(); ++k)
+      if (dates[k])
+        m_Plan->SetDate(static_cast<decloud::HolesRule::Slot>(k), dates[k]);
+    if (weight && s2t)
+      m_Plan->SetCloudWeight(weight);
+    m_Plan->SetNodataValue(s2Nodata);
+    m_Plan->SetModelFillsHoles(holes);
+
+    // The model's sources. Models that complete holes themselves are fed their S2 dates as they are (nodata
+    // included) and never skip a tile on them; the others are fed completed S2 dates, which skip a tile only where
+    // no date has data in all of it (the fill value everywhere), and their other inputs with holes at 0.
+    const double weightOfT = WeightOfT();
+    std::array<ImageType*, 3> completed{{nullptr, nullptr, nullptr}};
+    imageRole = 0;
+    m_Sources.clear();
+    for (const auto& used : m_Used)
+    {
+      const decloud::CardInput& in = *used.second;
+      if (in.timestamp)
+        continue;
+      ImageType* image = roleImages[imageRole++];
+      bool       hasNodata = false;
+      double     nodata = in.nodata;
+      const int  slot = S2Slot(in.role);
       if (in.mask || in.role == "cloud_t")
       {
         // The user's mask (nonzero = cloudy) as the model's 1.0 / 0.0; no nodata, so no tile is skipped on it.
+        // For models that do not complete holes, the holes of t count as cloudy (they are estimated).
         auto cloud = CloudMaskType::New();
         cloud->SetInput(image);
+        if (!holes && s2t)
+          cloud->SetImage(s2t, s2Nodata);
         m_Keep.push_back(cloud.GetPointer());
         image = cloud->GetOutput();
-        hasNodata = false;
       }
-      const bool s2Date = std::find_if(std::begin(S2Dates), std::end(S2Dates),
-                                       [&](const char* r) { return in.role == r; }) != std::end(S2Dates);
-      if (holes && s2Date)
+      else if (!holes && slot >= 0)
       {
-        validity->PushBackInput(image, in.hasNodata ? in.nodata : S2Nodata);
-        hasNodata = false;
+        auto completion = CompletionType::New();
+        for (unsigned int k = 0; k < dates.size(); ++k)
+          if (dates[k])
+            completion->SetDate(static_cast<decloud::HolesRule::Slot>(k), dates[k]);
+        completion->SetTarget(static_cast<decloud::HolesRule::Slot>(slot));
+        completion->SetWeight(weightOfT);
+        completion->SetFillValue(HoleFill);
+        completion->SetNodataValue(in.hasNodata ? in.nodata : S2Nodata);
+        m_Keep.push_back(completion.GetPointer());
+        image = completion->GetOutput();
+        completed[slot] = image;
+        hasNodata = true;
+        nodata = HoleFill;
       }
-      else if (!holes && in.scale == 1 && hasNodata)
-        validity->PushBackInput(image, in.nodata);
+      else if (!holes && in.hasNodata && in.nodata != HoleFill)
+        image = Sanitized(image, true, in.nodata, HoleFill); // S1, 20 m bands: holes at 0
       ModelFilterType::SizeType rf;
       for (unsigned int dim = 0; dim < 2; ++dim)
         rf[dim] = (ef[dim] + 2 * padding) / in.scale;
-      m_Sources.push_back({in.role, rf, image, in.scale, hasNodata, in.nodata});
+      m_Sources.push_back({in.role, rf, image, in.scale, hasNodata, nodata});
     }
-    if (holes && validity->GetNumberOfIndexedInputs() == 0)
-      otbAppLogFATAL("model: card.json says \"holes\": \"model\", but the model takes none of s2.t, s2.tm1, s2.tp1");
     const tf::Signature& sig = m_Model->GetServingSignature();
     m_Dates.clear();
     for (const auto& used : m_Used)
       if (used.second->timestamp)
       {
-        double seconds = 0;
-        try
-        {
-          seconds = decloud::ParseDate(GetParameterString(used.first->key));
-        }
-        catch (const std::invalid_argument& e)
-        {
-          otbAppLogFATAL("" << used.first->key << ": " << e.what());
-        }
+        const double          seconds = DateParameter(used.first->key);
         const tf::TensorSpec* spec = sig.FindInput(used.second->role);
         auto                  tensor = tf::AllocateTensor(spec->dtype, {1});
         tf::DispatchNumericType(spec->dtype, [&](auto zero) {
@@ -506,39 +594,47 @@ private:
       }
     m_Filter = NewModelFilter(decloud::ModelCard::CroppedOutput("s2_target", padding), 1, ef);
 
-    // Valid where every 10 m input has data, closed, then eroded by the padding; for models that complete
-    // holes themselves, valid where any S2 date has data, as it is.
-    MaskType* mask = validity->GetOutput();
-    const int closing = GetParameterInt("closing");
     if (holes)
     {
       otbAppLogINFO("Model " << m_Card.name << " completes the holes of its S2 inputs itself: output valid where "
                     "s2.t, s2.tm1 or s2.tp1 has data (no closing, no erosion), nodata where the model gives nodata");
     }
-    else
+    else if (dateCount > 0)
     {
-      if (closing > 0)
-      {
-        mask = Morphology<DilateType>(mask, closing);
-        mask = Morphology<ErodeType>(mask, closing);
-      }
-      if (padding > 0)
-        mask = Morphology<ErodeType>(mask, padding);
+      otbAppLogINFO("Holes of the S2 inputs are completed before the network sees them (t-1 and t+1 from each other, t "
+                    << (HasDates() ? "from the gap-filling at date.t" : "from the mean of t-1 and t+1 (no dates given)")
+                    << "); output valid wherever an S2 date has data; where only one date has data, the gap-filling, "
+                       "else that date");
     }
 
     m_Compose = ComposeType::New();
     m_Compose->SetEstimate(m_Filter->GetOutput());
-    m_Compose->SetValidity(mask);
+    m_Compose->SetPlan(m_Plan->GetOutput());
     m_Compose->SetNodataValue(S2Nodata);
     m_Compose->SetRound(UseS2Encoding());
     m_Compose->SetEstimateHoles(holes);
+    // The images that the compose filter reads are its own (not the model's sources): the model filter pulls its
+    // sources tile by tile, which leaves their buffers on its last tile.
+    if (!holes)
+      for (unsigned int k = 0; k < completed.size(); ++k)
+        if (completed[k])
+        {
+          // Where fewer than two dates have data, every completed date holds the one that has: the fallback.
+          auto fallback = CompletionType::New();
+          for (unsigned int j = 0; j < dates.size(); ++j)
+            if (dates[j])
+              fallback->SetDate(static_cast<decloud::HolesRule::Slot>(j), dates[j]);
+          fallback->SetTarget(static_cast<decloud::HolesRule::Slot>(k));
+          fallback->SetWeight(weightOfT);
+          fallback->SetFillValue(HoleFill);
+          fallback->SetNodataValue(s2Nodata);
+          m_Keep.push_back(fallback.GetPointer());
+          m_Compose->SetFallback(fallback->GetOutput());
+          break;
+        }
     if (withMask)
     {
-      auto transition = TransitionType::New();
-      transition->SetInput(cropped[maskIndex]);
-      transition->SetTransition(static_cast<unsigned int>(GetParameterInt("transition")));
-      m_Keep.push_back(transition.GetPointer());
-      m_Compose->SetOriginal(s2t, transition->GetOutput());
+      m_Compose->SetOriginal(Sanitized(cropped[s2tGrid], true, s2Nodata, s2Nodata), weight);
       otbAppLogINFO("Cloud mask given: clear pixels of s2.t are kept, cloudy ones replaced (transition "
                     << GetParameterInt("transition") << " pixels)");
     }
@@ -553,10 +649,161 @@ private:
     }
     ProbeFirstTile(m_Filter);
     if (HasValue("out20m"))
-      Setup20mOutput(padding, ef, mask);
+      Setup20mOutput(padding, ef, m_Plan->GetOutput());
+    if (HasValue("outprov"))
+    {
+      auto provenance = PlanToImageType::New();
+      provenance->SetInput(m_Plan->GetOutput());
+      m_Keep.push_back(provenance.GetPointer());
+      SetParameterOutputImage("outprov", provenance->GetOutput());
+    }
     UseTiledGeoTIFF();
     SetParameterOutputImage("out", m_Compose->GetOutput());
+    m_Compose->ResetCounts();
     WriteOutputs();
+    if (m_WroteOutputs)
+      LogProvenance(m_Compose->GetCounts());
+  }
+
+  /** Zero or negative sizes are mistakes, named by their key (OTB would silently clamp them to a minimum). */
+  void CheckSizes()
+  {
+    if (GetParameterInt("tile") < 1)
+      otbAppLogFATAL("tile: " << GetParameterInt("tile") << " is not a tile size: give 1 or more pixels (default 512)");
+    for (const char* key : {"padding", "closing", "transition"})
+      if (HasValue(key) && GetParameterInt(key) < 0)
+        otbAppLogFATAL("" << key << ": " << GetParameterInt(key) << " is negative: give 0 or more pixels");
+  }
+
+  /**
+   * The largest tile side (a multiple of `multiple`, at most `requested`) whose input and output tensors fit in
+   * -ram; says so when it is smaller than asked. One multiple at least.
+   */
+  unsigned long TileInRam(unsigned long requested, unsigned long multiple, unsigned int padding)
+  {
+    const double ram = std::max(1, GetParameterInt("ram")) * 1024.0 * 1024.0;
+    auto         bytes = [&](unsigned long tile) {
+      double values = 0;
+      for (const auto& used : m_Used)
+        if (!used.second->timestamp)
+        {
+          const double side = static_cast<double>(tile + 2 * padding) / used.second->scale;
+          values += side * side * used.second->bands.size();
+        }
+      for (const char* key : {"s2_target", "s2_20m_target"})
+        if (const auto* out = m_Card.FindOutput(key))
+          if (std::string(key) == "s2_target" || HasValue("out20m"))
+          {
+            const double side = static_cast<double>(tile) / out->scale;
+            values += side * side * out->bands.size();
+          }
+      return values * sizeof(float);
+    };
+    const unsigned long largest = std::max(multiple, requested / multiple * multiple);
+    unsigned long       tile = largest;
+    if (bytes(tile) > ram)
+    {
+      // Bisection on multiples of `multiple` (bytes grows with the tile).
+      unsigned long lo = 1, hi = largest / multiple;
+      while (lo < hi)
+      {
+        const unsigned long mid = (lo + hi + 1) / 2;
+        if (bytes(mid * multiple) <= ram)
+          lo = mid;
+        else
+          hi = mid - 1;
+      }
+      tile = lo * multiple;
+      otbAppLogINFO("tile: lowered from " << requested << " to " << tile << " pixels: the input and output tensors of "
+                    "a larger tile would not fit in -ram " << GetParameterInt("ram") << " MB ("
+                    << static_cast<long>(std::ceil(bytes(tile) / 1048576.0)) << " MB for this one)");
+    }
+    return tile;
+  }
+
+  /**
+   * Refuses an input whose pixel type cannot hold Decloud's stored encoding of its sensor (8-bit types cannot hold
+   * S2 reflectance x 10000 nor its nodata -10000, S1's 16-bit log stretch, elevations in metres).
+   */
+  void CheckPixelType(const GridImage& input, const decloud::CardInput& in)
+  {
+    const std::string type = InputPixelType(input.image);
+    if (type != "uint8" && type != "int8")
+      return;
+    std::string expected = "int16 expected (reflectance x 10000, nodata -10000; int32, uint16 or float32 also do)";
+    std::string prepare = "prepare-s2";
+    if (in.sensor == "S1")
+    {
+      expected = "uint16 expected (Decloud's log stretch of sigma0, nodata 0)";
+      prepare = "prepare-s1";
+    }
+    else if (in.role == "dem")
+    {
+      expected = "int16 or float32 expected (metres)";
+      prepare = "prepare-dem";
+    }
+    otbAppLogFATAL("" << input.key << ": the image is " << type << ", which cannot hold the encoding of model input "
+                      << in.role << ": " << expected << "; prepare it with decloud " << prepare);
+  }
+
+  /** Slot of an S2 date role in decloud::HolesRule (t, t-1, t+1), -1 for other roles. */
+  static int S2Slot(const std::string& role)
+  {
+    for (int k = 0; k < 3; ++k)
+      if (role == S2Dates[k])
+        return k;
+    return -1;
+  }
+
+  /** `image` with its holes (a NaN band; a nodata band when it has a nodata value) as `replacement` in every band. */
+  ImageType* Sanitized(ImageType* image, bool hasNodata, double nodata, double replacement)
+  {
+    auto filter = NodataType::New();
+    filter->SetInput(image);
+    if (hasNodata)
+      filter->SetNodataValue(nodata);
+    filter->SetReplacement(replacement);
+    m_Keep.push_back(filter.GetPointer());
+    return filter->GetOutput();
+  }
+
+  bool HasDates() { return HasValue("date.t") && HasValue("date.tm1") && HasValue("date.tp1"); }
+
+  double DateParameter(const std::string& key)
+  {
+    try
+    {
+      return decloud::ParseDate(GetParameterString(key));
+    }
+    catch (const std::invalid_argument& e)
+    {
+      otbAppLogFATAL("" << key << ": " << e.what());
+    }
+    return 0; // not reached: the line above throws
+  }
+
+  /** Weight of t+1 in the gap-filling that completes a hole of t: by the dates when given, else 0.5. */
+  double WeightOfT()
+  {
+    if (!HasDates())
+      return 0.5;
+    return decloud::HolesRule::WeightOfDates(DateParameter("date.tm1"), DateParameter("date.t"), DateParameter("date.tp1"));
+  }
+
+  /** The share of each provenance class among the output pixels. */
+  void LogProvenance(const ComposeType::Counts& counts)
+  {
+    double total = 0;
+    for (auto c : counts)
+      total += static_cast<double>(c);
+    if (total <= 0)
+      return;
+    const char* names[] = {"nodata", "t kept", "network", "gap-filling fallback", "single-date fallback"};
+    std::ostringstream line;
+    line << std::fixed << std::setprecision(2);
+    for (unsigned int k = 0; k < counts.size(); ++k)
+      line << (k ? ", " : "") << names[k] << " " << 100.0 * counts[k] / total << " %";
+    otbAppLogINFO("Output pixels by provenance (" << static_cast<long long>(total) << " pixels): " << line.str());
   }
 
   /** The model filter for output `output` at `scale` x 10 m, fed by the sources and dates collected. */
@@ -581,8 +828,8 @@ private:
     return filter;
   }
 
-  /** The 20 m output: a second pass of the network; nodata where the 10 m output's mask says so. */
-  void Setup20mOutput(unsigned int padding, const ModelFilterType::SizeType& ef, MaskType* mask)
+  /** The 20 m output: a second pass of the network; nodata where the plan of the 10 m output says so. */
+  void Setup20mOutput(unsigned int padding, const ModelFilterType::SizeType& ef, MaskType* plan)
   {
     const std::string output = decloud::ModelCard::CroppedOutput("s2_20m_target", padding);
     if (!m_Card.FindOutput(output))
@@ -591,12 +838,12 @@ private:
       otbAppLogFATAL("out20m: the tiles (" << ef[0] << "x" << ef[1] << ") must have even sides");
     m_Filter20 = NewModelFilter(output, 2, ef);
     auto shrink = ShrinkType::New();
-    shrink->SetInput(mask);
+    shrink->SetInput(plan);
     shrink->SetShrinkFactors(2);
     m_Keep.push_back(shrink.GetPointer());
     m_Compose20 = ComposeType::New();
     m_Compose20->SetEstimate(m_Filter20->GetOutput());
-    m_Compose20->SetValidity(shrink->GetOutput());
+    m_Compose20->SetPlan(shrink->GetOutput());
     m_Compose20->SetNodataValue(S2Nodata);
     m_Compose20->SetRound(GetParameterString("encoding") == "s2");
     m_Compose20->SetEstimateHoles(m_Card.modelFillsHoles);
@@ -611,23 +858,6 @@ private:
     ProbeFirstTile(m_Filter20);
     otbAppLogINFO("20 m output: a second pass of the network, tiles of " << ef[0] / 2 << "x" << ef[1] / 2 << " pixels");
     SetParameterOutputImage("out20m", m_Compose20->GetOutput());
-  }
-
-  /** Binary dilation or erosion by a disk; the erosion treats the outside of the image as valid. */
-  template <class TMorphology>
-  MaskType* Morphology(MaskType* input, int radius)
-  {
-    BallType ball;
-    ball.SetRadius(radius);
-    ball.CreateStructuringElement();
-    auto filter = TMorphology::New();
-    filter->SetInput(input);
-    filter->SetKernel(ball);
-    filter->SetForegroundValue(1);
-    filter->SetBackgroundValue(0);
-    filter->SetBoundaryToForeground(std::is_same<TMorphology, ErodeType>::value);
-    m_Keep.push_back(filter.GetPointer());
-    return filter->GetOutput();
   }
 
   /** Run the network on the first tile now, so that a model/input mismatch fails before anything is written. */
@@ -650,6 +880,7 @@ private:
   std::vector<std::pair<std::string, std::shared_ptr<TF_Tensor>>> m_Dates;
   ModelFilterType::Pointer                                  m_Filter;
   ComposeType::Pointer                                      m_Compose;
+  PlanType::Pointer                                         m_Plan;
   ModelFilterType::Pointer                                  m_Filter20;
   ComposeType::Pointer                                      m_Compose20;
 };

@@ -2,6 +2,7 @@
 #define otbDecloudCloudMaskFilter_hxx
 
 #include "otbDecloudCloudMaskFilter.h"
+#include "otbDecloudHoles.h"
 
 #include "itkImageRegionConstIterator.h"
 #include "itkImageRegionIterator.h"
@@ -20,12 +21,23 @@ template <class TInputImage, class TOutputImage>
 void DecloudCloudMaskFilter<TInputImage, TOutputImage>::ThreadedGenerateData(const RegionType& region, itk::ThreadIdType)
 {
   using OutputValue = typename TOutputImage::InternalPixelType;
+  const TInputImage*                         image = this->GetNumberOfIndexedInputs() > 1 ? this->GetInput(1) : nullptr;
+  const unsigned int                         bands = image ? image->GetNumberOfComponentsPerPixel() : 0;
   itk::ImageRegionConstIterator<TInputImage> in(this->GetInput(), region);
-  itk::ImageRegionIterator<TOutputImage>     out(this->GetOutput(), region);
-  typename TOutputImage::PixelType           pixel(1);
+  itk::ImageRegionConstIterator<TInputImage> t;
+  if (image)
+    t = itk::ImageRegionConstIterator<TInputImage>(image, region);
+  itk::ImageRegionIterator<TOutputImage> out(this->GetOutput(), region);
+  typename TOutputImage::PixelType       pixel(1);
   for (; !out.IsAtEnd(); ++out, ++in)
   {
-    pixel[0] = static_cast<OutputValue>(in.Get()[0] != 0 ? 1 : 0);
+    bool cloudy = in.Get()[0] != 0;
+    if (image)
+    {
+      cloudy = cloudy || !decloud::HasData(t.Get().GetDataPointer(), bands, m_NodataValue);
+      ++t;
+    }
+    pixel[0] = static_cast<OutputValue>(cloudy ? 1 : 0);
     out.Set(pixel);
   }
 }

@@ -12,7 +12,7 @@ namespace otb
 /**
  * \class DecloudFirstValidImageFilter
  * \brief Each output pixel is the pixel of the first input (in the order given) none of whose bands
- * equals the nodata value; nodata where no input has data. Inputs: same grid, same number of bands.
+ * equals the nodata value or is NaN; nodata where no input has data. Inputs: same grid, same number of bands.
  *
  * This is how a date at the edge of a swath is completed by the next-best candidate date, per pixel.
  */

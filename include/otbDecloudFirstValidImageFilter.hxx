@@ -2,6 +2,7 @@
 #define otbDecloudFirstValidImageFilter_hxx
 
 #include "otbDecloudFirstValidImageFilter.h"
+#include "otbDecloudHoles.h"
 
 #include "itkImageRegionConstIterator.h"
 #include "itkImageRegionIterator.h"
@@ -48,10 +49,7 @@ void DecloudFirstValidImageFilter<TImage>::ThreadedGenerateData(const RegionType
       if (!written)
       {
         const auto& pixel = it.Get();
-        bool        valid = true;
-        for (unsigned int b = 0; b < bands && valid; ++b)
-          valid = pixel[b] != nodata;
-        if (valid)
+        if (decloud::HasData(pixel.GetDataPointer(), bands, m_NodataValue))
         {
           out.Set(pixel);
           written = true;

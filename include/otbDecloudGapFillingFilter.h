@@ -13,11 +13,12 @@ namespace otb
 
 /**
  * \class DecloudGapFillingFilter
- * \brief Per pixel and independently: among the dated images where the pixel is valid (no band equals
- * nodata and its cloud mask, when given, is 0 there), B = the latest date <= t and A = the earliest date
- * >= t. Output: B + (t - tB) / (tA - tB) (A - B) when both exist (B when tA == tB), B or A alone when
- * only one exists, nodata when none. Computed in double precision; with rounding (S2 int16 encoding)
- * floor(v + 0.5). Images and masks: same grid (masks: first band, nonzero = cloudy).
+ * \brief Per pixel and independently: among the dated images where the pixel is valid (it has data: no band
+ * equals nodata or is NaN; and its cloud mask, when given, is 0 there), B = the latest date <= t and A = the
+ * earliest date >= t. Output: B + (t - tB) / (tA - tB) (A - B) when both exist (B when tA == tB), B or A alone
+ * when only one exists. Where every date that has data is cloudy, the same rule over the dates that have data
+ * (cloudy or not); nodata only where no date has data. Computed in double precision; with rounding (S2 int16
+ * encoding) floor(v + 0.5). Images and masks: same grid (masks: first band, nonzero = cloudy).
  */
 template <class TImage>
 class ITK_EXPORT DecloudGapFillingFilter : public itk::ImageToImageFilter<TImage, TImage>

@@ -2,6 +2,7 @@
 #define otbDecloudGapFillingFilter_hxx
 
 #include "otbDecloudGapFillingFilter.h"
+#include "otbDecloudHoles.h"
 #include "otbDecloudNodataMetadata.h"
 
 #include <algorithm>
@@ -75,21 +76,34 @@ void DecloudGapFillingFilter<TImage>::ThreadedGenerateData(const RegionType& reg
                   (x0 - output->GetBufferedRegion().GetIndex(0))) * bands;
     for (size_t x = 0; x < region.GetSize(0); ++x, out += bands)
     {
-      int before = -1, after = -1;
-      for (size_t k = 0; k < n; ++k)
+      // Dates with data at the pixel (no band nodata or NaN); the clear ones (mask 0) first, the cloudy ones
+      // only where no date with data is clear.
+      int before = -1, after = -1, beforeAny = -1, afterAny = -1;
+      for (size_t k = 0; k < n && (after < 0 || afterAny < 0); ++k)
       {
-        if (maskRows[k] && maskRows[k][x * maskBands[k]] != 0)
+        if (!decloud::HasData(rows[k] + x * bands, bands, m_NodataValue))
           continue;
-        const Value* v = rows[k] + x * bands;
-        if (std::any_of(v, v + bands, [nodata](Value b) { return b == nodata; }))
-          continue;
+        const bool clear = !maskRows[k] || maskRows[k][x * maskBands[k]] == 0;
+        // Dates are sorted: the latest before t until the first at or after t is found.
         if (m_Dates[k].date <= t)
-          before = static_cast<int>(k);
+        {
+          if (afterAny < 0)
+            beforeAny = static_cast<int>(k);
+          if (clear && after < 0)
+            before = static_cast<int>(k);
+        }
         if (m_Dates[k].date >= t)
         {
-          after = static_cast<int>(k); // dates are sorted: the first valid one at or after t
-          break;
+          if (afterAny < 0)
+            afterAny = static_cast<int>(k);
+          if (clear && after < 0)
+            after = static_cast<int>(k);
         }
+      }
+      if (before < 0 && after < 0)
+      {
+        before = beforeAny;
+        after = afterAny;
       }
       if (before < 0 && after < 0)
       {

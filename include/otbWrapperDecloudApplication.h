@@ -8,6 +8,7 @@
 
 #include "otbDecloudAtomicOutput.h"
 #include "otbDecloudGrid.h"
+#include "otbImageFileReader.h"
 #include "otbMultiChannelExtractROI.h"
 
 #include "cpl_conv.h"
@@ -86,6 +87,51 @@ protected:
       cropped.push_back(extract->GetOutput());
     }
     return cropped;
+  }
+
+  /**
+   * Pixel type of the file that `image` is read from ("uint8", "int16", "float"...), following the pipeline up to
+   * its reader (through in-memory crops); "" when it is not known (an image computed in memory).
+   */
+  static std::string InputPixelType(FloatVectorImageType* image)
+  {
+    itk::DataObject* data = image;
+    for (int depth = 0; data && depth < 16; ++depth)
+    {
+      itk::ProcessObject* source = data->GetSource();
+      if (!source)
+        return "";
+      if (auto* reader = dynamic_cast<ImageFileReader<FloatVectorImageType>*>(source))
+      {
+        reader->UpdateOutputInformation();
+        const ImageIOBase* io = reader->GetImageIO();
+        if (!io)
+          return "";
+        switch (io->GetComponentType())
+        {
+        case ImageIOBase::UCHAR:
+          return "uint8";
+        case ImageIOBase::CHAR:
+          return "int8";
+        case ImageIOBase::USHORT:
+          return "uint16";
+        case ImageIOBase::SHORT:
+          return "int16";
+        case ImageIOBase::UINT:
+          return "uint32";
+        case ImageIOBase::INT:
+          return "int32";
+        case ImageIOBase::FLOAT:
+          return "float32";
+        case ImageIOBase::DOUBLE:
+          return "float64";
+        default:
+          return ImageIOBase::GetComponentTypeAsString(io->GetComponentType());
+        }
+      }
+      data = source->GetNumberOfIndexedInputs() > 0 ? source->GetInputs().front().GetPointer() : nullptr;
+    }
+    return "";
   }
 
   /** Encoding and COG parameters for the output image parameters `outputKeys` (declared before). */

@@ -20,9 +20,17 @@ def seconds(text: str) -> float:
 
 
 def numpy_gapfilling(images, masks, dates, t):
-    """Per pixel: latest valid date <= t (B), earliest valid date >= t (A); B + (t-tB)/(tA-tB) (A-B), half up."""
+    """Per pixel: latest valid date <= t (B), earliest valid date >= t (A); B + (t-tB)/(tA-tB) (A-B), half up.
+    Valid: clear and with data; where no date with data is clear, the same over the dates with data (cloudy or
+    not): nodata only where no date has data."""
     images = np.stack(images).astype(np.float64)  # [n, rows, cols, bands]
-    valid = np.stack([(m == 0) & np.all(im != NODATA, -1) for im, m in zip(images, masks)])
+    data = np.stack([np.all(im != NODATA, -1) for im in images])
+    clear = np.stack([(m == 0) & d for m, d in zip(masks, data)])
+    strict = _gapfilling(images, clear, dates, t)
+    return np.where((clear.any(0))[:, :, None], strict, _gapfilling(images, data, dates, t))
+
+
+def _gapfilling(images, valid, dates, t):
     d = np.array(dates)[:, None, None]
     before_ok, after_ok = valid & (d <= t), valid & (d >= t)
     n = len(dates)

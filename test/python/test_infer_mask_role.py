@@ -190,25 +190,7 @@ def test_holes_nodata_exactly_where_no_date_has_data(models, scene, tmp_path):
     assert np.array_equal(got[~nodata & (arrays["cloud"] == 1)], rounded[~nodata & (arrays["cloud"] == 1)])
 
 
-def test_card_without_holes_key_keeps_the_validity_rule(models, scene, tmp_path):
-    """The same model without "holes": "model": today's rule for every other model. The network's estimate is
-    used only where every input has data (closed, eroded by the padding): with holes scattered in t-1 (8 %)
-    eroded by 8 pixels, nowhere; so the output is t as it is (cloudy pixels included) and nodata where t has
-    none."""
-    paths, arrays = scene
-    model = tmp_path / "no_holes"
-    shutil.copytree(models["gf"], model)
-    card = json.loads((model / "card.json").read_text())
-    del card["holes"]
-    (model / "card.json").write_text(json.dumps(card))
-    out = tmp_path / "out.tif"
-    run = run_app("DecloudInfer", params(model, paths, out, padding=8, closing=0))
-    assert run.returncode == 0, run.output
-    assert "completes the holes" not in run.output
-    got = read_array(out)
-    nodata = (got == NODATA).all(axis=-1)
-    assert np.array_equal(nodata, (arrays["t"] == NODATA).all(axis=-1))
-    assert np.array_equal(got[~nodata], arrays["t"][~nodata])  # cloudy pixels not replaced
+# The same toy without "holes": "model" (fed completed inputs, fallbacks per pixel): test_holes.py.
 
 
 @pytest.mark.parametrize("case", ["missing", "bands", "crs", "pixel_size", "bad_holes"])
