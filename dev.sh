@@ -4,7 +4,8 @@
 # cheap when nothing changed.
 #
 #   ./dev.sh demo [--series DIR] run the demo (real cloudy scene -> DecloudInfer + DecloudGapFilling -> GeoTIFFs, PNG, metrics)
-#   ./dev.sh test            run the whole test suite (ctest + pytest)
+#   ./dev.sh test            run the whole test suite (ruff + mypy + ctest + pytest), as CI does
+#   ./dev.sh test --fast     the same without the slow tests (pytest -m "not slow": trainings, benchmarks, kills)
 #   ./dev.sh setup           only install / build
 #   ./dev.sh deps            only install the dependencies (no C++ module build)
 #   ./dev.sh shell           open a shell inside the environment (same as `source env.sh`)
@@ -174,16 +175,25 @@ case "$cmd" in
   demo)
     setup; enter_env
     decloud demo --out-dir "$ROOT/demo-output" "$@" ;;   # e.g. ./dev.sh demo --series ../shared/data/bolzano-west
-  test)
+  test)  # [--fast] [pytest arguments...]
+    lane=()
+    pytest_args=()
+    for arg in "$@"; do
+      if [ "$arg" = --fast ]; then lane=(-m "not slow"); else pytest_args+=("$arg"); fi
+    done
     setup; install_apt_packages "${TEST_APT_PACKAGES[@]}"; enter_env
+    log "ruff"
+    (cd "$ROOT" && ruff check python/decloud)
+    log "mypy"
+    (cd "$ROOT" && mypy)
     log "ctest"
     (cd "$BUILD" && ctest --output-on-failure -j "$JOBS")
-    log "pytest"
-    python -m pytest "$ROOT/test/python" "$@" ;;
+    log "pytest${lane[*]:+ (fast lane: ${lane[*]})}"
+    python -m pytest "$ROOT/test/python" "${lane[@]}" "${pytest_args[@]}" ;;
   shell)
     setup; enter_env
     exec bash --rcfile <(echo "source ~/.bashrc 2>/dev/null; source '$ROOT/env.sh'; PS1='(decloud) '\$PS1") -i ;;
   *)
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
     [ "$cmd" = help ] || exit 2 ;;
 esac

@@ -96,6 +96,7 @@ def rows_of(out: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_finds_the_expected_scenarios(report):
     result, out = report
     model = result.models[0].label
@@ -119,6 +120,7 @@ def test_finds_the_expected_scenarios(report):
     assert result.summary["scenarios"] == 2
 
 
+@pytest.mark.slow
 def test_gapfilling_app_scores_equal_numpy(report, generated):
     """DecloudGapFilling's output, read back from the work folder, is scenarios.linear_gapfill rounded (the
     app writes int16), and its scores are numpy's on the same pixels within that rounding."""
@@ -144,6 +146,7 @@ def test_gapfilling_app_scores_equal_numpy(report, generated):
         assert int(row["pixels"]) == numpy_scores["pixels"] == int(scene.scored.sum())
 
 
+@pytest.mark.slow
 def test_outputs_exist_and_agree(report):
     _, out = report
     for name in ("scenarios.csv", "summary.md", "summary.json", "psnr.png", "quicklook_tiny-set.png"):
@@ -220,6 +223,7 @@ def test_quality_bench_without_data_says_so_and_exits_2(tmp_path):
     assert "real data is absent" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED / "greenearthnet-sweden").is_dir(),
                     reason=f"real data not available ({SHARED / 'greenearthnet-sweden'} is absent)")
 def test_real_set_uses_its_test_split(tmp_path):

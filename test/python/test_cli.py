@@ -7,6 +7,8 @@ import subprocess
 import sys
 from datetime import datetime
 
+import pytest
+
 from decloud import synthetic_products as sp
 from decloud.otbenv import app_environment
 
@@ -17,6 +19,7 @@ def decloud(*args):
     return proc.returncode, proc.stdout, proc.stderr
 
 
+@pytest.mark.slow
 def test_prepare_index_search_chain(tmp_path):
     products = [sp.make_theia(tmp_path / "in", when=datetime(2022, 6, d, 10, 30), seed=d, size=128).path
                 for d in (1, 11, 21)]

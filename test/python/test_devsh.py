@@ -29,6 +29,7 @@ def _build(root: Path) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_a_compile_error_stops_the_setup_with_the_compilers_message(tmp_path):
     (tmp_path / "CMakeLists.txt").write_text(CMAKE)
     (tmp_path / "main.cxx").write_text("int main() { return 0; }\n")
@@ -48,6 +49,7 @@ def test_a_compile_error_stops_the_setup_with_the_compilers_message(tmp_path):
     assert installed.read_bytes() == before  # nothing (stale or new) was installed over the last good build
 
 
+@pytest.mark.slow
 def test_a_changed_prefix_reconfigures(tmp_path):
     (tmp_path / "CMakeLists.txt").write_text(CMAKE)
     (tmp_path / "main.cxx").write_text("int main() { return 0; }\n")

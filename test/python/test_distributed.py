@@ -57,6 +57,7 @@ def assert_same_as_sequential(series: Path, out: Path) -> None:
     assert not [p for p in out.iterdir() if ".part" in p.name]
 
 
+@pytest.mark.slow
 def test_two_local_workers_give_the_sequential_outputs(series, tmp_path):
     tasks, skipped = plan(series, tmp_path)
     cluster = ClusterOptions(workers=2, threads_per_worker=1)
@@ -91,6 +92,7 @@ def test_local_workers_get_their_threads_before_importing_anything():
             assert all(v == [] for v in loaded.values())
 
 
+@pytest.mark.slow
 def test_a_worker_killed_in_the_middle_of_a_run(series, tmp_path):
     """SIGKILL a worker that is running a date: Dask runs its task again on a worker (the nanny restarts the
     killed one); the run completes and every output is complete and identical to the sequential run."""
@@ -141,6 +143,7 @@ def test_failures_are_reported_and_raised_after_the_others_end(tmp_path, workers
     assert report["tasks"][3]["error"] == "ValueError: odd 3"
 
 
+@pytest.mark.slow
 def test_prepare_s2_products_as_tasks(tmp_path):
     """decloud prepare-s2 on 2 workers: the folders of the one-process run; a re-run finds them all done."""
     products = [str(sp.make_theia(tmp_path / "in", when=datetime(2022, 6, d, 10, 30), seed=d, size=64).path)
@@ -161,6 +164,7 @@ def test_prepare_s2_products_as_tasks(tmp_path):
                                   read_array(tmp_path / "dask" / folder / image)), (folder, image)
 
 
+@pytest.mark.slow
 def test_dataset_over_two_tiles_as_tasks(tmp_path):
     """decloud dataset on 2 workers (one task per tile) gives the records of the one-process run."""
     from decloud.dataset import read_dataset
@@ -239,6 +243,7 @@ def _threads_here() -> dict:
     return {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "GDAL_NUM_THREADS")}
 
 
+@pytest.mark.slow
 def test_a_slurm_job_script_run_here_gives_workers_with_their_threads(tmp_path):
     """The job script of --cluster slurm, run by bash instead of sbatch: its workers join the scheduler with one
     task at a time and the thread variables (OMP_NUM_THREADS too, despite Dask's nanny default of 1)."""

@@ -13,7 +13,8 @@ from decloud.prepare import prepare_s2
 from decloud.search import search
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "bolzano-west"
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"real data not available ({SHARED} is absent)")
+pytestmark = [pytest.mark.skipif(not SHARED.is_dir(), reason=f"real data not available ({SHARED} is absent)"),
+              pytest.mark.slow]  # over 20 s
 
 NO_SAR = {
     "tm1": {"acquisition": {"s2": {"type": "S2", "min_cloud_percent": 0, "max_cloud_percent": 100}},

@@ -137,6 +137,7 @@ def run_and_signal(args: list[str], folder: Path, sig: int) -> AppRun:
 # --- a full disk ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("app", ["DecloudGapFilling", "DecloudInfer"])
 def test_full_disk_keeps_the_previous_output(big, tmp_path, app):
     out = tmp_path / "out.tif"
@@ -160,6 +161,7 @@ def test_full_disk_keeps_the_previous_output(big, tmp_path, app):
 # --- signals mid-write --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("app", ["DecloudGapFilling", "DecloudInfer"])
 @pytest.mark.parametrize("with_old", [False, True], ids=["new", "old-in-place"])
 def test_sigint_mid_write_removes_the_temporary_file(big, tmp_path, app, with_old):
@@ -175,6 +177,7 @@ def test_sigint_mid_write_removes_the_temporary_file(big, tmp_path, app, with_ol
     assert digests(big.values()) == inputs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_launcher_exit_status_on_signals(big, tmp_path, sig, status):
     """OTB's launcher, as QGIS runs it: 130 on SIGINT, 143 on SIGTERM, and the previous output intact."""
@@ -188,6 +191,7 @@ def test_launcher_exit_status_on_signals(big, tmp_path, sig, status):
     assert digest(out) == previous
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("app", ["DecloudGapFilling", "DecloudInfer"])
 @pytest.mark.parametrize("with_old", [False, True], ids=["new", "old-in-place"])
 def test_kill9_mid_write_leaves_at_most_a_temporary_file(big, tmp_path, app, with_old):
@@ -217,6 +221,7 @@ def truncated(big, tmp_path_factory):
     return {"tm1": big["tm1"], "tp1": path}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("app", ["DecloudGapFilling", "DecloudInfer"])
 def test_failure_in_a_later_tile_keeps_the_previous_output(truncated, tmp_path, app):
     out = tmp_path / "out.tif"

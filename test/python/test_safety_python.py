@@ -230,6 +230,7 @@ def test_a_failure_in_a_later_tile_keeps_the_previous_output(scene, previous, tm
     assert sorted(p.name for p in previous.parent.iterdir()) == ["out.tif"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_mid_write_stops_cleanly(scene, previous, sig):
     paths, _ = scene
@@ -248,6 +249,7 @@ def test_a_signal_mid_write_stops_cleanly(scene, previous, sig):
     assert sorted(p.name for p in previous.parent.iterdir()) == ["out.tif"]
 
 
+@pytest.mark.slow
 def test_sigint_at_any_moment_never_aborts(scene, tmp_path):
     """Ctrl-C while the app is being set up (OTB's Python log callback runs in the main thread), or writing."""
     paths, _ = scene
@@ -264,6 +266,7 @@ def test_sigint_at_any_moment_never_aborts(scene, tmp_path):
             assert not out.exists()
 
 
+@pytest.mark.slow
 def test_kill9_mid_write_leaves_nothing_partial_and_a_rerun_cleans_up(scene, tmp_path):
     paths, good = scene
     out = tmp_path / "out.tif"
@@ -344,6 +347,7 @@ def test_write_app_names_a_gdal_error_and_keeps_the_previous_file(scene, tmp_pat
 # ----------------------------------------------------------------------------------------------- decloud timeseries
 
 
+@pytest.mark.slow
 def test_two_concurrent_timeseries_runs(series, tmp_path):
     out = tmp_path / "series"
     before = checksums(series_inputs(series))
@@ -395,6 +399,7 @@ def test_timeseries_report_write_failure_is_one_line(series, tmp_path):
     assert not (out / atomic.LOCK_NAME).exists()
 
 
+@pytest.mark.slow
 def test_timeseries_sigint_then_rerun_finishes(series, tmp_path):
     out, clean = tmp_path / "series", tmp_path / "clean"
     options = ["--tile", "16", "--padding", "32", "--ram", "1", "--threads", "1"]

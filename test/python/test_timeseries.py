@@ -79,6 +79,7 @@ def test_whole_chain_matches_the_savedmodel(prepared, tmp_path):
     assert report["tasks"][0]["worker"] and report["tasks"][0]["duration_s"] > 0
 
 
+@pytest.mark.slow
 def test_kill_then_rerun_gives_every_date_identical_to_a_clean_run(prepared, tmp_path):
     args = [sys.executable, "-m", "decloud.cli", "timeseries", str(prepared / "prepared"), "--layout",
             str(prepared / "short.json"), "-q", "--tile", "64", "--padding", "16"]

@@ -47,6 +47,7 @@ def records(tmp_path_factory):
     ("ssop_unet", {"width": 0.125, "with_dem": False}),
     ("ssop_mer", {"blocks": 1, "width": 8}),
 ])
+@pytest.mark.slow
 def test_short_training_exports_a_model_with_its_card(records, tmp_path, network, options):
     model_dir = train(network, records, tmp_path / "run", options=options, epochs=2, batch_size=2, verbose=0)
     card = read_card(model_dir)
@@ -56,6 +57,7 @@ def test_short_training_exports_a_model_with_its_card(records, tmp_path, network
     assert list((tmp_path / "run" / "logs" / "previews").glob("events.*"))
 
 
+@pytest.mark.slow
 def test_training_resumes_after_a_kill(records, tmp_path):
     import keras
 
@@ -89,6 +91,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.slow
 def test_multiworker_training_on_two_cpu_processes(records, tmp_path):
     """MultiWorkerMirroredStrategy over two worker processes on loopback (TF_CONFIG): both finish, the chief
     exports the model with its card, and both end with the same weights."""
