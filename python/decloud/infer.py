@@ -5,11 +5,13 @@ role (the model card's roles; t-1, t+1 and S1 roles take candidate lists complet
 to a bounding box (``ExtractROI`` chained in memory before the app), writes a tiled GeoTIFF under a temporary
 name in the output folder, checks it (no GDAL error during the write, every band readable to its last block)
 and renames it: the output path holds a complete image, or what it held before. ``cog=True`` converts it to a
-cloud-optimized GeoTIFF with overviews before the rename.
+cloud-optimized GeoTIFF with overviews before the rename. ``outprov=PATH`` also writes, atomically, where each
+output pixel comes from (uint8: :data:`PROVENANCE_CLASSES`) and logs the share of each class.
 """
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 from collections.abc import Sequence
@@ -30,6 +32,9 @@ DATE_KEYS = {"s2_timestamp_t": "date.t", "s2_timestamp_tm1": "date.tm1", "s2_tim
 GEOTIFF_OPTIONS = ("gdal:co:TILED=YES&gdal:co:COMPRESS=DEFLATE&gdal:co:ZLEVEL=1&gdal:co:NUM_THREADS=ALL_CPUS"
                    "&gdal:co:BIGTIFF=IF_SAFER&gdal:co:PREDICTOR=")  # + 2 (integers) or 3 (floats)
 DEFAULT_MODEL_NAME = "gfnet-v1"
+# Values of DecloudInfer's provenance output (-outprov), in order.
+PROVENANCE_CLASSES = ("nodata", "t kept", "network", "gap-filling fallback", "single-date fallback")
+log = logging.getLogger(__name__)
 
 
 def default_model() -> Path:
@@ -149,20 +154,59 @@ def check_bbox(inputs: dict, bbox: Sequence[float] | None, mask=None) -> None:
 
 def infer(out: str | Path, inputs: dict, *, model: str | Path | None = None, mask=None,
           dates: dict[str, str] | None = None, padding: int | None = None, tile: int = 512, encoding: str = "s2",
-          cog: bool = False, bbox=None, ram: int | None = None, threads: int | None = None) -> Path:
+          cog: bool = False, bbox=None, ram: int | None = None, threads: int | None = None,
+          outprov: str | Path | None = None) -> Path:
     """Run DecloudInfer for one date and write ``out`` atomically; returns ``out``.
 
-    Refused before anything runs: an ``out`` that is one of the inputs (also through a link), a ``?`` in ``out``,
-    a ``bbox`` outside the inputs. Ctrl-C (SIGINT) stops it at once with :class:`decloud.interrupts.Interrupted`
-    (a KeyboardInterrupt), the previous file at ``out`` untouched."""
+    ``outprov``: also write (atomically, after ``out``) the provenance of each output pixel, a uint8 GeoTIFF
+    (0 nodata, 1 clear pixel of t kept, 2 network, 3 gap-filling fallback, 4 single-date fallback, classified
+    from the inputs), and log the share of each class.
+
+    Refused before anything runs: an ``out`` (or ``outprov``) that is one of the inputs (also through a link),
+    a ``?`` in it, ``outprov`` equal to ``out``, a ``bbox`` outside the inputs. Ctrl-C (SIGINT) stops it at once
+    with :class:`decloud.interrupts.Interrupted` (a KeyboardInterrupt), the previous files untouched."""
     check_otb_output(out)
-    refuse_input_as_output(out, input_paths(inputs, mask))
+    outputs = [out]
+    if outprov is not None:
+        check_otb_output(outprov)
+        if Path(outprov).resolve() == Path(out).resolve():
+            raise DecloudInputError(f"{outprov}: the provenance output is also the output: choose another path")
+        outputs.append(outprov)
+    refuse_input_as_output(outputs, input_paths(inputs, mask))
     check_bbox(inputs, bbox, mask)
+    options = {"model": model, "mask": mask, "dates": dates, "padding": padding, "tile": tile, "encoding": encoding,
+               "bbox": bbox, "ram": ram, "threads": threads}
     with handle_signals((signal.SIGINT,)):
-        app = decloud_app(inputs, model=model, mask=mask, dates=dates, padding=padding, tile=tile,
-                          encoding=encoding, bbox=bbox, ram=ram, threads=threads)
+        app = decloud_app(inputs, **options)
         check()
-        return write_atomically(app, out, pixel_type="int16" if encoding == "s2" else "float", cog=cog)
+        write_atomically(app, out, pixel_type="int16" if encoding == "s2" else "float", cog=cog)
+        if outprov is not None:
+            check()
+            # A second app that writes only the provenance (read from the inputs: no network run besides the
+            # first-tile check): writing another output of the first app would make OTB write ``out`` again.
+            write_atomically(decloud_app(inputs, **options)["outprov"], outprov, pixel_type="uint8", cog=cog)
+            shares = provenance_shares(outprov)
+            log.info("%s: output pixels by provenance: %s", out,
+                     ", ".join(f"{name} {100 * share:.2f} %" for name, share in shares.items()))
+        return Path(out)
+
+
+def provenance_shares(path: str | Path) -> dict[str, float]:
+    """Share of each provenance class (:data:`PROVENANCE_CLASSES`) in a provenance output, counted by strips of
+    rows (bounded memory, no statistics file written beside it)."""
+    import numpy as np  # noqa: PLC0415
+    from osgeo import gdal  # noqa: PLC0415
+
+    counts = np.zeros(len(PROVENANCE_CLASSES), dtype=np.int64)
+    with capture_gdal_errors():
+        dataset = gdal.Open(str(path))  # held while its band is used
+        band = dataset.GetRasterBand(1)
+        for y in range(0, dataset.RasterYSize, 512):
+            rows = band.ReadAsArray(0, y, dataset.RasterXSize, min(512, dataset.RasterYSize - y))
+            counts += np.bincount(rows.ravel(), minlength=len(PROVENANCE_CLASSES))[:len(PROVENANCE_CLASSES)]
+        band = dataset = None
+    total = int(counts.sum()) or 1
+    return {name: int(count) / total for name, count in zip(PROVENANCE_CLASSES, counts)}
 
 
 def required_roles(model: str | Path | None = None) -> dict[str, list[str]]:

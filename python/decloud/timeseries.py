@@ -7,6 +7,7 @@ take them) are those within the layout's ``max_s1s2_gap_hours`` of each S2 date,
 model inputs cannot all be found is skipped, with the reason in the report.
 
 Running (``run_timeseries``): one task per date, each writing ``<out_dir>/<S2 folder name>_decloud.tif``
+(and, with the option ``provenance``, ``<S2 folder name>_provenance.tif`` beside it: where each pixel comes from)
 atomically (temporary name, checked, then renamed: :mod:`decloud.atomic`). A date whose output exists (and
 reads to its last block) is done: a run killed at any point, or stopped by a full disk, and run again produces
 every date, each identical to a clean run. The run holds ``out_dir``'s lock (a second run on the same folder
@@ -36,7 +37,7 @@ import numpy as np
 from . import distributed
 from .atomic import check_otb_output, folder_lock, refuse_input_as_output, verify_raster
 from .errors import DecloudError, DecloudInputError, DecloudIOError
-from .infer import default_model, infer, required_roles
+from .infer import default_model, infer, provenance_shares, required_roles
 from .interrupts import check, handle_signals
 from .layouts import load_layout
 from .prepare.common import read_marker
@@ -195,24 +196,45 @@ def _done(output: str) -> bool:
     return True
 
 
+def provenance_path(output: str | Path) -> Path:
+    """The provenance output beside a date's output: ``<S2 folder name>_provenance.tif``."""
+    output = Path(output)
+    return output.with_name(output.name.removesuffix("_decloud.tif").removesuffix(".tif") + "_provenance.tif")
+
+
+def _task_done(task: DateTask, options: dict | None) -> bool:
+    """Whether a date's output (and, with the option ``provenance``, its provenance output) is complete."""
+    if not _done(task.output):
+        return False
+    return not (options or {}).get("provenance") or _done(str(provenance_path(task.output)))
+
+
 def run_task(task: DateTask, options: dict | None = None) -> dict:
     """Process one date unless its output exists; returns its report entry. Safe to run twice or concurrently
-    with a killed earlier run: the output appears only complete, by rename."""
+    with a killed earlier run: the output appears only complete, by rename. With ``options["provenance"]``, the
+    provenance output is written beside it (a date whose provenance is missing is redone) and the entry gives the
+    share of each class."""
     options = dict(options or {})
+    provenance = provenance_path(task.output) if options.pop("provenance", False) else None
     began = time.perf_counter()
     entry = {"task": f"decloud {task.date}", "inputs": {**task.inputs, **({"mask": task.mask} if task.mask else {}),
                                                          **task.dates},
              "output": task.output, "worker": f"{socket.gethostname()}:{os.getpid()}"}
-    if _done(task.output):
+    if provenance is not None:
+        entry["provenance"] = str(provenance)
+    if _task_done(task, {"provenance": provenance is not None}):
         return entry | {"status": "exists", "duration_s": 0.0}
     inputs = {role: (paths if len(paths) > 1 else paths[0]) for role, paths in task.inputs.items()}
-    infer(task.output, inputs, mask=task.mask, dates=task.dates or None, **options)
+    infer(task.output, inputs, mask=task.mask, dates=task.dates or None, outprov=provenance, **options)
+    if provenance is not None:
+        entry["provenance_shares"] = {k: round(v, 6) for k, v in provenance_shares(provenance).items()}
     return entry | {"status": "done", "duration_s": round(time.perf_counter() - began, 3)}
 
 
-def check_outputs(tasks: Sequence[DateTask], out_dir: str | Path) -> None:
-    """Refuse, before anything runs, an output folder OTB cannot write as given and an output that is one of
-    the inputs of the series (the same file, also through a symbolic or hard link)."""
+def check_outputs(tasks: Sequence[DateTask], out_dir: str | Path, *, provenance: bool = False) -> None:
+    """Refuse, before anything runs, an output folder OTB cannot write as given and an output (or, with
+    ``provenance``, a provenance output) that is one of the inputs of the series (the same file, also through a
+    symbolic or hard link)."""
     check_otb_output(out_dir)
     inputs: dict[str, object] = {}
     for t in tasks:
@@ -220,7 +242,8 @@ def check_outputs(tasks: Sequence[DateTask], out_dir: str | Path) -> None:
             inputs[f"{role} of {t.date[:10]}"] = paths
         if t.mask:
             inputs[f"mask of {t.date[:10]}"] = t.mask
-    refuse_input_as_output([t.output for t in tasks], inputs)
+    outputs = [t.output for t in tasks] + ([str(provenance_path(t.output)) for t in tasks] if provenance else [])
+    refuse_input_as_output(outputs, inputs)
 
 
 def run_timeseries(tasks: Sequence[DateTask], out_dir: str | Path, *, skipped: Sequence[dict] = (),
@@ -232,7 +255,7 @@ def run_timeseries(tasks: Sequence[DateTask], out_dir: str | Path, *, skipped: S
 
     The run holds ``out_dir``'s lock (:func:`decloud.atomic.folder_lock`): another run on the same folder
     raises :class:`decloud.errors.DecloudBusyError`. Outputs that are inputs are refused before anything runs."""
-    check_outputs(tasks, out_dir)
+    check_outputs(tasks, out_dir, provenance=bool((options or {}).get("provenance")))
     with folder_lock(out_dir, "decloud timeseries"), handle_signals((signal.SIGINT,)):
         return _run_timeseries(tasks, out_dir, skipped=skipped, options=options, progress=progress,
                                cluster=cluster, client=client)
@@ -258,7 +281,7 @@ def _run_timeseries(tasks, out_dir, *, skipped, options, progress, cluster, clie
 def _run_distributed(tasks: Sequence[DateTask], out_dir: str | Path, *, skipped: Sequence[dict], options: dict,
                      progress: bool, cluster: distributed.ClusterOptions, client) -> list[dict]:
     # Dates already done are reported here; a cluster is started only for the others.
-    existing = {t.output: run_task(t, options) for t in tasks if _done(t.output)}
+    existing = {t.output: run_task(t, options) for t in tasks if _task_done(t, options)}
     todo = [t for t in tasks if t.output not in existing]
     threads = cluster.task_threads(client)
     if distributed.uses_dask(cluster, len(todo), client) and threads and not options.get("threads"):

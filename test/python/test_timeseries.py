@@ -19,6 +19,7 @@ from decloud.synthetic_products import make_stack
 from decloud.timeseries import find_prepared, plan_timeseries, run_timeseries
 
 from conftest import MSOP_MODEL
+from test_holes import complete, provenance_of
 
 DAYS = (1, 4, 7, 10, 13, 16)
 NODATA = -10000
@@ -64,22 +65,61 @@ def test_whole_chain_matches_the_savedmodel(prepared, tmp_path):
     assert [e["status"] for e in entries] == ["done"]
     out = read_array(tasks[0].output)
     t = tasks[0]
-    arrays = {"s2_t": read_array(t.inputs["s2_t"][0]), "s2_tm1": read_array(t.inputs["s2_tm1"][0]),
-              "s2_tp1": read_array(t.inputs["s2_tp1"][0])}
+
+    def first_valid(paths):  # candidates completed per pixel, in order
+        images = [read_array(p) for p in paths]
+        result = images[0].copy()
+        for image in images[1:]:
+            hole = (result == NODATA).any(-1)
+            result[hole] = image[hole]
+        return result
+
+    raw = [first_valid(t.inputs[r]) for r in ("s2_t", "s2_tm1", "s2_tp1")]
+    # Holes completed as the app does (issue 17: test_holes.py), the network fed the completed dates.
+    completed = complete(*raw)
     fn = tf.saved_model.load(str(MSOP_MODEL)).signatures["serving_default"]
-    feeds = {k: tf.constant(np.pad(v, ((32, 32), (32, 32), (0, 0)), mode="reflect")[None].astype(np.float32)) for k, v in arrays.items()}
-    expected = fn(**feeds)["s2_target_crop32"].numpy()[0]
-    valid = out[:, :, 0] != NODATA
-    assert valid.mean() > 0.3
-    np.testing.assert_allclose(out[valid], expected[valid], atol=0.05, rtol=1e-5)
-    nodata_anywhere = np.any([(a == NODATA).all(-1) for a in arrays.values()], axis=0)
-    assert not valid[nodata_anywhere].any()  # nodata where an input has none
+    feeds = {k: tf.constant(np.pad(v, ((32, 32), (32, 32), (0, 0)), mode="reflect")[None].astype(np.float32))
+             for k, v in zip(("s2_t", "s2_tm1", "s2_tp1"), completed)}
+    network = fn(**feeds)["s2_target_crop32"].numpy()[0]
+    prov = provenance_of(*raw)
+    assert (prov == 2).mean() > 0.3
+    np.testing.assert_allclose(out[prov == 2], network[prov == 2], atol=0.05, rtol=1e-5)
+    assert np.array_equal(out[(prov == 3) | (prov == 4)], completed[0][(prov == 3) | (prov == 4)])
+    assert np.array_equal((out == NODATA).all(-1), prov == 0)  # nodata only where no date has data
     assert geotransform(tasks[0].output) == geotransform(t.inputs["s2_t"][0])
     report = json.loads((tmp_path / "run_report.json").read_text())
     assert report["tasks"][0]["worker"] and report["tasks"][0]["duration_s"] > 0
 
 
 @pytest.mark.slow
+def test_provenance_beside_each_output(prepared, tmp_path):
+    """--provenance (option "provenance"): <date folder>_provenance.tif beside each output, classes from the inputs,
+    their shares in the report; a date whose provenance is missing is redone, one whose both files exist is not."""
+    tasks, _ = plan_timeseries(find_prepared([prepared / "prepared"]), tmp_path, layout=prepared / "short.json",
+                               start="2022-06-07", end="2022-06-07", model=MSOP_MODEL)
+    options = {"model": str(MSOP_MODEL), "provenance": True}
+    run_timeseries(tasks, tmp_path, progress=False, options={"model": str(MSOP_MODEL)})  # without first
+    prov = Path(tasks[0].output.replace("_decloud.tif", "_provenance.tif"))
+    assert not prov.exists()
+    entries = run_timeseries(tasks, tmp_path, progress=False, options=options)
+    assert [e["status"] for e in entries] == ["done"] and prov.exists()
+    raw = []
+    for role in ("s2_t", "s2_tm1", "s2_tp1"):
+        images = [read_array(p) for p in tasks[0].inputs[role]]
+        result = images[0].copy()
+        for image in images[1:]:
+            hole = (result == NODATA).any(-1)
+            result[hole] = image[hole]
+        raw.append(result)
+    classes = read_array(prov)[:, :, 0]
+    assert np.array_equal(classes, provenance_of(*raw))
+    shares = entries[0]["provenance_shares"]
+    assert entries[0]["provenance"] == str(prov)
+    assert abs(shares["network"] - (classes == 2).mean()) < 1e-5 and abs(sum(shares.values()) - 1) < 1e-5
+    again = run_timeseries(tasks, tmp_path, progress=False, options=options)
+    assert [e["status"] for e in again] == ["exists"]
+
+
 def test_kill_then_rerun_gives_every_date_identical_to_a_clean_run(prepared, tmp_path):
     args = [sys.executable, "-m", "decloud.cli", "timeseries", str(prepared / "prepared"), "--layout",
             str(prepared / "short.json"), "-q", "--tile", "64", "--padding", "16"]

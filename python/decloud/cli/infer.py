@@ -31,13 +31,18 @@ def run(args: argparse.Namespace) -> int:
 
     inputs = {role: getattr(args, role) for role in ROLE_KEYS if getattr(args, role)}
     dates = {f"s2_timestamp_{d}": getattr(args, f"date_{d}") for d in ("t", "tm1", "tp1") if getattr(args, f"date_{d}")}
-    out = infer(args.out, inputs, mask=args.mask, dates=dates, **processing_options(args))
+    out = infer(args.out, inputs, mask=args.mask, dates=dates, outprov=args.outprov, **processing_options(args))
     if args.quicklook:
         from ..raster import read_array, write_quicklook  # noqa: PLC0415
 
         panels = [read_array(args.s2_t)[:, :, [2, 1, 0]]] if args.s2_t else []
         write_quicklook(out.with_suffix(".png"), panels + [read_array(out)[:, :, [2, 1, 0]]])
         print(f"quick-look: {out.with_suffix('.png')}")
+    if args.outprov:
+        from ..infer import provenance_shares  # noqa: PLC0415
+
+        shares = provenance_shares(args.outprov)
+        print(f"provenance: {args.outprov} (" + ", ".join(f"{k} {100 * v:.2f} %" for k, v in shares.items()) + ")")
     print(out)
     return 0
 
@@ -61,5 +66,8 @@ def register(sub) -> None:
         p.add_argument(f"--date-{d}", help=f"date of {d} (models that take dates), YYYY-MM-DD[THH:MM:SS]")
     p.add_argument("--mask", help="cloud mask of s2-t: keep its clear pixels exactly, replace the cloudy ones")
     add_processing_options(p)
+    p.add_argument("--outprov", metavar="PATH",
+                   help="also write where each output pixel comes from (uint8 GeoTIFF: 0 nodata, 1 clear pixel of t "
+                   "kept, 2 network, 3 gap-filling fallback, 4 single-date fallback) and print each class's share")
     p.add_argument("--quicklook", action="store_true", help="also write OUT.png (input at t, output)")
     p.set_defaults(func=run)

@@ -23,6 +23,8 @@ def run(args: argparse.Namespace) -> int:
     for s in skipped:
         print(f"skipped {s['date']}: {s['reason']}")
     options = {k: v for k, v in processing_options(args).items() if v is not None and v is not False}
+    if args.provenance:
+        options["provenance"] = True
     entries = run_timeseries(tasks, args.out_dir, skipped=skipped, options=options, progress=not args.quiet,
                              cluster=cluster_options(args))
     done = sum(e["status"] == "done" for e in entries)
@@ -48,6 +50,10 @@ def register(sub) -> None:
     p.add_argument("--start", help="first date (YYYY-MM-DD)")
     p.add_argument("--end", help="last date, included (YYYY-MM-DD)")
     p.add_argument("--keep-clear", action="store_true", help="keep the clear pixels of each date (its cloud mask)")
+    p.add_argument("--provenance", action="store_true",
+                   help="also write OUT_DIR/<date folder>_provenance.tif beside each output: where each pixel comes "
+                   "from (0 nodata, 1 clear pixel of t kept, 2 network, 3 gap-filling fallback, 4 single-date "
+                   "fallback); the report gives each class's share")
     add_processing_options(p)
     add_cluster_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
