@@ -22,6 +22,7 @@ from decloud import benchmark
 from decloud import scenarios as sc_module  # not `import test_scenarios`: pytest would collect it
 from decloud.cli import main
 from decloud.errors import OTBAppError
+from decloud.infer import DEFAULT_MODEL_NAME
 from decloud.raster import read_array
 from decloud.scenarios import NODATA, SPLITS, build_scene, linear_gapfill, load_series, plan_scenarios
 from decloud.synthetic import s2_like
@@ -100,7 +101,7 @@ def rows_of(out: Path) -> list[dict]:
 def test_finds_the_expected_scenarios(report):
     result, out = report
     model = result.models[0].label
-    assert model == "msop-bolzano-west" and not result.models[0].skip
+    assert model == DEFAULT_MODEL_NAME and not result.models[0].skip
     rows = rows_of(out)
     pairs = {(r["T"], r["C"], r["t-1"], r["t+1"]) for r in rows}
     assert pairs == {("2022-06-11", "2022-06-06", "2022-06-01", "2022-06-21"),
@@ -158,10 +159,10 @@ def test_outputs_exist_and_agree(report):
     rows = [r for r in rows_of(out) if r["method"] == "gapfilling-app"]
     mean = np.mean([float(r["psnr"]) for r in rows])
     assert s["methods"]["gapfilling-app"]["psnr"] == pytest.approx(mean, abs=1e-5)
-    gain = s["gain_over_gapfilling"]["msop-bolzano-west"]
+    gain = s["gain_over_gapfilling"][DEFAULT_MODEL_NAME]
     assert gain["wins"] + gain["losses"] <= 2 and math.isfinite(gain["gain_db"])
     md = (out / "summary.md").read_text()
-    assert "| tiny-set (2) | msop-bolzano-west |" in md and "gain dB" in md
+    assert f"| tiny-set (2) | {DEFAULT_MODEL_NAME} |" in md and "gain dB" in md
     quicklook = read_array(out / "quicklook_tiny-set.png")
     # t | gap-filling | model | reference, 8-pixel gaps
     assert quicklook.shape[0] == SIZE and quicklook.shape[1] == 4 * SIZE + 3 * 8
