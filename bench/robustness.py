@@ -14,6 +14,9 @@ Prints ``name: value`` lines:
                         change for DecloudGapFilling
   network_shift, gapfilling_shift   those two mean changes (reflectance x 10000)
   mixed_gain_db         network PSNR minus gap-filling PSNR on the scored pixels, mixed case
+  network_share, fallback_share   (mixed) shares of the pixels where DecloudInfer's provenance output (-outprov)
+                        says network (2) and gap-filling or single-date fallback (3, 4); kept_share (1: clear
+                        pixels of t kept) and nodata_share (0) complete them
   source, pixels, seconds
 
     python bench/robustness.py [--quick] [--model DIR] [--data DIR]
@@ -99,6 +102,14 @@ def main() -> int:
             paths = write_scene(folder, scene, series)
             out[name] = (scene, run_model(model, paths, dates, folder / "net.tif"),
                          run_gapfilling_app(paths, dates, folder / "gf.tif"))
+            if name == "mixed":  # the provenance of the same run, from the app (-outprov)
+                from decloud.infer import infer  # noqa: PLC0415
+                from decloud.raster import read_array  # noqa: PLC0415
+
+                roles = {r: paths[r[3:]] for r in ("s2_t", "s2_tm1", "s2_tp1") if r in model.roles}
+                infer(folder / "net_prov.tif", roles, model=model.path, mask=paths["mask"],
+                      dates={f"s2_timestamp_{d}": dates[d] for d in model.dates}, outprov=folder / "prov.tif")
+                provenance = read_array(folder / "prov.tif")[:, :, 0]
     cloudy = clean.cloud & np.all(clean.t != NODATA, -1)
     (_, n0, g0), (_, n1, g1) = out["clean"], out["holes20"]
     ok = cloudy & np.all(n1 != NODATA, -1) & np.all(g1 != NODATA, -1)
@@ -114,6 +125,10 @@ def main() -> int:
         "network_shift": net_shift,
         "gapfilling_shift": gf_shift,
         "mixed_gain_db": metrics.psnr(nm, mixed.reference, scored) - metrics.psnr(gm, mixed.reference, scored),
+        "network_share": float((provenance == 2).mean()),
+        "fallback_share": float(np.isin(provenance, (3, 4)).mean()),
+        "kept_share": float((provenance == 1).mean()),
+        "nodata_share": float((provenance == 0).mean()),
     }
     for k, v in lines.items():
         print(f"{k}: {v:.4f}")
