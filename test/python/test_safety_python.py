@@ -31,6 +31,8 @@ from decloud.raster import read_array, write_geotiff
 from decloud.synthetic import s2_like
 from decloud.synthetic_products import make_stack
 
+from conftest import MSOP_MODEL
+
 ORIGIN = (674990.0, 5154960.0)
 NODATA = -10000
 # Small tiles with a wide margin, one thread, a tiny memory budget: a 256 x 256 write lasts seconds, in many blocks.
@@ -98,7 +100,8 @@ def scene(tmp_path_factory):
 
 
 def role_args(paths: dict) -> list:
-    return ["--s2-t", paths["t"], "--s2-tm1", paths["tm1"], "--s2-tp1", paths["tp1"]]
+    # The model the safety mechanics are written against (the default gfnet-v1 also needs a mask and dates).
+    return ["--model", MSOP_MODEL, "--s2-t", paths["t"], "--s2-tm1", paths["tm1"], "--s2-tp1", paths["tp1"]]
 
 
 @pytest.fixture

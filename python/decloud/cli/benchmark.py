@@ -7,13 +7,20 @@ import os
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.verbose:
-        os.environ.setdefault("OTB_LOGGER_LEVEL", "WARNING")  # before pyotb loads: INFO would hide the bar
-    from ..benchmark import run_benchmark, summary_markdown  # noqa: PLC0415 - keeps `decloud --help` fast
+    # OTB's INFO lines would hide the progress bar: WARNING for this command only (set before pyotb loads, and
+    # given back after, so that a caller's process, e.g. a test calling main(), keeps its environment).
+    before = os.environ.get("OTB_LOGGER_LEVEL")
+    if not args.verbose and before is None:
+        os.environ["OTB_LOGGER_LEVEL"] = "WARNING"
+    try:
+        from ..benchmark import run_benchmark, summary_markdown  # noqa: PLC0415 - keeps `decloud --help` fast
 
-    result = run_benchmark(args.folders, models=args.model, out=args.out, quick=args.quick,
-                           max_references=args.max_references, mask=args.mask, work=args.work,
-                           progress=not args.quiet)
+        result = run_benchmark(args.folders, models=args.model, out=args.out, quick=args.quick,
+                               max_references=args.max_references, mask=args.mask, work=args.work,
+                               progress=not args.quiet)
+    finally:
+        if before is None:
+            os.environ.pop("OTB_LOGGER_LEVEL", None)
     print(summary_markdown(result.summary))
     print(f"report: {args.out} (scenarios.csv, summary.md, summary.json, psnr.png, quicklook_<set>.png)")
     return 0
