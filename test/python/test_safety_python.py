@@ -334,7 +334,7 @@ def test_write_app_names_a_gdal_error_and_keeps_the_previous_file(scene, tmp_pat
     paths, good = scene
     out = tmp_path / "out.tif"
     shutil.copyfile(good, out)
-    app = decloud_app({"s2_t": paths["t"], "s2_tm1": paths["tm1"], "s2_tp1": paths["tp1"]})
+    app = decloud_app({"s2_t": paths["t"], "s2_tm1": paths["tm1"], "s2_tp1": paths["tp1"]}, model=MSOP_MODEL)
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, hard))
