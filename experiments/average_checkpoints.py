@@ -20,18 +20,11 @@ def main(argv=None) -> int:
     p.add_argument("--name", default=None)
     p.add_argument("--training", type=Path, default=None, help="card.json whose training section to keep")
     args = p.parse_args(argv)
-    import keras  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
+    from gfnet_common import network_options, trainable_gfnet  # noqa: PLC0415
 
     from decloud.card import export_model  # noqa: PLC0415
-    from decloud.networks import get_model  # noqa: PLC0415
 
-    options = {"width": 0.25}
-    for item in args.option:
-        k, _, v = item.partition("=")
-        options[k] = json.loads(v.lower())
-    net = get_model("gfnet", **options)
-    trainable = keras.Model(net.inputs, {"s2_target": net.output["s2_target"]})
+    net, trainable = trainable_gfnet(network_options(args.option))
     total = None
     for ckpt in args.checkpoints:
         trainable.load_weights(str(ckpt))

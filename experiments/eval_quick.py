@@ -46,18 +46,9 @@ def main(argv=None):
     import tensorflow as tf
 
     if args.model.suffix == ".h5":
-        import json
+        from gfnet_common import network_options, trainable_gfnet
 
-        import keras
-
-        from decloud.networks import get_model
-
-        options = {"width": 0.25}
-        for item in args.option:
-            k, _, v = item.partition("=")
-            options[k] = json.loads(v.lower())
-        net = get_model("gfnet", **options)
-        trainable = keras.Model(net.inputs, {"s2_target": net.output["s2_target"]})
+        net, trainable = trainable_gfnet(network_options(args.option))
         trainable.load_weights(str(args.model))
         keys = [t.name.split(":")[0] for t in net.inputs]
 

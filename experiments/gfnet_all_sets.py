@@ -72,10 +72,9 @@ def main(argv=None) -> int:
 
     from decloud.train import train  # noqa: PLC0415
 
-    options: dict = {"width": 0.25}
-    for item in args.option:
-        key, _, value = item.partition("=")
-        options[key] = json.loads(value.lower()) if value.lower() in ("true", "false") else json.loads(value)
+    from gfnet_common import network_options  # noqa: PLC0415
+
+    options = network_options(args.option)
     folders = build_datasets(args.data, args.work, seed=args.seed, scale=args.scale)
     run = args.work / "runs" / args.name
     extra = {"data": {name: {"patch": PLAN[name][0], "split": SPLITS[name].describe()}
