@@ -155,29 +155,14 @@ def plan_set(folder: str | Path, *, mask: MaskSource = "auto", max_references: i
     return SetPlan(name, folder, part, scenarios, info)
 
 
-def _epsg(projection: str) -> int | None:
-    from osgeo import osr  # noqa: PLC0415
-
-    srs = osr.SpatialReference()
-    try:
-        srs.ImportFromWkt(projection)
-        srs.AutoIdentifyEPSG()
-        code = srs.GetAuthorityCode(None)
-    except RuntimeError:
-        return None
-    return int(code) if code else None
-
-
 def write_input(path: Path, array: np.ndarray, series: Series, *, nodata: float | None = NODATA) -> Path:
-    """``array`` as a GeoTIFF on the series' grid (:func:`decloud.raster.write_geotiff`, atomic): its EPSG code,
-    or its WKT as is when it has none."""
+    """``array`` as a GeoTIFF on the series' grid and CRS (its WKT as read; :func:`decloud.raster.write_geotiff`,
+    atomic); a series without CRS gets EPSG:4326, as before."""
     from .raster import write_geotiff  # noqa: PLC0415
 
     gt = series.geotransform
-    epsg = _epsg(series.projection)
-    projection = series.projection if epsg is None and series.projection else None
-    return write_geotiff(path, array, origin=(gt[0], gt[3]), spacing=(gt[1], gt[5]), epsg=epsg or 4326,
-                         nodata=nodata, projection=projection)
+    return write_geotiff(path, array, origin=(gt[0], gt[3]), spacing=(gt[1], gt[5]), epsg=4326, nodata=nodata,
+                         projection=series.projection or None)
 
 
 def write_scene(folder: Path, scene: Scene, series: Series) -> dict[str, Path]:
