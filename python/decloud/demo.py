@@ -158,7 +158,6 @@ def run_demo(out_dir: str | Path, *, scene: Scene = "real", size: int = 512, ser
 
 def _dates_for(model_dir: Path, dates: dict[str, str]) -> dict[str, str]:
     """The dates the model's card asks for (``s2_timestamp_<d>`` roles), from the scene's."""
-    from .card import read_card  # noqa: PLC0415
+    from .infer import required_roles  # noqa: PLC0415
 
-    roles = [v.get("role", k) for k, v in read_card(model_dir)["inputs"].items()]
-    return {r: dates[r.rsplit("_", 1)[1]] for r in roles if r.startswith("s2_timestamp_")}
+    return {r: dates[r.rsplit("_", 1)[1]] for r in required_roles(model_dir)["dates"]}
