@@ -6,7 +6,11 @@ Each sample becomes one ``tf.train.Example`` with Decloud's keys, for each acqui
   s1_<acq>            uint16  [P, P, 2]        VV VH, Decloud's log stretch (acquisitions with S1)
   s2_timestamp_<acq>  int64   []               seconds since 1970-01-01 UTC
   s1_timestamp_<acq>  int64   []
-and ``dem`` float32 [P/2, P/2, 1] when a DEM is given. Arrays are stored as raw bytes (``tf.io.decode_raw``);
+and ``dem`` float32 [P/2, P/2, 1] when a DEM is given, and
+  cloud_t             uint8   [P, P, 1]        the cloud mask of t (1 = cloud, 0 elsewhere): the prepared
+                                               ``cloud.tif`` of t's S2 (layouts with an acquisition ``t``)
+which ``decloud evaluate`` uses to score the cloudy pixels (records written before it existed have no
+``cloud_t``: they are still read, and scored on all pixels only). Arrays are stored as raw bytes (``tf.io.decode_raw``);
 ``shapes_and_types.json`` next to the shards gives each key's shape and dtype, ``footprints.geojson`` the patch
 footprints (with tile, cell and split). Shards are written under a temporary name and renamed when complete.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +34,7 @@ from .otbenv import pyotb
 from .patch_index import PatchGrid
 from .search import Sample
 
+log = logging.getLogger(__name__)
 _NP = {"int16": np.int16, "uint16": np.uint16, "float32": np.float32, "int64": np.int64}
 
 
@@ -85,8 +91,10 @@ def generate_dataset(samples: Sequence[Sample], catalogs: Mapping[str, TileCatal
                 needs[(s.tile, "s1", h1)].append(s.cell)
         if cat.dem is not None:
             needs[(s.tile, "dem", 0)].append(s.cell)
+    with_cloud = _cloud_of_t(samples, catalogs)
 
-    stacks: dict[tuple[str, str, int], tuple[dict[int, int], list[Path]]] = {}
+    # Each run's patch stacks by name: "10m", "20m", "cloud" (S2), "s1", "dem".
+    stacks: dict[tuple[str, str, int], tuple[dict[int, int], dict[str, Path]]] = {}
     for n, (key, cells) in enumerate(tqdm(sorted(needs.items()), desc="patches", unit="image", disable=quiet)):
         tile, kind, h = key
         cat = catalogs[tile]
@@ -95,39 +103,45 @@ def generate_dataset(samples: Sequence[Sample], catalogs: Mapping[str, TileCatal
         corners = [(float(b[0]), float(b[3])) for b in bounds]
         if kind == "s2":
             folder = cat.s2[h]
-            sources = [folder / "s2_10m.tif"] + ([folder / "s2_20m.tif"] if (folder / "s2_20m.tif").exists() else [])
+            named = {"10m": folder / "s2_10m.tif"}
+            if (folder / "s2_20m.tif").exists():
+                named["20m"] = folder / "s2_20m.tif"
+            if (tile, h) in with_cloud:  # on the 10 m grid: the same patch size
+                named["cloud"] = folder / CLOUD_MASK
         elif kind == "s1":
-            sources = [cat.s1[h] / "s1.tif"]
+            named = {"s1": cat.s1[h] / "s1.tif"}
         elif cat.dem is not None:  # kind "dem": asked for only when the catalog has one
-            sources = [cat.dem]
+            named = {"dem": cat.dem}
         else:
             raise DecloudInputError(f"tile {tile}: no DEM in its catalog")
         size = patch_size
         if kind == "dem":  # source 1 of this run is the DEM: the patch size in its own pixels
             from .raster import geotransform  # noqa: PLC0415
 
-            size = int(round(patch_size * cat.grid.pixel_size / geotransform(sources[0])[1]))
-        paths = extract_patches(sources, corners, size, work / f"{n:05d}")
-        stacks[key] = ({c: i for i, c in enumerate(cells)}, paths)
+            size = int(round(patch_size * cat.grid.pixel_size / geotransform(named["dem"])[1]))
+        paths = extract_patches(list(named.values()), corners, size, work / f"{n:05d}")
+        stacks[key] = ({c: i for i, c in enumerate(cells)}, dict(zip(named, paths)))
 
     # 2. Examples, in shards.
     def arrays(s: Sample) -> dict[str, np.ndarray | int]:
         f: dict[str, np.ndarray | int] = {}
         for acq, h in s.s2_hours.items():
-            index, paths = stacks[(s.tile, "s2", h)]
+            index, patches = stacks[(s.tile, "s2", h)]
             k = index[s.cell]
-            f[f"s2_{acq}"] = _read_patch(paths[0], k, patch_size).astype(np.int16)
-            if len(paths) > 1:
-                f[f"s2_20m_{acq}"] = _read_patch(paths[1], k, patch_size // 2).astype(np.int16)
+            f[f"s2_{acq}"] = _read_patch(patches["10m"], k, patch_size).astype(np.int16)
+            if "20m" in patches:
+                f[f"s2_20m_{acq}"] = _read_patch(patches["20m"], k, patch_size // 2).astype(np.int16)
+            if acq == "t" and "cloud" in patches:
+                f["cloud_t"] = (_read_patch(patches["cloud"], k, patch_size) > 0).astype(np.uint8)
             f[f"s2_timestamp_{acq}"] = h * 3600
         for acq, h1 in s.s1_hours.items():
             if h1 is not None:
-                index, paths = stacks[(s.tile, "s1", h1)]
-                f[f"s1_{acq}"] = _read_patch(paths[0], index[s.cell], patch_size).astype(np.uint16)
+                index, patches = stacks[(s.tile, "s1", h1)]
+                f[f"s1_{acq}"] = _read_patch(patches["s1"], index[s.cell], patch_size).astype(np.uint16)
                 f[f"s1_timestamp_{acq}"] = h1 * 3600
         if catalogs[s.tile].dem is not None:
-            index, paths = stacks[(s.tile, "dem", 0)]
-            f["dem"] = _read_patch(paths[0], index[s.cell], patch_size // 2).astype(np.float32)
+            index, patches = stacks[(s.tile, "dem", 0)]
+            f["dem"] = _read_patch(patches["dem"], index[s.cell], patch_size // 2).astype(np.float32)
         return f
 
     shards = write_examples(out_dir, (arrays(s) for s in samples), split=split, shard_size=shard_size,
@@ -143,6 +157,26 @@ def generate_dataset(samples: Sequence[Sample], catalogs: Mapping[str, TileCatal
         p.unlink()
     work.rmdir()
     return shards
+
+
+CLOUD_MASK = "cloud.tif"  # of a prepared S2 folder: uint8 on the 10 m grid, 1 = cloud
+
+
+def _cloud_of_t(samples: Sequence[Sample], catalogs: Mapping[str, TileCatalog]) -> set[tuple[str, int]]:
+    """The (tile, hour) of the S2 images that are t in some sample and whose cloud mask goes into the records
+    (as ``cloud_t``): all of them, or none when no t folder has a cloud mask (preparations without one); some
+    with and some without is an error (records must all have the same keys)."""
+    ts = {(s.tile, s.s2_hours["t"]) for s in samples if "t" in s.s2_hours}
+    missing = sorted((catalogs[tile].s2[h] for tile, h in ts if not (catalogs[tile].s2[h] / CLOUD_MASK).is_file()),
+                     key=str)
+    if not missing:
+        return ts
+    if len(missing) < len(ts):
+        raise DecloudInputError(f"{missing[0]}: no {CLOUD_MASK} (the cloud mask of t), which other dates have; "
+                                "prepare it again (decloud prepare-s2)")
+    log.warning("%s: no %s: the records get no cloud mask of t (cloud_t); decloud evaluate will score all pixels only",
+                missing[0], CLOUD_MASK)
+    return set()
 
 
 def write_examples(out_dir: str | Path, examples: Iterable[Mapping[str, np.ndarray | int]], *, split: str = "train",

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from datetime import datetime
 
 import numpy as np
 import pytest
-
 from decloud import synthetic_products as sp
 from decloud.dataset import TileCatalog, extract_patches, generate_dataset, read_dataset
+from decloud.errors import DecloudInputError
 from decloud.layouts import parse_layout
 from decloud.otbenv import app_environment, otbcli
 from decloud.patch_index import index_prepared, to_hours
@@ -39,9 +40,9 @@ def test_patches_from_a_vector_file_and_bad_places(tmp_path):
     a10 = np.arange(64 * 64, dtype="float32").reshape(64, 64)
     p10 = write_geotiff(tmp_path / "a10.tif", a10, origin=sp.ORIGIN, spacing=(10, -10))
     square = [[X0 + 100, Y0 - 50], [X0 + 260, Y0 - 50], [X0 + 260, Y0 - 210], [X0 + 100, Y0 - 210], [X0 + 100, Y0 - 50]]
+    feature = {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [square]}}
     (tmp_path / "p.geojson").write_text(json.dumps({"type": "FeatureCollection", "crs": {"type": "name", "properties": {
-        "name": "urn:ogc:def:crs:EPSG::32632"}}, "features": [{"type": "Feature", "properties": {},
-                                                               "geometry": {"type": "Polygon", "coordinates": [square]}}]}))
+        "name": "urn:ogc:def:crs:EPSG::32632"}}, "features": [feature]}))
     run = subprocess.run(otbcli("DecloudPatchesExtraction") + ["-il", str(p10), "-patchsize", "16", "-vec",
                          str(tmp_path / "p.geojson"), "-outprefix", str(tmp_path / "v")], capture_output=True,
                          text=True, env=app_environment())
@@ -74,10 +75,11 @@ def archive(tmp_path_factory):
     dem = write_geotiff(tmp / "dem.tif", rng.uniform(200, 900, (64, 64)).astype("float32"), origin=sp.ORIGIN,
                         spacing=(20, -20))
     index = index_prepared(tmp / "32TPS.npz", s2, s1, cell_pixels=64, tile="32TPS")
-    catalog = TileCatalog(index.grid, {to_hours(datetime.fromisoformat(json.loads((f / "done.json").read_text())["acquired"])): f
-                                       for f in s2},
-                          {to_hours(datetime.fromisoformat(json.loads((f / "done.json").read_text())["acquired"])): f
-                           for f in s1}, dem)
+
+    def hours(folder):
+        return to_hours(datetime.fromisoformat(json.loads((folder / "done.json").read_text())["acquired"]))
+
+    catalog = TileCatalog(index.grid, {hours(f): f for f in s2}, {hours(f): f for f in s1}, dem)
     return tmp, index, catalog
 
 
@@ -92,6 +94,7 @@ def test_tfrecords_round_trip(archive, tmp_path):
     assert spec["s2_t"] == {"shape": [64, 64, 4], "dtype": "int16"}
     assert spec["s2_20m_target"] == {"shape": [32, 32, 6], "dtype": "int16"}
     assert spec["s1_t"] == {"shape": [64, 64, 2], "dtype": "uint16"} and spec["dem"]["shape"] == [32, 32, 1]
+    assert spec["cloud_t"] == {"shape": [64, 64, 1], "dtype": "uint8"} and "cloud_target" not in spec
     records = list(read_dataset(tmp_path / "ds").as_numpy_iterator())
     assert len(records) == len(samples)
     dem = read_array(catalog.dem)
@@ -106,5 +109,30 @@ def test_tfrecords_round_trip(archive, tmp_path):
             assert r[f"s2_timestamp_{acq}"] == s.s2_hours[acq] * 3600
         np.testing.assert_array_equal(r["s1_t"], read_array(catalog.s1[s.s1_hours["t"]] / "s1.tif")[window])
         np.testing.assert_array_equal(r["dem"], dem[half])
+        cloud = read_array(catalog.s2[s.s2_hours["t"]] / "cloud.tif")[window]
+        np.testing.assert_array_equal(r["cloud_t"], cloud)
+    assert 0 < np.mean([r["cloud_t"].mean() for r in records]) < 1  # the generated products have some clouds
     footprints = json.loads((tmp_path / "ds" / "footprints.geojson").read_text())["features"]
     assert {f["properties"]["cell"] for f in footprints} == {s.cell for s in samples}
+
+
+def test_records_of_preparations_without_a_cloud_mask(archive, tmp_path, caplog):
+    """S2 folders without cloud.tif (older preparations): records without cloud_t, said once; some with and some
+    without: an error naming the folder."""
+    tmp, index, catalog = archive
+    samples = search(index, parse_layout(LAYOUT, name="test", source="test")).draw(strategy="constant", per_cell=3)
+    copies = {}
+    for h, folder in catalog.s2.items():
+        copies[h] = tmp_path / "prep" / folder.name
+        shutil.copytree(folder, copies[h])
+        (copies[h] / "cloud.tif").unlink()
+    bare = TileCatalog(catalog.grid, copies, catalog.s1, None)
+    with caplog.at_level("WARNING", logger="decloud.dataset"):
+        generate_dataset(samples, {"32TPS": bare}, tmp_path / "ds", patch_size=64, quiet=True)
+    assert "cloud_t" not in json.loads((tmp_path / "ds" / "shapes_and_types.json").read_text())
+    assert len([r for r in caplog.records if "no cloud.tif" in r.getMessage()]) == 1
+    t_hours = {s.s2_hours["t"] for s in samples}
+    shutil.copyfile(catalog.s2[min(t_hours)] / "cloud.tif", copies[min(t_hours)] / "cloud.tif")
+    assert len(t_hours) > 1
+    with pytest.raises(DecloudInputError, match=r"no cloud.tif \(the cloud mask of t\), which other dates have"):
+        generate_dataset(samples, {"32TPS": bare}, tmp_path / "ds2", patch_size=64, quiet=True)

@@ -41,10 +41,15 @@ class TileDataset:
     shard_size: int
 
 
+# The records' contents: bump when a key is added, so that tile datasets written before are written again
+# (2: the cloud mask of t, ``cloud_t``).
+RECORDS_VERSION = 2
+
+
 def _digest(task: TileDataset) -> str:
     described: list[Any] = [[s.tile, int(s.cell), {k: int(v) for k, v in s.s2_hours.items()},
                              {k: None if v is None else int(v) for k, v in s.s1_hours.items()}] for s in task.samples]
-    text = json.dumps(described + [task.patch_size, task.shard_size, str(task.catalog.dem)])
+    text = json.dumps(described + [task.patch_size, task.shard_size, str(task.catalog.dem), RECORDS_VERSION])
     return hashlib.sha1(text.encode()).hexdigest()
 
 
@@ -166,7 +171,8 @@ def _run(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     p = sub.add_parser("dataset", help="TFRecord shards of the samples that fit a layout",
                        description="Searches each tile index for the layout, draws samples, splits them by ROI "
-                       "(no cell in two splits), extracts the patches (DecloudPatchesExtraction) and writes shards. "
+                       "(no cell in two splits), extracts the patches (DecloudPatchesExtraction) and writes shards "
+                       "(with the cloud mask of t, cloud_t, from the prepared cloud.tif, for decloud evaluate). "
                        "Each (split, tile) is a Dask task (local worker processes by default, --scheduler, or "
                        "Slurm/PBS jobs with --cluster) writing OUT_DIR/<split>/<split>_<tile>_NNNNN.tfrecord; "
                        "--workers 0: one process, OUT_DIR/<split>/<split>_NNNNN.tfrecord.",
