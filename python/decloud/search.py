@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 
 from .errors import DecloudInputError
-from .layouts import Acquisition, AcquisitionsLayout
+from .layouts import Acquisition, AcquisitionsLayout, shipped_layouts
 from .patch_index import PatchGrid, TileIndex, from_hours
 
 Strategy = Literal["random", "constant", "season"]
@@ -34,15 +34,70 @@ class Sample:
     s1_hours: Mapping[str, int | None]
 
 
+CONSTRAINTS = ("valid", "cloud", "s1")
+
+
+def constraint_masks(acq: Acquisition, cloud_percent: np.ndarray, valid: np.ndarray,
+                     s1_gap_hours: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The rule of one acquisition of a layout, constraint by constraint (:data:`CONSTRAINTS`), each mask
+    cumulative (it includes the ones before it). The one rule of ``decloud search`` (per patch cell and S2 date
+    of an index) and ``decloud timeseries`` (per prepared S2 date):
+
+    valid  the S2 image has data there (search: no nodata pixel in the cell; timeseries: some valid pixel);
+    cloud  its cloud percent is within the acquisition's range, the layout's tolerance applied to the extremes
+           (:meth:`decloud.layouts.S2Requirement.cloud_range`);
+    s1     when the acquisition names S1: a valid S1 of its orbit within ``max_s1s2_gap_hours`` of the S2 date
+           (``s1_gap_hours``: the gap to the nearest one, inf where there is none; None: no S1 at all).
+    """
+    ok = np.asarray(valid, dtype=bool).copy()
+    masks = {"valid": ok.copy()}
+    if acq.s2 is not None:
+        low, high = acq.s2.cloud_range
+        ok &= (cloud_percent >= low) & (cloud_percent <= high)
+    masks["cloud"] = ok.copy()
+    if acq.s1 is not None:
+        limit = acq.max_s1s2_gap_hours if acq.max_s1s2_gap_hours is not None else np.inf
+        ok &= False if s1_gap_hours is None else np.asarray(s1_gap_hours) <= limit
+    masks["s1"] = ok
+    return masks
+
+
+def describe_constraint(acq: Acquisition, name: str) -> str:
+    """A constraint of :func:`constraint_masks` in words, for messages."""
+    if name == "valid":
+        return "valid (no nodata)"
+    if name == "cloud":
+        return acq.s2.describe() if acq.s2 is not None else "any cloud cover"
+    if acq.s1 is None:
+        return "no S1 needed"
+    gap = f"{acq.max_s1s2_gap_hours:g} h" if acq.max_s1s2_gap_hours is not None else "any gap"
+    orbit = "" if acq.s1.orbit == "any" else f"{acq.s1.orbit} "
+    return f"{orbit}S1 within {gap}"
+
+
+def acquisition_masks(index: TileIndex, acq: Acquisition) -> dict[str, np.ndarray]:
+    """:func:`constraint_masks` of an acquisition over an index: [cells, dates] each."""
+    gap = index.nearest_s1(acq.s1.orbit)[1] if acq.s1 is not None else None
+    return constraint_masks(acq, index.cloud_percent, index.valid, gap)
+
+
 def acquisition_mask(index: TileIndex, acq: Acquisition) -> np.ndarray:
     """[cells, dates]: the S2 dates of each cell that meet the acquisition's own constraints."""
-    ok = index.valid.copy()
-    if acq.s2 is not None:
-        ok &= (index.cloud_percent >= acq.s2.min_cloud_percent) & (index.cloud_percent <= acq.s2.max_cloud_percent)
-    if acq.s1 is not None:
-        _, gap = index.nearest_s1(acq.s1.orbit)
-        ok &= gap <= (acq.max_s1s2_gap_hours if acq.max_s1s2_gap_hours is not None else np.inf)
-    return ok
+    return acquisition_masks(index, acq)["s1"]
+
+
+def _window_counts(hours: np.ndarray, window: tuple[float, float], mask: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lo, hi, n): the range of sorted dates in the window of each origin date, and per (cell, origin) the
+    number of dates of ``mask`` in it, the origin's own date left out."""
+    start, end = window
+    lo = np.searchsorted(hours, hours + start, side="left")
+    hi = np.searchsorted(hours, hours + end, side="right")
+    counts = np.concatenate([np.zeros((mask.shape[0], 1), np.int32), np.cumsum(mask, axis=1, dtype=np.int32)], 1)
+    n = counts[:, hi] - counts[:, lo]
+    if start <= 0 <= end:  # the date of t itself is never a candidate
+        n = n - mask
+    return lo, hi, n
 
 
 @dataclass
@@ -148,22 +203,89 @@ def search(index: TileIndex, layout: AcquisitionsLayout, *, cells: np.ndarray | 
     for acq in layout.acquisitions:
         if acq.is_origin:
             continue
-        start, end = acq.window_hours
-        lo = np.searchsorted(hours, hours + start, side="left")
-        hi = np.searchsorted(hours, hours + end, side="right")
+        lo, hi, n = _window_counts(hours, acq.window_hours, masks[acq.name])
         windows[acq.name] = (lo, hi)
-        mask = masks[acq.name]
-        counts = np.concatenate([np.zeros((mask.shape[0], 1), np.int32), np.cumsum(mask, axis=1, dtype=np.int32)], 1)
-        n = counts[:, hi] - counts[:, lo]
-        if start <= 0 <= end:  # the date of t itself is never a candidate
-            n = n - mask
         good &= n > 0
     if cells is not None:
-        keep = np.zeros(good.shape[0], dtype=bool)
-        keep[np.asarray(cells, dtype=np.int64)] = True
-        good &= keep[:, None]
+        good &= _cell_mask(good.shape[0], cells)[:, None]
     sample_cells, origins = np.nonzero(good)
     return SearchResult(index, layout, sample_cells, origins, masks, windows)
+
+
+def _cell_mask(n_cells: int, cells) -> np.ndarray:
+    keep = np.zeros(n_cells, dtype=bool)
+    keep[np.asarray(cells, dtype=np.int64)] = True
+    return keep
+
+
+@dataclass(frozen=True)
+class AcquisitionCounts:
+    """How many candidates each constraint of one acquisition kept: (label, count) in order."""
+
+    name: str
+    steps: tuple[tuple[str, int], ...]
+
+    @property
+    def empty_at(self) -> str | None:
+        """The first constraint that kept nothing (None: some candidate is left)."""
+        return next((label for label, n in self.steps if n == 0), None)
+
+
+def explain(index: TileIndex, layout: AcquisitionsLayout, *, cells: np.ndarray | None = None
+            ) -> list[AcquisitionCounts]:
+    """Per acquisition of ``layout``, how many candidates each constraint kept, in the order of the rule
+    (:func:`constraint_masks`): (cell, date) pairs of the index, then valid, cloud, S1; for an acquisition that
+    is not the origin, last, the (cell, t) pairs whose t fits the origin and that have a candidate in its window.
+    What ``decloud search`` prints when nothing fits."""
+    keep = _cell_mask(index.grid.n_cells, cells)[:, None] if cells is not None else np.ones((index.grid.n_cells, 1),
+                                                                                             dtype=bool)
+    per_acq = {a.name: acquisition_masks(index, a) for a in layout.acquisitions}
+    origin_ok = per_acq[layout.origin.name]["s1"] & keep
+    out = []
+    total = int(keep.sum()) * index.s2_hours.size
+    for acq in layout.acquisitions:
+        masks = per_acq[acq.name]
+        steps = [("(cell, date) pairs", total)]
+        steps += [(describe_constraint(acq, c), int((masks[c] & keep).sum())) for c in CONSTRAINTS
+                  if c != "s1" or acq.s1 is not None]
+        if not acq.is_origin:
+            _, _, n = _window_counts(index.s2_hours, acq.window_hours, masks["s1"])
+            start, end = acq.window_hours
+            steps.append((f"in [{start:+g} h, {end:+g} h] of a t that fits {layout.origin.name}",
+                          int(((n > 0) & origin_ok).sum())))
+        out.append(AcquisitionCounts(acq.name, tuple(steps)))
+    return out
+
+
+def explain_message(index: TileIndex, layout: AcquisitionsLayout, *, cells: np.ndarray | None = None,
+                    source: str | None = None) -> str:
+    """Why no (cell, t) of ``index`` fits ``layout``: the first constraint that emptied an acquisition, a hint,
+    and per acquisition the counts of :func:`explain` (one line each)."""
+    counts = explain(index, layout, cells=cells)
+    where = f"{source} (tile {index.tile})" if source else f"tile {index.tile}"
+    n_s1 = sum(v.size for v in index.s1_hours.values())
+    head = (f"no (cell, t) pair of {where}: {index.grid.n_cells} cells x {index.s2_hours.size} S2 dates, "
+            f"{n_s1} S1 dates, fits layout {layout.name}")
+    culprit = next((c for c in counts if c.empty_at is not None), None)
+    if culprit is not None:
+        at = culprit.empty_at or ""
+        head += f": {culprit.name} is emptied by \"{at}\""
+        acq = layout[culprit.name]
+        if acq.s1 is not None and at == describe_constraint(acq, "s1"):
+            s2_only = f"{layout.name}-s2" if f"{layout.name}-s2" in shipped_layouts() else "os2-s2"
+            head += (" (the index has no S1: index prepared S1 with decloud index --s1, or use an S2-only layout "
+                     f"such as {s2_only})" if n_s1 == 0 else
+                     " (index the S1 acquired near these S2 dates, or raise max_s1s2_gap_hours)")
+        elif at == describe_constraint(acq, "cloud"):
+            head += " (no date has that cloud cover: raise the layout's cloud_tolerance_percent or thresholds)"
+        elif at.startswith("in ["):
+            head += " (no date in that window: the series is too short or too sparse for it)"
+    else:
+        head += " (each acquisition has candidates, but never all at once for one (cell, t))"
+    lines = [head + "; candidates kept per constraint:"]
+    for c in counts:
+        lines.append(f"  {c.name}: " + " -> ".join(f"{label} {n}" for label, n in c.steps))
+    return "\n".join(lines)
 
 
 BBox = Sequence[float]  # (xmin, ymin, xmax, ymax) in the grid's CRS

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import numpy as np
 import pytest
-
-from decloud.layouts import load_layout
-from decloud.patch_index import PatchGrid, TileIndex, to_hours
-from decloud.search import search, split_cells
-from datetime import datetime
+from decloud import synthetic_products as sp
+from decloud.layouts import load_layout, shipped_layouts
+from decloud.patch_index import PatchGrid, TileIndex, index_prepared, to_hours
+from decloud.prepare import prepare_s2
+from decloud.search import explain, explain_message, search, split_cells
 
 DAY0 = to_hours(datetime(2022, 6, 1))
 
@@ -107,10 +108,6 @@ def test_splits_share_no_cell():
 
 def test_index_from_prepared_products(tmp_path):
     """Generated THEIA products -> prepare_s2 -> index: cloud % per cell equals the masks' truth."""
-    from decloud import synthetic_products as sp
-    from decloud.patch_index import index_prepared
-    from decloud.prepare import prepare_s2
-
     folders = []
     truths = []
     for k, day in enumerate((2, 12)):
@@ -126,3 +123,47 @@ def test_index_from_prepared_products(tmp_path):
         np.testing.assert_allclose(index.cloud_percent[:, d], cells, rtol=1e-6)
         valid = ~truth.nodata.reshape(2, 64, 2, 64).any(axis=(1, 3)).ravel()
         np.testing.assert_array_equal(index.valid[:, d], valid)
+
+
+def test_an_empty_search_says_which_constraint_emptied_it(index, tmp_path):
+    path = tmp_path / "no_s1_near.json"
+    data = {"t": {"acquisition": {"s2": {"type": "S2", "min_cloud_percent": 0, "max_cloud_percent": 100},
+                                  "s1": {"type": "S1"}}, "timeframe_origin": True, "max_s1s2_gap_hours": 12},
+            "target": {"acquisition": {"s2": {"type": "S2", "min_cloud_percent": 0, "max_cloud_percent": 0}},
+                       "timeframe_start_hours": -240, "timeframe_end_hours": 240}}
+    path.write_text(json.dumps(data))
+    lay = load_layout(path)
+    assert len(search(index, lay)) == 0
+    counts = {c.name: c.steps for c in explain(index, lay)}
+    # t: 10 (cell, date) pairs, 9 valid, all in 0-100 %, none with an ascending S1 within 12 h (gaps are >= 24 h)
+    assert [n for _, n in counts["t"]] == [10, 9, 9, 0]
+    # target: 9 valid, 6 clear (<= 3 %), no S1 needed, in the window of a t that fits: none (no t fits)
+    assert [n for _, n in counts["target"]] == [10, 9, 6, 0]
+    message = explain_message(index, lay, source="T32TPS.npz")
+    assert message.splitlines()[0].startswith("no (cell, t) pair of T32TPS.npz (tile T32TPS): 2 cells x 5 S2 dates, "
+                                              "5 S1 dates, fits layout no_s1_near: t is emptied by "
+                                              "\"ascending S1 within 12 h\"")
+    assert "target: (cell, date) pairs 10 -> valid (no nodata) 9 -> cloud 0-3 % (tolerance 3 %) 6" in message
+
+    # an S2-only index searched with a layout that needs S1: the hint names the S2-only layout
+    s2_only = TileIndex(index.tile, index.grid, index.s2_hours, index.cloud_percent, index.valid)
+    message = explain_message(s2_only, load_layout("ssop"))
+    assert "t is emptied by \"ascending S1 within 72 h\" (the index has no S1" in message
+    assert "such as ssop-s2" in message
+    assert len(search(s2_only, load_layout("os2"))) == 0
+    assert len(search(s2_only, load_layout("os2-s2"))) > 0
+
+
+def test_target_tolerance_lets_speckled_clear_dates_through(tmp_path):
+    """Real L2A masks flag a little speckle on clear dates: a 0 % target is met within the layout's tolerance."""
+    grid = PatchGrid(600000.0, 5000000.0, 10.0, 64, rows=1, cols=1)
+    idx = TileIndex.empty("bolzano", grid)
+    full = 64 * 64
+    idx.add_s2(hours(0, 5), blocks([[full // 2], [int(0.02 * full)]]), blocks([[0], [0]]))  # 50 %, 2 %
+    data = json.loads(shipped_layouts()["ssop-s2"].read_text())
+    assert len(search(idx, load_layout("ssop-s2"))) == 1
+    data["cloud_tolerance_percent"] = 0
+    (tmp_path / "exact.json").write_text(json.dumps(data))
+    exact = load_layout(tmp_path / "exact.json")
+    assert len(search(idx, exact)) == 0
+    assert "target is emptied by \"cloud 0-0 %\"" in explain_message(idx, exact)

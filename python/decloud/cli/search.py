@@ -12,15 +12,21 @@ from ..atomic import write_json
 def run(args: argparse.Namespace) -> int:
     from ..layouts import load_layout  # noqa: PLC0415
     from ..patch_index import TileIndex, from_hours  # noqa: PLC0415
-    from ..search import search  # noqa: PLC0415
+    from ..search import explain_message, search  # noqa: PLC0415
 
     layout = load_layout(args.layout)
     samples = []
     found = 0
+    empty = []
     for path in tqdm(args.index, desc="tiles", unit="tile", disable=args.quiet):
-        result = search(TileIndex.load(path), layout)
+        index = TileIndex.load(path)
+        result = search(index, layout)
         found += len(result)
+        if not len(result):
+            empty.append(explain_message(index, layout, source=str(path)))
         samples += result.draw(strategy=args.strategy, per_cell=args.per_cell, total=args.total, seed=args.seed)
+    for message in empty:
+        print(message)
     print(f"{found} (cell, t) pairs fit layout {layout.name}; {len(samples)} samples drawn ({args.strategy})")
     if args.out:
         rows = [{"tile": s.tile, "cell": s.cell,
@@ -33,10 +39,15 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("search", help="samples that fit an acquisitions layout",
+                       description="Every (patch cell, date t) of each index whose acquisitions fit the layout, and "
+                       "samples drawn from them. When nothing fits a tile, says per acquisition how many candidates "
+                       "each constraint (validity, cloud range, S1 gap, window) kept.",
                        epilog="example: decloud search --index index/*.npz --layout os2 --per-cell 4 "
                               "--out samples.json")
     p.add_argument("--index", nargs="+", required=True, help="tile index files")
-    p.add_argument("--layout", required=True, help="a shipped layout (ssop, os1, os2, os2-gf) or a layout JSON file")
+    p.add_argument("--layout", required=True,
+                   help="a shipped layout (ssop, os1, os2, os2-gf; S2-only: ssop-s2, os1-s2, os2-s2, os2-gf-s2; "
+                   "series, series-s2) or a layout JSON file")
     p.add_argument("--strategy", choices=["random", "constant", "season"], default="constant")
     p.add_argument("--per-cell", type=int, default=1, help="samples per cell (constant, season)")
     p.add_argument("--total", type=int, help="samples per tile (random)")

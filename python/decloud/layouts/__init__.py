@@ -16,6 +16,17 @@ origin (``timeframe_origin``); the others give their window in hours relative to
 ``"orbit": "ascending" | "descending" | "any"`` (default ascending, as Decloud). Cloud percentages are
 within [0, 100]. Unknown keys are errors; every error names the file and the JSON path. The string
 booleans of old files (``"True"``) are accepted. An ``"options"`` object is kept as is.
+
+``"cloud_tolerance_percent"`` (top level, default :data:`DEFAULT_CLOUD_TOLERANCE` = 3): how far the two extreme
+thresholds may be missed. Real L2A masks flag a few percent of speckle on clear dates (SCL cirrus, isolated
+pixels), so a "0 %" requirement (``max_cloud_percent`` 0) is met by up to that share of cloud, and a "100 %"
+one (``min_cloud_percent`` 100) by at least 100 minus it. Other thresholds are used as written; 0 makes the
+extremes exact, as in the original Decloud. :meth:`S2Requirement.cloud_range` gives the range applied.
+
+Shipped layouts (:func:`shipped_layouts`): the paper's ``ssop`` (B), ``os2`` (C), ``os1``, ``os2-gf`` (A, B and C
+compared), each with an S2-only variant ``<name>-s2`` (the "optical only" ablation, for data without S1), and
+``series`` / ``series-s2``: t-1 within 30 days before t, t+1 within 30 days after, any cloud cover (what
+``decloud timeseries`` uses by default, S2-only for models that take no S1).
 """
 
 from __future__ import annotations
@@ -29,6 +40,8 @@ from typing import Any, Literal
 from ..errors import DecloudInputError, DecloudKeyError
 
 Orbit = Literal["ascending", "descending", "any"]
+DEFAULT_CLOUD_TOLERANCE = 3.0
+TOLERANCE_KEY = "cloud_tolerance_percent"
 
 
 class LayoutError(DecloudInputError):
@@ -37,8 +50,27 @@ class LayoutError(DecloudInputError):
 
 @dataclass(frozen=True)
 class S2Requirement:
+    """The cloud thresholds as written in the file, and the layout's tolerance on the extremes 0 and 100 %."""
+
     min_cloud_percent: float
     max_cloud_percent: float
+    tolerance_percent: float = 0.0
+
+    @property
+    def cloud_range(self) -> tuple[float, float]:
+        """(low, high) cloud percent applied: a max of 0 becomes the tolerance, a min of 100 becomes 100 minus it."""
+        low, high = self.min_cloud_percent, self.max_cloud_percent
+        if low >= 100:
+            low = 100.0 - self.tolerance_percent
+        if high <= 0:
+            high = self.tolerance_percent
+        return low, high
+
+    def describe(self) -> str:
+        low, high = self.cloud_range
+        tol = f" (tolerance {self.tolerance_percent:g} %)" if (low, high) != (self.min_cloud_percent,
+                                                                             self.max_cloud_percent) else ""
+        return f"cloud {low:g}-{high:g} %{tol}"
 
 
 @dataclass(frozen=True)
@@ -65,6 +97,7 @@ class AcquisitionsLayout:
     name: str
     acquisitions: tuple[Acquisition, ...]
     options: dict[str, Any] = field(default_factory=dict, compare=False)
+    cloud_tolerance_percent: float = DEFAULT_CLOUD_TOLERANCE
 
     @property
     def origin(self) -> Acquisition:
@@ -80,6 +113,10 @@ class AcquisitionsLayout:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.acquisitions)
+
+    @property
+    def needs_s1(self) -> bool:
+        return any(a.s1 is not None for a in self.acquisitions)
 
 
 _ACQUISITION_KEYS = {"acquisition", "timeframe_origin", "timeframe_start_hours", "timeframe_end_hours",
@@ -123,9 +160,10 @@ def parse_layout(data: Any, *, name: str, source: str) -> AcquisitionsLayout:
     """Parse the JSON value of a layout file (``source`` names it in errors)."""
     r = _Reader(source)
     top = r.obj(data, "$")
+    tolerance = r.number(top.get(TOLERANCE_KEY, DEFAULT_CLOUD_TOLERANCE), f"$.{TOLERANCE_KEY}", 0, 50)
     acquisitions = []
     for acq_name, raw in top.items():
-        if acq_name == "options":
+        if acq_name in ("options", TOLERANCE_KEY):
             continue
         path = f"$.{acq_name}"
         entry = r.obj(raw, path)
@@ -150,7 +188,7 @@ def parse_layout(data: Any, *, name: str, source: str) -> AcquisitionsLayout:
                 high = r.number(sensor["max_cloud_percent"], f"{spath}.max_cloud_percent", 0, 100)
                 if low > high:
                     raise r.fail(f"{spath}.min_cloud_percent", f"{low} is above max_cloud_percent {high}")
-                s2, s2_key = S2Requirement(low, high), key
+                s2, s2_key = S2Requirement(low, high, tolerance), key
             else:
                 orbit = sensor.get("orbit", "ascending")
                 if orbit not in ("ascending", "descending", "any"):
@@ -180,7 +218,7 @@ def parse_layout(data: Any, *, name: str, source: str) -> AcquisitionsLayout:
         raise r.fail("$", f"exactly one acquisition must be the timeframe_origin, found {len(origins)}"
                           f"{' (' + ', '.join(origins) + ')' if origins else ''}")
     options = r.obj(top.get("options", {}), "$.options")
-    return AcquisitionsLayout(name, tuple(acquisitions), dict(options))
+    return AcquisitionsLayout(name, tuple(acquisitions), dict(options), tolerance)
 
 
 def load_layout(path_or_name: str | Path) -> AcquisitionsLayout:
@@ -203,6 +241,6 @@ def load_layout(path_or_name: str | Path) -> AcquisitionsLayout:
 
 
 def shipped_layouts() -> dict[str, Path]:
-    """The layouts of the paper shipped with the package: name -> file."""
+    """The layouts shipped with the package (the paper's, their S2-only variants, the series ones): name -> file."""
     folder = resources.files(__package__)
     return {Path(str(f)).stem: Path(str(f)) for f in folder.iterdir() if str(f).endswith(".json")}
