@@ -2,9 +2,12 @@
 
 ``evaluate(models, records_dir)`` runs every model (``label -> SavedModel folder``) on every record (the
 inputs its signature takes), and the gap-filling when the records have t-1 and t+1, and scores ``s2_target``
-against the records' ``s2_target`` with :mod:`decloud.metrics`, over all pixels and, when the records carry
-a ``cloud_t`` mask (1 = cloudy), over the cloudy pixels only. Scores are global: MSE and SAM over all kept
-pixels of all records, PSNR from that MSE, SSIM the mean of the per-record SSIM maps over the kept pixels.
+against the records' ``s2_target`` with :mod:`decloud.metrics`, over the cloudy pixels of t (the records'
+``cloud_t`` mask, 1 = cloudy: the scores that matter, where t had to be reconstructed) and over all pixels.
+Records without ``cloud_t`` (written by ``decloud dataset`` before it stored the mask) are scored over all pixels
+only: ``write_report`` says so at the top of ``scores.md`` (what ``decloud evaluate`` prints). Scores are
+global: MSE and SAM over all kept pixels of all records, PSNR from that MSE, SSIM the mean of the per-record
+SSIM maps over the kept pixels.
 ``write_report`` writes ``scores.csv``, ``scores.md`` and one bar plot per metric (PNG).
 """
 
@@ -12,6 +15,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +31,7 @@ from .errors import DecloudInputError
 from .metrics import PEAK, _keep
 from .scenarios import linear_gapfill
 
+log = logging.getLogger(__name__)
 METRICS = ("psnr", "mse", "ssim", "sam")
 Subset = Literal["all", "cloudy"]  # all the pixels of the records, or only those their cloud_t mask flags
 
@@ -86,6 +92,10 @@ def evaluate(models: Mapping[str, str | Path], records_dir: str | Path, *, with_
         except (OSError, KeyError, ValueError) as e:
             raise DecloudInputError(f"{folder}: not a SavedModel with a serving_default signature ({e})") from e
     accs: dict[tuple[str, Subset], _Accumulator] = {}
+    if not has_cloud_mask(records_dir):
+        log.info("%s: the records have no cloud mask of t (cloud_t: written before decloud dataset stored it): "
+                    "scoring all pixels only; write them again with decloud dataset to score the cloudy pixels",
+                    records_dir)
     records = read_dataset(records_dir).as_numpy_iterator()
     for record in tqdm(records, desc="records", unit="rec", disable=quiet):
         if "s2_target" not in record:
@@ -109,7 +119,17 @@ def evaluate(models: Mapping[str, str | Path], records_dir: str | Path, *, with_
                 accs.setdefault((label, "cloudy"), _Accumulator()).add(estimate, reference, cloudy)
     if not accs:
         raise DecloudInputError(f"{records_dir}: nothing was scored (no model given and no gap-filling inputs)")
-    return [acc.row(label, subset) for (label, subset), acc in accs.items()]
+    order = {"cloudy": 0, "all": 1}  # the cloudy pixels first: the scores that matter
+    return [acc.row(label, subset) for (label, subset), acc in sorted(accs.items(), key=lambda kv: order[kv[0][1]])]
+
+
+def has_cloud_mask(records_dir: str | Path) -> bool:
+    """Whether the records of ``records_dir`` carry the cloud mask of t (``cloud_t``)."""
+    path = Path(records_dir) / "shapes_and_types.json"
+    try:
+        return "cloud_t" in json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise DecloudInputError(f"{records_dir}: not a dataset folder (no readable shapes_and_types.json: {e})") from e
 
 
 def write_report(rows: list[Row], out_dir: str | Path, *, title: str = "Decloud evaluation") -> dict[str, Path]:
@@ -127,12 +147,17 @@ def write_report(rows: list[Row], out_dir: str | Path, *, title: str = "Decloud 
     writer.writeheader()
     writer.writerows(asdict(r) for r in rows)
     paths["csv"] = write_text(out_dir / "scores.csv", table.getvalue(), what="scores table")
-    lines = [f"# {title}", "", "| model | pixels | PSNR (dB) | MSE | SSIM | SAM (rad) |", "|---|---|---|---|---|---|"]
-    for subset in ("all", "cloudy"):
+    lines = [f"# {title}", ""]
+    if not any(r.subset == "cloudy" for r in rows):
+        lines += ["All pixels only: the records have no cloud mask of t (cloud_t); write them again with "
+                  "`decloud dataset` to score the cloudy pixels.", ""]
+    lines += ["| model | pixels | PSNR (dB) | MSE | SSIM | SAM (rad) |", "|---|---|---|---|---|---|"]
+    headings = {"cloudy": "**cloudy pixels of t** (reconstructed)", "all": "**all pixels**"}
+    for subset in ("cloudy", "all"):
         chosen = [r for r in rows if r.subset == subset]
         if not chosen:
             continue
-        lines += [f"| **{subset} pixels** | | | | | |"]
+        lines += [f"| {headings[subset]} | | | | | |"]
         lines += [f"| {r.model} | {r.pixels} | {r.psnr:.2f} | {r.mse:.1f} | {r.ssim:.4f} | {r.sam:.4f} |"
                   for r in chosen]
     paths["md"] = write_text(out_dir / "scores.md", "\n".join(lines) + "\n", what="scores table")

@@ -26,9 +26,10 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="score SavedModels and the gap-filling on test records",
-                       description="PSNR, MSE, SSIM, SAM on the 10 m bands against s2_target, over all pixels and "
-                       "over the cloudy pixels when the records carry cloud_t; writes a CSV, a Markdown table "
-                       "and bar plots.",
+                       description="PSNR, MSE, SSIM, SAM on the 10 m bands against s2_target, over the cloudy "
+                       "pixels of t (the records' cloud mask of t, cloud_t: the scores that matter) and over all "
+                       "pixels; records written before decloud dataset stored cloud_t are scored over all pixels "
+                       "only (the report says so). Writes a CSV, a Markdown table and bar plots.",
                        epilog="example: decloud evaluate --records dataset/test --models ssop=runs/ssop/model "
                        "msop=runs/msop/model --out-dir report")
     p.add_argument("--records", required=True, help="folder of test shards")
