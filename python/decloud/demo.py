@@ -149,9 +149,9 @@ def run_demo(out_dir: str | Path, *, scene: Scene = "real", size: int = 512, ser
     table = "\n".join(lines)
     metrics = out_dir / "metrics.md"
     metrics.write_text(table)
-    quicklook = raster.write_quicklook(out_dir / "quicklook.png",
-                                       [arrays[n][:, :, [2, 1, 0]] for n in ("cloudy input", "gap-filling", "network",
-                                                                             "reference")], stretch_from=3)
+    names = ("cloudy input", "gap-filling", "network", "reference")
+    quicklook = raster.write_quicklook(out_dir / "quicklook.png", [arrays[n][:, :, [2, 1, 0]] for n in names],
+                                       titles=names, stretch_from=3)
     log.info("demo written to %s", out_dir)
     return DemoResult(made["label"], network, gapfilling, quicklook, metrics, table, results, seconds)
 

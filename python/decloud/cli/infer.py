@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..infer import CANDIDATE_ROLES, ROLE_KEYS
 
@@ -33,11 +34,7 @@ def run(args: argparse.Namespace) -> int:
     dates = {f"s2_timestamp_{d}": getattr(args, f"date_{d}") for d in ("t", "tm1", "tp1") if getattr(args, f"date_{d}")}
     out = infer(args.out, inputs, mask=args.mask, dates=dates, outprov=args.outprov, **processing_options(args))
     if args.quicklook:
-        from ..raster import read_array, write_quicklook  # noqa: PLC0415
-
-        panels = [read_array(args.s2_t)[:, :, [2, 1, 0]]] if args.s2_t else []
-        write_quicklook(out.with_suffix(".png"), panels + [read_array(out)[:, :, [2, 1, 0]]])
-        print(f"quick-look: {out.with_suffix('.png')}")
+        print(f"quick-look: {write_infer_quicklook(out, args.s2_t, args.mask)}")
     if args.outprov:
         from ..infer import provenance_shares  # noqa: PLC0415
 
@@ -45,6 +42,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"provenance: {args.outprov} (" + ", ".join(f"{k} {100 * v:.2f} %" for k, v in shares.items()) + ")")
     print(out)
     return 0
+
+
+def write_infer_quicklook(out, s2_t=None, mask=None):
+    """OUT.png: s2.t (when given) and the output side by side, both over the output's extent (which --bbox or the
+    inputs' common extent may make smaller than s2.t), labelled, stretched on the output's valid pixels that the
+    mask (when given) calls clear."""
+    from ..raster import read_array, read_like, write_quicklook  # noqa: PLC0415
+
+    panels, titles = [], []
+    if s2_t:
+        panels.append(read_like(s2_t, out)[:, :, [2, 1, 0]])
+        titles.append(f"s2.t: {Path(s2_t).name}")
+    panels.append(read_array(out)[:, :, [2, 1, 0]])
+    titles.append(f"output: {Path(out).name}")
+    clear = (read_like(mask, out, fill=1)[:, :, 0] == 0) if mask else None
+    return write_quicklook(Path(out).with_suffix(".png"), panels, titles=titles, stretch_from=len(panels) - 1,
+                           clear=clear)
 
 
 def register(sub) -> None:
@@ -69,5 +83,5 @@ def register(sub) -> None:
     p.add_argument("--outprov", metavar="PATH",
                    help="also write where each output pixel comes from (uint8 GeoTIFF: 0 nodata, 1 clear pixel of t "
                    "kept, 2 network, 3 gap-filling fallback, 4 single-date fallback) and print each class's share")
-    p.add_argument("--quicklook", action="store_true", help="also write OUT.png (input at t, output)")
+    p.add_argument("--quicklook", action="store_true", help="also write OUT.png (s2-t and the output over the output's extent, labelled)")
     p.set_defaults(func=run)
