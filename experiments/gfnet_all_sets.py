@@ -82,8 +82,11 @@ def main(argv=None) -> int:
              "examples": "real cloudy pixels of other dates pasted on clear dates under their real masks "
                          "(decloud.scenarios.training_examples), training parts only"}
     lr = keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=2, min_lr=2e-5)
+    # every epoch's weights, for averaging the last ones (experiments/average_checkpoints.py)
+    keep = keras.callbacks.ModelCheckpoint(str(run / "checkpoints" / "ep{epoch:02d}.weights.h5"),
+                                           save_weights_only=True)
     model = train("gfnet", folders, run, options=options, epochs=args.epochs, batch_size=args.batch_size,
-                  learning_rate=args.learning_rate, seed=args.seed, patience=4, callbacks=[lr], verbose=2,
+                  learning_rate=args.learning_rate, seed=args.seed, patience=4, callbacks=[lr, keep], verbose=2,
                   name=args.name, card_extra=extra, loss=args.loss)
     print(f"[gfnet] model: {model}")
     return 0

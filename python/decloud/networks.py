@@ -204,7 +204,10 @@ def gapfilling():
 
 
 DAY_SECONDS = 86400.0
-CANDIDATES = 4  # gfnet's candidate corrections (see GapFillFeatures)
+CANDIDATES = 4  # gfnet's candidate corrections without the regressions (see GapFillFeatures)
+REGRESSION_CELL = 32  # pixels: the cell of the local regression's statistics (3 x 3 cells: a 96-pixel window)
+REGRESSION_RIDGE = 1e-3  # reflectance**2: pulls the regression towards the gap-filling + local bias
+REGRESSION_PRIOR = 0.05  # share of a window: weight of the scene-wide statistics in a window's regression
 
 
 def _gfnet_layers(keras):
@@ -234,6 +237,50 @@ def _gfnet_layers(keras):
         pooled = tf.nn.avg_pool2d(weight, factor, factor, "VALID")
         return tf.image.resize(pooled, tf.shape(weight)[1:3], method="bilinear")
 
+    def regressions(y, xb, xa, weight, cell: int = REGRESSION_CELL, ridge: float = REGRESSION_RIDGE,
+                    prior: float = REGRESSION_PRIOR):
+        """Per band, the least-squares fit of ``y`` (t minus the gap-filling) on the two neighbours ``xb``,
+        ``xa``, over the pixels where ``weight`` > 0 (t's clear pixels): ``y ~ my + c1 (xb - mb) + c2 (xa - ma)``
+        (ridge ``ridge`` on the slopes: with little variance, the fit is the local bias). Two fits: local
+        (windows of 3 x 3 cells of ``cell`` pixels, shrunk towards the scene-wide statistics by ``prior``, so a
+        window without clear pixels takes the scene's fit) and scene-wide. This is the per-band linear
+        regression of t on (t-1, t+1) that QUALITY.md measures at 1 to 5 dB above the gap-filling on partly
+        cloudy dates. Returns the two predicted corrections of the gap-filling, [B, H, W, bands] each. Sizes
+        must be multiples of ``cell``."""
+        prods = [y, xb, xa, xb * xb, xa * xa, xb * xa, xb * y, xa * y]
+        m = tf.stack(prods, axis=-1) * weight[..., None]  # [B, H, W, bands, 8]
+        shape = tf.shape(m)
+        flat = tf.reshape(m, tf.concat([shape[:3], [-1]], 0))
+        cells = tf.nn.avg_pool2d(flat, cell, cell, "VALID")
+        wcell = tf.nn.avg_pool2d(weight, cell, cell, "VALID")
+        wsum = tf.reduce_mean(weight, axis=[1, 2], keepdims=True)
+        glob = tf.math.divide_no_nan(tf.reduce_mean(flat, axis=[1, 2], keepdims=True), wsum)
+        win = tf.nn.avg_pool2d(cells, 3, 1, "SAME")
+        wwin = tf.nn.avg_pool2d(wcell, 3, 1, "SAME")
+        # no clear pixel anywhere: both fits are 0 (the gap-filling)
+        has = tf.cast(wsum > 0, flat.dtype)
+        local = (win + prior * glob) / (wwin + prior) * has
+
+        def solve(mom):
+            mom = tf.reshape(mom, tf.concat([tf.shape(mom)[:3], [-1, 8]], 0))
+            my, mb, ma = mom[..., 0], mom[..., 1], mom[..., 2]
+            sbb = mom[..., 3] - mb * mb + ridge
+            saa = mom[..., 4] - ma * ma + ridge
+            sab = mom[..., 5] - mb * ma
+            sby = mom[..., 6] - mb * my
+            say = mom[..., 7] - ma * my
+            det = sbb * saa - sab * sab
+            c1 = tf.clip_by_value((saa * sby - sab * say) / det, -1.5, 1.5)
+            c2 = tf.clip_by_value((sbb * say - sab * sby) / det, -1.5, 1.5)
+            return tf.concat([my - c1 * mb - c2 * ma, c1, c2], -1)  # [B, h, w, 3 x bands]
+
+        bands = tf.shape(y)[-1]
+        coef = tf.image.resize(solve(local), shape[1:3], method="bilinear")
+        fits = []
+        for c in (coef, solve(glob)):
+            fits.append(c[..., :bands] + c[..., bands:2 * bands] * xb + c[..., 2 * bands:] * xa)
+        return fits
+
     class GapFillFeatures(keras.layers.Layer):
         """Per pixel: the linear gap-filling of t from t-1 and t+1 (in-graph, the network's base), and the
         features the correction is computed from. Nodata (-10000) never reaches a convolution: each input is
@@ -248,14 +295,15 @@ def _gfnet_layers(keras):
         any size: padded (symmetric) to a multiple of 32 x ``scale`` here, cropped back by the output layer."""
 
         def __init__(self, levels: int = 5, margin: int = 2, use_mask: bool = True, use_dates: bool = True,
-                     scale: int = 1, **kwargs):
+                     scale: int = 1, regression: bool = True, **kwargs):
             super().__init__(**kwargs)
             self.levels, self.margin, self.use_mask, self.use_dates = levels, margin, use_mask, use_dates
-            self.scale = scale
+            self.scale, self.regression = scale, regression
 
         def get_config(self):
             return {**super().get_config(), "levels": self.levels, "margin": self.margin,
-                    "use_mask": self.use_mask, "use_dates": self.use_dates, "scale": self.scale}
+                    "use_mask": self.use_mask, "use_dates": self.use_dates, "scale": self.scale,
+                    "regression": self.regression}
 
         def call(self, t, tm1, tp1, cloud, ts_t, ts_tm1, ts_tp1):
             multiple = 32 * self.scale
@@ -286,6 +334,7 @@ def _gfnet_layers(keras):
             size = 2 * self.margin + 1
             near = tf.nn.max_pool2d(cloudy, size, 1, "SAME") if self.margin else cloudy
             stats = (1.0 - near) * vt * vb * va
+            stats_full = stats
             d_gf, d_b, d_a = tn - gf, tn - bn, tn - an
             diffs = tf.concat([d_gf, d_b, d_a, tf.abs(d_gf), tf.abs(d_b), tf.abs(d_a)], -1)
             clear = (1.0 - cloudy) * vt if self.use_mask else vt
@@ -308,8 +357,13 @@ def _gfnet_layers(keras):
             # + the local bias of t; t-1 + its local bias; t+1 + its local bias; t itself (masks over-flag: a
             # "cloudy" pixel may be clear ground or a thin veil) -- zero where the date has no data.
             bias_gf, bias_b, bias_a = bias[..., 0:4], bias[..., 4:8], bias[..., 8:12]
-            candidates = tf.stack([vgf * bias_gf, vb * (bn + bias_b - gf), va * (an + bias_a - gf),
-                                   vgf * vt * (tn - gf)], axis=-1)
+            candidates = [vgf * bias_gf, vb * (bn + bias_b - gf), va * (an + bias_a - gf), vgf * vt * (tn - gf)]
+            if self.regression:
+                # the regression of t on (t-1, t+1) fitted on t's clear pixels: local and scene-wide
+                both = vb * va
+                fits = regressions(d_gf, bn, an, stats_full)
+                candidates += [both * f for f in fits]
+            candidates = tf.stack(candidates, axis=-1)
             return gf, vgf, vt, tn, features, candidates
 
     class ResidualOutput(keras.layers.Layer):
@@ -318,23 +372,24 @@ def _gfnet_layers(keras):
         candidate corrections (weights: the first CANDIDATES channels of the U-Net's output) plus a free
         residual (the last 4 channels); all start at zero."""
 
-        def __init__(self, residual: bool = True, **kwargs):
+        def __init__(self, residual: bool = True, candidates: int = CANDIDATES, **kwargs):
             super().__init__(**kwargs)
-            self.residual = residual
+            self.residual, self.candidates = residual, candidates
 
         def get_config(self):
-            return {**super().get_config(), "residual": self.residual}
+            return {**super().get_config(), "residual": self.residual, "candidates": self.candidates}
 
         def call(self, gf, vgf, vt, tn, candidates, head, like):
             head = tf.image.resize(head, tf.shape(gf)[1:3], method="bilinear")  # identity at scale 1
+            n = self.candidates
             if self.residual:
                 # Bounded (a soft clip that is the identity near zero): inputs unlike anything seen in training
                 # (e.g. a neighbour that is a cloud the mask missed) cannot blow the correction up.
-                weights = 1.5 * tf.tanh(head[..., :CANDIDATES] / 1.5)
-                free = 0.2 * tf.tanh(head[..., CANDIDATES:] / 0.2)
+                weights = 1.5 * tf.tanh(head[..., :n] / 1.5)
+                free = 0.2 * tf.tanh(head[..., n:] / 0.2)
                 est = gf + tf.reduce_sum(candidates * weights[..., None, :], axis=-1) + free
             else:
-                est = head[..., CANDIDATES:]
+                est = head[..., n:]
             # reflectance within what the int16 encoding holds (clouds reach 1.5-2; never negative)
             est = tf.clip_by_value(est, 0.0, 3.2767)
             out = vgf * est + (1.0 - vgf) * vt * tn
@@ -346,16 +401,18 @@ def _gfnet_layers(keras):
 
 
 def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False, use_mask: bool = True,
-          use_dates: bool = True, residual: bool = True, levels: int = 5, margin: int = 2, scale: int = 2):
+          use_dates: bool = True, residual: bool = True, levels: int = 5, margin: int = 2, scale: int = 2,
+          regression: bool = True):
     """Gap-filling-residual multi-temporal U-Net: S2 at t (cloudy) with its cloud mask ``cloud_t``, S2 at t-1
     and t+1, their dates (and optionally S1 at the three dates, a DEM). Its output is the in-graph linear
     gap-filling plus a learned correction whose last convolution starts at zero: the untrained network IS the
     gap-filling. The correction sees the clear pixels of t and how they relate to t-1, t+1 and the gap-filling
     (spread into the clouds by a masked pyramid), so that it can learn the radiometric shift between dates,
-    which neighbour t resembles, and local change. It is a per-pixel mix of four corrections (local bias of the
-    gap-filling, t-1 or t+1 with their local bias, t itself where masks over-flag or clouds are thin) with
-    learned bounded weights, plus a bounded free residual. Holes (-10000) of any input are completed in the graph
-    (card: ``holes: model``); the output is nodata only where no S2 date has data.
+    which neighbour t resembles, and local change. It is a per-pixel mix of candidate corrections (local bias of
+    the gap-filling, t-1 or t+1 with their local bias, t itself where masks over-flag or clouds are thin, and
+    with ``regression`` the per-band linear regression of t on t-1 and t+1 fitted on t's clear pixels, local and
+    scene-wide) with learned bounded weights, plus a bounded free residual. Holes (-10000) of any input are
+    completed in the graph (card: ``holes: model``); the output is nodata only where no S2 date has data.
 
     ``scale`` 2 (default): the U-Net works at half resolution (its output, mix weights and residual, is
     upsampled), the gap-filling and the candidates at full resolution: about 3 times faster than ``scale`` 1.
@@ -375,7 +432,8 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     if scale not in (1, 2):
         raise ValueError(f"gfnet: scale {scale} must be 1 or 2")
     gf, vgf, vt, tn, features, candidates = Features(levels=levels, margin=margin, use_mask=use_mask,
-                                                     use_dates=use_dates, scale=scale, name="gapfill_features")(
+                                                     use_dates=use_dates, scale=scale, regression=regression,
+                                                     name="gapfill_features")(
         inputs["s2_t"], inputs["s2_tm1"], inputs["s2_tp1"], inputs["cloud_t"], inputs["s2_timestamp_t"],
         inputs["s2_timestamp_tm1"], inputs["s2_timestamp_tp1"])
     if with_sar:
@@ -396,9 +454,11 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     # 3x3 first and last convolutions (the paper's U-Nets use 5x5): these two run at full resolution on many
     # channels and dominate the cost of a small network.
     feats = _UNetEncoder(keras, widths, with_dem, False, kernel=3)(features, dem)
-    head = _unet_decoder(keras, [[f] for f in feats], widths, CANDIDATES + S2_BANDS, False, zero_init=residual,
+    n = CANDIDATES + (2 if regression else 0)
+    head = _unet_decoder(keras, [[f] for f in feats], widths, n + S2_BANDS, False, zero_init=residual,
                          kernel=3)["s2_target"]
-    out = Output(residual=residual, name="s2_target_raw")(gf, vgf, vt, tn, candidates, head, inputs["s2_t"])
+    out = Output(residual=residual, candidates=n, name="s2_target_raw")(gf, vgf, vt, tn, candidates, head,
+                                                                         inputs["s2_t"])
     outputs = {"s2_target": out}
     for c in CROPS:
         outputs[f"s2_target_crop{c}"] = keras.layers.Cropping2D(c, name=f"s2_target_crop{c}")(out)

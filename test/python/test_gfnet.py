@@ -1,0 +1,97 @@
+"""gfnet's graph (python/decloud/networks.py), untrained: what it is by construction.
+
+- The untrained network IS the linear gap-filling (its correction starts at zero), whatever the input size.
+- Its regression candidates recover a per-band linear relation of t to (t-1, t+1) inside a cloud, from t's clear
+  pixels only (the relation QUALITY.md measures at 1 to 5 dB above the gap-filling).
+- Holes: the output is nodata only where no S2 date has data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from decloud.networks import _gfnet_layers, _keras, get_model
+from decloud.scenarios import linear_gapfill
+
+NODATA = -10000
+DAY = 86400.0
+STAMPS = {"tm1": 0.0, "t": 5 * DAY, "tp1": 15 * DAY}
+
+
+def _landscape(rows, cols, seed=0, contrast=300.0):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:rows, 0:cols] / 17.0
+    base = np.stack([np.sin(y + b) * np.cos(x * (b + 1) / 2) for b in range(4)], -1)
+    tm1 = 2000 + contrast * base + rng.normal(0, 30, (rows, cols, 4))
+    tp1 = 2100 + 0.8 * contrast * np.roll(base, 3, axis=1) + rng.normal(0, 30, (rows, cols, 4))
+    return tm1.astype(np.float32), tp1.astype(np.float32)
+
+
+def _inputs(t, tm1, tp1, cloud):
+    x = {"s2_t": t[None], "s2_tm1": tm1[None], "s2_tp1": tp1[None],
+         "cloud_t": cloud[None, :, :, None].astype(np.float32)}
+    x.update({f"s2_timestamp_{k}": np.array([v], np.float32) for k, v in STAMPS.items()})
+    return x
+
+
+@pytest.mark.parametrize("rows, cols", [(160, 160), (150, 171)])  # > 2 x the largest crop output
+def test_untrained_gfnet_is_the_gap_filling(rows, cols):
+    tm1, tp1 = _landscape(rows, cols)
+    t = (0.5 * tm1 + 0.5 * tp1 + 200).astype(np.float32)
+    cloud = np.zeros((rows, cols), bool)
+    cloud[10:40, 20:60] = True
+    t[cloud] = 6000.0  # a cloud
+    net = get_model("gfnet", width=0.125)
+    out = np.asarray(net(_inputs(t, tm1, tp1, cloud))["s2_target"])[0]
+    assert out.shape == (rows, cols, 4)
+    gf = linear_gapfill(tm1, tp1, STAMPS)
+    np.testing.assert_allclose(out, gf, atol=0.05)
+
+
+def test_regression_candidates_recover_a_linear_relation_inside_a_cloud():
+    keras = _keras()
+    features, _ = _gfnet_layers(keras)
+    rows = cols = 128
+    # contrast of a landscape in the NIR (a reflectance variance well above the ridge of 1e-3)
+    tm1, tp1 = _landscape(rows, cols, seed=1, contrast=1500.0)
+    coef = np.array([[0.9, 0.3, 150], [0.2, 0.7, -50], [1.2, -0.1, 80], [0.4, 0.4, 900]], np.float32)
+    truth = (coef[:, 0] * tm1 + coef[:, 1] * tp1 + coef[:, 2]).astype(np.float32)
+    cloud = np.zeros((rows, cols), bool)
+    cloud[40:90, 30:100] = True
+    t = truth.copy()
+    t[cloud] = 7000.0
+    x = _inputs(t, tm1, tp1, cloud)
+    layer = features(scale=2, regression=True)
+    gf, _vgf, _vt, _tn, _feats, cands = layer(x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"],
+                                              x["s2_timestamp_t"], x["s2_timestamp_tm1"], x["s2_timestamp_tp1"])
+    gf = np.asarray(gf)[0, :rows, :cols] * 10000
+    cands = np.asarray(cands)[0, :rows, :cols] * 10000
+    assert cands.shape[-1] == 6  # 4 classical corrections + local and scene-wide regressions
+    inside = cloud.copy()
+    err_gf = np.abs(gf - truth)[inside].mean()
+    for k in (4, 5):  # the regressions
+        err = np.abs(gf + cands[..., k] - truth)[inside].mean()
+        # the ridge (REGRESSION_RIDGE, about a tenth of this variance) shrinks the slopes a little
+        assert err < 0.15 * err_gf, (k, err, err_gf)
+    # without the regressions: the four classical candidates only
+    assert np.asarray(features(scale=2, regression=False)(
+        x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"], x["s2_timestamp_t"], x["s2_timestamp_tm1"],
+        x["s2_timestamp_tp1"])[5]).shape[-1] == 4
+
+
+def test_holes_nodata_only_where_no_date_has_data():
+    rows, cols = 160, 192
+    tm1, tp1 = _landscape(rows, cols, seed=2)
+    t = (0.5 * tm1 + 0.5 * tp1).astype(np.float32)
+    cloud = np.zeros((rows, cols), bool)
+    cloud[:, 40:70] = True
+    tm1[5:20, 5:50] = NODATA
+    tp1[10:30, 30:60] = NODATA
+    t[25:35, 45:90] = NODATA
+    t[12:18, 32:48] = NODATA  # no date at all there
+    none = (tm1 == NODATA).all(-1) & (tp1 == NODATA).all(-1) & (t == NODATA).all(-1)
+    assert none.any()
+    out = np.asarray(get_model("gfnet", width=0.125)(_inputs(t, tm1, tp1, cloud))["s2_target"])[0]
+    nodata = (out == NODATA).all(-1)
+    np.testing.assert_array_equal(nodata, none)
+    assert np.isfinite(out).all() and (out[~nodata] >= 0).all()
