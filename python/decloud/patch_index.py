@@ -219,11 +219,65 @@ def _nearest_valid(targets: np.ndarray, times: np.ndarray, valid: np.ndarray) ->
     return nearest, gap
 
 
+@dataclass(frozen=True)
+class TileSelection:
+    """The prepared folders of one tile (:func:`select_tile`) and those of other tiles, left out."""
+
+    tile: str
+    s2: list[Path]
+    s1: list[Path]
+    left_out: dict[str, list[Path]]  # tile -> folders
+
+    def note(self) -> str | None:
+        """One line on the folders left out, or None."""
+        if not self.left_out:
+            return None
+        n = sum(len(v) for v in self.left_out.values())
+        return f"left out {n} folder(s) of other tiles ({', '.join(sorted(self.left_out))}): not of tile {self.tile}"
+
+
+def select_tile(s2_folders: Sequence[Path], s1_folders: Sequence[Path] = (), tile: str | None = None
+                ) -> TileSelection:
+    """The folders of one tile, by the tile rule of :mod:`decloud.prepare.common`: ``tile`` if given (its folders,
+    the others left out), else the one tile of the S2 folders (several: an error listing them). S1 folders given
+    but none of that tile is an error (the S1 would never be found: the tile names must agree)."""
+    from .prepare.common import check_tile_name, prepared_tile  # noqa: PLC0415
+
+    s2 = [(Path(f), prepared_tile(Path(f))) for f in s2_folders]
+    s1 = [(Path(f), prepared_tile(Path(f))) for f in s1_folders]
+    s2_tiles = sorted({t for _, t in s2})
+    if tile is not None:
+        tile = check_tile_name(tile)
+        if tile not in s2_tiles:
+            raise DecloudInputError(f"--tile {tile}: no prepared S2 folder of that tile among the {len(s2)} given "
+                                    f"(their tiles: {', '.join(s2_tiles)}); prepare them with decloud prepare-s2 "
+                                    f"--tile {tile}")
+    elif len(s2_tiles) > 1:
+        raise DecloudInputError(f"the S2 folders are of {len(s2_tiles)} tiles ({', '.join(s2_tiles)}): an index is "
+                                "of one tile, give --tile")
+    elif s2_tiles:
+        tile = s2_tiles[0]
+    else:
+        raise DecloudInputError("no prepared S2 folder to index")
+    if s1 and not any(t == tile for _, t in s1):
+        s1_tiles = sorted({t for _, t in s1})
+        raise DecloudInputError(f"no S1 folder of tile {tile} among the {len(s1)} given (their tiles: "
+                                f"{', '.join(s1_tiles)}): S2 and S1 must be prepared under one tile name (e.g. "
+                                f"decloud prepare-s2 --tile {s1_tiles[0]} for GeoTIFF stacks, or the S1 with that "
+                                f"of the S2)")
+    left: dict[str, list[Path]] = {}
+    for f, t in s2 + s1:
+        if t != tile:
+            left.setdefault(t, []).append(f)
+    return TileSelection(tile, [f for f, t in s2 if t == tile], [f for f, t in s1 if t == tile], left)
+
+
 def index_prepared(out_path: str | Path, s2_folders: Sequence[Path], s1_folders: Sequence[Path] = (), *,
                    cell_pixels: int = 256, tile: str | None = None) -> TileIndex:
     """Build or update the index of one tile from prepared S2 and S1 folders (their ``blocks.npz`` and
-    ``done.json``). Dates already in an existing index at ``out_path`` are skipped (built once, updated
-    when new dates arrive)."""
+    ``done.json``). The tile is ``tile`` or that of the folders (:func:`select_tile`: folders of other tiles are
+    left out); an existing index at ``out_path`` must be of that tile. Dates already in it are skipped (built
+    once, updated when new dates arrive)."""
     import json  # noqa: PLC0415
 
     from .raster import geotransform  # noqa: PLC0415
@@ -238,8 +292,15 @@ def index_prepared(out_path: str | Path, s2_folders: Sequence[Path], s1_folders:
         except (OSError, ValueError) as e:
             raise DecloudInputError(f"{folder}: not a finished preparation output (no done.json)") from e
 
+    for folder in [*s2_folders, *s1_folders]:
+        marker(folder)
+    chosen = select_tile(s2_folders, s1_folders, tile)
+    s2_folders, s1_folders = chosen.s2, chosen.s1
     if out_path.exists():
         index = TileIndex.load(out_path)
+        if index.tile != chosen.tile:
+            raise DecloudInputError(f"{out_path}: an index of tile {index.tile}, not {chosen.tile}: give another --out "
+                                    "(one index per tile), or remove it to rebuild it")
     else:
         first = Path(s2_folders[0])
         x0, dx, _, y0, _, _ = geotransform(first / "s2_10m.tif")
@@ -248,7 +309,7 @@ def index_prepared(out_path: str | Path, s2_folders: Sequence[Path], s1_folders:
         ds = gdal.Open(str(first / "s2_10m.tif"))
         grid = PatchGrid.for_tile(x0, y0, width=ds.RasterXSize, height=ds.RasterYSize, pixel_size=dx,
                                   cell_pixels=cell_pixels)
-        index = TileIndex.empty(tile or marker(first).get("tile") or first.name, grid)
+        index = TileIndex.empty(chosen.tile, grid)
 
     known = set(index.s2_hours.tolist())
     new_hours, clouds, nodatas = [], [], []

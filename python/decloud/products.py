@@ -43,6 +43,7 @@ STACK = re.compile(r"^S2_L2A_(?P<date>\d{8})_(?P<bands>(?:B\d{1,2}A?)+)\.tif$", 
 BAND_NAME = re.compile(r"^B0?(?P<num>\d{1,2}A?)$", re.IGNORECASE)
 
 Kind = Literal["theia", "esa", "stack"]
+NO_TILE = "NOTILE"  # the tile of a product that names none (a GeoTIFF stack) when the user gives none
 
 
 def canonical_band(name: str) -> str:
@@ -79,9 +80,14 @@ class S2Product:
     def has_20m(self) -> bool:
         return all(b in self.bands for b in BANDS_20M)
 
+    def folder_name(self, tile: str | None = None) -> str:
+        """The name of its prepared folder: ``S2_<tile>_<YYYYMMDDTHHMMSS>``, ``tile`` by default its own (or
+        ``NOTILE``; see :func:`decloud.prepare.common.resolve_tile`)."""
+        return f"S2_{tile or self.tile or NO_TILE}_{self.acquired:%Y%m%dT%H%M%S}"
+
     @property
     def name(self) -> str:
-        return f"S2_{self.tile or 'NOTILE'}_{self.acquired:%Y%m%dT%H%M%S}"
+        return self.folder_name()
 
 
 def _listing(source: Path) -> tuple[str, list[str]]:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from decloud import synthetic_products as sp
 from decloud.errors import DecloudInputError
 from decloud.otbenv import app_environment
 from decloud.prepare import prepare_s2
 from decloud.raster import read_array, write_geotiff
+from osgeo import gdal
 
 
 def check(prepared, truth, *, has_20m=True, dark_value=0):
@@ -116,6 +116,40 @@ def test_band_on_a_wrong_grid_fails_clearly(tmp_path):
     with pytest.raises(DecloudInputError, match=r"FRE_B8.tif: band B8 is on another grid than B2 \(128x100 pixels"):
         prepare_s2(truth.path, tmp_path / "out")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_tile_from_the_user_or_the_product_and_masks_without_nodata(tmp_path):
+    """The tile rule: a stack is NOTILE unless --tile names it; a THEIA product keeps its own tile (the same name,
+    with or without its T, is accepted; another is refused). Masks have no NoData: 0 is clear, not empty."""
+    stack = sp.make_stack(tmp_path / "in", size=64)
+    plain = prepare_s2(stack.path, tmp_path / "out")
+    assert plain.folder.name == "S2_NOTILE_20220602T000000" and plain.tile == "NOTILE"
+    named = prepare_s2(stack.path, tmp_path / "out", tile="bolzano")
+    assert named.folder.name == "S2_bolzano_20220602T000000"
+    assert json.loads((named.folder / "done.json").read_text())["tile"] == "bolzano"
+    for mask in ("cloud.tif", "nodata.tif"):
+        assert gdal.Open(str(named.folder / mask)).GetRasterBand(1).GetNoDataValue() is None, mask
+    assert gdal.Open(str(named.s2_10m)).GetRasterBand(1).GetNoDataValue() == -10000
+    assert (read_array(named.cloud) == 0).any()  # clear pixels are there, as values
+    with pytest.raises(DecloudInputError, match=r"--tile 'bolzano_west': not a tile name"):
+        prepare_s2(stack.path, tmp_path / "out", tile="bolzano_west")
+    theia = sp.make_theia(tmp_path / "in", size=64)
+    assert prepare_s2(theia.path, tmp_path / "out", tile="T32TPS").folder.name.startswith("S2_32TPS_")
+    with pytest.raises(DecloudInputError, match=r"--tile bolzano: .* is of tile 32TPS \(its name says so\); leave "
+                       "--tile out or give 32TPS"):
+        prepare_s2(theia.path, tmp_path / "out", tile="bolzano")
+
+
+def test_cli_tile_option(tmp_path):
+    truth = sp.make_stack(tmp_path / "in", size=64)
+    args = [sys.executable, "-m", "decloud.cli", "prepare-s2", str(truth.path), "--out-dir", str(tmp_path / "out"),
+            "--workers", "0", "-q"]
+    proc = subprocess.run([*args, "--tile", "bolzano"], capture_output=True, text=True, env=app_environment(),
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [p.name for p in (tmp_path / "out").glob("S2_*")] == ["S2_bolzano_20220602T000000"]
+    proc = subprocess.run([*args, "--tile", "a/b"], capture_output=True, text=True, env=app_environment(), timeout=300)
+    assert proc.returncode == 2 and "--tile 'a/b': not a tile name" in proc.stderr
 
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "bolzano-west"

@@ -23,12 +23,12 @@ def _entry(stage: str, source, out_dir, prepare) -> dict:
             "status": "done" if fresh else "exists"}
 
 
-def prepare_s2_entry(product, out_dir) -> dict:
+def prepare_s2_entry(product, out_dir, tile: str | None = None) -> dict:
     """Its report entry, with the date's ``nodata_percent`` and ``cloud_percent`` (of the valid pixels)."""
     from ..prepare import prepare_s2  # noqa: PLC0415
     from ..prepare.s2 import date_summary  # noqa: PLC0415
 
-    entry = _entry("prepare-s2", product, out_dir, prepare_s2)
+    entry = _entry("prepare-s2", product, out_dir, functools.partial(prepare_s2, tile=tile))
     return {**entry, **date_summary(Path(entry["output"]))}
 
 
@@ -62,7 +62,11 @@ def _run(args: argparse.Namespace, stage: str, function, sources) -> int:
 
 
 def _s2(args: argparse.Namespace) -> int:
-    return _run(args, "prepare-s2", prepare_s2_entry, args.products)
+    if args.tile is not None:
+        from ..prepare.common import check_tile_name  # noqa: PLC0415
+
+        check_tile_name(args.tile)
+    return _run(args, "prepare-s2", functools.partial(prepare_s2_entry, tile=args.tile), args.products)
 
 
 def _s1(args: argparse.Namespace) -> int:
@@ -95,6 +99,9 @@ def register(sub) -> None:
                        epilog="example: decloud prepare-s2 SENTINEL2A_20220602-*_T32TPS_C_V3-0.zip --out-dir prepared")
     p.add_argument("products", nargs="+", help="product folders, zips or S2_L2A_<date>_<bands>.tif stacks")
     p.add_argument("--out-dir", required=True)
+    p.add_argument("--tile", help="tile name of the outputs, S2_<TILE>_<date> (letters, digits, '-'): for GeoTIFF "
+                   "stacks, whose names carry none (default NOTILE); a THEIA or ESA product's own tile otherwise. "
+                   "decloud index, dataset and timeseries go by this name")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_cluster_arguments(p)
     p.set_defaults(func=_s2)

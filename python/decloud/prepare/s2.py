@@ -1,11 +1,13 @@
 """Preparation stages: products -> Decloud's stored rasters. Idempotent (a ``done.json`` marker per output
 folder), atomic (written under a temporary folder name, then renamed), paths only from arguments.
 
-``prepare_s2(product, out_dir)`` writes ``out_dir/S2_<tile>_<YYYYMMDDTHHMMSS>/``:
+``prepare_s2(product, out_dir, tile=None)`` writes ``out_dir/S2_<tile>_<YYYYMMDDTHHMMSS>/`` (the tile rule of
+:mod:`decloud.prepare.common`: ``tile`` if given, else the product's, else NOTILE for a GeoTIFF stack):
   s2_10m.tif   int16 reflectance x 10000, bands B2, B3, B4, B8, nodata -10000
   s2_20m.tif   int16, bands B5, B6, B7, B8A, B11, B12, nodata -10000 (when the product has them)
-  cloud.tif    uint8 on the 10 m grid, 1 = cloud (THEIA CLM any bit; SCL 3, 8, 9, 10), 0 elsewhere
-  nodata.tif   uint8 on the 10 m grid, 1 = no data
+  cloud.tif    uint8 on the 10 m grid, 1 = cloud (THEIA CLM any bit; SCL 3, 8, 9, 10), 0 elsewhere (no NoData
+               value: 0 is clear, not empty)
+  nodata.tif   uint8 on the 10 m grid, 1 = no data (no NoData value either)
   blocks.npz   per 64 x 64 pixel block: ``cloud`` (cloudy valid pixels) and ``nodata`` (nodata pixels,
                counting the part of an edge block outside the image) -- what the patch index reads
   done.json    the completion marker: source, kind, tile, date, offset applied
@@ -32,7 +34,7 @@ import numpy as np
 from ..errors import DecloudInputError
 from ..otbenv import pyotb
 from ..products import BANDS_10M, BANDS_20M, SCL_CLOUD_CLASSES, BandSource, S2Product, read_s2_product
-from .common import build_folder, done_marker, grid_of, read_blocks, write_image
+from .common import build_folder, done_marker, grid_of, read_blocks, resolve_tile, write_image
 
 S2_NODATA = -10000
 
@@ -40,7 +42,7 @@ S2_NODATA = -10000
 @dataclass(frozen=True)
 class PreparedS2:
     folder: Path
-    tile: str | None
+    tile: str
     acquired: str  # ISO 8601 UTC
 
     @property
@@ -123,15 +125,18 @@ def _on_grid(otb, path: str, reference: str):
     return otb.Superimpose({"inr": reference, "inm": path, "interpolator": "nn"})
 
 
-def prepare_s2(product_path: str | Path, out_dir: str | Path, *, block_pixels: int = 64) -> PreparedS2:
-    """Prepare one S2 L2A product (THEIA, ESA or GeoTIFF stack) into ``out_dir`` (see the module doc)."""
+def prepare_s2(product_path: str | Path, out_dir: str | Path, *, block_pixels: int = 64,
+               tile: str | None = None) -> PreparedS2:
+    """Prepare one S2 L2A product (THEIA, ESA or GeoTIFF stack) into ``out_dir`` (see the module doc), as tile
+    ``tile`` (required to match the product's own tile when it has one; default: that tile, or NOTILE)."""
     product = read_s2_product(product_path)
-    folder = Path(out_dir) / product.name
-    marker = {"source": str(Path(product_path).resolve()), "kind": product.kind, "tile": product.tile,
+    tile = resolve_tile(tile, product.tile, product.source)
+    folder = Path(out_dir) / product.folder_name(tile)
+    marker = {"source": str(Path(product_path).resolve()), "kind": product.kind, "tile": tile,
               "acquired": product.acquired.isoformat(), "offset": product.offset,
               "bands_10m": list(BANDS_10M), "bands_20m": list(BANDS_20M) if product.has_20m else []}
     build_folder(folder, marker, lambda tmp: _prepare_into(product, tmp, block_pixels))
-    return PreparedS2(folder, product.tile, done_marker(folder)["acquired"])
+    return PreparedS2(folder, tile, done_marker(folder)["acquired"])
 
 
 def _check_grids(product: S2Product) -> None:
