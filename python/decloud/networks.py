@@ -23,7 +23,6 @@ is the output scaling (x 10000). Outputs: ``s2_target`` (and ``s2_20m_target``) 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from .errors import DecloudKeyError
 
@@ -36,17 +35,6 @@ def _keras():
     import keras  # noqa: PLC0415
 
     return keras
-
-
-@dataclass(frozen=True)
-class NetworkSpec:
-    """What a built network needs and gives, for the model card and the dataset reader."""
-
-    name: str
-    inputs: dict[str, tuple[int, int]]  # key -> (bands, scale relative to 10 m)
-    outputs: dict[str, tuple[int, int]]
-    crops: tuple[int, ...]
-    receptive_multiple: int  # spatial sizes must be multiples of this
 
 
 def _normalise(keras, x, key: str):

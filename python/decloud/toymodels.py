@@ -133,22 +133,3 @@ def run_saved_model(model_dir: str | Path, **inputs: np.ndarray) -> dict[str, np
 
     fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
     return {k: v.numpy() for k, v in fn(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
-
-
-def smoothing_model(out_dir: str | Path, *, bands: int = 4, kernel: int = 5) -> Path:
-    """Box filter of ``kernel`` x ``kernel`` per band ('valid'): input ``x`` -> output ``smoothed``.
-
-    Its output is known in closed form (the mean of each window), which makes it the demo's check.
-    """
-    import tensorflow as tf  # noqa: PLC0415 - heavy import, only when a model is built
-
-    weights = tf.constant(np.full((kernel, kernel, bands, 1), 1.0 / kernel**2, dtype="float32"))
-
-    class Smoothing(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None, None, None, bands], tf.float32, name="x")])
-        def serve(self, x):
-            return {"smoothed": tf.nn.depthwise_conv2d(x, weights, strides=[1, 1, 1, 1], padding="VALID")}
-
-    module = Smoothing()
-    tf.saved_model.save(module, str(out_dir), signatures={"serving_default": module.serve})
-    return Path(out_dir)
