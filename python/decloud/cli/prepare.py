@@ -34,15 +34,20 @@ def prepare_s2_entry(product, out_dir, tile: str | None = None) -> dict:
 
 def describe(entry: dict) -> str:
     """A report entry as the line printed for it: its output, and for an S2 date its nodata and cloud shares."""
+    if "summary" in entry:  # an S1 acquisition: what was read and how it was put on the grid
+        return f"{entry['output']}: {entry['summary']}"
     if "nodata_percent" not in entry:
         return str(entry["output"])
     return f"{entry['output']}: nodata {entry['nodata_percent']:.1f} %, cloud {entry['cloud_percent']:.1f} %"
 
 
-def prepare_s1_entry(vv, out_dir) -> dict:
-    from ..prepare import prepare_s1  # noqa: PLC0415
+def prepare_s1_entry(vv, out_dir, *, reference=None, scale="auto", orbit=None, tile=None) -> dict:
+    """Its report entry, with a ``summary``: scale (and how it was known), date source, orbit, grid, nodata share."""
+    from ..prepare.s1 import prepare_s1, summary  # noqa: PLC0415
 
-    return _entry("prepare-s1", vv, out_dir, prepare_s1)
+    entry = _entry("prepare-s1", vv, out_dir, functools.partial(prepare_s1, reference=reference, scale=scale,
+                                                                orbit=orbit, tile=tile))
+    return {**entry, "summary": summary(Path(entry["output"]))}
 
 
 def _run(args: argparse.Namespace, stage: str, function, sources) -> int:
@@ -70,7 +75,22 @@ def _s2(args: argparse.Namespace) -> int:
 
 
 def _s1(args: argparse.Namespace) -> int:
-    return _run(args, "prepare-s1", prepare_s1_entry, args.vv_files)
+    from ..prepare.s1 import acquisitions, needs_reference, read_s1_source, s2_reference  # noqa: PLC0415
+
+    if args.reference is not None:
+        s2_reference(args.reference)
+    for source in args.vv_files:
+        if not Path(source).exists():
+            raise DecloudInputError(f"{source}: no such file or folder")
+    files = acquisitions(args.vv_files)
+    for path in files:  # names and tags only: a wrong input is one line before anything runs
+        s1 = read_s1_source(path, orbit=args.orbit)
+        if args.reference is None and needs_reference(s1):
+            raise DecloudInputError(f"{s1.vv.path}: {s1.pixel[0]:g} m pixels, not 10 m: give --reference (a prepared "
+                                    "S2 folder) to resample it onto the S2 10 m grid")
+    entry = functools.partial(prepare_s1_entry, reference=args.reference, scale=args.scale, orbit=args.orbit,
+                              tile=args.tile)
+    return _run(args, "prepare-s1", entry, files)
 
 
 def _dem(args: argparse.Namespace) -> int:
@@ -106,21 +126,45 @@ def register(sub) -> None:
     add_cluster_arguments(p)
     p.set_defaults(func=_s2)
 
-    p = sub.add_parser("prepare-s1", help="S1Tiling sigma0 (VV + VH) -> Decloud's uint16 log stretch",
-                       description="Give the VV files; each VH file is found beside its VV file. "
+    p = sub.add_parser("prepare-s1", help="S1 sigma0 (VV + VH; S1Tiling or plain GeoTIFFs, linear or dB) -> "
+                       "Decloud's uint16 log stretch on the S2 10 m grid",
+                       description="Give the VV files (a VH file given with its VV file is taken with it); each VH "
+                       "file is found beside its VV file (the name with VH for VV), or give two-band VV+VH files. "
+                       "Plain GeoTIFFs: the date is the first YYYYMMDD or YYYY-MM-DD of the name (else a tag such "
+                       "as ACQUISITION_DATE; the time of day from ACQUISITION_TIME), the orbit direction comes from "
+                       "the name (ASC/DES), an ORBIT tag or --orbit, the relative orbit from a tag or is NA. "
+                       "S1 that is not at 10 m (e.g. 20 m) is resampled onto the grid of --reference (bilinear on "
+                       "linear sigma0; pixels next to nodata stay nodata); without --reference it is an error. "
+                       "Prints each output folder with the scale read and how it was known, and its nodata share. "
                        + DASK_NOTE.format(stage="prepare-s1"),
-                       epilog="example: decloud prepare-s1 s1tiling/32TPS/s1a_32TPS_vv_ASC_117_*.tif "
-                              "--out-dir prepared")
-    p.add_argument("vv_files", nargs="+")
+                       epilog="examples: decloud prepare-s1 s1tiling/32TPS/s1a_32TPS_vv_ASC_117_*.tif "
+                              "--out-dir prepared; decloud prepare-s1 data/S1_*_VV.tif --reference "
+                              "prepared/S2_belgium_20170804T000000 --out-dir prepared")
+    p.add_argument("vv_files", nargs="+", metavar="S1_FILE",
+                   help="S1Tiling VV files, plain <...date...>_VV.tif files (VH beside them) or two-band VV+VH files")
+    p.add_argument("--reference", help="a prepared S2 folder (S2_<tile>_<date>, or a file in it): the S1 goes onto "
+                   "the grid of its s2_10m.tif and takes its tile name; required for S1 that is not at 10 m")
+    p.add_argument("--scale", choices=("auto", "linear", "db"), default="auto",
+                   help="sigma0 in linear power or dB (default auto: the UNITS tag, else the values: a negative "
+                   "median is dB; a claim the values contradict is an error)")
+    p.add_argument("--orbit", choices=("ascending", "descending"),
+                   help="orbit direction, for files whose name (ASC/DES) and tags (ORBIT) do not say it")
+    p.add_argument("--tile", help="tile name of the output folders S1_<tile>_... (default: the reference's, else the "
+                   "S1Tiling name's); the S2 folders of the same tile must share it")
     p.add_argument("--out-dir", required=True)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_cluster_arguments(p)
     p.set_defaults(func=_s1)
 
     p = sub.add_parser("prepare-dem", help="any GDAL DEM (SRTM .hgt, GeoTIFF, VRT) -> the S2 20 m grid",
-                       epilog="example: decloud prepare-dem srtm/*.hgt --reference prepared/S2_*/s2_20m.tif "
+                       description="Mosaics the DEM files and resamples them (bicubic) onto the 20 m grid of a "
+                       "prepared S2 folder: its s2_10m.tif grid with pixels twice as large. Writes OUT_DIR/dem.tif "
+                       "(float32 metres). A DEM that does not cover every pixel of that grid (outside the files, or "
+                       "voids) is an error: nothing is written.",
+                       epilog="example: decloud prepare-dem srtm/*.hgt --reference prepared/S2_32TPS_20220602T101611 "
                               "--out-dir prepared")
     p.add_argument("dems", nargs="+")
-    p.add_argument("--reference", required=True, help="a raster on the S2 20 m grid (e.g. a prepared s2_20m.tif)")
+    p.add_argument("--reference", required=True, help="a prepared S2 folder (or a file in it; its 20 m grid), or a "
+                   "raster on the wanted 20 m grid (a 10 m raster: its pixels doubled)")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=_dem)
