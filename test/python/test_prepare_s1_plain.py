@@ -22,7 +22,9 @@ from decloud.prepare.s1 import S2_FOLDER, stretch
 from decloud.raster import read_array, write_geotiff
 from osgeo import gdal, osr
 
-BELGIUM = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "worldcereal-belgium-a"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+BELGIUM = DATA / "worldcereal-belgium-a"
+PORTUGAL = DATA / "greenearthnet-portugal"
 X0, Y0 = sp.ORIGIN
 
 
@@ -285,7 +287,8 @@ def test_dem_onto_a_prepared_stack_grid(tmp_path, reference):
 def test_dem_not_covering_is_refused(tmp_path, reference):
     lon, lat = lonlat(X0, Y0)
     far = write_dem(tmp_path / "far.tif", lon + 1, lat)
-    with pytest.raises(DecloudInputError, match=r"far.tif: the DEM does not cover the reference .*no height on any"):
+    with pytest.raises(DecloudInputError,
+                       match=r"far.tif: the DEM does not cover the reference .*: no height on any pixel of its 20 m"):
         prepare_dem([far], reference, tmp_path / "out")
     # half of the reference: the DEM ends in its middle (x of column 16 of the 20 m grid)
     east, _ = lonlat(X0 + 320, Y0 - 320)
@@ -327,3 +330,17 @@ def test_real_belgium_s1_onto_its_s2_grid_and_into_the_index(belgium):
     catalog = catalog_from_prepared(index, tmp / "prep")
     assert len(catalog.s1) == 3
     assert not list(BELGIUM.glob("*.aux.xml"))  # nothing written beside the real files
+
+
+def test_real_dem_onto_its_own_grid_and_refused_elsewhere(tmp_path, belgium):
+    """greenearthnet-portugal's Copernicus DEM: onto its own 20 m stack grid (a plain raster reference) it comes
+    back unchanged; onto the prepared belgium grid it is refused (it does not cover it)."""
+    if not (PORTUGAL / "DEM.tif").exists():
+        pytest.skip(f"real data absent: {PORTUGAL} (see ../shared/data/README.md)")
+    stack = PORTUGAL / "S2_L2A_20210514_B2B3B4B8.tif"
+    out = prepare_dem([PORTUGAL / "DEM.tif"], stack, tmp_path / "pt")
+    assert grid(out)[:3] == grid(stack)[:3]
+    np.testing.assert_allclose(read_array(out)[:, :, 0], gdal.Open(str(PORTUGAL / "DEM.tif")).ReadAsArray(), atol=1e-3)
+    with pytest.raises(DecloudInputError, match="DEM.tif: the DEM does not cover the reference"):
+        prepare_dem([PORTUGAL / "DEM.tif"], belgium[1], tmp_path / "be")
+    assert not list(PORTUGAL.glob("*.aux.xml"))

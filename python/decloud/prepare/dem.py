@@ -48,7 +48,7 @@ def dem_grid(reference: str | Path) -> tuple[Path, tuple[float, float, float, fl
     x0, y0 = gt[0], gt[3]
     x1, y1 = x0 + cols * dx, y0 + rows * dy
     bounds = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
-    what = f"the {abs(dx):g} m grid of {ref.grid}" + (" (its pixels doubled)" if factor == 2 else "")
+    what = f"its {abs(dx):g} m grid" + (f" ({ref.grid.name} with pixels doubled)" if factor == 2 else "")
     return ref.grid, bounds, abs(dx), abs(dy), what
 
 
@@ -111,11 +111,11 @@ def prepare_dem(sources: Sequence[str | Path], reference: str | Path, out_dir: s
             grid_vrt.unlink(missing_ok=True)
         voids, pixels = _count_voids(tmp)
         if voids == pixels:
-            raise DecloudInputError(f"{named}: the DEM does not cover the reference {reference} (no height on any "
-                                    f"pixel of {what})")
+            raise DecloudInputError(f"{named}: the DEM does not cover the reference {reference}: no height on any "
+                                    f"pixel of {what}")
         if voids:
             raise DecloudInputError(f"{named}: the DEM covers only {100 * (pixels - voids) / pixels:.1f} % of the "
-                                    f"reference {reference} ({voids} of {pixels} pixels of {what} without a height: "
-                                    "outside the DEM files or in their voids); add the DEM files that cover the rest")
+                                    f"reference {reference}: {voids} of {pixels} pixels of {what} have no height "
+                                    "(outside the DEM files or in their voids); add the DEM files that cover the rest")
     write_json(marker_path, marker, what="completion marker")
     return out
