@@ -169,7 +169,7 @@ def test_db_two_band_file_off_grid_detected_from_its_values(tmp_path, reference)
     assert np.array_equal(read_array(again.s1), stored)
 
 
-def test_10m_plain_needs_no_reference_and_keeps_its_pixels(tmp_path):
+def test_10m_plain_needs_no_reference_and_keeps_its_pixels(tmp_path, reference):
     sigma0 = sigma0_field(40, 50, seed=2)
     vh = belgium_pair(tmp_path, sigma0, spacing=10.0).with_name("S1_20220603_VH.tif")
     prepared = prepare_s1(vh, tmp_path / "out", tile="mytile")  # the VH file names the pair too
@@ -178,6 +178,11 @@ def test_10m_plain_needs_no_reference_and_keeps_its_pixels(tmp_path):
     for k in range(2):
         assert_stretched(stored[:, :, k], sigma0[:, :, k])
     assert not json.loads((prepared.folder / "done.json").read_text())["grid"]["resampled"]
+    # the same file again onto another grid (a reference larger than the S1): redone there, not skipped
+    again = prepare_s1(vh, tmp_path / "out", tile="mytile", reference=reference)
+    assert again.folder == prepared.folder and read_array(again.s1).shape == (64, 64, 2)
+    assert json.loads((again.folder / "done.json").read_text())["grid"]["resampled"]
+    assert again.blocks()["nodata"].tolist() == [[64 * 64 - 40 * 50]]
 
 
 def test_bad_plain_inputs_are_one_line(tmp_path, reference):

@@ -311,6 +311,13 @@ def _same_grid(a: Path, b: Path) -> bool:
     return bool(sa.IsSame(sb))
 
 
+def _pol_token(name: str) -> re.Match | None:
+    """Where a file name says its polarisation: S1Tiling's field, else a VV or VH between separators."""
+    if (s := S1TILING_NAME.match(name)) is not None:
+        return POLARISATION.match(name, s.start("pol"))
+    return POLARISATION.search(Path(name).stem)
+
+
 def _sibling(path: Path, m: re.Match, pol: str) -> Path:
     """``path`` with its polarisation token replaced (keeping the case of the letters)."""
     token = m["pol"]
@@ -324,11 +331,8 @@ def read_s1_source(path: str | Path, *, orbit: str | None = None) -> S1Source:
     given = Path(path)
     if not given.is_file():
         raise DecloudInputError(f"{given}: no such file")
-    if (s := S1TILING_NAME.match(given.name)) is not None:
-        pol_match = re.compile(r"(?P<pol>vv|vh)", re.IGNORECASE).search(given.name, s.start("pol"))
-        assert pol_match is not None
-    else:
-        pol_match = POLARISATION.search(given.stem)
+    s = S1TILING_NAME.match(given.name)
+    pol_match = _pol_token(given.name)
     ds = _open(given)
     _check_pixels(given, ds)
     tags = _tags(ds)
@@ -391,9 +395,7 @@ def acquisitions(paths: Sequence[str | Path]) -> list[Path]:
     resolved = {p.resolve() for p in given}
     kept = []
     for p in given:
-        m = S1TILING_NAME.match(p.name)
-        pol = (re.compile(r"(?P<pol>vv|vh)", re.IGNORECASE).search(p.name, m.start("pol")) if m
-               else POLARISATION.search(p.stem))
+        pol = _pol_token(p.name)
         if pol is not None and pol["pol"].upper() == "VH" and _sibling(p, pol, "VV").resolve() in resolved:
             continue
         kept.append(p)
