@@ -1,10 +1,19 @@
 """Every date of a series without clouds: one ``DecloudInfer`` run per S2 date, resumable.
 
-Planning (``plan_timeseries``): for each prepared S2 date t in [start, end], the candidates for t-1 and t+1 are
-the prepared S2 dates inside the layout's windows (hours relative to t), best first: fewest cloudy pixels, then
-nearest to t; they complete each other per pixel where one has no data (swath edges). S1 images (for models that
-take them) are those within the layout's ``max_s1s2_gap_hours`` of each S2 date, nearest first. A date whose
-model inputs cannot all be found is skipped, with the reason in the report.
+Planning (``plan_timeseries``): the layout (``--layout``; default ``series-s2``, or ``series`` for a model that takes
+S1: t-1 within 30 days before t, t+1 within 30 days after) is applied as ``decloud search`` applies it, with the
+same rule (:func:`decloud.search.constraint_masks`), to each prepared S2 date as a whole instead of a patch cell:
+t must meet the constraints of the layout's origin, each other acquisition the model takes (t-1, t+1) has as
+candidates the prepared S2 dates of t's own tile (:mod:`decloud.prepare.common`'s tile rule) inside its window that
+meet its constraints (valid: some valid pixel; cloud share of the valid pixels within its range, the layout's
+tolerance applied; S1 within ``max_s1s2_gap_hours`` when the acquisition names S1). Acquisitions the model does not
+take (``target``) are not used. ``window_before`` / ``window_after`` (``--window-before`` / ``--window-after``, days,
+``MAX`` or ``MIN-MAX``) replace the windows of t-1 and t+1. Candidates are ranked by cloud share (a share within
+the layout's cloud tolerance counts as clear), then by nearness to t: a cloudy neighbour is taken only when no
+clearer one is in the window; the first ``MAX_CANDIDATES`` complete each other per pixel where one has no data
+(swath edges). S1 images (for models that take them) are those of the tile within the gap of each S2 date, nearest
+first. A date that does not fit is skipped, with the reason (which constraint left no candidate, with the counts) in
+the plan and the report.
 
 Running (``run_timeseries``): one task per date, each writing ``<out_dir>/<S2 folder name>_decloud.tif``
 (and, with the option ``provenance``, ``<S2 folder name>_provenance.tif`` beside it: where each pixel comes from)
@@ -39,8 +48,9 @@ from .atomic import check_otb_output, folder_lock, refuse_input_as_output, verif
 from .errors import DecloudError, DecloudInputError, DecloudIOError
 from .infer import default_model, infer, provenance_shares, required_roles
 from .interrupts import check, handle_signals
-from .layouts import load_layout
-from .prepare.common import read_marker
+from .layouts import Acquisition, AcquisitionsLayout, load_layout
+from .prepare.common import prepared_tile, read_marker
+from .search import CONSTRAINTS, constraint_masks, describe_constraint
 
 MAX_CANDIDATES = 3
 log = logging.getLogger(__name__)
@@ -48,37 +58,49 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Acquired:
-    """A prepared acquisition: its folder, date and (S2) share of cloudy valid pixels."""
+    """A prepared acquisition: its folder, date, sensor, tile, (S1) orbit direction and (S2) share of cloudy valid
+    pixels and of nodata pixels, in percent."""
 
     folder: Path
     when: datetime
     sensor: str
-    cloud_fraction: float = 0.0
+    cloud_percent: float = 0.0
+    nodata_percent: float = 0.0
+    tile: str = "NOTILE"
+    orbit: str | None = None
 
     @property
     def image(self) -> Path:
         return self.folder / ("s2_10m.tif" if self.sensor == "S2" else "s1.tif")
 
+    @property
+    def cloud_fraction(self) -> float:
+        return self.cloud_percent / 100.0
+
 
 @dataclass(frozen=True)
 class DateTask:
-    """One date to process: the inputs by role (candidates in order), the cloud mask of t, the output."""
+    """One date to process: the inputs by role (candidates in order), the cloud mask of t, the output, and per S2
+    role the date and cloud share of each candidate (what the report shows of the choice)."""
 
     date: str
     inputs: dict[str, list[str]]
     output: str
     mask: str | None = None
     dates: dict[str, str] = field(default_factory=dict)
+    candidates: dict[str, list[dict]] = field(default_factory=dict)
 
 
-def _cloud_fraction(folder: Path) -> float:
+def _shares(folder: Path) -> tuple[float, float]:
+    """(cloud percent of the valid pixels, nodata percent) of a prepared S2 date."""
+    from .prepare.s2 import date_summary  # noqa: PLC0415
+
     try:
-        blocks = np.load(folder / "blocks.npz")
-        cloud, nodata = float(blocks["cloud"].sum()), float(blocks["nodata"].sum())
-        total = blocks["cloud"].size * 64 * 64
-        return cloud / max(total - nodata, 1.0)
-    except (OSError, KeyError):
-        return 0.0
+        summary = date_summary(folder)
+    except (OSError, KeyError, ValueError, RuntimeError) as e:
+        raise DecloudInputError(f"{folder}: its per-block counts (blocks.npz) or nodata.tif cannot be read ({e}); "
+                                "prepare it again") from e
+    return summary["cloud_percent"], summary["nodata_percent"]
 
 
 def find_prepared(folders: Iterable[str | Path]) -> list[Acquired]:
@@ -96,8 +118,9 @@ def find_prepared(folders: Iterable[str | Path]) -> list[Acquired]:
             if sensor == "S2" and not (marker.parent / "s2_10m.tif").exists():
                 continue
             when = datetime.fromisoformat(info["acquired"])
-            found[marker.parent] = Acquired(marker.parent, when, sensor,
-                                            _cloud_fraction(marker.parent) if sensor == "S2" else 0.0)
+            cloud, nodata = _shares(marker.parent) if sensor == "S2" else (0.0, 0.0)
+            found[marker.parent] = Acquired(marker.parent, when, sensor, cloud, nodata,
+                                            prepared_tile(marker.parent, info), info.get("orbit_direction"))
     if not found:
         raise DecloudInputError(f"no prepared S2 or S1 folder under {', '.join(str(f) for f in folders)} "
                                 "(run decloud prepare-s2 first)")
@@ -121,13 +144,104 @@ def _bound(text: str | None, name: str, tz, *, end: bool = False) -> datetime | 
     return when + timedelta(days=1) if end and len(text) <= 10 else when
 
 
-def plan_timeseries(prepared: Sequence[Acquired], out_dir: str | Path, *, layout: str | Path = "os2",
-                    start: str | None = None, end: str | None = None, model: str | Path | None = None,
-                    keep_clear: bool = False) -> tuple[list[DateTask], list[dict]]:
-    """The tasks of a series and the dates skipped (with why)."""
+def parse_window(text: str | float | None, option: str) -> tuple[float, float] | None:
+    """``--window-before`` / ``--window-after``: ``MAX`` days (0 to MAX) or ``MIN-MAX`` days, as (min, max)."""
+    if text is None:
+        return None
+    try:
+        parts = [float(x) for x in str(text).split("-")] if isinstance(text, str) else [float(text)]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts = [0.0, parts[0]]
+    if len(parts) != 2 or not 0 <= parts[0] <= parts[1] or parts[1] <= 0:
+        raise DecloudInputError(f"{option} {text}: give days as MAX or MIN-MAX, 0 <= MIN <= MAX, MAX > 0 (e.g. 30 "
+                                "or 10-30)")
+    return parts[0], parts[1]
+
+
+def default_layout(model: str | Path | None = None) -> str:
+    """The layout ``decloud timeseries`` uses without ``--layout``: ``series`` for a model that takes S1, else
+    ``series-s2``."""
+    roles = required_roles(model)
+    return "series" if any(r.startswith("s1_") for r in roles["images"]) else "series-s2"
+
+
+def series_layout(layout: str | Path | AcquisitionsLayout | None = None, *, model: str | Path | None = None,
+                  window_before: str | float | None = None, window_after: str | float | None = None
+                  ) -> AcquisitionsLayout:
+    """The layout of a series: ``layout`` (default :func:`default_layout`) with the windows of ``tm1`` and ``tp1``
+    replaced by ``window_before`` / ``window_after`` (days, see :func:`parse_window`) when given."""
+    import dataclasses  # noqa: PLC0415
+
+    lay = layout if isinstance(layout, AcquisitionsLayout) else load_layout(layout or default_layout(model))
+    changes = {}
+    for name, option, text, sign in (("tm1", "--window-before", window_before, -1),
+                                     ("tp1", "--window-after", window_after, 1)):
+        days = parse_window(text, option)
+        if days is None:
+            continue
+        if name not in lay.names:
+            raise DecloudInputError(f"{option}: layout {lay.name} has no acquisition {name} "
+                                    f"(acquisitions: {', '.join(lay.names)})")
+        lo, hi = sorted((sign * days[0] * 24 + 0.0, sign * days[1] * 24 + 0.0))  # no -0
+        changes[name] = (lo, hi)
+    if not changes:
+        return lay
+    acquisitions = tuple(dataclasses.replace(a, window_hours=changes[a.name]) if a.name in changes else a
+                         for a in lay.acquisitions)
+    return dataclasses.replace(lay, acquisitions=acquisitions)
+
+
+def _window_text(window: tuple[float, float]) -> str:
+    if all(h % 24 == 0 for h in window):
+        return f"[{window[0] / 24:+g} d, {window[1] / 24:+g} d]"
+    return f"[{window[0]:+g} h, {window[1]:+g} h]"
+
+
+def _s1_gap(acquisition: Acquired, s1: Sequence[Acquired], orbit: str) -> float:
+    """Hours to the nearest S1 of ``orbit`` (or any) of the acquisition's tile; inf when there is none."""
+    gaps = [abs((c.when - acquisition.when).total_seconds()) / 3600 for c in s1
+            if c.tile == acquisition.tile and (orbit == "any" or c.orbit == orbit)]
+    return min(gaps, default=np.inf)
+
+
+def fit(acq: Acquisition, candidates: Sequence[Acquired], s1: Sequence[Acquired]
+        ) -> tuple[list[Acquired], list[tuple[str, int]]]:
+    """The candidates that meet an acquisition's constraints (:func:`decloud.search.constraint_masks`, per date:
+    valid = some valid pixel) and how many each constraint kept: (label, count) in order."""
+    cloud = np.array([c.cloud_percent for c in candidates], dtype=np.float64)
+    valid = np.array([c.nodata_percent < 100 for c in candidates], dtype=bool)
+    gap = None if acq.s1 is None else np.array([_s1_gap(c, s1, acq.s1.orbit) for c in candidates])
+    masks = constraint_masks(acq, cloud, valid, gap)
+    steps = [("valid (some data)" if c == "valid" else describe_constraint(acq, c), int(masks[c].sum()))
+             for c in CONSTRAINTS if c != "s1" or acq.s1]
+    return [c for c, ok in zip(candidates, masks["s1"]) if ok], steps
+
+
+def rank(candidates: Sequence[Acquired], t: datetime, tolerance: float) -> list[Acquired]:
+    """Best first: the least cloud (a share within ``tolerance`` percent counts as clear), then the nearest to t."""
+    return sorted(candidates, key=lambda c: (round(max(c.cloud_percent - tolerance, 0.0), 1),
+                                             abs((c.when - t).total_seconds()), c.folder.name))
+
+
+def _why_not(name: str, window_text: str, in_window: int, steps: list[tuple[str, int]]) -> str:
+    kept = " -> ".join(f"{label} {n}" for label, n in steps)
+    first_empty = next((label for label, n in steps if n == 0), None)
+    return (f"no {name} candidate: {in_window} S2 date(s) in {window_text}"
+            + (f", {kept}" if in_window else "") + (f" (none left by \"{first_empty}\")" if in_window else ""))
+
+
+def plan_timeseries(prepared: Sequence[Acquired], out_dir: str | Path, *,
+                    layout: str | Path | AcquisitionsLayout | None = None, start: str | None = None,
+                    end: str | None = None, model: str | Path | None = None, keep_clear: bool = False,
+                    window_before: str | float | None = None, window_after: str | float | None = None
+                    ) -> tuple[list[DateTask], list[dict]]:
+    """The tasks of a series and the dates skipped (with why): see the module doc."""
     roles = required_roles(model)
     wanted = set(roles["images"]) | set(roles["dates"])
-    lay = load_layout(layout)
+    lay = series_layout(layout, model=model, window_before=window_before, window_after=window_after)
+    tolerance = lay.cloud_tolerance_percent
     s2 = [a for a in prepared if a.sensor == "S2"]
     s1 = [a for a in prepared if a.sensor == "S1"]
     tz = s2[0].when.tzinfo if s2 else None
@@ -141,34 +255,65 @@ def plan_timeseries(prepared: Sequence[Acquired], out_dir: str | Path, *, layout
             continue
         inputs: dict[str, list[str]] = {}
         dates: dict[str, str] = {}
+        candidates: dict[str, list[dict]] = {}
         chosen: dict[str, Acquired] = {"t": t}
         problems = []
+        same_tile = [c for c in s2 if c.tile == t.tile]
+        origin = lay.origin
+        consumed = [a for a in lay.acquisitions if a.is_origin or (a.name in ("tm1", "tp1") and {
+            f"s2_{a.name}", f"s1_{a.name}", f"s2_timestamp_{a.name}"} & wanted)]
+        needs_s1 = [a.name for a in consumed if a.s1 is not None]
+        if needs_s1 and not any(c.tile == t.tile for c in s1):
+            others = sorted({c.tile for c in s1})
+            skipped.append({"date": t.when.isoformat(), "folder": str(t.folder), "status": "skipped",
+                            "reason": f"layout {lay.name} needs S1 for {', '.join(needs_s1)} and no S1 of tile "
+                            f"{t.tile} is prepared" + (f" (only of {', '.join(others)}: prepare S2 and S1 under one "
+                                                       "tile name)" if others else "")
+                            + ": prepare S1, or use an S2-only layout (series-s2, os2-s2, ...)"})
+            continue
+        kept, steps = fit(origin, [t], s1)
+        origin_failed = not kept
+        if origin_failed:
+            label = next(label for label, n in steps if n == 0)
+            problems.append(f"t (cloud {t.cloud_percent:g} %, nodata {t.nodata_percent:g} %) does not meet "
+                            f"\"{label}\" of layout {lay.name}")
         for name in ("tm1", "tp1"):
             if not {f"s2_{name}", f"s1_{name}", f"s2_timestamp_{name}"} & wanted:
                 continue
-            try:
-                window = lay[name].window_hours
-            except KeyError:
+            if name not in lay.names:
                 problems.append(f"layout {lay.name} has no acquisition {name}")
                 continue
-            found = sorted(_in_window(s2, t.when, window, exclude=t.folder),
-                           key=lambda c: (round(c.cloud_fraction, 3), abs((c.when - t.when).total_seconds())))
-            if not found:
-                problems.append(f"no S2 date for {name} in [{window[0]:+g} h, {window[1]:+g} h]")
+            acq = lay[name]
+            window = acq.window_hours
+            in_window = _in_window(same_tile, t.when, window, exclude=t.folder)
+            kept, steps = fit(acq, in_window, s1)
+            if not kept:
+                problems.append(_why_not(name, _window_text(window), len(in_window), steps))
                 continue
+            found = rank(kept, t.when, tolerance)
             chosen[name] = found[0]
             if f"s2_{name}" in wanted:
                 inputs[f"s2_{name}"] = [str(c.image) for c in found[:MAX_CANDIDATES]]
+                candidates[f"s2_{name}"] = [{"date": c.when.isoformat(), "cloud_percent": c.cloud_percent,
+                                             "nodata_percent": c.nodata_percent} for c in found[:MAX_CANDIDATES]]
         for name, acquisition in chosen.items():
             if f"s2_timestamp_{name}" in wanted:
                 dates[f"s2_timestamp_{name}"] = acquisition.when.strftime("%Y-%m-%dT%H:%M:%S")
             if f"s1_{name}" in wanted:
-                gap = lay[name].max_s1s2_gap_hours if name in lay.names else None
+                acq_s1 = lay[name] if name in lay.names else None
+                gap = acq_s1.max_s1s2_gap_hours if acq_s1 is not None else None
                 gap = 72.0 if gap is None else gap
-                near = sorted(_in_window(s1, acquisition.when, (-gap, gap)),
+                orbit = acq_s1.s1.orbit if acq_s1 is not None and acq_s1.s1 is not None else "any"
+                pool = [c for c in s1 if c.tile == t.tile and (orbit == "any" or c.orbit == orbit)]
+                near = sorted(_in_window(pool, acquisition.when, (-gap, gap)),
                               key=lambda c: abs((c.when - acquisition.when).total_seconds()))
-                if not near:
-                    problems.append(f"no S1 image within {gap:g} h of the S2 date for {name}")
+                if not near and name == "t" and origin_failed:
+                    pass  # said above
+                elif not near:
+                    others = sorted({c.tile for c in s1} - {t.tile})
+                    hint = (f" (S1 is prepared for tile(s) {', '.join(others)} only: prepare S2 and S1 under one "
+                            "tile name)" if others else "")
+                    problems.append(f"no S1 of tile {t.tile} within {gap:g} h of the S2 date for {name}{hint}")
                 else:
                     inputs[f"s1_{name}"] = [str(c.image) for c in near[:MAX_CANDIDATES]]
         if "s2_t" in wanted:
@@ -177,7 +322,7 @@ def plan_timeseries(prepared: Sequence[Acquired], out_dir: str | Path, *, layout
             skipped.append({"date": t.when.isoformat(), "folder": str(t.folder), "status": "skipped",
                             "reason": "; ".join(problems)})
             continue
-        tasks.append(DateTask(date=t.when.isoformat(), inputs=inputs, dates=dates,
+        tasks.append(DateTask(date=t.when.isoformat(), inputs=inputs, dates=dates, candidates=candidates,
                               mask=str(t.folder / "cloud.tif") if (keep_clear and "s2_t" in wanted)
                               or roles["masks"] else None,
                               output=str(out_dir / f"{t.folder.name}_decloud.tif")))
@@ -220,6 +365,8 @@ def run_task(task: DateTask, options: dict | None = None) -> dict:
     entry = {"task": f"decloud {task.date}", "inputs": {**task.inputs, **({"mask": task.mask} if task.mask else {}),
                                                          **task.dates},
              "output": task.output, "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    if task.candidates:
+        entry["candidates"] = task.candidates
     if provenance is not None:
         entry["provenance"] = str(provenance)
     if _task_done(task, {"provenance": provenance is not None}):

@@ -12,13 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
+from conftest import MSOP_MODEL
 from decloud.prepare import prepare_s2
 from decloud.raster import geotransform, read_array
 from decloud.synthetic_products import make_stack
 from decloud.timeseries import find_prepared, plan_timeseries, run_timeseries
-
-from conftest import MSOP_MODEL
 from test_holes import complete, provenance_of
 
 DAYS = (1, 4, 7, 10, 13, 16)
@@ -32,7 +30,7 @@ def prepared(tmp_path_factory):
     for k, day in enumerate(DAYS):
         product = make_stack(d / "products", when=datetime(2022, 6, day), size=96, seed=k)
         prepare_s2(product.path, d / "prepared")
-    layout = json.loads((Path(__file__).resolve().parents[2] / "python/decloud/layouts/os2.json").read_text())
+    layout = json.loads((Path(__file__).resolve().parents[2] / "python/decloud/layouts/os2-s2.json").read_text())
     layout["tm1"].update(timeframe_start_hours=-100, timeframe_end_hours=-1)
     layout["tp1"].update(timeframe_start_hours=1, timeframe_end_hours=100)
     (d / "short.json").write_text(json.dumps(layout))
@@ -56,7 +54,7 @@ def test_plan_picks_neighbours_and_skips_the_ends(prepared):
 
 def test_whole_chain_matches_the_savedmodel(prepared, tmp_path):
     """products -> prepare -> timeseries -> output equal to the SavedModel run in Python on the prepared data."""
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: PLC0415 (slow to import: only this test needs it)
 
     tasks, _ = plan_timeseries(find_prepared([prepared / "prepared"]), tmp_path, layout=prepared / "short.json",
                                start="2022-06-07", end="2022-06-07", model=MSOP_MODEL)
@@ -150,8 +148,8 @@ def test_kill_then_rerun_gives_every_date_identical_to_a_clean_run(prepared, tmp
 def test_decloud_infer_command_bad_input_is_one_line_and_leaves_nothing(prepared, tmp_path):
     t = next((prepared / "prepared").glob("*20220607*")) / "s2_10m.tif"
     out = tmp_path / "x.tif"
-    proc = subprocess.run([sys.executable, "-m", "decloud.cli", "infer", str(out), "--s2-t", str(t), "--s2-tm1", str(t)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "decloud.cli", "infer", str(out), "--s2-t", str(t), "--s2-tm1",
+                           str(t)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     errors = [line for line in proc.stderr.splitlines() if line.startswith("decloud infer: error:")]
     assert len(errors) == 1 and "s2.tp1" in errors[0] and "ApplicationException" not in errors[0]
