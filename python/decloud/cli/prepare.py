@@ -75,7 +75,7 @@ def _s2(args: argparse.Namespace) -> int:
 
 
 def _s1(args: argparse.Namespace) -> int:
-    from ..prepare.s1 import acquisitions, needs_reference, read_s1_source, s2_reference  # noqa: PLC0415
+    from ..prepare.s1 import acquisitions, read_s1_source, require_reference, s2_reference  # noqa: PLC0415
 
     if args.reference is not None:
         s2_reference(args.reference)
@@ -84,10 +84,7 @@ def _s1(args: argparse.Namespace) -> int:
             raise DecloudInputError(f"{source}: no such file or folder")
     files = acquisitions(args.vv_files)
     for path in files:  # names and tags only: a wrong input is one line before anything runs
-        s1 = read_s1_source(path, orbit=args.orbit)
-        if args.reference is None and needs_reference(s1):
-            raise DecloudInputError(f"{s1.vv.path}: {s1.pixel[0]:g} m pixels, not 10 m: give --reference (a prepared "
-                                    "S2 folder) to resample it onto the S2 10 m grid")
+        require_reference(read_s1_source(path, orbit=args.orbit), args.reference)
     entry = functools.partial(prepare_s1_entry, reference=args.reference, scale=args.scale, orbit=args.orbit,
                               tile=args.tile)
     return _run(args, "prepare-s1", entry, files)

@@ -468,6 +468,13 @@ def needs_reference(source: S1Source) -> bool:
     return any(abs(p - 10.0) > 1e-3 for p in source.pixel)
 
 
+def require_reference(source: S1Source, reference: str | Path | None) -> None:
+    """The one-line error of an S1 that is not at 10 m given without a reference grid."""
+    if reference is None and needs_reference(source):
+        raise DecloudInputError(f"{source.vv.path}: {source.pixel[0]:g} m pixels, not 10 m: give --reference (a "
+                                "prepared S2 folder) to resample it onto the S2 10 m grid")
+
+
 # ------------------------------------------------------------------------------------------------ preparation
 
 
@@ -497,9 +504,7 @@ def prepare_s1(path: str | Path, out_dir: str | Path, *, reference: str | Path |
     doc): onto the grid of ``reference`` when given (required unless the S1 is at 10 m)."""
     source = read_s1_source(path, orbit=orbit)
     ref = s2_reference(reference) if reference is not None else None
-    if ref is None and needs_reference(source):
-        raise DecloudInputError(f"{source.vv.path}: {source.pixel[0]:g} m pixels, not 10 m: give --reference (a "
-                                "prepared S2 folder) to resample it onto the S2 10 m grid")
+    require_reference(source, reference)
     tile = tile or (ref.tile if ref is not None else None) or source.tile
     if not tile:
         raise DecloudInputError(f"{source.vv.path}: no tile name (not an S1Tiling name): give --reference (a prepared "
