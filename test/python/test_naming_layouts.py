@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from decloud import synthetic_products as sp
 from decloud.errors import DecloudInputError
-from decloud.layouts import load_layout
+from decloud.layouts import load_layout, shipped_layouts
 from decloud.otbenv import app_environment
 from decloud.patch_index import TileIndex, index_prepared, select_tile
 from decloud.prepare import prepare_s1, prepare_s2
-from decloud.search import search
+from decloud.search import explain_message, search
 
 DAYS = (1, 4, 7)
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -130,3 +130,25 @@ def test_real_bolzano_stacks_by_name_and_speckled_targets(tmp_path):
     assert len(search(index, load_layout("ssop-s2"))) > 0
     assert len(search(index, load_layout("series-s2"))) > 0
     assert np.isin(np.arange(index.s2_hours.size), search(index, load_layout("series-s2")).origins).sum() >= 10
+
+
+@pytest.mark.skipif(not (SHARED / "worldcereal-belgium-a").is_dir(),
+                    reason=f"real data not available ({SHARED / 'worldcereal-belgium-a'} is absent)")
+def test_real_belgium_clear_dates_with_speckle_meet_the_target_tolerance(tmp_path):
+    """worldcereal-belgium-a: its clearest dates carry 0.2-2.2 % SCL speckle; a 0 % target found nothing, the default
+    3 % tolerance finds samples, and an exact layout (tolerance 0) says which constraint emptied it."""
+    paths = sorted((SHARED / "worldcereal-belgium-a").glob("S2_L2A_2018*_B2B3B4B8.tif"))[:30]
+    folders = [prepare_s2(p, tmp_path / "prep", tile="belgium").folder for p in paths]
+    index = index_prepared(tmp_path / "belgium.npz", folders, cell_pixels=64)
+    assert index.tile == "belgium"
+    speckled = (index.cloud_percent > 0) & (index.cloud_percent <= 3)
+    assert speckled.any()
+    layout = load_layout("ssop-s2")
+    assert len(search(index, layout)) > 0
+    data = json.loads(shipped_layouts()["ssop-s2"].read_text())
+    data["cloud_tolerance_percent"] = 0
+    (tmp_path / "exact.json").write_text(json.dumps(data))
+    exact = load_layout(tmp_path / "exact.json")
+    if len(search(index, exact)) == 0:
+        assert "target" in explain_message(index, exact).splitlines()[0]
+    assert len(search(index, exact)) < len(search(index, layout))
