@@ -18,7 +18,8 @@ from decloud.errors import DecloudInputError
 from decloud.otbenv import app_environment
 from decloud.patch_index import index_prepared
 from decloud.prepare import prepare_dem, prepare_s1, prepare_s2
-from decloud.prepare.s1 import S2_FOLDER, stretch
+from decloud.prepare.common import prepared_tile
+from decloud.prepare.s1 import stretch
 from decloud.raster import read_array, write_geotiff
 from osgeo import gdal, osr
 
@@ -122,8 +123,7 @@ def test_belgium_named_20m_linear_pair_onto_the_10m_reference(tmp_path, referenc
     sigma0[5, 7, 0] = 0  # one VV nodata pixel
     vv = belgium_pair(tmp_path / "s1", sigma0)
     prepared = prepare_s1(vv, tmp_path / "out", reference=reference)
-    tile = S2_FOLDER.match(reference.name)["tile"]
-    assert prepared.folder.name == f"S1_{tile}_ASC_NA_20220603T173236"
+    assert prepared.folder.name == "S1_NOTILE_ASC_NA_20220603T173236"  # the reference stack's tile
     assert prepared.orbit_direction == "ascending" and prepared.acquired == "2022-06-03T17:32:36+00:00"
     # georeferencing: the reference's grid, CRS included
     w, h, gt, srs = grid(prepared.s1)
@@ -172,14 +172,16 @@ def test_db_two_band_file_off_grid_detected_from_its_values(tmp_path, reference)
 def test_10m_plain_needs_no_reference_and_keeps_its_pixels(tmp_path, reference):
     sigma0 = sigma0_field(40, 50, seed=2)
     vh = belgium_pair(tmp_path, sigma0, spacing=10.0).with_name("S1_20220603_VH.tif")
-    prepared = prepare_s1(vh, tmp_path / "out", tile="mytile")  # the VH file names the pair too
-    assert prepared.folder.name == "S1_mytile_ASC_NA_20220603T173236"
+    named = prepare_s1(vh, tmp_path / "named", tile="mytile")  # the VH file names the pair too
+    assert named.folder.name == "S1_mytile_ASC_NA_20220603T173236"
+    prepared = prepare_s1(vh, tmp_path / "out")  # no tile named, none in the name: NOTILE, as stacks
+    assert prepared.folder.name == "S1_NOTILE_ASC_NA_20220603T173236"
     stored = read_array(prepared.s1)
     for k in range(2):
         assert_stretched(stored[:, :, k], sigma0[:, :, k])
     assert not json.loads((prepared.folder / "done.json").read_text())["grid"]["resampled"]
     # the same file again onto another grid (a reference larger than the S1): redone there, not skipped
-    again = prepare_s1(vh, tmp_path / "out", tile="mytile", reference=reference)
+    again = prepare_s1(vh, tmp_path / "out", reference=reference)
     assert again.folder == prepared.folder and read_array(again.s1).shape == (64, 64, 2)
     assert json.loads((again.folder / "done.json").read_text())["grid"]["resampled"]
     assert again.blocks()["nodata"].tolist() == [[64 * 64 - 40 * 50]]
@@ -215,6 +217,10 @@ def test_bad_plain_inputs_are_one_line(tmp_path, reference):
     d.mkdir()
     cases.append((write_plain(d, "S1_20220603_VV.tif", sigma0[:, :, 0], tags=BELGIUM_TAGS), {"reference": reference},
                   "its VH file S1_20220603_VH.tif is missing"))
+    d = tmp_path / "othertile"
+    cases.append((belgium_pair(d, sigma0), {"reference": reference, "tile": "mytile"},
+                  r"--tile mytile but the reference .* \(tile NOTILE\): S1 and S2 of one place must be prepared "
+                  "under one tile name"))
     d = tmp_path / "notprepared"
     cases.append((belgium_pair(d, sigma0), {"reference": tmp_path},
                   "not a prepared S2 folder .*run decloud prepare-s2 first"))
@@ -314,7 +320,7 @@ def belgium(tmp_path_factory):
     if not (BELGIUM / "S1_20170801_VV.tif").exists():
         pytest.skip(f"real data absent: {BELGIUM} (see ../shared/data/README.md)")
     tmp = tmp_path_factory.mktemp("belgium")
-    s2 = prepare_s2(BELGIUM / "S2_L2A_20170804_B2B3B4B8.tif", tmp / "prep").folder
+    s2 = prepare_s2(BELGIUM / "S2_L2A_20170804_B2B3B4B8.tif", tmp / "prep", tile="belgium").folder
     return tmp, s2
 
 
@@ -323,15 +329,14 @@ def test_real_belgium_s1_onto_its_s2_grid_and_into_the_index(belgium):
     dates = ("20170801", "20170806", "20170807")
     folders = [prepare_s1(BELGIUM / f"S1_{d}_VV.tif", tmp / "prep", reference=s2).folder for d in dates]
     assert [f.name.split("_")[-1] for f in folders] == ["20170801T173236", "20170806T174043", "20170807T173210"]
-    tile = S2_FOLDER.match(s2.name)["tile"]
-    assert all(f.name.startswith(f"S1_{tile}_ASC_NA_") for f in folders)
+    assert prepared_tile(s2) == "belgium" and all(f.name.startswith("S1_belgium_ASC_NA_") for f in folders)
     stored = read_array(folders[0] / "s1.tif")
     assert stored.shape == (64, 64, 2) and grid(folders[0] / "s1.tif")[2] == grid(s2 / "s2_10m.tif")[2]
     for k, pol in enumerate(("VV", "VH")):
         src = gdal.Open(str(BELGIUM / f"S1_20170801_{pol}.tif")).ReadAsArray()
         assert_stretched(stored[:, :, k], bilinear(src, (64, 64), (501360, 5629680), 20, (501360, 5629680), 10))
-    index = index_prepared(tmp / "index.npz", [s2], folders, cell_pixels=64, tile=tile)
-    assert index.s1_hours["ascending"].size == 3 and index.s1_valid["ascending"].all()
+    index = index_prepared(tmp / "index.npz", [s2], folders, cell_pixels=64)  # the tile of the folders
+    assert index.tile == "belgium" and index.s1_hours["ascending"].size == 3 and index.s1_valid["ascending"].all()
     catalog = catalog_from_prepared(index, tmp / "prep")
     assert len(catalog.s1) == 3
     assert not list(BELGIUM.glob("*.aux.xml"))  # nothing written beside the real files

@@ -31,9 +31,10 @@ already be at 10 m (S1Tiling); any other pixel size is an error asking for ``--r
 on at 20 m. An S1 with no valid pixel on the grid is an error.
 
 ``prepare_s1(path, out_dir, ...)`` (``path``: the VV file, the VH file or a two-band file) writes
-``out_dir/S1_<tile>_<ASC|DES>_<orbit|NA>_<YYYYMMDDTHHMMSS>/``, ``<tile>`` being the reference's tile (the
-``S2_<tile>_<date>`` folder name; so that ``decloud dataset`` finds it next to its S2), else ``tile=``, else the
-S1Tiling name's tile:
+``out_dir/S1_<tile>_<ASC|DES>_<orbit|NA>_<YYYYMMDDTHHMMSS>/``, ``<tile>`` by the tile rule of
+:mod:`decloud.prepare.common`: ``tile=`` (``--tile``), else the reference's tile (so that ``decloud index`` and
+``dataset`` find it with its S2), else the S1Tiling name's, else ``NOTILE``; two of these that disagree are an
+error:
   s1.tif      uint16, bands VV, VH, the stretch below, nodata 0
   nodata.tif  uint8, 1 = nodata
   blocks.npz  per 64 x 64 pixel block: ``nodata`` pixel counts (outside the image counts as nodata)
@@ -61,7 +62,18 @@ import numpy as np
 from ..atomic import atomic_output, write_json
 from ..errors import DecloudInputError
 from ..otbenv import pyotb
-from .common import build_folder, done_marker, grid_of, read_blocks, read_marker, write_image
+from ..products import NO_TILE
+from .common import (
+    build_folder,
+    check_tile_name,
+    done_marker,
+    grid_of,
+    prepared_folder_name,
+    prepared_tile,
+    read_blocks,
+    read_marker,
+    write_image,
+)
 
 S1TILING_NAME = re.compile(
     r"^(?P<unit>s1[a-d])_(?P<tile>\d{2}[A-Z]{3})_(?P<pol>vv|vh)_(?P<direction>ASC|DES)_(?P<orbit>\d{3})"
@@ -72,7 +84,6 @@ NAME_DATE = re.compile(r"(?<!\d)(?P<y>(?:19|20)\d{2})(?P<sep>-?)(?P<m>\d{2})(?P=
 TIME_OF_DAY = re.compile(r"^\s*(?P<H>\d{2}):?(?P<M>\d{2}):?(?P<S>\d{2})(?:\.\d*)?\s*Z?\s*$", re.IGNORECASE)
 POLARISATION = re.compile(r"(?<![A-Za-z0-9])(?P<pol>vv|vh)(?![A-Za-z0-9])", re.IGNORECASE)
 DIRECTION = re.compile(r"(?<![A-Za-z0-9])(?P<dir>asc|des|ascending|descending)(?![A-Za-z0-9])", re.IGNORECASE)
-S2_FOLDER = re.compile(r"^S2_(?P<tile>.+)_(?P<stamp>\d{8}T\d{6})$")
 DATE_TAGS = ("ACQUISITION_DATETIME", "ACQUISITION_START_TIME", "ACQUISITION_START", "SENSING_TIME", "SENSING_START",
              "SENSING_DATE", "DATE_ACQUIRED", "ACQUISITION_DATE", "DATE")
 TIME_TAGS = ("ACQUISITION_TIME", "SENSING_TIME_OF_DAY")
@@ -453,9 +464,7 @@ def s2_reference(reference: str | Path) -> S2Reference:
         raise DecloudInputError(f"{given}: no such reference (give a prepared S2 folder, S2_<tile>_<date>)")
     folder = given if given.is_dir() else given.parent
     if (folder / "s2_10m.tif").is_file() and read_marker(folder) is not None:
-        m = S2_FOLDER.match(folder.name)
-        tile = m["tile"] if m else read_marker(folder).get("tile")  # type: ignore[union-attr]
-        return S2Reference(given, folder / "s2_10m.tif", folder, tile)
+        return S2Reference(given, folder / "s2_10m.tif", folder, prepared_tile(folder))
     if given.is_dir():
         raise DecloudInputError(f"{given}: not a prepared S2 folder (no s2_10m.tif with its done.json; run decloud "
                                 "prepare-s2 first)")
@@ -466,6 +475,20 @@ def s2_reference(reference: str | Path) -> S2Reference:
 def needs_reference(source: S1Source) -> bool:
     """True when the S1 is not at 10 m (within a millimetre): it must be resampled onto an S2 grid."""
     return any(abs(p - 10.0) > 1e-3 for p in source.pixel)
+
+
+def s1_tile(source: S1Source, reference: S2Reference | None, tile: str | None = None) -> str:
+    """The tile of the output (see the module doc): ``tile``, the reference's, the S1Tiling name's, else NOTILE."""
+    named = [(check_tile_name(tile), f"--tile {tile}")] if tile is not None else []
+    if reference is not None and reference.tile is not None:
+        named.append((reference.tile, f"the reference {reference.given} (tile {reference.tile})"))
+    if source.tile is not None:
+        named.append((check_tile_name(source.tile, f"{source.given}: tile"), f"its S1Tiling name (tile {source.tile})"))
+    for name, who in named[1:]:
+        if name != named[0][0]:
+            raise DecloudInputError(f"{source.given}: {named[0][1]} but {who}: S1 and S2 of one place must be "
+                                    "prepared under one tile name (decloud prepare-s2 --tile)")
+    return named[0][0] if named else NO_TILE
 
 
 def require_reference(source: S1Source, reference: str | Path | None) -> None:
@@ -505,19 +528,14 @@ def prepare_s1(path: str | Path, out_dir: str | Path, *, reference: str | Path |
     source = read_s1_source(path, orbit=orbit)
     ref = s2_reference(reference) if reference is not None else None
     require_reference(source, reference)
-    tile = tile or (ref.tile if ref is not None else None) or source.tile
-    if not tile:
-        raise DecloudInputError(f"{source.vv.path}: no tile name (not an S1Tiling name): give --reference (a prepared "
-                                "S2 folder, S2_<tile>_<date>) or --tile")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", tile):
-        raise DecloudInputError(f"tile {tile!r}: letters, digits, _ and - only")
+    tile = s1_tile(source, ref, tile)
     input_scale, scale_from = _scale(source, scale)
     resample = ref is not None and not _same_grid(source.vv.path, ref.grid)
     grid_path = ref.grid if ref is not None else source.vv.path
     gx, gy = _pixel(_open(grid_path))
     orbit_name = "NA" if source.relative_orbit is None else f"{source.relative_orbit:03d}"
-    folder = (Path(out_dir) / f"S1_{tile}_{'ASC' if source.direction == 'ascending' else 'DES'}_{orbit_name}_"
-              f"{source.acquired:%Y%m%dT%H%M%S}")
+    folder = Path(out_dir) / prepared_folder_name("S1", tile, "ASC" if source.direction == "ascending" else "DES",
+                                                  orbit_name, f"{source.acquired:%Y%m%dT%H%M%S}")
     marker = {"source": str(source.vv.path.resolve()), "vh": str(source.vh.path.resolve()),
               "bands": {"VV": source.vv.band, "VH": source.vh.band}, "kind": source.kind, "tile": tile,
               "orbit_direction": source.direction, "orbit_direction_from": source.direction_from,
