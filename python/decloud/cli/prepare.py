@@ -146,8 +146,9 @@ def register(sub) -> None:
                    "median is dB; a claim the values contradict is an error)")
     p.add_argument("--orbit", choices=("ascending", "descending"),
                    help="orbit direction, for files whose name (ASC/DES) and tags (ORBIT) do not say it")
-    p.add_argument("--tile", help="tile name of the output folders S1_<tile>_... (default: the reference's, else the "
-                   "S1Tiling name's); the S2 folders of the same tile must share it")
+    p.add_argument("--tile", help="tile name of the output folders S1_<TILE>_... (default: the reference's, else the "
+                   "S1Tiling name's, else NOTILE; one that contradicts them is an error): the S2 folders' tile, so "
+                   "that decloud index and dataset find the S1 with them")
     p.add_argument("--out-dir", required=True)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_cluster_arguments(p)
