@@ -39,6 +39,8 @@ error:
   nodata.tif  uint8, 1 = nodata
   blocks.npz  per 64 x 64 pixel block: ``nodata`` pixel counts (outside the image counts as nodata)
   done.json   completion marker (source, polarisation files, date and where it came from, orbit, scale, grid)
+A finished folder of the same file is skipped, unless it was put on another grid or read another way (scale,
+bands): then it is redone. ``summary(folder)`` is the line the CLI prints for it.
 
 The stretch (``S1_STRETCH``), as Decloud stores S1: with L = min(max(ln(sigma0), -10), 3),
     stored = floor(1.5 + (L + 10) * 65534 / 13)        (1..65535; 0 where sigma0 <= 0 = nodata)
