@@ -5,6 +5,7 @@ records, then evaluation on the cloudy pixels."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -117,6 +118,12 @@ def test_a_finished_run_stays_finished_and_force_restarts_it(records, tmp_path):
     again = Epochs()
     assert train("msop_unet", records, run, options=TINY, epochs=3, batch_size=2, verbose=0, callbacks=[again]) == model
     assert again.epochs == [] and (model / "card.json").read_text() == card  # not trained, not overwritten
+    shutil.rmtree(model)  # as if killed after fit, before the export: the final weights are exported, no training
+    assert run_state(run).status == "trained"
+    export = Epochs()
+    assert train("msop_unet", records, run, options=TINY, epochs=1, verbose=0, callbacks=[export]) == model
+    assert export.epochs == [] and read_card(model)["training"]["epochs_run"] == 1
+    assert not list(run.glob(".model*"))  # the export went through a temporary folder, renamed
     with pytest.raises(DecloudInputError, match=r"holds a finished run of msop_unet .*--force to replace it"):
         train("msop_unet", records, run, options={**TINY, "width": 0.25}, epochs=1, verbose=0)
     forced = Epochs()
