@@ -6,6 +6,7 @@
 
 #include "otbDecloudDate.h"
 #include "otbDecloudGapFillingFilter.h"
+#include "otbDecloudOutputTags.h"
 
 namespace otb
 {
@@ -34,7 +35,10 @@ private:
       "up in the S2 encoding). When only one side has a valid date, its value is used. Holes: where every date that "
       "has data is cloudy, the same rule applies to the dates that have data, cloudy or not; the output is nodata "
       "only where no date has data at the pixel. NaN in float inputs is nodata; with the S2 encoding, 8-bit inputs "
-      "(which cannot hold reflectance x 10000) are refused. "
+      "(which cannot hold reflectance x 10000) are refused, and so are uint16 inputs while -nodata is -10000 (which "
+      "uint16 cannot hold: a raw L2A encoding, nodata 0; prepare it, or give its -nodata). "
+      "The output's bands are named (GDAL band descriptions) as the first image's when they are S2 band names, "
+      "else B2 B3 B4 B8 for 4 bands; its ACQUISITION_DATE metadata item is -date. "
       "The images (and masks) must share a grid (CRS, pixel size, alignment); the application works on their "
       "common extent. Streamed: any image size.");
     SetDocLimitations("No maximum gap in time: a pixel cloudy on every date but one takes that date's value, a pixel "
@@ -123,6 +127,11 @@ private:
           otbAppLogFATAL("" << grid[k].key << ": the image is " << type << ", which cannot hold the S2 encoding "
                             "(reflectance x 10000, nodata -10000): int16 expected (int32, uint16 or float32 also do); "
                             "prepare it with decloud prepare-s2");
+        if (type == "uint16" && GetParameterFloat("nodata") < 0)
+          otbAppLogFATAL("" << grid[k].key << ": the image is uint16, which cannot hold the nodata value "
+                            << GetParameterFloat("nodata") << ": a raw Sentinel-2 L2A encoding (digital numbers, nodata 0, "
+                            "+1000 offset from processing baseline 04.00 on)? prepare it with decloud prepare-s2 "
+                            "PRODUCT_OR_STACK --out-dir FOLDER, or give -nodata 0 if its nodata is 0");
       }
     const unsigned int bands = inputs.front()->GetNumberOfComponentsPerPixel();
     for (unsigned int k = 1; k < images->Size(); ++k)
@@ -140,8 +149,26 @@ private:
     otbAppLogINFO("Gap-filling at " << GetParameterString("date") << " from " << before << " date(s) at or before it and "
                                     << seconds.size() - before << " after");
     UseTiledGeoTIFF();
-    SetParameterOutputImage("out", m_Filter->GetOutput());
+    m_Tags = TagsFilterType::New();
+    m_Tags->SetInput(m_Filter->GetOutput());
+    m_Tags->SetTags(OutputTags(images->GetNthElement(0), bands));
+    SetParameterOutputImage("out", m_Tags->GetOutput());
     WriteOutputs();
+  }
+
+  /** Band names (the first image's S2 band descriptions, else B2 B3 B4 B8 for 4 bands) and the date t. */
+  decloud::OutputTags OutputTags(FloatVectorImageType* first, unsigned int bands)
+  {
+    decloud::OutputTags tags;
+    std::vector<std::string> names;
+    for (const auto& d : decloud::RasterFacts::Of(decloud::InputFileName(first)).descriptions)
+      names.push_back(decloud::S2BandName(d));
+    if (names.size() == bands && std::none_of(names.begin(), names.end(), [](const std::string& n) { return n.empty(); }))
+      tags.bandNames = names;
+    else if (bands == decloud::S2Bands10m().size())
+      tags.bandNames = decloud::S2Bands10m();
+    tags.Set(decloud::DateItem, GetParameterString("date"));
+    return tags;
   }
 
   /** Each mask covers its whole image (grid[k], mask grid[n + k]): a smaller one would crop the output. */
@@ -161,7 +188,9 @@ private:
     }
   }
 
-  FilterType::Pointer m_Filter;
+  using TagsFilterType = DecloudTagsFilter<FloatVectorImageType>;
+  FilterType::Pointer     m_Filter;
+  TagsFilterType::Pointer m_Tags;
 };
 
 } // namespace Wrapper

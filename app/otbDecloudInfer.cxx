@@ -4,6 +4,7 @@
 #include "otbWrapperApplicationFactory.h"
 #include "otbWrapperDecloudApplication.h"
 
+#include "otbDecloudClassMaskFilter.h"
 #include "otbDecloudCloudMaskFilter.h"
 #include "otbDecloudCloudTransitionFilter.h"
 #include "otbDecloudComposeFilter.h"
@@ -15,6 +16,7 @@
 #include "otbDecloudHolesPlanFilter.h"
 #include "otbDecloudModelCard.h"
 #include "otbDecloudNodataFilter.h"
+#include "otbDecloudOutputTags.h"
 #include "otbTensorflowMultisourceModelFilter.h"
 
 #include "itkShrinkImageFilter.h"
@@ -22,6 +24,8 @@
 #include "otbImageToVectorImageCastFilter.h"
 
 #include <itksys/SystemTools.hxx>
+
+#include "ogr_srs_api.h"
 
 #include <algorithm>
 #include <array>
@@ -59,7 +63,7 @@ const InputRole Roles[] = {
   {"s1_tp1", "s1.tp1", "Sentinel-1 at t+1 (candidates in order of preference)", true},
   {"s2_20m_t", "s2r20.t", "Sentinel-2 20 m bands at t", false},
   {"dem", "dem", "Digital elevation model on the 20 m grid", false},
-  {"cloud_t", "mask", "the cloud mask of s2.t, nonzero = cloudy", false, false},
+  {"cloud_t", "mask", "the cloud mask of s2.t, 1 = cloudy, 0 = clear", false, false},
 };
 /** The S2 dates, by slot of decloud::HolesRule (t, t-1, t+1): their holes decide the output's validity. */
 const char* const S2Dates[] = {"s2_t", "s2_tm1", "s2_tp1"};
@@ -121,6 +125,8 @@ private:
   using CloudMaskType = DecloudCloudMaskFilter<ImageType, ImageType>;
   using ComposeType = DecloudComposeFilter<ImageType, MaskType>;
   using ShrinkType = itk::ShrinkImageFilter<MaskType, MaskType>;
+  using ClassMaskType = DecloudClassMaskFilter<ImageType>;
+  using TagsType = DecloudTagsFilter<ImageType>;
 
   /** One model input fed by an image (after candidate completion). */
   struct Source
@@ -146,7 +152,8 @@ private:
       "DEM and 20 m bands at twice the pixel size); the output covers their common extent. "
       "Each tile is computed with a margin of `padding` pixels on each side that is dropped (no block artefacts); "
       "beyond the image edges the inputs are mirrored. "
-      "Cloud mask (-mask, nonzero = cloudy, on s2.t's grid, one band): clear pixels of s2.t are kept exactly and "
+      "Cloud mask (-mask, on s2.t's grid, one band: the cloud.tif of decloud prepare-s2, 1 = cloudy, 0 = clear; any "
+      "nonzero value counts as cloudy, so binary 0 / 255 masks and THEIA CLM bit masks do too): clear pixels of s2.t are kept exactly and "
       "only cloudy ones are replaced, with a smooth transition of `transition` pixels. Models whose card names a "
       "cloud mask input (cloud_t) also take it as an input (1 = cloudy, 0 = clear): for them -mask is mandatory. "
       "Holes (a pixel where a band is nodata, or NaN in a float input): the output is nodata only where none of the "
@@ -164,8 +171,15 @@ private:
       "s2.t being kept. The optional provenance output (-outprov) tells, per pixel, where the value comes from, "
       "and the share of each class is logged at the end of the run. "
       "Input checks: an input whose pixel type cannot hold Decloud's encoding (uint8 for S2 reflectance x 10000, for "
-      "instance) is refused, naming the prepare command; -tile is lowered when the tensors of a tile would not fit "
-      "in -ram.");
+      "instance) is refused, naming the prepare command; so are S2 inputs in a raw L2A encoding (uint16 digital "
+      "numbers, nodata 0, with the +1000 offset of processing baseline 04.00) or in reflectance 0-1, S2 inputs whose "
+      "band descriptions name other bands than the model's (B8A standing for B8 is accepted and noted in the output), "
+      "an s2.t whose pixels are not 10 m (20 m stacks: resample them to 10 m first), and a class map given as -mask "
+      "(values 2 to 11: Sen2Cor's SCL) unless -maskclasses names its cloud classes; -tile is lowered when the tensors "
+      "of a tile would not fit in -ram. "
+      "Outputs carry their band names (GDAL band descriptions: the model's output bands, B2 B3 B4 B8) and metadata "
+      "items ACQUISITION_DATE (date.t, else the ACQUISITION_DATE of s2.t, else a YYYYMMDD date in its file name), "
+      "DECLOUD_MODEL and, when there is one, DECLOUD_NOTE.");
     SetDocLimitations("Inputs in Decloud's stored encodings (S2 int16 x 10000 nodata -10000, S1 uint16 log stretch "
                       "nodata 0, DEM in metres): prepare them with decloud prepare-s2 / prepare-s1 / prepare-dem. "
                       "From the command line the outputs are written atomically: temporary files beside them "
@@ -199,12 +213,19 @@ private:
     if (itksys::SystemTools::FileIsDirectory(DECLOUD_DEFAULT_MODEL))
       SetParameterString("model", DECLOUD_DEFAULT_MODEL);
 
-    AddParameter(ParameterType_InputImage, "mask", "Cloud mask of s2.t (nonzero = cloudy): keep its clear pixels");
-    SetParameterDescription("mask", "One band on s2.t's grid, nonzero = cloudy. Clear pixels of s2.t are kept "
+    AddParameter(ParameterType_InputImage, "mask", "Cloud mask of s2.t (1 = cloudy, 0 = clear): keep its clear pixels");
+    SetParameterDescription("mask", "One band on s2.t's grid: the cloud.tif of decloud prepare-s2 (1 = cloudy, 0 = "
+                                    "clear; any nonzero value counts as cloudy). Clear pixels of s2.t are kept "
                                     "exactly, cloudy ones replaced by the model's estimate. Mandatory for models "
                                     "whose card names a cloud mask input (cloud_t): they are fed this mask as "
-                                    "1.0 (cloudy) / 0.0 (clear).");
+                                    "1.0 (cloudy) / 0.0 (clear). A class map (values 2 to 11, such as Sen2Cor's "
+                                    "SCL) is refused unless -maskclasses says which of its classes are cloudy.");
     MandatoryOff("mask");
+    AddParameter(ParameterType_StringList, "maskclasses", "Cloudy classes of a class map given as -mask");
+    SetParameterDescription("maskclasses", "Integer class values of -mask that count as cloudy, the others being "
+                                           "clear: with Sen2Cor's SCL, 3 8 9 10 (cloud shadows, clouds of medium "
+                                           "and high probability, thin cirrus), what decloud prepare-s2 uses");
+    MandatoryOff("maskclasses");
     AddParameter(ParameterType_Int, "transition", "Width of the transition around clouds (pixels, with mask)");
     SetParameterDescription("transition", "0 or more pixels: clear pixels of s2.t within this distance of a cloud "
                                           "blend smoothly towards the estimate");
@@ -379,6 +400,9 @@ private:
     m_Keep.clear();
     ConfigureGdal();
     m_Used.clear();
+    m_Note.clear();
+    m_S2tFile.clear();
+    m_S2tFacts = decloud::RasterFacts();
     LoadModel();
     CollectInputs();
     const unsigned int padding = ChoosePadding();
@@ -401,7 +425,8 @@ private:
                           list->GetNthElement(k), used.second->scale});
       }
       else
-        grid.push_back({std::string(r.key) + " (" + GetParameterString(r.key) + ")", GetParameterImage(r.key), used.second->scale});
+        grid.push_back({std::string(r.key) + " (" + GetParameterString(r.key) + ")",
+                        std::string(r.key) == "mask" ? MaskImage() : GetParameterImage(r.key), used.second->scale});
       spans.emplace_back(first, grid.size());
     }
     if (grid.empty() || grid.front().scale != 1)
@@ -425,7 +450,7 @@ private:
           ++imageRole;
         }
       if (!fed)
-        grid.push_back({"mask (" + GetParameterString("mask") + ")", GetParameterImage("mask"), 1});
+        grid.push_back({"mask (" + GetParameterString("mask") + ")", MaskImage(), 1});
     }
     for (const auto& g : grid)
     {
@@ -444,8 +469,22 @@ private:
                             << " bands, model input " << used.second->role << " takes " << used.second->bands.size()
                             << " (" << Join(used.second->bands, " ") << ")");
         if (!used.second->mask && used.second->role != "cloud_t")
+        {
           CheckPixelType(grid[k], *used.second);
+          CheckPreparedS2(grid[k], *used.second);
+        }
       }
+    }
+    CheckTenMetres(grid[spans.front().first]);
+    m_Tags = decloud::OutputTags();
+    const std::string date = OutputDate();
+    if (!date.empty())
+      m_Tags.Set(decloud::DateItem, date);
+    m_Tags.Set("DECLOUD_MODEL", m_Card.name);
+    if (!m_Note.empty())
+    {
+      m_Tags.Set(decloud::NoteItem, m_Note);
+      otbAppLogINFO("Note (also in the output's " << decloud::NoteItem << "): " << m_Note);
     }
     const auto cropped = OnCommonExtent(grid);
 
@@ -655,10 +694,13 @@ private:
       auto provenance = PlanToImageType::New();
       provenance->SetInput(m_Plan->GetOutput());
       m_Keep.push_back(provenance.GetPointer());
-      SetParameterOutputImage("outprov", provenance->GetOutput());
+      decloud::OutputTags tags = m_Tags;
+      tags.bandNames = {"provenance"};
+      tags.Set("DECLOUD_PROVENANCE_CLASSES", "0 nodata, 1 t kept, 2 network, 3 gap-filling fallback, 4 single-date fallback");
+      SetParameterOutputImage("outprov", Tagged(provenance->GetOutput(), tags));
     }
     UseTiledGeoTIFF();
-    SetParameterOutputImage("out", m_Compose->GetOutput());
+    SetParameterOutputImage("out", Tagged(m_Compose->GetOutput(), OutputTagsOf("s2_target")));
     m_Compose->ResetCounts();
     WriteOutputs();
     if (m_WroteOutputs)
@@ -744,6 +786,178 @@ private:
     }
     otbAppLogFATAL("" << input.key << ": the image is " << type << ", which cannot hold the encoding of model input "
                       << in.role << ": " << expected << "; prepare it with decloud " << prepare);
+  }
+
+  /**
+   * The -mask image, checked: a class map (values 2 to 11, such as Sen2Cor's SCL, where every class but 0 would
+   * count as cloudy) is refused unless -maskclasses names its cloudy classes; with -maskclasses, the map as 1
+   * (one of those classes) / 0.
+   */
+  ImageType* MaskImage()
+  {
+    ImageType*        mask = GetParameterImage("mask");
+    const std::string name = "mask (" + GetParameterString("mask") + ")";
+    if (HasValue("maskclasses"))
+    {
+      std::vector<int> classes;
+      for (const auto& text : GetParameterStringList("maskclasses"))
+      {
+        std::size_t used = 0;
+        int         value = 0;
+        try
+        {
+          value = std::stoi(text, &used);
+        }
+        catch (const std::exception&)
+        {
+          used = 0;
+        }
+        if (used == 0 || used != text.size())
+          otbAppLogFATAL("maskclasses: '" << text << "' is not a class value: give integers, e.g. 3 8 9 10 for the SCL");
+        classes.push_back(value);
+      }
+      auto filter = ClassMaskType::New();
+      filter->SetInput(mask);
+      filter->SetClasses(classes);
+      m_Keep.push_back(filter.GetPointer());
+      otbAppLogINFO("mask: a class map: classes " << Join(GetParameterStringList("maskclasses"), " ")
+                                                  << " count as cloudy, the others as clear");
+      return filter->GetOutput();
+    }
+    const std::string file = decloud::InputFileName(mask);
+    if (file.empty())
+      return mask;
+    std::pair<double, double> range;
+    try
+    {
+      range = decloud::ApproximateRange(file);
+    }
+    catch (const std::runtime_error& e)
+    {
+      otbAppLogFATAL("" << name << ": " << e.what());
+    }
+    if (range.second >= 2 && range.second <= 11 && range.second == std::floor(range.second))
+      otbAppLogFATAL("" << name << ": values up to " << range.second << ": a class map such as Sen2Cor's SCL, not a cloud "
+                        "mask (1 = cloudy, 0 = clear), where every class but 0 would count as cloudy; give "
+                        "-maskclasses with its cloudy classes (SCL: 3 8 9 10) or the cloud.tif of decloud prepare-s2");
+    return mask;
+  }
+
+  /**
+   * Refuses an S2 input that is not in Decloud's prepared encoding (int16 reflectance x 10000, nodata -10000): a raw
+   * L2A encoding (uint16 digital numbers, nodata 0, +1000 offset from processing baseline 04.00), a reflectance in
+   * 0-1, or bands described as others than the model's (B8A for B8 is accepted, with a note). Remembers s2.t's file.
+   */
+  void CheckPreparedS2(const GridImage& input, const decloud::CardInput& in)
+  {
+    if (in.sensor != "S2" || in.timestamp || in.mask)
+      return;
+    const std::string file = decloud::InputFileName(input.image);
+    const auto        facts = decloud::RasterFacts::Of(file);
+    const std::string type = InputPixelType(input.image);
+    const std::string prepare = "prepare it with decloud prepare-s2 PRODUCT_OR_STACK --out-dir FOLDER and give the "
+                                "s2_10m.tif it writes (int16 reflectance x 10000, nodata -10000)";
+    std::string raw;
+    if (type == "uint16")
+      raw = "the image is uint16";
+    else if (facts.readable && facts.hasNodata && facts.nodata == 0)
+      raw = "its nodata value is 0";
+    if (!raw.empty())
+      otbAppLogFATAL("" << input.key << ": " << raw << ": a raw Sentinel-2 L2A encoding (digital numbers, nodata 0, "
+                        "+1000 offset from processing baseline 04.00 on), not the prepared reflectance that model input "
+                        << in.role << " takes; " << prepare);
+    if ((type == "float32" || type == "float64") && facts.readable)
+    {
+      std::pair<double, double> range{0, 0};
+      try
+      {
+        range = decloud::ApproximateRange(file);
+      }
+      catch (const std::runtime_error&)
+      {
+        range = {0, 1e9}; // unreadable here: the reader will say so
+      }
+      if (range.second > 0 && range.second <= 2)
+        otbAppLogFATAL("" << input.key << ": values up to " << range.second << ": a reflectance in 0-1, not the "
+                          "reflectance x 10000 that model input " << in.role << " takes; " << prepare);
+    }
+    std::string note;
+    try
+    {
+      decloud::S2OutputBands(in.bands, facts.descriptions, note);
+    }
+    catch (const std::invalid_argument& e)
+    {
+      otbAppLogFATAL("" << input.key << ": " << e.what());
+    }
+    if (in.role == "s2_t")
+    {
+      m_S2tFile = file;
+      m_S2tFacts = facts;
+      if (!note.empty())
+        m_Note = note;
+    }
+  }
+
+  /** Refuses an s2.t whose pixels are not 10 m (in a metric CRS): the models work on the S2 10 m grid. */
+  void CheckTenMetres(const GridImage& s2t)
+  {
+    const std::string wkt = s2t.image->GetProjectionRef();
+    if (wkt.empty())
+      return;
+    OGRSpatialReferenceH srs = OSRNewSpatialReference(nullptr);
+    char*                text = const_cast<char*>(wkt.c_str());
+    double               metres = 0;
+    if (OSRImportFromWkt(srs, &text) == OGRERR_NONE && OSRIsProjected(srs))
+      metres = OSRGetLinearUnits(srs, nullptr);
+    OSRDestroySpatialReference(srs);
+    if (metres <= 0)
+      return;
+    const auto   spacing = s2t.image->GetSignedSpacing();
+    const double x = std::abs(spacing[0]) * metres, y = std::abs(spacing[1]) * metres;
+    if (std::abs(x - 10) > 0.01 || std::abs(y - 10) > 0.01)
+      otbAppLogFATAL("" << s2t.key << ": pixels of " << x << " x " << y << " m: Decloud's models work on the 10 m grid "
+                        "of B2 B3 B4 B8 (20 m stacks are not supported); resample the image to 10 m first (e.g. "
+                        "gdalwarp -tr 10 10 -r bilinear IN OUT), then prepare it with decloud prepare-s2");
+  }
+
+  /** The date of the outputs: date.t, else the ACQUISITION_DATE of s2.t's file, else a date in its name. */
+  std::string OutputDate()
+  {
+    if (HasValue("date.t"))
+      return GetParameterString("date.t");
+    if (!m_S2tFacts.date.empty())
+      return m_S2tFacts.date;
+    return decloud::DateInPath(m_S2tFile);
+  }
+
+  /** The tags of output `key` of the model: its bands (B8A for B8 when s2.t's NIR is B8A), date, model, note. */
+  decloud::OutputTags OutputTagsOf(const std::string& key)
+  {
+    decloud::OutputTags tags = m_Tags;
+    if (const auto* out = m_Card.FindOutput(key))
+    {
+      std::string note;
+      try
+      {
+        tags.bandNames = decloud::S2OutputBands(out->bands, m_S2tFacts.descriptions, note);
+      }
+      catch (const std::invalid_argument&)
+      {
+        tags.bandNames = out->bands; // other bands than s2.t's (a 20 m output)
+      }
+    }
+    return tags;
+  }
+
+  /** `image` with `tags` in its metadata (written with it). */
+  ImageType* Tagged(ImageType* image, const decloud::OutputTags& tags)
+  {
+    auto filter = TagsType::New();
+    filter->SetInput(image);
+    filter->SetTags(tags);
+    m_Keep.push_back(filter.GetPointer());
+    return filter->GetOutput();
   }
 
   /** Slot of an S2 date role in decloud::HolesRule (t, t-1, t+1), -1 for other roles. */
@@ -857,7 +1071,7 @@ private:
     }
     ProbeFirstTile(m_Filter20);
     otbAppLogINFO("20 m output: a second pass of the network, tiles of " << ef[0] / 2 << "x" << ef[1] / 2 << " pixels");
-    SetParameterOutputImage("out20m", m_Compose20->GetOutput());
+    SetParameterOutputImage("out20m", Tagged(m_Compose20->GetOutput(), OutputTagsOf("s2_20m_target")));
   }
 
   /** Run the network on the first tile now, so that a model/input mismatch fails before anything is written. */
@@ -883,6 +1097,10 @@ private:
   PlanType::Pointer                                         m_Plan;
   ModelFilterType::Pointer                                  m_Filter20;
   ComposeType::Pointer                                      m_Compose20;
+  decloud::OutputTags                                       m_Tags;     // of every output: date, model, note
+  std::string                                               m_Note;     // e.g. B8A as the NIR band of s2.t
+  std::string                                               m_S2tFile;  // the file s2.t is read from ("" if none)
+  decloud::RasterFacts                                      m_S2tFacts; // what that file says about itself
 };
 
 } // namespace Wrapper

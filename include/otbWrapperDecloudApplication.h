@@ -8,6 +8,7 @@
 
 #include "otbDecloudAtomicOutput.h"
 #include "otbDecloudGrid.h"
+#include "otbDecloudOutputTags.h"
 #include "otbImageFileReader.h"
 #include "otbMultiChannelExtractROI.h"
 
@@ -292,6 +293,8 @@ protected:
    * atomically: each to a temporary file beside it (.<name>.<pid>.tmp.<ext>), converted to a COG when asked, and
    * renamed over its path only when every output is complete and GDAL reported no error. On any failure: one FATAL
    * line naming the output and the cause, the temporary files removed, the files at the output paths untouched.
+   * Band names that the output image carries in its OTB metadata (DecloudTagsFilter) become GDAL band
+   * descriptions of the temporary file before its rename (decloud::DescribeBands).
    * The parameters are then disabled so that OTB does not write them again. Used from Python (pyotb, the OTB
    * bindings) it does nothing: the caller writes the outputs (the Decloud Python package does so atomically).
    */
@@ -316,6 +319,7 @@ protected:
       {
         decloud::WriteImage(image, temporary + options, GetParameterOutputImagePixelType(key), ram,
                             [&](itk::ProcessObject* writer) { AddProcess(writer, "Writing " + target + "..."); });
+        decloud::DescribeBands(temporary); // band names (written by OTB as items) as GDAL band descriptions
         if (m_HasCog && GetParameterInt("cog"))
         {
           otbAppLogINFO("Converting " << target << " to a cloud-optimized GeoTIFF with overviews");

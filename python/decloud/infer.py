@@ -20,7 +20,7 @@ from pathlib import Path
 from .atomic import (atomic_output, capture_gdal_errors, check_otb_output, refuse_input_as_output, verify_raster,
                      write_app)
 from .card import read_card
-from .errors import DecloudInputError
+from .errors import DecloudInputError, DecloudIOError
 from .interrupts import check, handle_signals
 from .otbenv import pyotb
 from .raster import to_cog
@@ -57,8 +57,10 @@ def crop(otb, image, bbox: Sequence[float] | None):
 
 def decloud_app(inputs: dict, *, model: str | Path | None = None, mask=None, dates: dict[str, str] | None = None,
                 padding: int | None = None, tile: int = 512, encoding: str = "s2", bbox=None,
-                ram: int | None = None, threads: int | None = None):
-    """The DecloudInfer app (pyotb, executed, not written) for inputs by role; usable in a pyotb chain."""
+                ram: int | None = None, threads: int | None = None, mask_classes: Sequence[int] | None = None):
+    """The DecloudInfer app (pyotb, executed, not written) for inputs by role; usable in a pyotb chain.
+    ``mask_classes``: the mask is a class map (e.g. Sen2Cor's SCL) whose classes listed count as cloudy
+    (SCL: :data:`decloud.products.SCL_CLOUD_CLASSES`); without it a class map is refused."""
     otb = pyotb()
     model = Path(model) if model else default_model()
     params: dict = {"model": str(model), "tile": int(tile), "encoding": encoding}
@@ -80,6 +82,8 @@ def decloud_app(inputs: dict, *, model: str | Path | None = None, mask=None, dat
             params["mask"] = crop(otb, mask, bbox)
         except RuntimeError as e:
             raise DecloudInputError(f"mask: {_app_error(e)}") from None
+        if mask_classes:
+            params["maskclasses"] = [str(int(c)) for c in mask_classes]
     if padding is not None:
         params["padding"] = int(padding)
     if ram:
@@ -104,16 +108,37 @@ def write_atomically(app, out: str | Path, *, pixel_type: str, cog: bool = False
     """Write a pyotb app's output to ``out`` atomically (:func:`decloud.atomic.atomic_output`), checked before
     the rename (:func:`decloud.atomic.write_app`): a write error (full disk...), an unreadable result or a
     signal leaves the previous file at ``out`` untouched and no temporary file; errors are
-    :class:`DecloudIOError` naming ``out`` and the cause."""
+    :class:`DecloudIOError` naming ``out`` and the cause. Band names in the app's output metadata (DecloudInfer,
+    DecloudGapFilling) become GDAL band descriptions of the temporary file (:func:`describe_bands`)."""
     out = Path(out)
     check_otb_output(out)
     predictor = "3" if pixel_type in ("float", "double") else "2"
     with atomic_output(out) as tmp:
         write_app(app, tmp, pixel_type=pixel_type, ext_fname=GEOTIFF_OPTIONS + predictor, name=out)
+        describe_bands(tmp, name=out)
         if cog:
             to_cog(tmp)
             verify_raster(tmp, name=out)
     return out
+
+
+def describe_bands(path: str | Path, *, name: str | Path | None = None) -> None:
+    """GDAL band descriptions of a written raster (before its rename) from its bands' ``BandName`` items: the
+    band names that DecloudInfer and DecloudGapFilling put in their outputs' metadata, which OTB's writer stores
+    only as items (the applications do the same from the command line). A GDAL error is a DecloudIOError naming
+    ``name``."""
+    from osgeo import gdal  # noqa: PLC0415
+
+    try:
+        with capture_gdal_errors():
+            dataset = gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_UPDATE)
+            for b in range(1, dataset.RasterCount + 1):
+                band = dataset.GetRasterBand(b)
+                if band.GetMetadataItem("BandName"):
+                    band.SetDescription(band.GetMetadataItem("BandName"))
+            band = dataset = None
+    except RuntimeError as e:
+        raise DecloudIOError(f"{name or path}: its band names could not be written: {e}") from None
 
 
 def input_paths(inputs: dict, mask=None) -> dict[str, object]:
@@ -155,8 +180,11 @@ def check_bbox(inputs: dict, bbox: Sequence[float] | None, mask=None) -> None:
 def infer(out: str | Path, inputs: dict, *, model: str | Path | None = None, mask=None,
           dates: dict[str, str] | None = None, padding: int | None = None, tile: int = 512, encoding: str = "s2",
           cog: bool = False, bbox=None, ram: int | None = None, threads: int | None = None,
-          outprov: str | Path | None = None) -> Path:
+          outprov: str | Path | None = None, mask_classes: Sequence[int] | None = None) -> Path:
     """Run DecloudInfer for one date and write ``out`` atomically; returns ``out``.
+
+    ``mask_classes``: see :func:`decloud_app`. The outputs carry their band names (GDAL band descriptions) and
+    the metadata items ACQUISITION_DATE (the date of t), DECLOUD_MODEL and DECLOUD_NOTE (when there is one).
 
     ``outprov``: also write (atomically, after ``out``) the provenance of each output pixel, a uint8 GeoTIFF
     (0 nodata, 1 clear pixel of t kept, 2 network, 3 gap-filling fallback, 4 single-date fallback, classified
@@ -175,7 +203,7 @@ def infer(out: str | Path, inputs: dict, *, model: str | Path | None = None, mas
     refuse_input_as_output(outputs, input_paths(inputs, mask))
     check_bbox(inputs, bbox, mask)
     options = {"model": model, "mask": mask, "dates": dates, "padding": padding, "tile": tile, "encoding": encoding,
-               "bbox": bbox, "ram": ram, "threads": threads}
+               "bbox": bbox, "ram": ram, "threads": threads, "mask_classes": mask_classes}
     with handle_signals((signal.SIGINT,)):
         app = decloud_app(inputs, **options)
         check()

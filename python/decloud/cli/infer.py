@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
 
     inputs = {role: getattr(args, role) for role in ROLE_KEYS if getattr(args, role)}
     dates = {f"s2_timestamp_{d}": getattr(args, f"date_{d}") for d in ("t", "tm1", "tp1") if getattr(args, f"date_{d}")}
-    out = infer(args.out, inputs, mask=args.mask, dates=dates, outprov=args.outprov, **processing_options(args))
+    out = infer(args.out, inputs, mask=args.mask, dates=dates, outprov=args.outprov, mask_classes=args.mask_classes,
+                **processing_options(args))
     if args.quicklook:
         print(f"quick-look: {write_infer_quicklook(out, args.s2_t, args.mask)}")
     if args.outprov:
@@ -78,7 +79,11 @@ def register(sub) -> None:
             p.add_argument(flag, dest=role, metavar="IMAGE", help=ROLE_KEYS[role])
     for d in ("t", "tm1", "tp1"):
         p.add_argument(f"--date-{d}", help=f"date of {d} (models that take dates), YYYY-MM-DD[THH:MM:SS]")
-    p.add_argument("--mask", help="cloud mask of s2-t: keep its clear pixels exactly, replace the cloudy ones")
+    p.add_argument("--mask", help="cloud mask of s2-t (the cloud.tif of prepare-s2: 1 cloudy, 0 clear): keep its clear "
+                   "pixels exactly, replace the cloudy ones")
+    p.add_argument("--mask-classes", type=int, nargs="+", metavar="CLASS",
+                   help="the mask is a class map (e.g. Sen2Cor's SCL) and these classes are cloudy (SCL: 3 8 9 10); "
+                   "without it a class map is refused")
     add_processing_options(p)
     p.add_argument("--outprov", metavar="PATH",
                    help="also write where each output pixel comes from (uint8 GeoTIFF: 0 nodata, 1 clear pixel of t "
