@@ -58,7 +58,7 @@ def make_series(folder: Path, dates: int, size: int) -> Path:
     for k in range(dates):
         product = make_stack(folder / "products", when=datetime(2022, 6, 1) + timedelta(days=3 * k), size=size, seed=k)
         prepare_s2(product.path, folder / "prepared")
-    layout = json.loads((ROOT / "python/decloud/layouts/os2.json").read_text())
+    layout = json.loads((ROOT / "python/decloud/layouts/os2-s2.json").read_text())
     layout["tm1"].update(timeframe_start_hours=-100, timeframe_end_hours=-1)
     layout["tp1"].update(timeframe_start_hours=1, timeframe_end_hours=100)
     (folder / "short.json").write_text(json.dumps(layout))

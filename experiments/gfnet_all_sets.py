@@ -66,6 +66,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--loss", default="log_mse", choices=("l1", "log_mse"))
     p.add_argument("--option", action="append", default=[], help="network option KEY=VALUE (e.g. width=0.25)")
+    p.add_argument("--init-weights", type=Path, default=None,
+                   help="start from these weights (a .weights.h5 of a run with the same options): a second stage")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import keras  # noqa: PLC0415
@@ -87,7 +89,7 @@ def main(argv=None) -> int:
                                            save_weights_only=True)
     model = train("gfnet", folders, run, options=options, epochs=args.epochs, batch_size=args.batch_size,
                   learning_rate=args.learning_rate, seed=args.seed, patience=4, callbacks=[lr, keep], verbose=2,
-                  name=args.name, card_extra=extra, loss=args.loss)
+                  name=args.name, card_extra=extra, loss=args.loss, init_weights=args.init_weights)
     print(f"[gfnet] model: {model}")
     return 0
 

@@ -64,4 +64,4 @@ def test_errors_are_one_line(tmp_path):
     code, out, err = decloud("prepare-s2", tmp_path / "nothing.zip", "--out-dir", tmp_path / "p", "-q")
     assert code == 2 and err.strip().count("\n") == 0 and "nothing.zip: no such file or folder" in err
     code, out, err = decloud("search", "--index", tmp_path / "none.npz", "--layout", "os9", "-q")
-    assert code == 2 and "shipped layouts: os1, os2, os2-gf, ssop" in err
+    assert code == 2 and "shipped layouts: os1, os1-s2, os2, os2-gf, os2-gf-s2, os2-s2, series, series-s2, ssop, ssop-s2" in err

@@ -29,7 +29,7 @@ NO_SAR = {
 
 
 def test_bolzano_series_index_and_search(tmp_path):
-    folders = [prepare_s2(p, tmp_path / "prep").folder for p in sorted(SHARED.glob("S2_L2A_*_B2B3B4B8.tif"))]
+    folders = [prepare_s2(p, tmp_path / "prep", tile="bolzano").folder for p in sorted(SHARED.glob("S2_L2A_*_B2B3B4B8.tif"))]
     assert len(folders) == 12
     index = index_prepared(tmp_path / "bolzano.npz", folders, cell_pixels=64, tile="bolzano")
     assert index.grid.n_cells == (705 // 64) * (448 // 64)
@@ -41,5 +41,5 @@ def test_bolzano_series_index_and_search(tmp_path):
     assert len(result) > 0
     sample = next(iter(result.tuples()))
     used = {name: dates.index(from_hours(h).strftime("%m-%d")) for name, h in sample.s2_hours.items()}
-    assert index.cloud_percent[sample.cell, used["target"]] == 0
+    assert index.cloud_percent[sample.cell, used["target"]] <= 3  # the layouts' default cloud tolerance
     assert np.all(index.valid[sample.cell, list(used.values())])

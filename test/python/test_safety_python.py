@@ -119,7 +119,7 @@ def series(tmp_path_factory):
     d = tmp_path_factory.mktemp("series")
     for k, day in enumerate(DAYS):
         prepare_s2(make_stack(d / "products", when=datetime(2022, 6, day), size=96, seed=k).path, d / "prepared")
-    layout = json.loads((Path(__file__).resolve().parents[2] / "python/decloud/layouts/os2.json").read_text())
+    layout = json.loads((Path(__file__).resolve().parents[2] / "python/decloud/layouts/os2-s2.json").read_text())
     layout["tm1"].update(timeframe_start_hours=-100, timeframe_end_hours=-1)
     layout["tp1"].update(timeframe_start_hours=1, timeframe_end_hours=100)
     (d / "short.json").write_text(json.dumps(layout))
