@@ -47,9 +47,10 @@ OTBDecloud_EXPORT void AddTags(ImageMetadata& imd, unsigned int bands, const Out
 
 /**
  * The written raster `path` (a temporary file, before its rename) gets GDAL band descriptions (what QGIS and
- * gdalinfo show as band names) from its bands' "BandName" items. Throws std::runtime_error on a GDAL error.
+ * gdalinfo show as band names) from its bands' "BandName" items. False when its format cannot be updated (the
+ * names then stay items only); throws std::runtime_error on a GDAL error while the file is updated.
  */
-OTBDecloud_EXPORT void DescribeBands(const std::string& path);
+OTBDecloud_EXPORT bool DescribeBands(const std::string& path);
 
 /** What a raster file says about itself, read with GDAL; `readable` false when GDAL cannot open it. */
 struct OTBDecloud_EXPORT RasterFacts

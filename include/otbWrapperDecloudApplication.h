@@ -319,7 +319,10 @@ protected:
       {
         decloud::WriteImage(image, temporary + options, GetParameterOutputImagePixelType(key), ram,
                             [&](itk::ProcessObject* writer) { AddProcess(writer, "Writing " + target + "..."); });
-        decloud::DescribeBands(temporary); // band names (written by OTB as items) as GDAL band descriptions
+        // Band names (written by OTB as items) as GDAL band descriptions.
+        if (!decloud::DescribeBands(temporary))
+          otbAppLogWARNING("" << key << ": the format of " << target << " has no band descriptions: band names are "
+                              "left as BandName metadata items");
         if (m_HasCog && GetParameterInt("cog"))
         {
           otbAppLogINFO("Converting " << target << " to a cloud-optimized GeoTIFF with overviews");

@@ -59,12 +59,27 @@ std::string Quietly(F&& f)
 }
 } // namespace
 
-void DescribeBands(const std::string& path)
+bool DescribeBands(const std::string& path)
 {
+  bool named = false, opened = false;
+  Quietly([&] {
+    GDALDatasetH ds = GDALOpen(path.c_str(), GA_ReadOnly);
+    if (!ds)
+      return;
+    for (int b = 1; b <= GDALGetRasterCount(ds); ++b)
+    {
+      const char* name = GDALGetMetadataItem(GDALGetRasterBand(ds, b), "BandName", nullptr);
+      named = named || (name && *name);
+    }
+    GDALClose(ds);
+  });
+  if (!named)
+    return true;
   const std::string error = Quietly([&] {
     GDALDatasetH ds = GDALOpen(path.c_str(), GA_Update);
     if (!ds)
       return;
+    opened = true;
     for (int b = 1; b <= GDALGetRasterCount(ds); ++b)
     {
       GDALRasterBandH band = GDALGetRasterBand(ds, b);
@@ -74,8 +89,11 @@ void DescribeBands(const std::string& path)
     }
     GDALClose(ds);
   });
+  if (!opened)
+    return false; // a format that GDAL cannot update: the names stay items
   if (!error.empty())
     throw std::runtime_error("its band names could not be written: " + error);
+  return true;
 }
 
 RasterFacts RasterFacts::Of(const std::string& path)

@@ -125,20 +125,34 @@ def write_atomically(app, out: str | Path, *, pixel_type: str, cog: bool = False
 def describe_bands(path: str | Path, *, name: str | Path | None = None) -> None:
     """GDAL band descriptions of a written raster (before its rename) from its bands' ``BandName`` items: the
     band names that DecloudInfer and DecloudGapFilling put in their outputs' metadata, which OTB's writer stores
-    only as items (the applications do the same from the command line). A GDAL error is a DecloudIOError naming
-    ``name``."""
+    only as items (the applications do the same from the command line). A format that GDAL cannot update keeps
+    the items only; a GDAL error while the file is updated is a DecloudIOError naming ``name``."""
     from osgeo import gdal  # noqa: PLC0415
 
-    try:
-        with capture_gdal_errors():
+    with capture_gdal_errors():
+        dataset = gdal.OpenEx(str(path), gdal.OF_RASTER)
+        named = [dataset.GetRasterBand(b).GetMetadataItem("BandName") for b in range(1, dataset.RasterCount + 1)]
+        dataset = None
+    if not any(named):
+        return
+    with capture_gdal_errors():
+        try:
             dataset = gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_UPDATE)
-            for b in range(1, dataset.RasterCount + 1):
-                band = dataset.GetRasterBand(b)
-                if band.GetMetadataItem("BandName"):
-                    band.SetDescription(band.GetMetadataItem("BandName"))
-            band = dataset = None
-    except RuntimeError as e:
-        raise DecloudIOError(f"{name or path}: its band names could not be written: {e}") from None
+        except RuntimeError:
+            dataset = None
+    if dataset is None:
+        log.warning("%s: its format has no band descriptions: band names left as BandName items", name or path)
+        return
+    with capture_gdal_errors() as errors:
+        try:
+            for b, band_name in enumerate(named, start=1):
+                if band_name:
+                    dataset.GetRasterBand(b).SetDescription(band_name)
+            dataset = None
+        except RuntimeError as e:
+            errors.append(str(e))
+    if errors:
+        raise DecloudIOError(f"{name or path}: its band names could not be written: {errors[0]}")
 
 
 def input_paths(inputs: dict, mask=None) -> dict[str, object]:

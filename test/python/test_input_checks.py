@@ -237,3 +237,13 @@ def test_gapfilling_refuses_uint16_with_nodata_minus_10000(scene, tmp_path):
     run = run_app("DecloudGapFilling", {**base, "nodata": 0, "out": tmp_path / "b.tif"})
     assert run.returncode == 0, run.output
 
+
+
+def test_output_format_without_band_descriptions_is_still_written(scene, tmp_path):
+    """A PNG cannot be updated: the band names stay metadata items, with a warning; the output is written."""
+    out = tmp_path / "gf.png"
+    run = run_app("DecloudGapFilling", {"il": [scene["tm1"], scene["tp1"]], "dates": ["2022-06-10", "2022-06-24"],
+                                        "date": "2022-06-17", "out": [out, "uint8"]})
+    assert run.returncode == 0, run.output
+    assert "has no band descriptions: band names are left as BandName metadata items" in run.output
+    assert read_array(out).shape == (ROWS, COLS, 4)
