@@ -174,9 +174,9 @@ private:
       "instance) is refused, naming the prepare command; so are S2 inputs in a raw L2A encoding (uint16 digital "
       "numbers, nodata 0, with the +1000 offset of processing baseline 04.00) or in reflectance 0-1, S2 inputs whose "
       "band descriptions name other bands than the model's (B8A standing for B8 is accepted and noted in the output), "
-      "an s2.t whose pixels are not 10 m (20 m stacks: resample them to 10 m first), and a class map given as -mask "
-      "(values 2 to 11: Sen2Cor's SCL) unless -maskclasses names its cloud classes; -tile is lowered when the tensors "
-      "of a tile would not fit in -ram. "
+      "and a class map given as -mask (values 2 to 11: Sen2Cor's SCL) unless -maskclasses names its cloud classes; "
+      "an s2.t whose pixels are not 10 m (e.g. 20 m stacks) is run as it is and noted in the output; -tile is "
+      "lowered when the tensors of a tile would not fit in -ram. "
       "Outputs carry their band names (GDAL band descriptions: the model's output bands, B2 B3 B4 B8) and metadata "
       "items ACQUISITION_DATE (date.t, else the ACQUISITION_DATE of s2.t, else a YYYYMMDD date in its file name), "
       "DECLOUD_MODEL and, when there is one, DECLOUD_NOTE.");
@@ -475,7 +475,7 @@ private:
         }
       }
     }
-    CheckTenMetres(grid[spans.front().first]);
+    NoteSpacing(grid[spans.front().first]);
     m_Tags = decloud::OutputTags();
     const std::string date = OutputDate();
     if (!date.empty())
@@ -899,8 +899,9 @@ private:
     }
   }
 
-  /** Refuses an s2.t whose pixels are not 10 m (in a metric CRS): the models work on the S2 10 m grid. */
-  void CheckTenMetres(const GridImage& s2t)
+  /** Notes an s2.t whose pixels are not 10 m (in a metric CRS): the model runs on the pixels as they are (the
+   * shipped gfnet is trained and measured on 20 m sets too, GreenEarthNet's); the output says so. */
+  void NoteSpacing(const GridImage& s2t)
   {
     const std::string wkt = s2t.image->GetProjectionRef();
     if (wkt.empty())
@@ -916,9 +917,13 @@ private:
     const auto   spacing = s2t.image->GetSignedSpacing();
     const double x = std::abs(spacing[0]) * metres, y = std::abs(spacing[1]) * metres;
     if (std::abs(x - 10) > 0.01 || std::abs(y - 10) > 0.01)
-      otbAppLogFATAL("" << s2t.key << ": pixels of " << x << " x " << y << " m: Decloud's models work on the 10 m grid "
-                        "of B2 B3 B4 B8 (20 m stacks are not supported); resample the image to 10 m first (e.g. "
-                        "gdalwarp -tr 10 10 -r bilinear IN OUT), then prepare it with decloud prepare-s2");
+    {
+      std::ostringstream note;
+      note << "pixels of " << x << " x " << y << " m (the S2 bands' native grid is 10 m): the model ran on them as "
+           << "they are; check its card for the resolutions it was trained and scored on";
+      m_Note = m_Note.empty() ? note.str() : m_Note + "; " + note.str();
+      otbAppLogWARNING("" << s2t.key << ": " << note.str());
+    }
   }
 
   /** The date of the outputs: date.t, else the ACQUISITION_DATE of s2.t's file, else a date in its name. */

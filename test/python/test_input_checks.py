@@ -1,6 +1,6 @@
 """Issue 18 (items 7 and 8), through the apps as users run them (otbcli, decloud infer, Python): masks (a prepared
 cloud mask, an SCL refused or mapped with -maskclasses), unprepared S2 inputs refused naming prepare-s2, 20 m
-stacks refused, B8A accepted with a note; outputs carry band names and the acquisition date."""
+stacks and B8A accepted with a note; outputs carry band names and the acquisition date."""
 
 from __future__ import annotations
 
@@ -157,11 +157,17 @@ def test_unprepared_s2_inputs_are_refused(scene, tmp_path, case):
     assert not out.exists()
 
 
-def test_20m_stack_is_refused(scene, tmp_path):
+def test_20m_stack_runs_with_a_note(scene, tmp_path):
+    """20 m stacks (GreenEarthNet's) run as they are, and the output says so: the shipped gfnet is trained and
+    scored on 20 m sets too."""
     stack = {k: write(tmp_path / f"{k}.tif", s2(s), spacing=20.0) for k, s in (("t", 1), ("tm1", 2), ("tp1", 3))}
-    run = run_app("DecloudInfer", params(scene, tmp_path / "o.tif", **{"s2.t": stack["t"], "s2.tm1": stack["tm1"],
-                                                                      "s2.tp1": stack["tp1"]}))
-    refused(run, f"s2.t ({stack['t']}): pixels of 20 x 20 m", "20 m stacks are not supported", "gdalwarp -tr 10 10")
+    out = tmp_path / "o.tif"
+    run = run_app("DecloudInfer", params(scene, out, **{"s2.t": stack["t"], "s2.tm1": stack["tm1"],
+                                                         "s2.tp1": stack["tp1"]}))
+    assert run.returncode == 0, run.output
+    assert "pixels of 20 x 20 m" in run.output
+    _names, items = metadata(out)
+    assert items["DECLOUD_NOTE"].startswith("pixels of 20 x 20 m")
 
 
 def test_b8a_as_nir_is_accepted_with_a_note(scene, tmp_path):
