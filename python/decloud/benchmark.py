@@ -494,9 +494,12 @@ def write_outputs(out: Path, rows: list[dict], summary: dict, worst: dict, first
              "plot": plot_psnr(out / "psnr.png", summary)}
     for name, (value, panels) in worst.items():
         order = ["t", GAPFILLING] + ([first] if first != GAPFILLING else []) + ["reference"]
-        arrays = [_to_png(panels[k]) for k in order if panels.get(k) is not None]
-        paths[f"quicklook_{name}"] = write_quicklook(out / f"quicklook_{name}.png", arrays,
-                                                     stretch_from=len(arrays) - 1)
+        shown = [k for k in order if panels.get(k) is not None]
+        titles = [{"t": "t (real clouds pasted)", "reference": "reference (clear T)"}.get(k, k)
+                  for k in shown]
+        paths[f"quicklook_{name}"] = write_quicklook(out / f"quicklook_{name}.png",
+                                                     [_to_png(panels[k]) for k in shown], titles=titles,
+                                                     stretch_from=len(shown) - 1)
         log.info("quick-look %s: %s (%s %.2f dB): %s", name, panels["label"], first, value, " | ".join(order))
     return paths
 
