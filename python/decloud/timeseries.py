@@ -362,9 +362,9 @@ def run_task(task: DateTask, options: dict | None = None) -> dict:
     options = dict(options or {})
     provenance = provenance_path(task.output) if options.pop("provenance", False) else None
     began = time.perf_counter()
-    entry = {"task": f"decloud {task.date}", "inputs": {**task.inputs, **({"mask": task.mask} if task.mask else {}),
-                                                         **task.dates},
-             "output": task.output, "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    listed = {**task.inputs, **({"mask": task.mask} if task.mask else {}), **task.dates}
+    entry = {"task": f"decloud {task.date}", "date": task.date, "inputs": listed, "output": task.output,
+             "worker": f"{socket.gethostname()}:{os.getpid()}"}
     if task.candidates:
         entry["candidates"] = task.candidates
     if provenance is not None:
