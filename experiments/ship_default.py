@@ -2,7 +2,7 @@
 (``decloud.benchmark``: through DecloudInfer and DecloudGapFilling, on the test parts of the real sets) and
 write those scores, the data, the split and the limits into its card.
 
-    python experiments/ship_default.py experiments/work/gfnet/runs/gfnet-default/model --name gfnet-v1
+    python experiments/ship_default.py experiments/work/gfnet/runs/gfnet-reg/avg --name gfnet-v2
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ LIMITS = [
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", type=Path)
-    p.add_argument("--name", default="gfnet-v1")
+    p.add_argument("--name", default="gfnet-v2")
     p.add_argument("--models-dir", type=Path, default=Path("models"))
     p.add_argument("--data", type=Path, default=Path("../shared/data"))
     p.add_argument("--work", type=Path, default=Path("experiments/work/ship"))

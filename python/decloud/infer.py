@@ -17,10 +17,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .atomic import (atomic_output, capture_gdal_errors, check_otb_output, refuse_input_as_output, verify_raster,
-                     write_app)
+from .atomic import (
+    app_error,
+    atomic_output,
+    capture_gdal_errors,
+    check_otb_output,
+    refuse_input_as_output,
+    verify_raster,
+    write_app,
+)
 from .card import read_card
 from .errors import DecloudInputError, DecloudIOError
+from .geotiff import OTBPixelType, extended_filename
 from .interrupts import check, handle_signals
 from .otbenv import pyotb
 from .raster import to_cog
@@ -29,9 +37,7 @@ ROLE_KEYS = {"s2_t": "s2.t", "s2_tm1": "s2.tm1", "s2_tp1": "s2.tp1", "s1_t": "s1
              "s1_tp1": "s1.tp1", "s2_20m_t": "s2r20.t", "dem": "dem"}
 CANDIDATE_ROLES = {"s2_tm1", "s2_tp1", "s1_t", "s1_tm1", "s1_tp1"}
 DATE_KEYS = {"s2_timestamp_t": "date.t", "s2_timestamp_tm1": "date.tm1", "s2_timestamp_tp1": "date.tp1"}
-GEOTIFF_OPTIONS = ("gdal:co:TILED=YES&gdal:co:COMPRESS=DEFLATE&gdal:co:ZLEVEL=1&gdal:co:NUM_THREADS=ALL_CPUS"
-                   "&gdal:co:BIGTIFF=IF_SAFER&gdal:co:PREDICTOR=")  # + 2 (integers) or 3 (floats)
-DEFAULT_MODEL_NAME = "gfnet-v1"
+DEFAULT_MODEL_NAME = "gfnet-v2"
 # Values of DecloudInfer's provenance output (-outprov), in order.
 PROVENANCE_CLASSES = ("nodata", "t kept", "network", "gap-filling fallback", "single-date fallback")
 log = logging.getLogger(__name__)
@@ -73,7 +79,7 @@ def decloud_app(inputs: dict, *, model: str | Path | None = None, mask=None, dat
         try:
             images = [crop(otb, v, bbox) for v in values]
         except RuntimeError as e:  # pyotb's, e.g. an unreadable image
-            raise DecloudInputError(f"{ROLE_KEYS[role]}: {_app_error(e)}") from None
+            raise DecloudInputError(f"{ROLE_KEYS[role]}: {app_error(e)}") from None
         params[ROLE_KEYS[role]] = images if role in CANDIDATE_ROLES else images[0]
     for role, date in (dates or {}).items():
         params[DATE_KEYS[role]] = date
@@ -81,7 +87,7 @@ def decloud_app(inputs: dict, *, model: str | Path | None = None, mask=None, dat
         try:
             params["mask"] = crop(otb, mask, bbox)
         except RuntimeError as e:
-            raise DecloudInputError(f"mask: {_app_error(e)}") from None
+            raise DecloudInputError(f"mask: {app_error(e)}") from None
         if mask_classes:
             params["maskclasses"] = [str(int(c)) for c in mask_classes]
     if padding is not None:
@@ -92,19 +98,11 @@ def decloud_app(inputs: dict, *, model: str | Path | None = None, mask=None, dat
         params["optim.intraop"] = int(threads)
     try:
         return otb.DecloudInfer(params)
-    except Exception as e:  # pyotb wraps the app's one-line FATAL in a RuntimeError
-        raise DecloudInputError(_app_error(e)) from None
+    except Exception as e:  # noqa: BLE001 -- pyotb wraps the app's one-line FATAL in a RuntimeError
+        raise DecloudInputError(app_error(e)) from None
 
 
-def _app_error(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    fatal = [line for line in text if "(FATAL)" in line or "Exception" in line]
-    line = (fatal or text or ["DecloudInfer failed"])[-1]
-    line = line.split("(FATAL)")[-1].split(": ", 1)[-1].strip() if "(FATAL)" in line else line
-    return line.replace("otb::ApplicationException", "").strip()
-
-
-def write_atomically(app, out: str | Path, *, pixel_type: str, cog: bool = False) -> Path:
+def write_atomically(app, out: str | Path, *, pixel_type: OTBPixelType, cog: bool = False) -> Path:
     """Write a pyotb app's output to ``out`` atomically (:func:`decloud.atomic.atomic_output`), checked before
     the rename (:func:`decloud.atomic.write_app`): a write error (full disk...), an unreadable result or a
     signal leaves the previous file at ``out`` untouched and no temporary file; errors are
@@ -112,9 +110,8 @@ def write_atomically(app, out: str | Path, *, pixel_type: str, cog: bool = False
     DecloudGapFilling) become GDAL band descriptions of the temporary file (:func:`describe_bands`)."""
     out = Path(out)
     check_otb_output(out)
-    predictor = "3" if pixel_type in ("float", "double") else "2"
     with atomic_output(out) as tmp:
-        write_app(app, tmp, pixel_type=pixel_type, ext_fname=GEOTIFF_OPTIONS + predictor, name=out)
+        write_app(app, tmp, pixel_type=pixel_type, ext_fname=extended_filename(pixel_type), name=out)
         describe_bands(tmp, name=out)
         if cog:
             to_cog(tmp)

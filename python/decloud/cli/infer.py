@@ -10,7 +10,8 @@ from ..infer import CANDIDATE_ROLES, ROLE_KEYS
 
 def add_processing_options(p: argparse.ArgumentParser) -> None:
     """Options shared by decloud infer and decloud timeseries."""
-    p.add_argument("--model", help="model folder (SavedModel + card.json); default: the shipped gfnet-v1, which takes --mask and the dates")
+    p.add_argument("--model", help="model folder (SavedModel + card.json); default: the shipped gfnet-v2, which "
+                   "takes --mask and the dates")
     p.add_argument("--tile", type=int, default=512, help="largest output tile side in pixels (default 512)")
     p.add_argument("--padding", type=int, help="margin computed and dropped around each tile (default 32)")
     p.add_argument("--encoding", choices=("s2", "float"), default="s2",
@@ -88,5 +89,6 @@ def register(sub) -> None:
     p.add_argument("--outprov", metavar="PATH",
                    help="also write where each output pixel comes from (uint8 GeoTIFF: 0 nodata, 1 clear pixel of t "
                    "kept, 2 network, 3 gap-filling fallback, 4 single-date fallback) and print each class's share")
-    p.add_argument("--quicklook", action="store_true", help="also write OUT.png (s2-t and the output over the output's extent, labelled)")
+    p.add_argument("--quicklook", action="store_true",
+                   help="also write OUT.png (s2-t and the output over the output's extent, labelled)")
     p.set_defaults(func=run)
