@@ -309,6 +309,12 @@ def index_prepared(out_path: str | Path, s2_folders: Sequence[Path], s1_folders:
         ds = gdal.Open(str(first / "s2_10m.tif"))
         grid = PatchGrid.for_tile(x0, y0, width=ds.RasterXSize, height=ds.RasterYSize, pixel_size=dx,
                                   cell_pixels=cell_pixels)
+        if grid.n_cells == 0:
+            side = min(ds.RasterXSize, ds.RasterYSize) // 64 * 64
+            fix = (f"give a smaller --cell-pixels (a multiple of 64, at most {side})" if side else
+                   "an index needs images of 64 x 64 px at least")
+            raise DecloudInputError(f"{first}: its images ({ds.RasterXSize} x {ds.RasterYSize} px) are smaller than "
+                                    f"one cell of {cell_pixels} px: {fix}")
         index = TileIndex.empty(chosen.tile, grid)
 
     known = set(index.s2_hours.tolist())

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from decloud import synthetic_products as sp
 from decloud.otbenv import app_environment
+from decloud.prepare import prepare_s2
 from osgeo import gdal
 
 DAYS = (1, 5, 12, 16, 23)
@@ -30,8 +31,6 @@ CLEAR = (5, 16)
 CLOUD_CLASSES = (3, 8, 9, 10)
 TRAIN_ROI = [600640, 5098720, 601280, 5100000]  # cells 1 and 3 (right column), see sp.ORIGIN
 TEST_ROI = [600000, 5098720, 600640, 5099360]  # cell 2 (lower left): rows 64-127, columns 0-63
-
-pytestmark = pytest.mark.slow
 
 
 def decloud(*args, cwd: Path) -> subprocess.CompletedProcess:
@@ -63,6 +62,7 @@ def make_products(folder: Path) -> None:
             ds = None
 
 
+@pytest.mark.slow
 def test_s2_only_stacks_to_a_trained_model_and_a_clean_series(tmp_path):
     make_products(tmp_path / "data")
     # prepare: the stacks under one tile name
@@ -134,6 +134,7 @@ def test_s2_only_stacks_to_a_trained_model_and_a_clean_series(tmp_path):
     report = json.loads((tmp_path / "series" / "run_report.json").read_text())["tasks"]
     done = {e["date"][:10]: e for e in report if e["status"] == "done"}
     assert sorted(done) == ["2022-06-05", "2022-06-12", "2022-06-16"]
+    assert [e["date"][:10] for e in report] == ["2022-06-01", "2022-06-23", "2022-06-05", "2022-06-12", "2022-06-16"]
     # the clear neighbours first: 06-12 takes 06-05 and 06-16, not the cloudy 06-01 / 06-23
     assert done["2022-06-12"]["inputs"]["s2_timestamp_tm1"] == "2022-06-05T00:00:00"
     assert done["2022-06-12"]["inputs"]["s2_timestamp_tp1"] == "2022-06-16T00:00:00"
@@ -143,3 +144,16 @@ def test_s2_only_stacks_to_a_trained_model_and_a_clean_series(tmp_path):
         assert ds.GetMetadataItem("ACQUISITION_DATE") == f"2022-06-{day}T00:00:00"
         image = ds.ReadAsArray()
         assert image.shape == (4, 128, 128) and (image[:, 64:, 64:] > 0).all()
+
+
+def test_index_of_images_smaller_than_a_cell_is_a_one_line_error(tmp_path):
+    """worldcereal-belgium-a is 64 x 64 px: the default 256 px cell gave an index of 0 cells, silently, and a search
+    that said "emptied by (cell, date) pairs"."""
+    stack = sp.make_stack(tmp_path / "data", when=datetime(2022, 6, 1), size=128)
+    folder = prepare_s2(stack.path, tmp_path / "prep", tile="small").folder
+    error = one_line_error(decloud("index", "--out", "small.npz", "--s2", folder, cwd=tmp_path))
+    assert error.endswith("its images (128 x 128 px) are smaller than one cell of 256 px: give a smaller "
+                          "--cell-pixels (a multiple of 64, at most 128)")
+    assert not (tmp_path / "small.npz").exists()
+    out = ok(decloud("index", "--out", "small.npz", "--s2", folder, "--cell-pixels", 128, cwd=tmp_path))
+    assert "tile small, 1 cells of 128 px, 1 S2 dates" in out
