@@ -56,6 +56,42 @@ def test_prepare_s1_bad_inputs(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_s1tiling_name_with_an_unknown_time_is_the_date_only(tmp_path):
+    """S1Tiling names a product made of several slices ..._20201013txxxxxx: the date is known, the time is not."""
+    rng = np.random.default_rng(1)
+    names = {}
+    for pol in ("vv", "vh"):
+        names[pol] = write_geotiff(tmp_path / "in" / f"s1b_31TCJ_{pol}_DES_008_20201013txxxxxx.tif",
+                                   rng.lognormal(-3, 1, (64, 64)).astype("float32"), origin=(600000, 5100000),
+                                   spacing=(10, -10), nodata=0)
+    prepared = prepare_s1(names["vh"], tmp_path / "out")
+    assert prepared.folder.name == "S1_31TCJ_DES_008_20201013T000000" and prepared.orbit_direction == "descending"
+    assert prepared.acquired == "2020-10-13T00:00:00+00:00"
+    assert "date from the S1Tiling name (date only: time unknown, 00:00:00 UTC taken)" in prepared.describe()
+
+    # a time of day in a tag is used; a tag of another day is an error naming the file
+    for pol in ("vv", "vh"):
+        ds = gdal.Open(str(names[pol]), gdal.GA_Update)
+        ds.SetMetadataItem("ACQUISITION_TIME", "05:51:07")
+        ds = None
+    prepared = prepare_s1(names["vv"], tmp_path / "out2")
+    assert prepared.folder.name == "S1_31TCJ_DES_008_20201013T055107"
+    assert "date from the S1Tiling name (date only) and the ACQUISITION_TIME tag" in prepared.describe()
+    ds = gdal.Open(str(names["vv"]), gdal.GA_Update)
+    ds.SetMetadataItem("ACQUISITION_DATE", "2020-10-14")
+    ds = None
+    with pytest.raises(DecloudInputError, match=r"s1b_31TCJ_vv_DES_008_20201013txxxxxx.tif: its name says 2020-10-13 "
+                                                r"but its ACQUISITION_DATE tag says 2020-10-14"):
+        prepare_s1(names["vv"], tmp_path / "out3")
+    # anything else in place of the time is still not an S1Tiling name (no orbit direction known: refused)
+    odd = write_geotiff(tmp_path / "in" / "s1b_31TCJ_vv_XXX_008_20201013tyyyyyy.tif", np.ones((8, 8), "float32"),
+                        origin=(600000, 5100000), spacing=(10, -10))
+    write_geotiff(tmp_path / "in" / "s1b_31TCJ_vh_XXX_008_20201013tyyyyyy.tif", np.ones((8, 8), "float32"),
+                  origin=(600000, 5100000), spacing=(10, -10))
+    with pytest.raises(DecloudInputError, match="--orbit"):
+        prepare_s1(odd, tmp_path / "out4")
+
+
 def plane(lon, lat):
     return 1000 + 500 * (lon - 11) + 300 * (lat - 46)
 

@@ -4,7 +4,10 @@ Two kinds of input are read:
 
 - S1Tiling outputs (``S1TILING_NAME``): ``<unit>_<tile>_<pol>_<ASC|DES>_<relative orbit>_<YYYYMMDDtHHMMSS>[_...].tif``,
   e.g. ``s1a_33NWB_vv_DES_007_20200108t044150.tif``; linear sigma0 already on the S2 tile grid (10 m); the VV and
-  VH files of one acquisition share all but the polarisation.
+  VH files of one acquisition share all but the polarisation. A time ``txxxxxx`` (S1Tiling's name for a product
+  put together from several slices, e.g. ``s1a_33NWB_vv_DES_007_20200108txxxxxx.tif``) says the date only: the
+  time of day comes from a tag as for plain files (``DATE_TAGS``, ``TIME_TAGS``; a tag of another day is an
+  error), else it is 00:00:00 UTC, and ``date_from`` in ``done.json`` says so (the original Decloud took 05:45).
 - Plain S1 GeoTIFFs, any name that holds the acquisition date, e.g. ``S1_20170801_VV.tif`` with ``S1_20170801_VH.tif``
   beside it (as in worldcereal-belgium-a), or one two-band file (bands VV, VH: found by their descriptions or
   ``POLARISATION`` tags, else in that order). Read from the file:
@@ -13,7 +16,7 @@ Two kinds of input are read:
                   name has none (a tag date that contradicts the name's is an error). No date: an error.
     orbit         direction from ``orbit=`` (``--orbit``), else ``ASC``/``DES``/``ascending``/``descending`` in the
                   name, else a tag (``ORBIT``, ``ORBIT_DIRECTION``, ``PASS``...); none of these: an error naming
-                  ``--orbit`` (the patch index keeps S1 per direction; layouts take ascending by default).
+                  ``--orbit`` (the patch index keeps S1 per direction; a layout takes either unless it names one).
                   Relative orbit from a tag (``RELATIVE_ORBIT``...) when there is one, else unknown: ``NA`` in the
                   folder name, ``null`` in ``done.json``.
     scale         linear power or dB: ``scale=`` (``--scale``), else the ``UNITS`` tag (or the band's unit), else
@@ -79,7 +82,7 @@ from .common import (
 
 S1TILING_NAME = re.compile(
     r"^(?P<unit>s1[a-d])_(?P<tile>\d{2}[A-Z]{3})_(?P<pol>vv|vh)_(?P<direction>ASC|DES)_(?P<orbit>\d{3})"
-    r"_(?P<stamp>\d{8}t\d{6})(?P<suffix>_[^.]*)?\.tif$", re.IGNORECASE)
+    r"_(?P<stamp>\d{8}t(?:\d{6}|x{6}))(?P<suffix>_[^.]*)?\.tif$", re.IGNORECASE)
 # A date in a plain name: YYYYMMDD or YYYY-MM-DD, optionally followed by THHMMSS / THH:MM:SS.
 NAME_DATE = re.compile(r"(?<!\d)(?P<y>(?:19|20)\d{2})(?P<sep>-?)(?P<m>\d{2})(?P=sep)(?P<d>\d{2})"
                        r"(?:[Tt](?P<H>\d{2})(?P<sep2>:?)(?P<M>\d{2})(?P=sep2)(?P<S>\d{2}))?(?!\d)")
@@ -390,11 +393,17 @@ def read_s1_source(path: str | Path, *, orbit: str | None = None) -> S1Source:
         vh = Band(given, order[1], ds.GetRasterBand(order[1]).GetNoDataValue())
         vv_path = given
     if s is not None:
-        acquired = datetime.strptime(s["stamp"].lower(), "%Y%m%dt%H%M%S").replace(tzinfo=timezone.utc)
+        if s["stamp"].lower().endswith("xxxxxx"):  # S1Tiling: the date only
+            acquired, how = _acquired(given, tags)  # "the name", or "the name and <the tag that gave the time>"
+            date_from = ("the S1Tiling name (date only: time unknown, 00:00:00 UTC taken)" if how == "the name" else
+                         "the S1Tiling name (date only)" + how.removeprefix("the name"))
+        else:
+            acquired = datetime.strptime(s["stamp"].lower(), "%Y%m%dt%H%M%S").replace(tzinfo=timezone.utc)
+            date_from = "the S1Tiling name"
         direction: Direction = "ascending" if s["direction"].upper() == "ASC" else "descending"
         if orbit is not None and orbit != direction:
             raise DecloudInputError(f"{given}: --orbit {orbit} but its S1Tiling name says {direction}")
-        return S1Source(given, vv, vh, acquired, "the S1Tiling name", direction, "the S1Tiling name", int(s["orbit"]),
+        return S1Source(given, vv, vh, acquired, date_from, direction, "the S1Tiling name", int(s["orbit"]),
                         s["tile"], _units(ds, tags), "s1tiling", _pixel(ds))
     acquired, date_from = _acquired(vv_path, tags)
     direction, direction_from = _direction(vv_path, tags, orbit)
