@@ -401,7 +401,7 @@ def _export(model, out_dir: Path, network: str, name: str | None, info: dict) ->
     info = {**info, "epochs_run": len(history.get("loss", [])), "history": history}
     target = out_dir / "model"
     with atomic_output(target, folder=True) as tmp:
-        export_model(model, tmp, network=network, name=name or target.name, training=info)
+        export_model(model, tmp, network=network, name=name or out_dir.resolve().name, training=info)
     return target
 
 
@@ -527,5 +527,5 @@ def _train_multiworker(network: str, options: dict, dataset_dir: Path, out_dir: 
             "workers": replicas, "batch_size_per_replica": batch_size, "learning_rate": learning_rate, "seed": seed,
             "init_weights": str(init_weights.resolve()) if init_weights else None,
             "loss": "masked L1", "history": {"loss": history}, "epochs_run": len(history)}
-    export_model(model, target, network=network, training=info)
+    export_model(model, target, network=network, name=out_dir.resolve().name, training=info)
     return target

@@ -105,6 +105,7 @@ def test_s2_only_stacks_to_a_trained_model_and_a_clean_series(tmp_path):
     ok(decloud(*train, cwd=tmp_path))
     model = tmp_path / "runs" / "gfnet" / "model"
     assert (model / "saved_model.pb").is_file() and (model / "card.json").is_file()
+    assert json.loads((model / "card.json").read_text())["name"] == "gfnet"  # the run's folder, not "model"
     stamp = (model / "saved_model.pb").stat().st_mtime_ns
     out = ok(decloud(*train, cwd=tmp_path))  # the same command again: finished, left as it is
     assert "finished run" in out and (model / "saved_model.pb").stat().st_mtime_ns == stamp
@@ -142,6 +143,7 @@ def test_s2_only_stacks_to_a_trained_model_and_a_clean_series(tmp_path):
         ds = gdal.Open(str(tmp_path / "series" / f"S2_synth_202206{day}T000000_decloud.tif"))
         assert [ds.GetRasterBand(b + 1).GetDescription() for b in range(4)] == ["B2", "B3", "B4", "B8"]
         assert ds.GetMetadataItem("ACQUISITION_DATE") == f"2022-06-{day}T00:00:00"
+        assert ds.GetMetadataItem("DECLOUD_MODEL") == "gfnet"
         image = ds.ReadAsArray()
         assert image.shape == (4, 128, 128) and (image[:, 64:, 64:] > 0).all()
 
