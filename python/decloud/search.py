@@ -4,16 +4,19 @@ mask [cells, dates]; its window relative to each t is a range of the sorted date
 cell), so the number of candidates is a difference of cumulative sums. Tuples are drawn from there.
 
 Conventions: a window [start, end] in hours is closed; no acquisition of a sample is on the date of t;
-an acquisition that needs S1 uses the nearest valid S1 date of its orbit direction (within
-max_s1s2_gap_hours of its S2 date).
+an acquisition that needs S1 uses the nearest valid S1 date of its orbit direction, of either direction when the
+layout names none (within max_s1s2_gap_hours of its S2 date). A lower cloud bound written
+``"random.randint(a, b)"`` is drawn per (cell, t) and acquisition (:func:`cloud_floors`, keyed by ``seed``): each
+value v in a..b gives its own window counts, and each (cell, t) takes those of its draw.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import product
 from typing import Literal
+from zlib import crc32
 
 import numpy as np
 
@@ -46,7 +49,8 @@ def constraint_masks(acq: Acquisition, cloud_percent: np.ndarray, valid: np.ndar
     valid  the S2 image has data there (search: no nodata pixel in the cell; timeseries: some valid pixel);
     cloud  its cloud percent is within the acquisition's range, the layout's tolerance applied to the extremes
            (:meth:`decloud.layouts.S2Requirement.cloud_range`);
-    s1     when the acquisition names S1: a valid S1 of its orbit within ``max_s1s2_gap_hours`` of the S2 date
+    s1     when the acquisition names S1: a valid S1 of its orbit (of either when it names none) within
+           ``max_s1s2_gap_hours`` of the S2 date
            (``s1_gap_hours``: the gap to the nearest one, inf where there is none; None: no S1 at all).
     """
     ok = np.asarray(valid, dtype=bool).copy()
@@ -86,6 +90,33 @@ def acquisition_mask(index: TileIndex, acq: Acquisition) -> np.ndarray:
     return acquisition_masks(index, acq)["s1"]
 
 
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser (uint64 arrays, wrapping)."""
+    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+def cloud_floors(index: TileIndex, acq: Acquisition, seed: int = 0) -> np.ndarray | None:
+    """[cells, dates] the lower cloud percent that each (cell, t) applies to acquisition ``acq`` when its
+    ``min_cloud_percent`` is ``random.randint(a, b)`` (None otherwise): v drawn uniformly in a..b, then the
+    range rule of :meth:`decloud.layouts.S2Requirement.cloud_range_from`. A draw depends only on (seed, tile,
+    acquisition name, cell, date of t): the same search gives the same draws, whatever cells are searched and
+    whatever dates are added to the index later."""
+    if acq.s2 is None or acq.s2.min_cloud_draw is None:
+        return None
+    a, b = acq.s2.min_cloud_draw
+    with np.errstate(over="ignore"):
+        h = np.full((index.grid.n_cells, index.s2_hours.size), np.uint64(seed & 0xFFFFFFFFFFFFFFFF), np.uint64)
+        for key in (crc32(index.tile.encode()), crc32(acq.name.encode())):
+            h = _mix(h ^ np.uint64(key))
+        h = _mix(h ^ np.arange(index.grid.n_cells, dtype=np.uint64)[:, None])
+        h = _mix(h ^ index.s2_hours.astype(np.int64).view(np.uint64)[None, :])
+    drawn = a + (h % np.uint64(b - a + 1)).astype(np.int64)
+    floors = np.array([acq.s2.cloud_range_from(v)[0] for v in range(a, b + 1)], dtype=np.float64)
+    return floors[drawn - a]
+
+
 def _window_counts(hours: np.ndarray, window: tuple[float, float], mask: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(lo, hi, n): the range of sorted dates in the window of each origin date, and per (cell, origin) the
@@ -108,6 +139,7 @@ class SearchResult:
     origins: np.ndarray  # [n] date index of t for each sample
     masks: dict[str, np.ndarray]  # acquisition -> [cells, dates]
     windows: dict[str, tuple[np.ndarray, np.ndarray]]  # acquisition -> (lo [dates], hi [dates]) per origin
+    floors: dict[str, np.ndarray] = field(default_factory=dict)  # drawn lower cloud % [cells, origin dates]
 
     def __len__(self) -> int:
         return int(self.cells.size)
@@ -119,7 +151,10 @@ class SearchResult:
             return np.array([t])
         lo, hi = self.windows[name]
         dates = np.arange(lo[t], hi[t])
-        dates = dates[self.masks[name][cell, dates]]
+        keep = self.masks[name][cell, dates]
+        if name in self.floors:
+            keep &= self.index.cloud_percent[cell, dates] >= self.floors[name][cell, t]
+        dates = dates[keep]
         return dates[dates != t]
 
     def _sample(self, k: int, chosen: dict[str, int]) -> Sample:
@@ -194,22 +229,34 @@ class SearchResult:
         return order[keep]
 
 
-def search(index: TileIndex, layout: AcquisitionsLayout, *, cells: np.ndarray | None = None) -> SearchResult:
-    """All (cell, t) of ``index`` (restricted to ``cells`` if given) whose acquisitions all have a candidate."""
+def search(index: TileIndex, layout: AcquisitionsLayout, *, cells: np.ndarray | None = None,
+           seed: int = 0) -> SearchResult:
+    """All (cell, t) of ``index`` (restricted to ``cells`` if given) whose acquisitions all have a candidate.
+    ``seed`` keys the lower cloud bounds drawn for ``random.randint`` thresholds (:func:`cloud_floors`)."""
     hours = index.s2_hours
     masks = {a.name: acquisition_mask(index, a) for a in layout.acquisitions}
+    floors = {a.name: f for a in layout.acquisitions if (f := cloud_floors(index, a, seed)) is not None}
     good = masks[layout.origin.name].copy()
+    if layout.origin.name in floors:  # t's own cloud cover against its draw
+        good &= index.cloud_percent >= floors[layout.origin.name]
     windows = {}
     for acq in layout.acquisitions:
         if acq.is_origin:
             continue
-        lo, hi, n = _window_counts(hours, acq.window_hours, masks[acq.name])
+        if acq.name in floors:  # per value v of the draw, the counts with the bound v; each (cell, t) takes its own
+            floor = floors[acq.name]
+            n = np.zeros(good.shape, dtype=np.int32)
+            for v in np.unique(floor):
+                lo, hi, n_v = _window_counts(hours, acq.window_hours, masks[acq.name] & (index.cloud_percent >= v))
+                n = np.where(floor == v, n_v, n)
+        else:
+            lo, hi, n = _window_counts(hours, acq.window_hours, masks[acq.name])
         windows[acq.name] = (lo, hi)
         good &= n > 0
     if cells is not None:
         good &= _cell_mask(good.shape[0], cells)[:, None]
     sample_cells, origins = np.nonzero(good)
-    return SearchResult(index, layout, sample_cells, origins, masks, windows)
+    return SearchResult(index, layout, sample_cells, origins, masks, windows, floors)
 
 
 def _cell_mask(n_cells: int, cells) -> np.ndarray:

@@ -58,7 +58,7 @@ def test_paper_windows_and_thresholds():
     assert gf["t"].s2.min_cloud_percent == 100 and gf["tm1"].s2.max_cloud_percent == 0
     assert gf["target"].window_hours == (-72, 72)
     ssop = load_layout("ssop")
-    assert ssop["target"].window_hours == (-168, 168) and ssop["t"].s1.orbit == "ascending"
+    assert ssop["target"].window_hours == (-168, 168) and ssop["t"].s1.orbit == "any"
 
 
 def test_original_decloud_string_booleans_and_reversed_windows_are_accepted(tmp_path):

@@ -128,7 +128,8 @@ def test_index_from_prepared_products(tmp_path):
 def test_an_empty_search_says_which_constraint_emptied_it(index, tmp_path):
     path = tmp_path / "no_s1_near.json"
     data = {"t": {"acquisition": {"s2": {"type": "S2", "min_cloud_percent": 0, "max_cloud_percent": 100},
-                                  "s1": {"type": "S1"}}, "timeframe_origin": True, "max_s1s2_gap_hours": 12},
+                                  "s1": {"type": "S1", "orbit": "ascending"}},
+                  "timeframe_origin": True, "max_s1s2_gap_hours": 12},
             "target": {"acquisition": {"s2": {"type": "S2", "min_cloud_percent": 0, "max_cloud_percent": 0}},
                        "timeframe_start_hours": -240, "timeframe_end_hours": 240}}
     path.write_text(json.dumps(data))
@@ -148,7 +149,7 @@ def test_an_empty_search_says_which_constraint_emptied_it(index, tmp_path):
     # an S2-only index searched with a layout that needs S1: the hint names the S2-only layout
     s2_only = TileIndex(index.tile, index.grid, index.s2_hours, index.cloud_percent, index.valid)
     message = explain_message(s2_only, load_layout("ssop"))
-    assert "t is emptied by \"ascending S1 within 72 h\" (the index has no S1" in message
+    assert "t is emptied by \"S1 within 72 h\" (the index has no S1" in message
     assert "such as ssop-s2" in message
     assert len(search(s2_only, load_layout("os2"))) == 0
     assert len(search(s2_only, load_layout("os2-s2"))) > 0

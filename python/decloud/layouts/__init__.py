@@ -13,9 +13,18 @@ A layout file keeps the JSON keys of the original Decloud, so that its layout fi
 Each top-level key names an acquisition (``tm1``, ``t``, ``tp1``, ``target``...). Exactly one is the time
 origin (``timeframe_origin``); the others give their window in hours relative to it (either order).
 ``max_s1s2_gap_hours`` is required where an acquisition has both sensors. An S1 entry may give
-``"orbit": "ascending" | "descending" | "any"`` (default ascending, as Decloud). Cloud percentages are
-within [0, 100]. Unknown keys are errors; every error names the file and the JSON path. The string
-booleans of old files (``"True"``) are accepted. An ``"options"`` object is kept as is.
+``"orbit": "ascending" | "descending" | "any"``; without it, any: the nearest valid S1 of either direction (what
+the original Decloud did: its reader never applied the key). Cloud percentages are within [0, 100]. Unknown keys
+are errors; every error names the file and the JSON path. The string booleans of old files (``"True"``) are
+accepted. An ``"options"`` object is kept as is.
+
+``"min_cloud_percent": "random.randint(a, b)"`` (integers, 0 <= a <= b <= 100; the original's monthly-synthesis
+layouts): the lower bound is drawn for each (patch cell, date t) and acquisition, uniformly in a..b (both
+included), and capped at ``max_cloud_percent``, as the original drew it for each position and reference date. The
+draws are keyed by the search's seed, the tile, the acquisition, the cell and the date of t, so one search gives
+the same samples each time, whatever the cells searched or the dates added later
+(:func:`decloud.search.cloud_floors`). Where there is no (cell, t), the lowest bound ``a`` is used (``decloud
+timeseries``, and :attr:`S2Requirement.cloud_range`). Any other string is an error.
 
 ``"cloud_tolerance_percent"`` (top level, default :data:`DEFAULT_CLOUD_TOLERANCE` = 3): how far the two extreme
 thresholds may be missed. Real L2A masks flag a few percent of speckle on clear dates (SCL cirrus, isolated
@@ -32,6 +41,7 @@ compared), each with an S2-only variant ``<name>-s2`` (the "optical only" ablati
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -42,6 +52,7 @@ from ..errors import DecloudInputError, DecloudKeyError
 Orbit = Literal["ascending", "descending", "any"]
 DEFAULT_CLOUD_TOLERANCE = 3.0
 TOLERANCE_KEY = "cloud_tolerance_percent"
+RANDINT = re.compile(r"^\s*random\.randint\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*$")
 
 
 class LayoutError(DecloudInputError):
@@ -50,16 +61,25 @@ class LayoutError(DecloudInputError):
 
 @dataclass(frozen=True)
 class S2Requirement:
-    """The cloud thresholds as written in the file, and the layout's tolerance on the extremes 0 and 100 %."""
+    """The cloud thresholds as written in the file, and the layout's tolerance on the extremes 0 and 100 %.
+
+    ``min_cloud_draw``: (a, b) when the file gives ``"random.randint(a, b)"``; then ``min_cloud_percent`` is a."""
 
     min_cloud_percent: float
     max_cloud_percent: float
     tolerance_percent: float = 0.0
+    min_cloud_draw: tuple[int, int] | None = None
 
     @property
     def cloud_range(self) -> tuple[float, float]:
-        """(low, high) cloud percent applied: a max of 0 becomes the tolerance, a min of 100 becomes 100 minus it."""
-        low, high = self.min_cloud_percent, self.max_cloud_percent
+        """(low, high) cloud percent applied: a max of 0 becomes the tolerance, a min of 100 becomes 100 minus it.
+        With a drawn lower bound: the range of its lowest draw (what any draw can keep)."""
+        return self.cloud_range_from(self.min_cloud_percent)
+
+    def cloud_range_from(self, minimum: float) -> tuple[float, float]:
+        """:attr:`cloud_range` with ``minimum`` (a drawn lower bound) in place of ``min_cloud_percent``; a minimum
+        above ``max_cloud_percent`` is capped at it (as the original Decloud did)."""
+        low, high = min(minimum, self.max_cloud_percent), self.max_cloud_percent
         if low >= 100:
             low = 100.0 - self.tolerance_percent
         if high <= 0:
@@ -70,12 +90,15 @@ class S2Requirement:
         low, high = self.cloud_range
         tol = f" (tolerance {self.tolerance_percent:g} %)" if (low, high) != (self.min_cloud_percent,
                                                                              self.max_cloud_percent) else ""
+        if self.min_cloud_draw is not None:
+            a, b = self.min_cloud_draw
+            return f"cloud randint({a}, {b})-{high:g} %{tol}"
         return f"cloud {low:g}-{high:g} %{tol}"
 
 
 @dataclass(frozen=True)
 class S1Requirement:
-    orbit: Orbit = "ascending"
+    orbit: Orbit = "any"
 
 
 @dataclass(frozen=True)
@@ -143,6 +166,18 @@ class _Reader:
             raise self.fail(path, f"must be within [{low}, {high}], got {value}")
         return float(value)
 
+    def cloud_minimum(self, value: Any, path: str) -> tuple[float, tuple[int, int] | None]:
+        """A number, or ``"random.randint(a, b)"``: (a, (a, b))."""
+        if not isinstance(value, str):
+            return self.number(value, path, 0, 100), None
+        m = RANDINT.match(value)
+        if m is None:
+            raise self.fail(path, f"must be a number or \"random.randint(a, b)\" (integers), got {value!r}")
+        a, b = int(m[1]), int(m[2])
+        if not 0 <= a <= b <= 100:
+            raise self.fail(path, f"{value!r}: the bounds must satisfy 0 <= a <= b <= 100")
+        return float(a), (a, b)
+
     def boolean(self, value: Any, path: str) -> bool:
         if isinstance(value, bool):
             return value
@@ -184,13 +219,13 @@ def parse_layout(data: Any, *, name: str, source: str) -> AcquisitionsLayout:
                 for k in ("min_cloud_percent", "max_cloud_percent"):
                     if k not in sensor:
                         raise r.fail(f"{spath}.{k}", "is required (no silent default for a threshold)")
-                low = r.number(sensor["min_cloud_percent"], f"{spath}.min_cloud_percent", 0, 100)
+                low, draw = r.cloud_minimum(sensor["min_cloud_percent"], f"{spath}.min_cloud_percent")
                 high = r.number(sensor["max_cloud_percent"], f"{spath}.max_cloud_percent", 0, 100)
-                if low > high:
+                if low > high and draw is None:  # a drawn bound above the max is capped at it, as in the original
                     raise r.fail(f"{spath}.min_cloud_percent", f"{low} is above max_cloud_percent {high}")
-                s2, s2_key = S2Requirement(low, high, tolerance), key
+                s2, s2_key = S2Requirement(min(low, high), high, tolerance, draw), key
             else:
-                orbit = sensor.get("orbit", "ascending")
+                orbit = sensor.get("orbit", "any")
                 if orbit not in ("ascending", "descending", "any"):
                     raise r.fail(f"{spath}.orbit", f"must be ascending, descending or any, got {orbit!r}")
                 s1, s1_key = S1Requirement(orbit), key
