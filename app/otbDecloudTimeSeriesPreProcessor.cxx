@@ -61,25 +61,35 @@ private:
 
     AddParameter(ParameterType_InputImageList, "ilsar", "Input SAR images list");
     AddParameter(ParameterType_InputImageList, "ilopt", "Input optical images list");
-    AddParameter(ParameterType_StringList, "timestampssar",
-                 "Timestamps of the SAR images, in the same order (seconds since 1970-01-01 UTC, or YYYY-MM-DD[THH:MM:SS])");
-    AddParameter(ParameterType_StringList, "timestampsopt",
-                 "Timestamps of the optical images, in the same order (seconds since 1970-01-01 UTC, or YYYY-MM-DD[THH:MM:SS])");
+    AddParameter(ParameterType_StringList, "timestampssar", "Input SAR images timestamps list");
+    SetParameterDescription("timestampssar", "One per SAR image, in the same order: seconds since 1970-01-01 UTC "
+                                             "(e.g. 1602561600.0), or YYYY-MM-DD[THH:MM:SS] (UTC)");
+    AddParameter(ParameterType_StringList, "timestampsopt", "Input optical images timestamps list");
+    SetParameterDescription("timestampsopt", "One per optical image, in the same order: seconds since 1970-01-01 UTC "
+                                             "(e.g. 1602561600.0), or YYYY-MM-DD[THH:MM:SS] (UTC)");
 
     AddParameter(ParameterType_Choice, "sorting", "Order of the pairs");
     AddChoice("sorting.asc", "Optical images in ascending chronological order");
     AddChoice("sorting.des", "Optical images in descending chronological order");
     AddChoice("sorting.abs", "Optical images by ascending absolute gap to a reference timestamp");
     AddParameter(ParameterType_String, "sorting.abs.reftimestamp", "Reference timestamp");
+    SetParameterDescription("sorting.abs.reftimestamp", "The time the optical images are sorted by their gap to "
+                                                        "(seconds since 1970-01-01 UTC, or YYYY-MM-DD[THH:MM:SS])");
     SetParameterDescription("sorting", "Order in which the optical images are tried; the SAR images of each follow "
                                        "nearest first");
 
     AddParameter(ParameterType_Float, "maxgap", "Maximum gap between SAR and optical images, in seconds");
     SetDefaultParameterFloat("maxgap", 144.0 * 3600.0);
+    SetParameterDescription("maxgap", "A SAR image pairs with an optical image when their times differ by at most "
+                                      "this (seconds: hours x 3600; default 144 h)");
     AddParameter(ParameterType_Float, "nodatasar", "No data value for SAR images");
     SetDefaultParameterFloat("nodatasar", 0.0);
+    SetParameterDescription("nodatasar", "A SAR pixel has no data when all its bands equal this value (NaN: all NaN); "
+                                         "also the value of outsarN where no pair N has data");
     AddParameter(ParameterType_Float, "nodataopt", "No data value for optical images");
     SetDefaultParameterFloat("nodataopt", S2Nodata);
+    SetParameterDescription("nodataopt", "An optical pixel has no data when all its bands equal this value (NaN: "
+                                         "all NaN); also the value of outoptN where no pair N has data");
 
     m_Slots = 1;
     m_SlotsError.clear();
@@ -98,7 +108,11 @@ private:
     {
       const std::string n = std::to_string(k);
       AddParameter(ParameterType_OutputImage, "outsar" + n, "Output SAR image " + n);
+      SetParameterDescription("outsar" + n, "Per pixel, the SAR pixel of the n-th candidate pair (n = " + n +
+                                              ") whose SAR and optical pixels both have data");
       AddParameter(ParameterType_OutputImage, "outopt" + n, "Output optical image " + n);
+      SetParameterDescription("outopt" + n, "Per pixel, the optical pixel of the n-th candidate pair (n = " + n +
+                                              ") whose SAR and optical pixels both have data");
       outputs.push_back("outsar" + n);
       outputs.push_back("outopt" + n);
     }
