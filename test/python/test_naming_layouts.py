@@ -152,3 +152,16 @@ def test_real_belgium_clear_dates_with_speckle_meet_the_target_tolerance(tmp_pat
     if len(search(index, exact)) == 0:
         assert "target" in explain_message(index, exact).splitlines()[0]
     assert len(search(index, exact)) < len(search(index, layout))
+
+
+def test_dataset_with_nothing_to_sample_says_why(stacks, tmp_path):
+    """decloud dataset says which constraint emptied the layout, as search does, instead of a bare 'no sample'."""
+    prepared = stacks / "prepared"
+    proc = decloud("index", "--out", tmp_path / "s2only.npz", "--cell-pixels", 64, "--s2", *prepared.glob("S2_*"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = decloud("dataset", "--index", tmp_path / "s2only.npz", "--prepared", prepared, "--layout", "series",
+                   "--out-dir", tmp_path / "ds", "--workers", "0", "-q")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    at = lines.index("train: no sample")
+    assert "emptied by \"S1 within 72 h\"" in lines[at + 1] and "series-s2" in lines[at + 1]

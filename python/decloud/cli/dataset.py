@@ -120,7 +120,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..dataset import catalog_from_prepared, generate_dataset  # noqa: PLC0415
     from ..layouts import load_layout  # noqa: PLC0415
     from ..patch_index import TileIndex  # noqa: PLC0415
-    from ..search import search, split_cells  # noqa: PLC0415
+    from ..search import explain_message, search, split_cells  # noqa: PLC0415
 
     layout = load_layout(args.layout)
     dems = parse_assignments(args.dem, "--dem", "TILE=PATH")
@@ -131,6 +131,7 @@ def _run(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as e:
             raise DecloudInputError(f"--rois: {args.rois}: {e}") from e
     per_split: dict[str, list] = {}
+    why: dict[str, list[str]] = {}  # split -> why the layout found nothing there (search.explain_message)
     catalogs = {}
     cluster = cluster_options(args)
     for path in args.index:
@@ -138,13 +139,15 @@ def _run(args: argparse.Namespace) -> int:
         catalogs[index.tile] = catalog_from_prepared(index, args.prepared, dems.get(index.tile))
         splits = split_cells(index.grid, rois) if rois else {"train": None}
         for name, cells in splits.items():
-            result = search(index, layout, cells=cells)
+            result = search(index, layout, cells=cells, seed=args.seed)
+            if not len(result):
+                why.setdefault(name, []).append(explain_message(index, layout, source=str(path)))
             per_split.setdefault(name, []).extend(
                 result.draw(strategy=args.strategy, per_cell=args.per_cell, total=args.total, seed=args.seed))
     if cluster.in_process:
         for name, samples in per_split.items():
             if not samples:
-                print(f"{name}: no sample")
+                print(f"{name}: no sample", *why.get(name, []), sep="\n")
                 continue
             shards = generate_dataset(samples, catalogs, Path(args.out_dir) / name, patch_size=args.patch_size,
                                       shard_size=args.shard_size, split=name, quiet=args.quiet)
@@ -160,7 +163,7 @@ def _run(args: argparse.Namespace) -> int:
               desc="tiles", label=lambda t: f"dataset {t.split} {t.tile}", report_extra={"command": "dataset"})
     for name, samples in per_split.items():
         if not samples:
-            print(f"{name}: no sample")
+            print(f"{name}: no sample", *why.get(name, []), sep="\n")
             continue
         tiles = [t.tile for t in tasks if t.split == name]
         shards = merge_tiles(Path(args.out_dir) / name, name, tiles)

@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     empty = []
     for path in tqdm(args.index, desc="tiles", unit="tile", disable=args.quiet):
         index = TileIndex.load(path)
-        result = search(index, layout)
+        result = search(index, layout, seed=args.seed)
         found += len(result)
         if not len(result):
             empty.append(explain_message(index, layout, source=str(path)))
