@@ -118,6 +118,8 @@ private:
     }
     m_OutputKeys = outputs;
     AddRAMParameter();
+    // When OTB writes the outputs (Python bindings, pyotb's write()): all in one streamed pass, as the original.
+    SetMultiWriting(true);
 
     SetDocExampleParameterValue("ilsar", "s1_0604.tif s1_0610.tif");
     SetDocExampleParameterValue("ilopt", "s2_0605.tif s2_0612.tif");

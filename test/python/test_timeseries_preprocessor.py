@@ -212,5 +212,8 @@ def test_pyotb_as_the_original_production_scripts(series, tmp_path, monkeypatch)
     for k in (1, 2):
         assert np.array_equal(app[f"outsar{k}"].to_numpy(), expected_sar[k - 1])
         assert np.array_equal(app[f"outopt{k}"].to_numpy(), expected_opt[k - 1])
-    app.write({"outopt2": str(tmp_path / "opt2.tif")})
-    assert np.array_equal(read_array(tmp_path / "opt2.tif"), expected_opt[1])
+    written = {f"out{kind}{k}": str(tmp_path / f"{kind}{k}.tif") for kind in ("sar", "opt") for k in (1, 2)}
+    assert app.write(written)
+    for k in (1, 2):
+        assert np.array_equal(read_array(written[f"outsar{k}"]), expected_sar[k - 1])
+        assert np.array_equal(read_array(written[f"outopt{k}"]), expected_opt[k - 1])
