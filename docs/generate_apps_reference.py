@@ -8,6 +8,7 @@ parameters, defaults and limitations, as OTB registers them), so that the refere
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +26,8 @@ TYPE_NAMES = {"Int": "int", "Float": "float", "Double": "float", "String": "stri
 
 
 def describe(name: str) -> str:
+    # the reference shows each app as created by default (DecloudTimeSeriesPreProcessor's outputs depend on this)
+    os.environ.pop("DECLOUD_PREPROCESSING_NOUTPUTS", None)
     import otbApplication as otb  # noqa: PLC0415
 
     types = {getattr(otb, f"ParameterType_{k}"): v for k, v in TYPE_NAMES.items() if hasattr(otb, f"ParameterType_{k}")}
