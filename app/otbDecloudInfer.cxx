@@ -335,17 +335,17 @@ private:
         otbAppLogFATAL("model: card.json is inconsistent with the SavedModel: the model's input '" << spec.key
                        << "' is not in the card");
     for (const auto& out : m_Card.outputs)
-      if (!sig.FindOutput(out.key))
+      if (!sig.FindOutput(out.tensor))
         otbAppLogFATAL("model: card.json is inconsistent with the SavedModel: the card names output '"
-                       << out.key << "', the model's outputs are " << tf::Signature::Keys(sig.outputs));
+                       << out.tensor << "', the model's outputs are " << tf::Signature::Keys(sig.outputs));
     otbAppLogINFO("Model " << m_Card.name << " (" << m_Card.network << ") from " << dir);
   }
 
   unsigned int ChoosePadding()
   {
     const auto offered = m_Card.Paddings("s2_target");
-    if (!m_Card.FindOutput("s2_target"))
-      otbAppLogFATAL("model: the card names no output 's2_target'");
+    if (offered.empty())
+      otbAppLogFATAL("model: the card names no output 's2_target' (nor s2_target_crop<N>)");
     std::vector<std::string> names;
     for (unsigned int p : offered)
       names.push_back(std::to_string(p));
@@ -356,7 +356,7 @@ private:
         otbAppLogFATAL("padding: the model offers " << Join(names) << ", not " << GetParameterInt("padding"));
       return p;
     }
-    unsigned int best = 0;
+    unsigned int best = offered.front(); // the smallest, when none is 32 or less (imported original models)
     for (unsigned int p : offered)
       if (p <= 32)
         best = p;
@@ -700,7 +700,7 @@ private:
       SetParameterOutputImage("outprov", Tagged(provenance->GetOutput(), tags));
     }
     UseTiledGeoTIFF();
-    SetParameterOutputImage("out", Tagged(m_Compose->GetOutput(), OutputTagsOf("s2_target")));
+    SetParameterOutputImage("out", Tagged(m_Compose->GetOutput(), OutputTagsOf(decloud::ModelCard::CroppedOutput("s2_target", padding))));
     m_Compose->ResetCounts();
     WriteOutputs();
     if (m_WroteOutputs)
@@ -733,7 +733,7 @@ private:
           values += side * side * used.second->bands.size();
         }
       for (const char* key : {"s2_target", "s2_20m_target"})
-        if (const auto* out = m_Card.FindOutput(key))
+        if (const auto* out = m_Card.FindOutput(decloud::ModelCard::CroppedOutput(key, padding)))
           if (std::string(key) == "s2_target" || HasValue("out20m"))
           {
             const double side = static_cast<double>(tile) / out->scale;
@@ -1032,7 +1032,7 @@ private:
     filter->SetModel(m_Model);
     filter->SetFullyConvolutional(true);
     filter->SetPadBoundaries(true);
-    filter->SetOutputTensors({output});
+    filter->SetOutputTensors({m_Card.FindOutput(output)->tensor}); // the SavedModel's name of card output `output`
     filter->SetBackgroundValue(S2Nodata);
     filter->SetOutputSpacingScale(scale);
     ModelFilterType::SizeType tile;
@@ -1076,7 +1076,7 @@ private:
     }
     ProbeFirstTile(m_Filter20);
     otbAppLogINFO("20 m output: a second pass of the network, tiles of " << ef[0] / 2 << "x" << ef[1] / 2 << " pixels");
-    SetParameterOutputImage("out20m", Tagged(m_Compose20->GetOutput(), OutputTagsOf("s2_20m_target")));
+    SetParameterOutputImage("out20m", Tagged(m_Compose20->GetOutput(), OutputTagsOf(output)));
   }
 
   /** Run the network on the first tile now, so that a model/input mismatch fails before anything is written. */

@@ -35,6 +35,7 @@ struct CardOutput
   std::string              key;
   std::vector<std::string> bands;
   unsigned int             scale = 1;
+  std::string              tensor; // the SavedModel's output key ("tensor" in the card; the key itself without it)
 };
 
 /**
@@ -42,7 +43,9 @@ struct CardOutput
  * std::runtime_error with a message naming the file and what is wrong.
  *
  * Keys read: format, name, network, spatial_multiple, holes (optional: "model"), inputs (per role: sensor,
- * kind ("image" by default, "mask" or "timestamp"), bands, scale, nodata), outputs (per key: bands, scale).
+ * kind ("image" by default, "mask" or "timestamp"), bands, scale, nodata), outputs (per key: bands, scale, and
+ * optionally tensor: the SavedModel's own output name when it differs from the key, as in the cards that
+ * `decloud import-model` writes for the original Decloud's SavedModels).
  */
 struct OTBDecloud_EXPORT ModelCard
 {
@@ -64,7 +67,7 @@ struct OTBDecloud_EXPORT ModelCard
   const CardOutput* FindOutput(const std::string& key) const;
   /** Name of `base` (e.g. s2_target) cropped by `padding` pixels on each side: base_crop<N>, or base for 0. */
   static std::string CroppedOutput(const std::string& base, unsigned int padding);
-  /** Paddings offered for `base` (0 always, plus each crop output of the card). */
+  /** Paddings offered for `base` (0 when the card has `base` itself, plus each crop output of the card). */
   std::vector<unsigned int> Paddings(const std::string& base) const;
 };
 

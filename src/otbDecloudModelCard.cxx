@@ -74,7 +74,8 @@ ModelCard ModelCard::Read(const std::string& modelDir)
       card.inputs.push_back(in);
     }
     for (const auto& item : root.get_child("outputs"))
-      card.outputs.push_back(CardOutput{item.first, StringList(item.second, "bands"), item.second.get<unsigned int>("scale", 1)});
+      card.outputs.push_back(CardOutput{item.first, StringList(item.second, "bands"), item.second.get<unsigned int>("scale", 1),
+                                        item.second.get<std::string>("tensor", item.first)});
   }
   catch (const pt::ptree_error& e)
   {
@@ -108,7 +109,9 @@ std::string ModelCard::CroppedOutput(const std::string& base, unsigned int paddi
 
 std::vector<unsigned int> ModelCard::Paddings(const std::string& base) const
 {
-  std::vector<unsigned int> paddings{0};
+  std::vector<unsigned int> paddings;
+  if (FindOutput(base))
+    paddings.push_back(0);
   const std::regex pattern("^" + base + "_crop([0-9]+)$");
   for (const auto& out : outputs)
   {

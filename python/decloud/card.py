@@ -13,8 +13,10 @@ signature) and ``out_dir/card.json``::
 
 Roles are the dataset keys (``s2_t``, ``s1_tm1``, ``dem``, ``s2_20m_t``, ``s2_timestamp_t``, ``cloud_t`` (the cloud
 mask of t, 1 = cloudy, ``"kind": "mask"``)...); ``scale`` is the pixel size relative to 10 m. ``"holes": "model"``
-says that the graph completes the nodata pixels of its S2 inputs itself (``gfnet``). ``DecloudInfer`` configures
-itself from this card.
+says that the graph completes the nodata pixels of its S2 inputs itself (``gfnet``). An output's optional
+``"tensor"`` names the SavedModel's own output when it differs from the card's key (``decloud import-model``:
+``s2_target_crop64`` is the original Decloud's ``s2_estim_pad64``). ``DecloudInfer`` configures itself from this
+card.
 """
 
 from __future__ import annotations
@@ -55,20 +57,37 @@ def export_model(model, out_dir: str | Path, *, network: str, name: str | None =
     model.export(str(out_dir), verbose=False)
     inputs = {t.name.split(":")[0]: describe_input(t.name.split(":")[0], int(t.shape[-1]) if len(t.shape) == 4 else 0)
               for t in model.inputs}
-    outputs, padding = {}, []
-    for key in model.output if isinstance(model.output, dict) else []:
+    from .networks import HOLES_IN_GRAPH  # noqa: PLC0415
+
+    write_card(out_dir, name=name or out_dir.name, network=network, inputs=inputs,
+               outputs=list(model.output) if isinstance(model.output, dict) else [], spatial_multiple=spatial_multiple,
+               training=training, metrics=metrics, holes_in_graph=network in HOLES_IN_GRAPH)
+    return out_dir
+
+
+def write_card(out_dir: str | Path, *, name: str, network: str, inputs: dict[str, dict[str, Any]],
+               outputs: list[str] | dict[str, str], spatial_multiple: int, training: dict | None = None,
+               metrics: dict | None = None, holes_in_graph: bool = False,
+               normalisation: str = NORMALISATION) -> Path:
+    """Write ``out_dir/card.json`` (the one writer of the schema). ``outputs``: the card's output keys
+    (``s2_target``, ``s2_target_crop32``...), or a mapping of card key to the SavedModel's own output name when
+    they differ (the card's ``"tensor"``, as for the original Decloud's SavedModels)."""
+    out_dir = Path(out_dir)
+    tensors = outputs if isinstance(outputs, dict) else {key: key for key in outputs}
+    described, padding = {}, []
+    for key, tensor in tensors.items():
         m = re.match(r"^(?P<base>.+)_crop(?P<crop>\d+)$", key)
         base = m["base"] if m else key
         scale = 2 if "20m" in base else 1
-        outputs[key] = {"sensor": "S2", "bands": list(BANDS_20M if scale == 2 else BANDS_10M), "scale": scale}
+        described[key] = {"sensor": "S2", "bands": list(BANDS_20M if scale == 2 else BANDS_10M), "scale": scale}
+        if tensor != key:
+            described[key]["tensor"] = tensor
         if m:
             padding.append({"output": key, "crop": int(m["crop"])})
-    card = {"format": FORMAT, "name": name or out_dir.name, "network": network, "inputs": inputs, "outputs": outputs,
-            "padding": sorted(padding, key=lambda p: (p["output"], p["crop"])), "normalisation": NORMALISATION,
+    card = {"format": FORMAT, "name": name, "network": network, "inputs": inputs, "outputs": described,
+            "padding": sorted(padding, key=lambda p: (p["output"], p["crop"])), "normalisation": normalisation,
             "spatial_multiple": spatial_multiple, "training": training or {}, "metrics": metrics or {}}
-    from .networks import HOLES_IN_GRAPH  # noqa: PLC0415
-
-    if network in HOLES_IN_GRAPH:
+    if holes_in_graph:
         # The graph completes nodata pixels of its S2 inputs itself: nodata out only where no date has data.
         card["holes"] = "model"
     write_json(out_dir / "card.json", card, what="model card")

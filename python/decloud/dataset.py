@@ -247,9 +247,15 @@ def read_dataset(folder: str | Path, pattern: str = "*.tfrecord"):
 
 
 def catalog_from_prepared(index, prepared_dir: str | Path, dem: str | Path | None = None) -> TileCatalog:
-    """The catalog of an index's tile from a folder of preparation outputs (``S2_<tile>_*``, ``S1_<tile>_*``)."""
+    """The catalog of an index's tile from a folder of preparation outputs (``S2_<tile>_*``, ``S1_<tile>_*``), or
+    from the original Decloud's prepared tree (``S2_PREPARE/``, ``S1_PREPARE/``: their views,
+    :mod:`decloud.original`)."""
     from datetime import datetime  # noqa: PLC0415
 
+    from . import original  # noqa: PLC0415
+
+    if not any(Path(prepared_dir).glob(f"S[12]_{index.tile}_*")) and original.holds_original(prepared_dir):
+        prepared_dir = original.tree_views(prepared_dir, index.tile)
     from .patch_index import to_hours  # noqa: PLC0415
 
     s2: dict[int, Path] = {}

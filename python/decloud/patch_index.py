@@ -241,8 +241,10 @@ def select_tile(s2_folders: Sequence[Path], s1_folders: Sequence[Path] = (), til
     """The folders of one tile, by the tile rule of :mod:`decloud.prepare.common`: ``tile`` if given (its folders,
     the others left out), else the one tile of the S2 folders (several: an error listing them). S1 folders given
     but none of that tile is an error (the S1 would never be found: the tile names must agree)."""
+    from .original import expand  # noqa: PLC0415
     from .prepare.common import check_tile_name, prepared_tile  # noqa: PLC0415
 
+    s2_folders, s1_folders = expand(s2_folders), expand(s1_folders)  # the original Decloud's products: their views
     s2 = [(Path(f), prepared_tile(Path(f))) for f in s2_folders]
     s1 = [(Path(f), prepared_tile(Path(f))) for f in s1_folders]
     s2_tiles = sorted({t for _, t in s2})
@@ -275,14 +277,16 @@ def select_tile(s2_folders: Sequence[Path], s1_folders: Sequence[Path] = (), til
 def index_prepared(out_path: str | Path, s2_folders: Sequence[Path], s1_folders: Sequence[Path] = (), *,
                    cell_pixels: int = 256, tile: str | None = None) -> TileIndex:
     """Build or update the index of one tile from prepared S2 and S1 folders (their ``blocks.npz`` and
-    ``done.json``). The tile is ``tile`` or that of the folders (:func:`select_tile`: folders of other tiles are
-    left out); an existing index at ``out_path`` must be of that tile. Dates already in it are skipped (built
-    once, updated when new dates arrive)."""
+    ``done.json``), or the original Decloud's products (:mod:`decloud.original`). The tile is ``tile`` or that of
+    the folders (:func:`select_tile`: folders of other tiles are left out); an existing index at ``out_path`` must
+    be of that tile. Dates already in it are skipped (built once, updated when new dates arrive)."""
     import json  # noqa: PLC0415
 
+    from .original import expand  # noqa: PLC0415
     from .raster import geotransform  # noqa: PLC0415
 
     out_path = Path(out_path)
+    s2_folders, s1_folders = expand(s2_folders), expand(s1_folders)  # the original Decloud's products: their views
     if not s2_folders:
         raise DecloudInputError(f"{out_path}: no prepared S2 folder to index")
 

@@ -104,13 +104,18 @@ def _shares(folder: Path) -> tuple[float, float]:
 
 
 def find_prepared(folders: Iterable[str | Path]) -> list[Acquired]:
-    """Prepared S2 and S1 folders (done.json + image) under the given folders (or the folders themselves)."""
+    """Prepared S2 and S1 folders (done.json + image) under the given folders (or the folders themselves); the
+    original Decloud's prepared tree (or products of it) are read through their views (:mod:`decloud.original`)."""
+    from .original import expand, find_original  # noqa: PLC0415
+
     found: dict[Path, Acquired] = {}
     for root in folders:
         root = Path(root)
         if not root.exists():
             raise DecloudInputError(f"{root}: no such folder")
-        for marker in [root / "done.json", *root.glob("*/done.json")]:
+        s2_original, s1_original = find_original([root])
+        views = expand([*s2_original, *s1_original]) if s2_original or s1_original else []
+        for marker in [root / "done.json", *root.glob("*/done.json"), *(v / "done.json" for v in views)]:
             info = read_marker(marker.parent)
             if not info or "acquired" not in info:
                 continue

@@ -14,9 +14,23 @@ import sys
 from ..atomic import remove_live_temporaries
 from ..errors import DecloudError
 from ..interrupts import Interrupted, abandoned_writes, handle_signals
-from . import benchmark, dataset, demo, evaluate, index, infer, prepare, qgis_setup, search, timeseries, train
+from . import (
+    benchmark,
+    convert_records,
+    dataset,
+    demo,
+    evaluate,
+    index,
+    infer,
+    prepare,
+    qgis_setup,
+    search,
+    timeseries,
+    train,
+)
 
-COMMANDS = (demo, prepare, index, search, dataset, train, evaluate, infer, timeseries, qgis_setup, benchmark)
+COMMANDS = (demo, prepare, index, search, dataset, train, evaluate, infer, timeseries, qgis_setup, benchmark,
+            convert_records)
 
 
 def build_parser() -> argparse.ArgumentParser:
