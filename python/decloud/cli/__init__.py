@@ -20,6 +20,7 @@ from . import (
     dataset,
     demo,
     evaluate,
+    import_model,
     index,
     infer,
     prepare,
@@ -30,7 +31,7 @@ from . import (
 )
 
 COMMANDS = (demo, prepare, index, search, dataset, train, evaluate, infer, timeseries, qgis_setup, benchmark,
-            convert_records)
+            convert_records, import_model)
 
 
 def build_parser() -> argparse.ArgumentParser:
