@@ -150,7 +150,7 @@ def atomic_output(target: str | Path, *, folder: bool = False) -> Iterator[Path]
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DecloudIOError(f"{target.parent}: cannot create the output folder: {e.strerror or e}") from None
+        raise DecloudIOError(f"{target.parent}: cannot create the output folder: {e.strerror or e}") from e
     remove_stale_temporaries(target.parent, target)
     tmp = temporary_path(target)
     with _live_lock:
@@ -169,7 +169,7 @@ def atomic_output(target: str | Path, *, folder: bool = False) -> Iterator[Path]
                 for side in tmp.parent.glob(glob_escape(tmp.name) + ".*"):  # GDAL's <name>.aux.xml
                     os.replace(side, target.with_name(target.name + side.name[len(tmp.name):]))
         except OSError as e:
-            raise DecloudIOError(f"{target}: cannot be put in place: {e.strerror or e}") from None
+            raise DecloudIOError(f"{target}: cannot be put in place: {e.strerror or e}") from e
     except BaseException:
         _remove(tmp)
         raise
@@ -190,7 +190,7 @@ def write_text(path: str | Path, text: str, *, what: str = "file") -> Path:
     except OSError as e:
         if isinstance(e, DecloudIOError):
             raise
-        raise DecloudIOError(f"{path}: cannot write the {what}: {e.strerror or e}") from None
+        raise DecloudIOError(f"{path}: cannot write the {what}: {e.strerror or e}") from e
     return path
 
 
@@ -310,7 +310,7 @@ def verify_raster(path: str | Path, *, name: str | Path | None = None) -> None:
             ds = None
         except RuntimeError as e:
             raise DecloudIOError(f"{name}: the written file is incomplete or unreadable: "
-                                 f"{_system_reason(errors) or (errors[0] if errors else e)}") from None
+                                 f"{_system_reason(errors) or (errors[0] if errors else e)}") from e
 
 
 def write_app(app, path: str | Path, *, pixel_type: str, ext_fname: str = "", name: str | Path | None = None,
@@ -394,7 +394,7 @@ def folder_lock(folder: str | Path, command: str | None = None) -> Iterator[Path
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DecloudIOError(f"{folder}: cannot create the output folder: {e.strerror or e}") from None
+        raise DecloudIOError(f"{folder}: cannot create the output folder: {e.strerror or e}") from e
     path = folder / LOCK_NAME
     key = os.path.realpath(path)
     with _held_lock:
@@ -438,7 +438,7 @@ def _acquire(path: Path, folder: Path) -> int:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
-            raise DecloudIOError(f"{path}: cannot create the lock file: {e.strerror or e}") from None
+            raise DecloudIOError(f"{path}: cannot create the lock file: {e.strerror or e}") from e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -449,7 +449,7 @@ def _acquire(path: Path, folder: Path) -> int:
         except OSError as e:
             if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
                 os.close(fd)
-                raise DecloudIOError(f"{path}: cannot lock: {e.strerror or e}") from None
+                raise DecloudIOError(f"{path}: cannot lock: {e.strerror or e}") from e
             _check_unlocked_holder(fd, path, folder)  # no flock on this file system: go by the recorded pid
             return fd
         try:

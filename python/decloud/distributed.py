@@ -147,7 +147,7 @@ def jobqueue_cluster(options: ClusterOptions):
     try:
         import dask_jobqueue  # noqa: PLC0415
     except ImportError as e:  # pragma: no cover - it is in requirements.txt
-        raise DecloudInputError(f"--cluster {options.cluster}: dask-jobqueue is not installed ({e})") from None
+        raise DecloudInputError(f"--cluster {options.cluster}: dask-jobqueue is not installed ({e})") from e
     name = options.cluster
     threads = options.threads or 1
     processes = options.processes_per_job
@@ -180,7 +180,7 @@ def jobqueue_cluster(options: ClusterOptions):
             f"select=1:ncpus={processes * threads}:mem={pbs_format_bytes_ceil(parse_bytes(memory))}"
         return dask_jobqueue.PBSCluster(resource_spec=spec, **kwargs)
     except ValueError as e:
-        raise DecloudInputError(f"--cluster {name}: {e}") from None
+        raise DecloudInputError(f"--cluster {name}: {e}") from e
 
 
 @contextmanager
@@ -196,7 +196,7 @@ def open_client(options: ClusterOptions) -> Iterator:
             try:
                 client = Client(options.scheduler, timeout="30s")
             except OSError as e:
-                raise DecloudInputError(f"--scheduler {options.scheduler}: {e}") from None
+                raise DecloudInputError(f"--scheduler {options.scheduler}: {e}") from e
             with client:
                 yield client
             return

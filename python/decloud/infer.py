@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal, TypeAlias
 
 from .atomic import (
     app_error,
@@ -38,6 +39,7 @@ ROLE_KEYS = {"s2_t": "s2.t", "s2_tm1": "s2.tm1", "s2_tp1": "s2.tp1", "s1_t": "s1
 CANDIDATE_ROLES = {"s2_tm1", "s2_tp1", "s1_t", "s1_tm1", "s1_tp1"}
 DATE_KEYS = {"s2_timestamp_t": "date.t", "s2_timestamp_tm1": "date.tm1", "s2_timestamp_tp1": "date.tp1"}
 DEFAULT_MODEL_NAME = "gfnet-v2"
+Encoding: TypeAlias = Literal["s2", "float"]  # DecloudInfer's -encoding: int16 reflectance x 10000, or float32
 # Values of DecloudInfer's provenance output (-outprov), in order.
 PROVENANCE_CLASSES = ("nodata", "t kept", "network", "gap-filling fallback", "single-date fallback")
 log = logging.getLogger(__name__)
@@ -62,7 +64,7 @@ def crop(otb, image, bbox: Sequence[float] | None):
 
 
 def decloud_app(inputs: dict, *, model: str | Path | None = None, mask=None, dates: dict[str, str] | None = None,
-                padding: int | None = None, tile: int = 512, encoding: str = "s2", bbox=None,
+                padding: int | None = None, tile: int = 512, encoding: Encoding = "s2", bbox=None,
                 ram: int | None = None, threads: int | None = None, mask_classes: Sequence[int] | None = None):
     """The DecloudInfer app (pyotb, executed, not written) for inputs by role; usable in a pyotb chain.
     ``mask_classes``: the mask is a class map (e.g. Sen2Cor's SCL) whose classes listed count as cloudy
@@ -79,7 +81,7 @@ def decloud_app(inputs: dict, *, model: str | Path | None = None, mask=None, dat
         try:
             images = [crop(otb, v, bbox) for v in values]
         except RuntimeError as e:  # pyotb's, e.g. an unreadable image
-            raise DecloudInputError(f"{ROLE_KEYS[role]}: {app_error(e)}") from None
+            raise DecloudInputError(f"{ROLE_KEYS[role]}: {app_error(e)}") from e
         params[ROLE_KEYS[role]] = images if role in CANDIDATE_ROLES else images[0]
     for role, date in (dates or {}).items():
         params[DATE_KEYS[role]] = date
@@ -87,7 +89,7 @@ def decloud_app(inputs: dict, *, model: str | Path | None = None, mask=None, dat
         try:
             params["mask"] = crop(otb, mask, bbox)
         except RuntimeError as e:
-            raise DecloudInputError(f"mask: {app_error(e)}") from None
+            raise DecloudInputError(f"mask: {app_error(e)}") from e
         if mask_classes:
             params["maskclasses"] = [str(int(c)) for c in mask_classes]
     if padding is not None:
@@ -98,8 +100,8 @@ def decloud_app(inputs: dict, *, model: str | Path | None = None, mask=None, dat
         params["optim.intraop"] = int(threads)
     try:
         return otb.DecloudInfer(params)
-    except Exception as e:  # noqa: BLE001 -- pyotb wraps the app's one-line FATAL in a RuntimeError
-        raise DecloudInputError(app_error(e)) from None
+    except Exception as e:  # pyotb wraps the app's one-line FATAL in a RuntimeError
+        raise DecloudInputError(app_error(e)) from e
 
 
 def write_atomically(app, out: str | Path, *, pixel_type: OTBPixelType, cog: bool = False) -> Path:
@@ -189,7 +191,7 @@ def check_bbox(inputs: dict, bbox: Sequence[float] | None, mask=None) -> None:
 
 
 def infer(out: str | Path, inputs: dict, *, model: str | Path | None = None, mask=None,
-          dates: dict[str, str] | None = None, padding: int | None = None, tile: int = 512, encoding: str = "s2",
+          dates: dict[str, str] | None = None, padding: int | None = None, tile: int = 512, encoding: Encoding = "s2",
           cog: bool = False, bbox=None, ram: int | None = None, threads: int | None = None,
           outprov: str | Path | None = None, mask_classes: Sequence[int] | None = None) -> Path:
     """Run DecloudInfer for one date and write ``out`` atomically; returns ``out``.

@@ -71,7 +71,7 @@ def write_geotiff(
             ds = None
             verify_raster(tmp, name=path)
     except RuntimeError as e:  # GDAL's, e.g. a full disk
-        raise DecloudIOError(f"{path}: writing failed: {e}") from None
+        raise DecloudIOError(f"{path}: writing failed: {e}") from e
     return path
 
 

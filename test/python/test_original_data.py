@@ -162,3 +162,20 @@ def test_convert_records(tmp_path):
         assert g["s2_timestamp_target"] == int(s["s2_timestamp_target"]) and g["dem"].dtype == np.float32
         assert (g["dem"] == s["dem"]).all()
         assert not {"geoinfo", "s1_ascending_t", "s2_cld10m_t"} & set(g)
+
+
+def test_decloud_index_takes_the_original_tree(tree, tmp_path):
+    """The command line, as a user of the original runs it: decloud index on S2_PREPARE/<tile> and S1_PREPARE/<tile>."""
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    from decloud.otbenv import app_environment  # noqa: PLC0415
+
+    env = {**app_environment(), "DECLOUD_ORIGINAL_VIEWS": os.environ["DECLOUD_ORIGINAL_VIEWS"]}
+    done = subprocess.run([sys.executable, "-m", "decloud.cli", "index", "--out", str(tmp_path / "i.npz"),
+                           "--cell-pixels", "64", "--s2", str(tree / "S2_PREPARE" / "T31TEJ"),
+                           "--s1", str(tree / "S1_PREPARE" / "T31TEJ")], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "tile 31TEJ" in done.stdout and "3 S2 dates, 1 S1 dates" in done.stdout

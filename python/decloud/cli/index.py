@@ -9,8 +9,11 @@ from .options import require_prepared
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..original import expand  # noqa: PLC0415
     from ..patch_index import index_prepared, select_tile  # noqa: PLC0415
 
+    # the original Decloud's products (S2_PREPARE/<tile>/<product>, its S1 files) are read through their views
+    args.s2, args.s1 = expand(args.s2), expand(args.s1 or [])
     for folder in args.s2:
         require_prepared(folder, "--s2", "s2_10m.tif")
     for folder in args.s1 or []:
