@@ -26,12 +26,13 @@ from . import (
     prepare,
     qgis_setup,
     search,
+    synthesis,
     timeseries,
     train,
 )
 
 COMMANDS = (demo, prepare, index, search, dataset, train, evaluate, infer, timeseries, qgis_setup, benchmark,
-            convert_records, import_model)
+            convert_records, import_model, synthesis)
 
 
 def build_parser() -> argparse.ArgumentParser:

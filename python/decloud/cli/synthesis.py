@@ -1,0 +1,62 @@
+"""decloud synthesis"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..distributed import add_cluster_arguments, cluster_options
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..synthesis import plan_synthesis, run_synthesis  # noqa: PLC0415
+    from ..timeseries import find_prepared  # noqa: PLC0415
+
+    prepared = find_prepared(args.prepared)
+    tasks, skipped = plan_synthesis(prepared, args.out_dir, period=args.period, start=args.start, end=args.end,
+                                    images=args.images, method=args.method, bbox=args.bbox,
+                                    max_nodata_percent=args.max_nodata)
+    print(f"{len(tasks)} period(s) to produce ({args.method}, {args.images} dates each), {len(skipped)} skipped "
+          "(listed at the end)")
+    entries = run_synthesis(tasks, args.out_dir, skipped=skipped, engine=args.engine, progress=not args.quiet,
+                            cluster=cluster_options(args))
+    done = sum(e["status"] == "done" for e in entries)
+    exists = sum(e["status"] == "exists" for e in entries)
+    print(f"{done} period(s) produced, {exists} already done, {len(skipped)} skipped; report: "
+          f"{args.out_dir}/run_report.json")
+    for s in skipped:
+        print(f"  skipped {s['tile']} {s['period']}: {s['reason']}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("synthesis", help="one cloud-free image per month or per N days of a prepared series "
+                       "(composites; resumable)",
+                       description="For every period (calendar month centred on the 15th, or N days) of the "
+                       "prepared S2 series, per tile: picks the dates as the original Decloud's monthly synthesis "
+                       "does (within 22 days of the middle for a month, N/2 + 7 days for N days; under 5 %% nodata; "
+                       "fewest clouds first; --images of them, the least cloudy repeated when fewer exist), composes "
+                       "them (median: per-pixel median of the clear observations; bap: the clear observation of the "
+                       "least cloudy date, then the nearest to the middle; nodata where no date is clear) and writes "
+                       "OUT_DIR/synthesis_<tile>_<period>.tif atomically (int16, B2 B3 B4 B8, ACQUISITION_DATE = "
+                       "the middle). Periods already done are skipped: re-run after a kill to finish. Periods are "
+                       "Dask tasks (--workers 0: one after the other here).",
+                       epilog="example: decloud synthesis prep/ --out-dir monthly/ --period month --method median "
+                       "--start 2018-01-01 --end 2018-06-30 --workers 2")
+    p.add_argument("prepared", nargs="+", help="prepared S2 folders, or folders holding them")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--period", default="month", help="month (default) or a number of days")
+    p.add_argument("--start", help="first day (YYYY-MM-DD; default: the first prepared date); DAYS periods start "
+                   "here")
+    p.add_argument("--end", help="last day, included (YYYY-MM-DD; default: the last prepared date)")
+    p.add_argument("--bbox", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
+                   help="produce only this box (coordinates in the images' CRS)")
+    p.add_argument("--method", default="median", help="median (default) or bap (best available pixel); "
+                   "synthesis networks are not shipped yet")
+    p.add_argument("--images", type=int, default=6, help="dates per period (default 6, as the original)")
+    p.add_argument("--max-nodata", type=float, default=5.0, metavar="PERCENT",
+                   help="dates with this share of nodata or more are not used (default 5, as the original)")
+    p.add_argument("--engine", choices=("auto", "numpy", "otb"), default="auto",
+                   help="who computes the composite: the OTB app DecloudComposite when installed (auto), or numpy")
+    add_cluster_arguments(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)

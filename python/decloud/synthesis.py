@@ -1,0 +1,453 @@
+"""One cloud-free image per period (a month, or N days) of a prepared series: composites, resumable, on Dask.
+
+Periods (:func:`periods`): ``month`` is the calendar months, each centred on its 15th (the original Decloud's
+monthly synthesis); ``DAYS`` (an integer) is consecutive windows of DAYS days from the first date asked
+(``--start``, else the first prepared S2 date), each centred on its day DAYS // 2.
+
+Dates (:func:`pick_dates`, the original Decloud's rule, re-implemented): the prepared S2 dates of the tile within
+``window`` days of the period's middle (strictly: ``|date - middle| < window``; 22 days for a month, as the
+original, DAYS / 2 + 7 for DAYS) with less than ``max_nodata_percent`` nodata (5 %, as the original), fewest clouds
+first (then the nearest to the middle, then the name), at most ``images`` (6); when fewer exist, the least cloudy
+is repeated in front until there are ``images`` (what a network of N inputs needs). A period without any such
+date is skipped, with the reason.
+
+Composites (:func:`median_composite`, :func:`bap_composite`; the numpy references of the OTB app
+``DecloudComposite``, which runs them when it is installed): per pixel, over the CLEAR observations of the picked
+dates (valid and not cloudy; a duplicated date counts once):
+
+- ``median``: the median of each band (the mean of the two middle values for an even count), rounded half up;
+- ``bap`` (best available pixel): the observation of the image with the smallest cloud share, then the nearest to
+  the period's middle, then the earliest.
+
+A pixel without any clear observation is nodata (-10000): a composite never shows a cloud as ground.
+
+Outputs: ``<out_dir>/synthesis_<tile>_<period>.tif`` (int16, bands B2 B3 B4 B8, nodata -10000, metadata
+``ACQUISITION_DATE`` = the period's middle, ``DECLOUD_SYNTHESIS`` = the method, ``DECLOUD_SYNTHESIS_DATES``),
+each written atomically (:mod:`decloud.atomic`) and skipped when it exists and reads to its last block, so that a
+killed run, run again, finishes the series; ``run_report.json`` beside them lists per period its inputs, output,
+status, duration and worker (:func:`decloud.distributed.run_tasks`, as ``decloud timeseries``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import signal
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+
+from . import distributed
+from .atomic import atomic_output, check_otb_output, folder_lock, refuse_input_as_output, verify_raster
+from .errors import DecloudError, DecloudInputError, DecloudIOError
+from .interrupts import check, handle_signals
+
+NODATA = -10000
+BANDS = ("B2", "B3", "B4", "B8")
+IMAGES = 6
+MONTH_WINDOW_DAYS = 22.0
+MAX_NODATA_PERCENT = 5.0
+BLOCK_ROWS = 256
+COMPOSITES = ("median", "bap")
+Method = Literal["median", "bap"]
+log = logging.getLogger(__name__)
+
+
+class Dated(Protocol):
+    """What :func:`pick_dates` needs of a date (a :class:`decloud.timeseries.Acquired` is one)."""
+
+    @property
+    def when(self) -> datetime: ...
+    @property
+    def cloud_percent(self) -> float: ...
+    @property
+    def nodata_percent(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class Period:
+    """``[start, end)`` (days) with its middle and its name (``2022-06`` for a month, ``20220601-20220610`` for
+    ten days)."""
+
+    name: str
+    start: date
+    end: date
+    middle: date
+    window_days: float
+
+
+def parse_period(text: str | int) -> str | int:
+    """``month`` or a positive number of days."""
+    if isinstance(text, int) or str(text).strip().isdigit():
+        days = int(text)
+        if days < 1:
+            raise DecloudInputError(f"--period {text}: give month or a number of days >= 1")
+        return days
+    if str(text).strip().lower() == "month":
+        return "month"
+    raise DecloudInputError(f"--period {text}: give month or a number of days (e.g. 10)")
+
+
+def periods(first: date, last: date, period: str | int) -> list[Period]:
+    """The periods that cover ``[first, last]`` (both included): see the module doc."""
+    period = parse_period(period)
+    if last < first:
+        return []
+    out = []
+    if period == "month":
+        y, m = first.year, first.month
+        while date(y, m, 1) <= last:
+            end = date(y + (m == 12), m % 12 + 1, 1)
+            out.append(Period(f"{y:04d}-{m:02d}", date(y, m, 1), end, date(y, m, 15), MONTH_WINDOW_DAYS))
+            y, m = end.year, end.month
+        return out
+    assert isinstance(period, int)
+    start = first
+    while start <= last:
+        end = start + timedelta(days=period)
+        out.append(Period(f"{start:%Y%m%d}-{end - timedelta(days=1):%Y%m%d}", start, end,
+                          start + timedelta(days=period // 2), period / 2 + 7))
+        start = end
+    return out
+
+
+def _days_from(when: datetime | date, middle: date) -> float:
+    day = when.date() if isinstance(when, datetime) else when
+    seconds = 0.0
+    if isinstance(when, datetime):
+        seconds = when.hour * 3600 + when.minute * 60 + when.second
+    return (day - middle).days + seconds / 86400
+
+
+def pick_dates(candidates: Sequence[Dated], middle: date, *, window_days: float = MONTH_WINDOW_DAYS,
+               images: int = IMAGES, max_nodata_percent: float = MAX_NODATA_PERCENT) -> list:
+    """The original Decloud's rule (module doc): ``images`` dates (repeated when fewer exist), fewest clouds first;
+    [] when none is within the window."""
+    if images < 1:
+        raise DecloudInputError(f"--images {images}: at least 1")
+    kept = [c for c in candidates
+            if abs(_days_from(c.when, middle)) < window_days and c.nodata_percent < max_nodata_percent]
+    kept.sort(key=lambda c: (c.cloud_percent, abs(_days_from(c.when, middle)), str(getattr(c, "folder", c.when))))
+    kept = kept[:images]
+    if kept and len(kept) < images:
+        kept = [kept[0]] * (images - len(kept)) + kept
+    return kept
+
+
+# ---------------------------------------------------------------------------------------------- numpy composites
+
+def _clear(images: np.ndarray, clouds: np.ndarray) -> np.ndarray:
+    return np.any(images != NODATA, axis=-1) & ~clouds.astype(bool)
+
+
+def median_composite(images: np.ndarray, clouds: np.ndarray) -> np.ndarray:
+    """Per pixel and band, the median of the clear observations (``images`` [N, H, W, B] int16 with -10000
+    nodata, ``clouds`` [N, H, W] true where cloudy); -10000 where none is clear; int16 [H, W, B]."""
+    clear = _clear(images, clouds)
+    data = np.where(clear[..., None], images.astype(np.float32), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # pixels without any clear observation
+        med = np.nanmedian(data, axis=0)
+    out = np.where(np.isnan(med), NODATA, np.floor(np.nan_to_num(med, nan=NODATA) + 0.5))  # half up, as the app
+    return np.clip(out, -32768, 32767).astype(np.int16)
+
+
+def bap_order(dates: Sequence[date | datetime], middle: date, cloud_percents: Sequence[float] | None) -> list[int]:
+    """The images by preference: the smallest cloud share, then the nearest to ``middle``, then the earliest."""
+    shares = list(cloud_percents) if cloud_percents is not None else [0.0] * len(dates)
+    return sorted(range(len(dates)), key=lambda k: (shares[k], abs(_days_from(dates[k], middle)),
+                                                    _days_from(dates[k], middle)))
+
+
+def bap_composite(images: np.ndarray, clouds: np.ndarray, dates: Sequence[date | datetime], middle: date,
+                  cloud_percents: Sequence[float] | None = None) -> np.ndarray:
+    """Per pixel, the clear observation of the best image (:func:`bap_order`); -10000 where none is clear."""
+    clear = _clear(images, clouds)
+    out = np.full(images.shape[1:], NODATA, np.int16)
+    filled = np.zeros(images.shape[1:3], bool)
+    for k in bap_order(dates, middle, cloud_percents):
+        take = clear[k] & ~filled
+        out[take] = images[k][take]
+        filled |= take
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- planning
+
+@dataclass(frozen=True)
+class PeriodTask:
+    """One period to produce: the picked images in order (repeated as the rule repeats them), their masks, dates
+    and cloud shares, the method and the output."""
+
+    period: str
+    tile: str
+    start: str
+    end: str
+    middle: str
+    images: list[str]
+    masks: list[str]
+    nodata: list[str]
+    dates: list[str]
+    cloud_percents: list[float]
+    output: str
+    method: str = "median"
+    bbox: tuple[float, float, float, float] | None = None
+    extra: dict = field(default_factory=dict)
+
+    def unique(self) -> list[int]:
+        """Indices of the distinct images (a repeated date counts once in a composite)."""
+        seen: set[str] = set()
+        keep = []
+        for k, path in enumerate(self.images):
+            if path not in seen:
+                seen.add(path)
+                keep.append(k)
+        return keep
+
+
+def output_path(out_dir: str | Path, tile: str, period: Period) -> Path:
+    return Path(out_dir) / f"synthesis_{tile}_{period.name}.tif"
+
+
+def plan_synthesis(prepared: Sequence, out_dir: str | Path, *, period: str | int = "month",
+                   start: str | None = None, end: str | None = None, images: int = IMAGES,
+                   method: str = "median", bbox: Sequence[float] | None = None,
+                   max_nodata_percent: float = MAX_NODATA_PERCENT) -> tuple[list[PeriodTask], list[dict]]:
+    """The periods of the series (per tile) and those skipped (no date in the window), with why."""
+    from .timeseries import _bound  # noqa: PLC0415
+
+    if method not in COMPOSITES:
+        raise DecloudInputError(f"--method {method}: no synthesis network is shipped or registered yet; use "
+                                f"{' or '.join(COMPOSITES)}")
+    period = parse_period(period)
+    s2 = [a for a in prepared if a.sensor == "S2"]
+    if not s2:
+        raise DecloudInputError("no prepared S2 date (run decloud prepare-s2 first)")
+    tz = s2[0].when.tzinfo
+    t0, t1 = _bound(start, "start", tz), _bound(end, "end", tz, end=True)
+    if t0 is not None and t1 is not None and t0 >= t1:
+        raise DecloudInputError(f"--start {start} is after --end {end}: no period can be in that range")
+    first = t0.date() if t0 else min(a.when for a in s2).date()
+    last = (t1 - timedelta(seconds=1)).date() if t1 else max(a.when for a in s2).date()
+    if bbox is not None and len(bbox) != 4:
+        raise DecloudInputError("--bbox: give XMIN YMIN XMAX YMAX")
+    box = (float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3])) if bbox is not None else None
+    if box is not None and (box[0] >= box[2] or box[1] >= box[3]):
+        raise DecloudInputError(f"--bbox {' '.join(f'{v:g}' for v in box)}: give XMIN YMIN XMAX YMAX with XMIN < XMAX "
+                                "and YMIN < YMAX")
+    tasks, skipped = [], []
+    for tile in sorted({a.tile for a in s2}):
+        dates = [a for a in s2 if a.tile == tile]
+        for p in periods(first, last, period):
+            picked = pick_dates(dates, p.middle, window_days=p.window_days, images=images,
+                                max_nodata_percent=max_nodata_percent)
+            if not picked:
+                near = [a for a in dates if abs(_days_from(a.when, p.middle)) < p.window_days]
+                reason = (f"no prepared S2 date of tile {tile} within {p.window_days:g} days of {p.middle}" if not near
+                          else f"the {len(near)} S2 date(s) of tile {tile} within {p.window_days:g} days of "
+                          f"{p.middle} all have {max_nodata_percent:g} % nodata or more")
+                skipped.append({"task": f"synthesis {tile} {p.name}", "period": p.name, "tile": tile,
+                                "status": "skipped", "reason": reason})
+                continue
+            tasks.append(PeriodTask(
+                period=p.name, tile=tile, start=p.start.isoformat(), end=p.end.isoformat(),
+                middle=p.middle.isoformat(), images=[str(a.image) for a in picked],
+                masks=[str(a.folder / "cloud.tif") for a in picked], nodata=[str(a.folder / "nodata.tif")
+                                                                           for a in picked],
+                dates=[a.when.isoformat() for a in picked], cloud_percents=[float(a.cloud_percent) for a in picked],
+                output=str(output_path(out_dir, tile, p)), method=method, bbox=box))
+    return tasks, skipped
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+def composite_app_available() -> bool:
+    """Whether the OTB app DecloudComposite is installed (it then computes the composites)."""
+    import os  # noqa: PLC0415
+
+    paths = [p for p in os.environ.get("OTB_APPLICATION_PATH", "").split(":") if p]
+    return any((Path(p) / "otbapp_DecloudComposite.so").exists() for p in paths)
+
+
+def _window(ds, bbox) -> tuple[int, int, int, int]:
+    """(x0, y0, width, height) of ``bbox`` on the image's grid (whole pixels that it touches), or the whole image."""
+    w, h = ds.RasterXSize, ds.RasterYSize
+    if bbox is None:
+        return 0, 0, w, h
+    gt = ds.GetGeoTransform()
+    xmin, ymin, xmax, ymax = bbox
+    c0 = int(np.floor((xmin - gt[0]) / gt[1] + 1e-9))
+    c1 = int(np.ceil((xmax - gt[0]) / gt[1] - 1e-9))
+    r0 = int(np.floor((ymax - gt[3]) / gt[5] + 1e-9))
+    r1 = int(np.ceil((ymin - gt[3]) / gt[5] - 1e-9))
+    c0, r0, c1, r1 = max(c0, 0), max(r0, 0), min(c1, w), min(r1, h)
+    if c1 <= c0 or r1 <= r0:
+        raise DecloudInputError(f"--bbox {' '.join(f'{v:.12g}' for v in bbox)} is outside the images ({w} x {h} "
+                                f"px from x={gt[0]:.12g}, y={gt[3]:.12g})")
+    return c0, r0, c1 - c0, r1 - r0
+
+
+def _open(path: str):
+    from osgeo import gdal  # noqa: PLC0415
+
+    gdal.UseExceptions()
+    try:
+        return gdal.Open(path)
+    except RuntimeError as e:
+        raise DecloudInputError(f"{path}: not readable by GDAL ({e})") from e
+
+
+def compose_numpy(task: PeriodTask, out: str | Path) -> None:
+    """Write ``task``'s composite to ``out`` (block by block, int16 GeoTIFF with band names and metadata)."""
+    from osgeo import gdal  # noqa: PLC0415
+
+    from .geotiff import creation_options  # noqa: PLC0415
+
+    keep = task.unique()
+    images = [_open(task.images[k]) for k in keep]
+    masks = [_open(task.masks[k]) for k in keep]
+    nodata = [_open(task.nodata[k]) if Path(task.nodata[k]).exists() else None for k in keep]
+    ref = images[0]
+    for k, ds in zip(keep, images):
+        if (ds.RasterXSize, ds.RasterYSize) != (ref.RasterXSize, ref.RasterYSize) or \
+                not np.allclose(ds.GetGeoTransform(), ref.GetGeoTransform()):
+            raise DecloudInputError(f"{task.images[k]}: not on the grid of {task.images[keep[0]]}")
+    x0, y0, width, height = _window(ref, task.bbox)
+    gt = list(ref.GetGeoTransform())
+    gt[0] += x0 * gt[1]
+    gt[3] += y0 * gt[5]
+    middle = date.fromisoformat(task.middle)
+    dates = [datetime.fromisoformat(task.dates[k]) for k in keep]
+    shares = [task.cloud_percents[k] for k in keep]
+    bands = ref.RasterCount
+    dst = gdal.GetDriverByName("GTiff").Create(str(out), width, height, bands, gdal.GDT_Int16,
+                                               options=creation_options(np.dtype("int16")))
+    dst.SetGeoTransform(gt)
+    dst.SetProjection(ref.GetProjection())
+    for b in range(bands):
+        band = dst.GetRasterBand(b + 1)
+        band.SetNoDataValue(NODATA)
+        band.SetDescription(ref.GetRasterBand(b + 1).GetDescription() or (BANDS[b] if b < len(BANDS) else ""))
+    dst.SetMetadata(metadata(task))
+    for r in range(0, height, BLOCK_ROWS):
+        check()
+        rows = min(BLOCK_ROWS, height - r)
+        stack = np.stack([np.moveaxis(ds.ReadAsArray(x0, y0 + r, width, rows).reshape(bands, rows, width), 0, -1)
+                          for ds in images]).astype(np.int16)
+        cloud = np.stack([m.ReadAsArray(x0, y0 + r, width, rows) != 0 for m in masks])
+        for k, nd in enumerate(nodata):
+            if nd is not None:
+                stack[k][nd.ReadAsArray(x0, y0 + r, width, rows) != 0] = NODATA
+        block = (median_composite(stack, cloud) if task.method == "median"
+                 else bap_composite(stack, cloud, dates, middle, shares))
+        for b in range(bands):
+            dst.GetRasterBand(b + 1).WriteArray(block[..., b], 0, r)
+    dst.FlushCache()
+    dst = None
+
+
+def compose_app(task: PeriodTask, out: str | Path) -> None:
+    """Write ``task``'s composite to ``out`` with the OTB app DecloudComposite."""
+    from .atomic import write_app  # noqa: PLC0415
+    from .geotiff import extended_filename  # noqa: PLC0415
+    from .infer import crop  # noqa: PLC0415
+    from .otbenv import pyotb  # noqa: PLC0415
+
+    otb = pyotb()
+    keep = task.unique()
+    params = {"il": [crop(otb, task.images[k], task.bbox) for k in keep],
+              "masks": [crop(otb, task.masks[k], task.bbox) for k in keep],
+              "dates": [task.dates[k][:19] for k in keep], "mode": task.method, "date": task.middle,
+              "cloudshares": [task.cloud_percents[k] for k in keep], "nodata": NODATA}
+    try:
+        app = otb.DecloudComposite(params)
+    except Exception as e:  # pyotb wraps the app's one-line FATAL in a RuntimeError
+        from .atomic import app_error  # noqa: PLC0415
+
+        raise DecloudInputError(f"DecloudComposite: {app_error(e)}") from e
+    write_app(app, out, pixel_type="int16", ext_fname=extended_filename(np.dtype("int16")), name=task.output)
+    from osgeo import gdal  # noqa: PLC0415
+
+    ds = gdal.Open(str(out), gdal.GA_Update)
+    for b in range(ds.RasterCount):
+        ds.GetRasterBand(b + 1).SetDescription(BANDS[b] if b < len(BANDS) else f"band{b + 1}")
+    ds.SetMetadata({**(ds.GetMetadata() or {}), **metadata(task)})
+    ds = None
+
+
+def metadata(task: PeriodTask) -> dict[str, str]:
+    return {"ACQUISITION_DATE": f"{task.middle}T00:00:00", "DECLOUD_SYNTHESIS": task.method,
+            "DECLOUD_SYNTHESIS_PERIOD": f"{task.start}/{task.end}",
+            "DECLOUD_SYNTHESIS_DATES": " ".join(d[:19] for d in task.dates)}
+
+
+def _done(output: str) -> bool:
+    if not Path(output).exists():
+        return False
+    try:
+        verify_raster(output)
+    except DecloudIOError as e:
+        log.warning("%s; redoing that period", e)
+        return False
+    return True
+
+
+def run_task(task: PeriodTask, engine: str = "auto") -> dict:
+    """Produce one period unless its output exists; its report entry."""
+    import os  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
+    began = time.perf_counter()
+    entry = {"task": f"synthesis {task.tile} {task.period}", "period": task.period, "tile": task.tile,
+             "middle": task.middle, "method": task.method, "output": task.output,
+             "inputs": {"images": task.images, "masks": task.masks, "dates": task.dates,
+                        "cloud_percents": task.cloud_percents},
+             "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    if _done(task.output):
+        return entry | {"status": "exists", "duration_s": 0.0}
+    use_app = engine == "otb" or (engine == "auto" and composite_app_available())
+    with atomic_output(task.output) as tmp:
+        try:
+            (compose_app if use_app else compose_numpy)(task, tmp)
+        except RuntimeError as e:  # GDAL's, e.g. a full disk
+            raise DecloudIOError(f"{task.output}: writing failed: {e}") from e
+        verify_raster(tmp, name=task.output)
+    return entry | {"status": "done", "engine": "DecloudComposite" if use_app else "numpy",
+                    "duration_s": round(time.perf_counter() - began, 3)}
+
+
+def run_synthesis(tasks: Sequence[PeriodTask], out_dir: str | Path, *, skipped: Sequence[dict] = (),
+                  engine: str = "auto", progress: bool = True, cluster: distributed.ClusterOptions | None = None,
+                  client=None) -> list[dict]:
+    """Run the periods (on Dask unless ``cluster.workers == 0``), holding ``out_dir``'s lock; returns the report
+    entries (skipped periods first). A failed period does not stop the others; the run then raises."""
+    check_otb_output(out_dir)
+    inputs: dict[str, object] = {}
+    for t in tasks:
+        inputs[f"images of {t.period}"] = t.images
+        inputs[f"masks of {t.period}"] = t.masks
+    refuse_input_as_output([t.output for t in tasks], inputs)
+    cluster = cluster or distributed.ClusterOptions()
+    extra = {"command": "decloud synthesis", "engine": engine}
+    with folder_lock(out_dir, "decloud synthesis"), handle_signals((signal.SIGINT,)):
+        existing = {t.output: run_task(t, engine) for t in tasks if _done(t.output)}
+        todo = [t for t in tasks if t.output not in existing]
+        before = [*skipped, *existing.values()]
+        ran = distributed.run_tasks(functools.partial(run_task, engine=engine), todo, options=cluster, client=client,
+                                    report_dir=out_dir, report_extra=extra, entries_before=before,
+                                    progress=progress, desc="periods", label=lambda t: f"synthesis {t.tile} {t.period}",
+                                    raise_failures=False)
+        new = dict(zip((t.output for t in todo), ran[len(before):]))
+        ordered = [*skipped, *(existing.get(t.output) or new[t.output] for t in tasks)]
+        distributed.write_report(out_dir, ordered, extra={**extra, "cluster": cluster.describe()})
+    failed = [e for e in ordered if e.get("status") == "failed"]
+    if failed:
+        raise DecloudError(f"{len(failed)} of {len(tasks)} periods failed (see {Path(out_dir) / 'run_report.json'}); "
+                           f"first: {failed[0]['task']}: {failed[0].get('error', '')}")
+    return ordered
