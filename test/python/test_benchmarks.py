@@ -63,3 +63,17 @@ def test_distributed_benchmark_quick_prints_its_contract():
     for name in ("overhead_ms_per_task", "speedup_2_workers", "workers_1_s", "workers_2_s", "sequential_s"):
         float(out[name])
     assert float(out["speedup_2_workers"]) > 0 and int(out["dates"]) > 2
+
+
+@pytest.mark.skipif(not (BENCH.parents[1] / "shared" / "data").is_dir(), reason="../shared/data is absent")
+def test_synthesis_benchmark_quick_prints_its_contract():
+    proc = subprocess.run([sys.executable, str(BENCH / "synthesis.py"), "--quick"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = figures(proc.stdout)
+    for name in ("median_psnr", "bap_psnr", "gapfilling_psnr", "best_composite_psnr"):
+        assert math.isfinite(float(out[name])), (name, out[name])
+    # no synthesis model is shipped yet: said so, never a placeholder number
+    assert out["synthesis_psnr"] == "none" and out["synthesis_gain_db"] == "none"
+    assert "no synthesis model is shipped yet" in proc.stderr
+    assert int(out["references"]) > 0 and float(out["seconds"]) < 60

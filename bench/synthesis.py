@@ -1,0 +1,207 @@
+"""Benchmark: one cloud-free image per month, measured on a withheld clear date (issue 16, item 5).
+
+On the test part of each real set of ../shared/data (``decloud.scenarios.SPLITS``: rows for bolzano-west, dates
+for the others; each set's cloud mask), for every calendar month with at least 3 clear-ish dates (cloudy share
+<= 10 %) in it, each clear date of the month (<= 2 %) in turn is the REFERENCE and is withheld: it is never an input.
+The inputs are the month's dates picked by the original Decloud's rule among the other dates (:func:`decloud.
+synthesis.pick_dates`: 6 within 22 days of the 15th, fewest clouds first), from which:
+
+  median       per-pixel median of the clear observations (decloud.synthesis.median_composite)
+  bap          best available pixel: the least cloudy image, then the nearest to the 15th (bap_composite)
+  gapfilling   the linear gap-filling AT THE REFERENCE DATE between the nearest clear-ish inputs before and after
+               it, their cloudy pixels left out (the one side's value where the other has none; the one side's
+               copy when no clear-ish input is on the other), decloud.scenarios.linear_gapfill: what a user with
+               the reference's date gets from the classical method
+  synthesis    a synthesis network: none is shipped yet (issue 16, item 1), so its lines read ``none``
+
+Each is scored on the reference (decloud.metrics: PSNR, SSIM, SAM) on the pixels clear and valid in the reference
+and valid in EVERY output (the same pixels for all; ``coverage_<method>`` is the share of the reference's clear
+pixels where that method gives a value). Lines (``name: value``):
+
+  synthesis_psnr, median_psnr, bap_psnr, gapfilling_psnr   mean over the reference dates (all sets), dB
+  synthesis_gain_db        synthesis minus the better of median / bap (``none`` without a synthesis model)
+  best_composite_psnr      the better of median_psnr / bap_psnr
+  <method>_ssim, <method>_sam, coverage_<method>           means over the reference dates
+  <method>_psnr_<set>      per set
+  references, periods, seconds
+
+    python bench/synthesis.py            # every clear date of every qualifying month (a few minutes at most)
+    python bench/synthesis.py --quick    # one reference per month, at most 2 per set (under a minute)
+
+Exits with status 2 and one line when the data folder is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+
+from decloud import metrics
+from decloud.errors import DecloudError
+from decloud.scenarios import NODATA, SPLITS, Series, linear_gapfill, load_series
+from decloud.synthesis import MONTH_WINDOW_DAYS, bap_composite, median_composite, periods, pick_dates
+
+SETS = ("bolzano-west", "greenearthnet-portugal", "greenearthnet-sweden", "worldcereal-belgium-a")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+METHODS = ("median", "bap", "gapfilling")
+CLEARISH = 0.10
+CLEAR = 0.02
+MIN_CLEARISH = 3
+
+
+@dataclass(frozen=True)
+class Obs:
+    """One date of a series as :func:`pick_dates` sees it."""
+
+    index: int
+    when: datetime
+    cloud_percent: float
+    nodata_percent: float
+
+
+def key(name: str) -> str:
+    return re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_")
+
+
+def fmt(x: float | None) -> str:
+    return "none" if x is None else ("nan" if not math.isfinite(x) else f"{x:.3f}")
+
+
+def gapfilling_at(series: Series, ref: int, inputs: list[int], frac: np.ndarray) -> np.ndarray | None:
+    """Linear gap-filling at the reference date between the nearest clear-ish inputs before and after it."""
+    days = [d.toordinal() for d in series.dates]
+    clear = [i for i in inputs if frac[i] <= CLEARISH]
+    before = [i for i in clear if days[i] < days[ref]]
+    after = [i for i in clear if days[i] > days[ref]]
+    b = max(before, key=lambda i: days[i]) if before else None
+    a = min(after, key=lambda i: days[i]) if after else None
+    if b is None and a is None:
+        return None
+    empty = np.full_like(series.reflectance[ref], NODATA)
+    tm1 = np.where(series.cloud[b][..., None], NODATA, series.reflectance[b]) if b is not None else empty
+    tp1 = np.where(series.cloud[a][..., None], NODATA, series.reflectance[a]) if a is not None else empty
+    stamps = {"t": series.timestamp(ref), "tm1": series.timestamp(b if b is not None else ref),
+              "tp1": series.timestamp(a if a is not None else ref)}
+    return linear_gapfill(tm1, tp1, stamps)
+
+
+def evaluate_set(series: Series, is_test, *, quick: bool) -> list[dict]:
+    """Scores per reference date of one set's test part."""
+    frac = series.cloud_fraction()
+    valid = series.valid
+    nodata_pct = 100 * (1 - valid.mean(axis=(1, 2)))
+    obs = [Obs(i, datetime(d.year, d.month, d.day, tzinfo=timezone.utc), 100 * float(frac[i]), float(nodata_pct[i]))
+           for i, d in enumerate(series.dates)]
+    rows = []
+    test_days = [d for d in series.dates if is_test(d)]
+    if not test_days:
+        return rows
+    for p in periods(min(test_days), max(test_days), "month"):
+        in_month = [i for i, d in enumerate(series.dates) if p.start <= d < p.end and is_test(d)]
+        if sum(frac[i] <= CLEARISH for i in in_month) < MIN_CLEARISH:
+            continue
+        refs = sorted((i for i in in_month if frac[i] <= CLEAR and valid[i].any()),
+                      key=lambda i: (abs((series.dates[i] - p.middle).days), i))
+        for ref in refs[:1] if quick else refs:
+            picked = pick_dates([o for o in obs if o.index != ref], p.middle, window_days=MONTH_WINDOW_DAYS)
+            inputs = list(dict.fromkeys(o.index for o in picked))
+            if not inputs:
+                continue
+            images, clouds = series.reflectance[inputs], series.cloud[inputs]
+            outputs: dict[str, np.ndarray | None] = {
+                "median": median_composite(images, clouds),
+                "bap": bap_composite(images, clouds, [series.dates[i] for i in inputs], p.middle,
+                                     [100 * float(frac[i]) for i in inputs]),
+                "gapfilling": gapfilling_at(series, ref, inputs, frac),
+            }
+            if any(v is None for v in outputs.values()):
+                continue
+            reference = series.reflectance[ref]
+            target = valid[ref] & ~series.cloud[ref]
+            common = target.copy()
+            for out in outputs.values():
+                common &= np.all(out != NODATA, axis=-1)  # type: ignore[operator]
+            if common.sum() < 100:
+                continue
+            row: dict = {"set": series.name, "period": p.name, "reference": series.dates[ref].isoformat(),
+                         "inputs": [series.dates[i].isoformat() for i in inputs]}
+            for name, out in outputs.items():
+                assert out is not None
+                s = metrics.scores(out, reference, common)
+                row[name] = {"psnr": s.psnr, "ssim": s.ssim, "sam": s.sam,
+                             "coverage": float((np.all(out != NODATA, axis=-1) & target).sum() / target.sum())}
+            rows.append(row)
+    return rows
+
+
+def mean(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DATA, help=f"folder of the real sets (default: {DATA})")
+    parser.add_argument("--quick", action="store_true", help="one reference per month, at most 2 per set")
+    parser.add_argument("--details", action="store_true", help="one line per reference date on stderr")
+    args = parser.parse_args()
+
+    folders = [args.data / name for name in SETS]
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        print(f"synthesis: the real data is absent ({', '.join(missing)}): give --data "
+              "(see ../shared/data/README.md)", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    rows: list[dict] = []
+    try:
+        for name, folder in zip(SETS, folders):
+            split = SPLITS[name]
+            part, is_test = split.test(load_series(folder, mask=split.mask))
+            found = evaluate_set(part, is_test, quick=args.quick)
+            if args.quick and len(found) > 2:
+                found = [found[0], found[-1]]
+            rows += found
+    except DecloudError as e:
+        print(f"synthesis: error: {e}", file=sys.stderr)
+        return 2
+    if not rows:
+        print("synthesis: no month with 3 clear-ish dates and a clear reference in the test parts", file=sys.stderr)
+        return 1
+    if args.details:
+        for r in rows:
+            print(f"  {r['set']} {r['period']} ref {r['reference']} inputs {' '.join(d[5:] for d in r['inputs'])}: "
+                  + ", ".join(f"{m} {r[m]['psnr']:.2f} dB" for m in METHODS), file=sys.stderr)
+    print("synthesis: no synthesis model is shipped yet (issue 16, item 1): synthesis_psnr and synthesis_gain_db "
+          "are none", file=sys.stderr)
+    psnr = {m: mean([r[m]["psnr"] for r in rows]) for m in METHODS}
+    best = max(psnr["median"], psnr["bap"])
+    lines = ["synthesis_psnr: none", f"median_psnr: {fmt(psnr['median'])}", f"bap_psnr: {fmt(psnr['bap'])}",
+             f"gapfilling_psnr: {fmt(psnr['gapfilling'])}", "synthesis_gain_db: none",
+             f"best_composite_psnr: {fmt(best)}"]
+    for m in METHODS:
+        lines += [f"{m}_ssim: {fmt(mean([r[m]['ssim'] for r in rows]))}",
+                  f"{m}_sam: {fmt(mean([r[m]['sam'] for r in rows]))}",
+                  f"coverage_{m}: {fmt(mean([r[m]['coverage'] for r in rows]))}"]
+    for name in SETS:
+        mine = [r for r in rows if r["set"] == name]
+        for m in METHODS:
+            lines.append(f"{m}_psnr_{key(name)}: {fmt(mean([r[m]['psnr'] for r in mine]) if mine else math.nan)}")
+    lines += [f"references: {len(rows)}", f"periods: {len({(r['set'], r['period']) for r in rows})}",
+              f"seconds: {time.perf_counter() - start:.1f}"]
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
