@@ -356,15 +356,22 @@ def compose_app(task: PeriodTask, out: str | Path) -> None:
     """Write ``task``'s composite to ``out`` with the OTB app DecloudComposite."""
     from .atomic import write_app  # noqa: PLC0415
     from .geotiff import extended_filename  # noqa: PLC0415
-    from .infer import crop  # noqa: PLC0415
     from .otbenv import pyotb  # noqa: PLC0415
 
     otb = pyotb()
     keep = task.unique()
-    params = {"il": [crop(otb, task.images[k], task.bbox) for k in keep],
-              "masks": [crop(otb, task.masks[k], task.bbox) for k in keep],
+    # the window of the numpy path (whole pixels the box touches), not ExtractROI's extent mode (one pixel more)
+    x0, y0, width, height = _window(_open(task.images[keep[0]]), task.bbox)
+
+    def crop(path: str):
+        if task.bbox is None:
+            return path
+        return otb.ExtractROI({"in": path, "mode": "standard", "startx": x0, "starty": y0, "sizex": width,
+                               "sizey": height})
+
+    params = {"il": [crop(task.images[k]) for k in keep], "masks": [crop(task.masks[k]) for k in keep],
               "dates": [task.dates[k][:19] for k in keep], "mode": task.method, "date": task.middle,
-              "cloudshares": [task.cloud_percents[k] for k in keep], "nodata": NODATA}
+              "cloudshares": [f"{task.cloud_percents[k]:.6g}" for k in keep], "nodata": NODATA}
     try:
         app = otb.DecloudComposite(params)
     except Exception as e:  # pyotb wraps the app's one-line FATAL in a RuntimeError

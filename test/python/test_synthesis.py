@@ -20,6 +20,7 @@ from decloud.prepare import prepare_s2
 from decloud.synthesis import (
     NODATA,
     bap_composite,
+    composite_app_available,
     median_composite,
     periods,
     pick_dates,
@@ -232,6 +233,24 @@ def test_synthesis_command_days_periods_range_bbox_and_skips(prepared, tmp_path)
     ds = gdal.Open(str(tmp_path / done[0]["output"]))
     assert (ds.RasterXSize, ds.RasterYSize) == (50, 50)
     assert ds.GetGeoTransform()[0] == x0 + 100 and ds.GetGeoTransform()[3] == y0 - 200
+
+
+@pytest.mark.skipif(not composite_app_available(), reason="the OTB app DecloudComposite is not built")
+@pytest.mark.parametrize("method", ["median", "bap"])
+def test_the_composite_app_and_numpy_give_the_same_outputs(prepared, tmp_path, method):
+    x0, y0 = sp.ORIGIN
+    common = ("--method", method, "--bbox", x0 + 100, y0 - 1000, x0 + 1200, y0 - 200, "--workers", 0, "-q")
+    ok(decloud("synthesis", prepared, "--out-dir", "np", "--engine", "numpy", *common, cwd=tmp_path))
+    ok(decloud("synthesis", prepared, "--out-dir", "otb", "--engine", "otb", *common, cwd=tmp_path))
+    report = json.loads((tmp_path / "otb" / "run_report.json").read_text())["tasks"]
+    assert [e["engine"] for e in report] == ["DecloudComposite"] * 3
+    for e in report:
+        name = Path(e["output"]).name
+        a, b = gdal.Open(str(tmp_path / "np" / name)), gdal.Open(str(tmp_path / "otb" / name))
+        assert (b.RasterXSize, b.RasterYSize) == (110, 80) and b.GetGeoTransform() == a.GetGeoTransform()
+        assert np.array_equal(a.ReadAsArray(), b.ReadAsArray())
+        assert b.GetMetadataItem("ACQUISITION_DATE") == a.GetMetadataItem("ACQUISITION_DATE")
+        assert [b.GetRasterBand(k + 1).GetDescription() for k in range(4)] == ["B2", "B3", "B4", "B8"]
 
 
 def test_synthesis_command_refuses_an_unknown_method_and_period(prepared, tmp_path):
