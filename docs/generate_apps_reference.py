@@ -12,8 +12,8 @@ import os
 import sys
 from pathlib import Path
 
-APPS = ("DecloudInfer", "DecloudGapFilling", "DecloudTimeSeriesPreProcessor", "TensorflowModelServe",
-        "DecloudPatchesExtraction")
+APPS = ("DecloudInfer", "DecloudGapFilling", "DecloudComposite", "DecloudTimeSeriesPreProcessor",
+        "TensorflowModelServe", "DecloudPatchesExtraction")
 PAGE = Path(__file__).with_name("apps-reference.md")
 # otbApplication's ParameterType_<Name>, as the documentation reads (read from the module: no numbers here)
 TYPE_NAMES = {"Int": "int", "Float": "float", "Double": "float", "String": "string", "StringList": "string list",
