@@ -371,7 +371,9 @@ def compose_app(task: PeriodTask, out: str | Path) -> None:
 
     params = {"il": [crop(task.images[k]) for k in keep], "masks": [crop(task.masks[k]) for k in keep],
               "dates": [task.dates[k][:19] for k in keep], "mode": task.method, "date": task.middle,
-              "cloudshares": [f"{task.cloud_percents[k]:.6g}" for k in keep], "nodata": NODATA}
+              "nodata": NODATA}
+    if task.method == "bap":
+        params["cloudshares"] = [f"{task.cloud_percents[k]:.6g}" for k in keep]
     try:
         app = otb.DecloudComposite(params)
     except Exception as e:  # pyotb wraps the app's one-line FATAL in a RuntimeError
