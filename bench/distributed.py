@@ -53,7 +53,7 @@ from decloud.timeseries import find_prepared, plan_timeseries, run_task, run_tim
 
 def make_series(folder: Path, dates: int, size: int) -> Path:
     from decloud.prepare import prepare_s2  # noqa: PLC0415
-    from decloud.synthetic_products import make_stack  # noqa: PLC0415
+    from decloud.testing.synthetic_products import make_stack  # noqa: PLC0415
 
     for k in range(dates):
         product = make_stack(folder / "products", when=datetime(2022, 6, 1) + timedelta(days=3 * k), size=size, seed=k)

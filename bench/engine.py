@@ -28,7 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-from decloud import raster, synthetic, toymodels  # noqa: E402
+from decloud import raster, synthetic  # noqa: E402
+from decloud.testing import toymodels  # noqa: E402
 from decloud.otbenv import app_environment, module_app_dir  # noqa: E402
 
 BIG = (64, 128, 256, 512, 512, 512)

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decloud import raster, toymodels
+from decloud import raster
+from decloud.testing import toymodels
 from decloud.otbenv import app_environment, otbcli
 
 # The paper-family model shipped for comparison (msop_unet, no holes in the graph): the app mechanics tests

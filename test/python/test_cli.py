@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from decloud import synthetic_products as sp
+from decloud.testing import synthetic_products as sp
 from decloud.otbenv import app_environment
 
 

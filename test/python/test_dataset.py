@@ -9,7 +9,7 @@ from datetime import datetime
 
 import numpy as np
 import pytest
-from decloud import synthetic_products as sp
+from decloud.testing import synthetic_products as sp
 from decloud.dataset import TileCatalog, extract_patches, generate_dataset, read_dataset
 from decloud.errors import DecloudInputError
 from decloud.layouts import parse_layout

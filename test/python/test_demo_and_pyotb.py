@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from decloud import raster, toymodels
+from decloud import raster
+from decloud.testing import toymodels
 from decloud.demo import run_demo
 from decloud.infer import decloud_app, infer
 from decloud.otbenv import app_environment, pyotb

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decloud import synthetic_products as sp
+from decloud.testing import synthetic_products as sp
 from decloud.distributed import ClusterOptions, jobqueue_cluster, local_cluster, run_tasks
 from decloud.errors import DecloudError
 from decloud.otbenv import app_environment

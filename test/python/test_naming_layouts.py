@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from decloud import synthetic_products as sp
+from decloud.testing import synthetic_products as sp
 from decloud.errors import DecloudInputError
 from decloud.layouts import load_layout, shipped_layouts
 from decloud.otbenv import app_environment

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import numpy as np
 import pytest
-from decloud import synthetic_products as sp
+from decloud.testing import synthetic_products as sp
 from decloud.layouts import LayoutError, load_layout
 from decloud.patch_index import PatchGrid, TileIndex, index_prepared, to_hours
 from decloud.prepare import prepare_s1, prepare_s2

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import numpy as np
 import pytest
-from decloud import synthetic_products as sp
+from decloud.testing import synthetic_products as sp
 from decloud.layouts import load_layout, shipped_layouts
 from decloud.patch_index import PatchGrid, TileIndex, index_prepared, to_hours
 from decloud.prepare import prepare_s2

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from decloud import synthetic_products as sp
+from decloud.testing import synthetic_products as sp
 from decloud.dataset import catalog_from_prepared
 from decloud.errors import DecloudInputError
 from decloud.otbenv import app_environment

@@ -29,7 +29,7 @@ from decloud.otbenv import app_environment
 from decloud.prepare import prepare_s2
 from decloud.raster import read_array, write_geotiff
 from decloud.synthetic import s2_like
-from decloud.synthetic_products import make_stack
+from decloud.testing.synthetic_products import make_stack
 
 from conftest import MSOP_MODEL
 

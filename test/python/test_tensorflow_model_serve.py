@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from decloud import raster, toymodels
+from decloud import raster
+from decloud.testing import toymodels
 from conftest import ORIGIN, run_serve, write_image
 
 KERNEL, EF = 5, 16

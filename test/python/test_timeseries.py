@@ -15,7 +15,7 @@ import pytest
 from conftest import MSOP_MODEL
 from decloud.prepare import prepare_s2
 from decloud.raster import geotransform, read_array
-from decloud.synthetic_products import make_stack
+from decloud.testing.synthetic_products import make_stack
 from decloud.timeseries import find_prepared, plan_timeseries, run_timeseries
 from test_holes import complete, provenance_of
 

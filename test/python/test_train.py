@@ -14,7 +14,7 @@ from datetime import datetime
 import keras
 import numpy as np
 import pytest
-from decloud import synthetic_products as sp
+from decloud.testing import synthetic_products as sp
 from decloud.card import read_card
 from decloud.dataset import catalog_from_prepared, generate_dataset, read_dataset, write_examples
 from decloud.errors import DecloudInputError

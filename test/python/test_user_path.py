@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from decloud import synthetic_products as sp
+from decloud.testing import synthetic_products as sp
 from decloud.otbenv import app_environment
 from decloud.prepare import prepare_s2
 from osgeo import gdal

@@ -1,6 +1,6 @@
 """Fixtures for the C++ app tests (ctest): a generated image, a SavedModel and the model's Python output.
 
-``python -m decloud.testdata DIR`` writes into DIR:
+``python -m decloud.testing.testdata DIR`` writes into DIR:
   image.tif     100 x 90 pixels, 4 bands, float32, EPSG:32632, 10 m
   conv_model/   fully convolutional SavedModel: 5x5 'valid' convolution, input x, outputs y (2 bands), z (1 band)
   expected_y.tif  the model's output y computed by TensorFlow in Python, on the grid that
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import raster, toymodels
+from .. import raster
+from . import toymodels
 
 ORIGIN = (674990.0, 5154960.0)
 
@@ -56,6 +57,6 @@ def write_gapfilling_fixtures(out_dir: str | Path) -> Path:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m decloud.testdata DIR")
+        sys.exit("usage: python -m decloud.testing.testdata DIR")
     write_engine_fixtures(sys.argv[1])
     write_gapfilling_fixtures(sys.argv[1])

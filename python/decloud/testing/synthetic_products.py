@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .products import BANDS_10M, BANDS_20M
-from .raster import write_geotiff
+from ..products import BANDS_10M, BANDS_20M
+from ..raster import write_geotiff
 
 EPSG = 32632
 ORIGIN = (600000.0, 5100000.0)
