@@ -216,7 +216,7 @@ private:
     UseTiledGeoTIFF();
     m_Tags = TagsFilterType::New();
     m_Tags->SetInput(m_Filter->GetOutput());
-    m_Tags->SetTags(OutputTags(images->GetNthElement(0), bands));
+    m_Tags->SetTags(DatedS2Tags(images->GetNthElement(0), bands, GetParameterString("date")));
     SetParameterOutputImage("out", m_Tags->GetOutput());
     WriteOutputs();
   }
@@ -227,38 +227,6 @@ private:
     for (size_t k = 0; k < values.size(); ++k)
       text << (k ? " " : "") << values[k];
     return text.str();
-  }
-
-  /** Band names (the first image's S2 band descriptions, else B2 B3 B4 B8 for 4 bands) and the date. */
-  decloud::OutputTags OutputTags(FloatVectorImageType* first, unsigned int bands)
-  {
-    decloud::OutputTags tags;
-    std::vector<std::string> names;
-    for (const auto& d : decloud::RasterFacts::Of(decloud::InputFileName(first)).descriptions)
-      names.push_back(decloud::S2BandName(d));
-    if (names.size() == bands && std::none_of(names.begin(), names.end(), [](const std::string& s) { return s.empty(); }))
-      tags.bandNames = names;
-    else if (bands == decloud::S2Bands10m().size())
-      tags.bandNames = decloud::S2Bands10m();
-    tags.Set(decloud::DateItem, GetParameterString("date"));
-    return tags;
-  }
-
-  /** Each mask covers its whole image (grid[k], mask grid[n + k]): a smaller one would crop the output. */
-  void CheckMasksCoverImages(const std::vector<GridImage>& grid, size_t n)
-  {
-    for (size_t k = 0; k < n; ++k)
-    {
-      const auto image = decloud::GridInput::Of(grid[k].key, grid[k].image);
-      const auto mask = decloud::GridInput::Of(grid[n + k].key, grid[n + k].image);
-      const auto covered = decloud::CommonRegion({image, mask});
-      if (covered.GetIndex(0) != 0 || covered.GetIndex(1) != 0 || covered.GetSize(0) != image.size[0] ||
-          covered.GetSize(1) != image.size[1])
-        otbAppLogFATAL("" << mask.key << ": the mask is " << mask.size[0] << "x" << mask.size[1] << " pixels but "
-                          << image.key << " is " << image.size[0] << "x" << image.size[1] << " (the mask covers "
-                          << covered.GetSize(0) << "x" << covered.GetSize(1) << " of them): each mask must cover its "
-                          "whole image, or the output would be cropped");
-    }
   }
 
   using TagsFilterType = DecloudTagsFilter<FloatVectorImageType>;
