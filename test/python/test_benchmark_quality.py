@@ -164,8 +164,10 @@ def test_outputs_exist_and_agree(report):
     md = (out / "summary.md").read_text()
     assert f"| tiny-set (2) | {DEFAULT_MODEL_NAME} |" in md and "gain dB" in md
     quicklook = read_array(out / "quicklook_tiny-set.png")
-    # t | gap-filling | model | reference, 8-pixel gaps
-    assert quicklook.shape[0] == SIZE and quicklook.shape[1] == 4 * SIZE + 3 * 8
+    # t | gap-filling | model | reference, 8-pixel gaps, each under its title
+    from decloud.raster import TITLE_HEIGHT  # noqa: PLC0415
+
+    assert quicklook.shape[0] == TITLE_HEIGHT + SIZE and quicklook.shape[1] == 4 * SIZE + 3 * 8
 
 
 def test_score_excludes_nodata_and_counts_coverage():
