@@ -35,7 +35,6 @@ from .patch_index import PatchGrid
 from .search import Sample
 
 log = logging.getLogger(__name__)
-_NP = {"int16": np.int16, "uint16": np.uint16, "float32": np.float32, "int64": np.int64}
 
 
 @dataclass(frozen=True)
