@@ -32,7 +32,7 @@ PLAN = {
 }
 
 
-def build_datasets(data: Path, work: Path, *, seed: int, scale: float) -> list[Path]:
+def build_datasets(data: Path, work: Path, *, seed: int, scale: float, holes: float = 0.15) -> list[Path]:
     folders = []
     for name, (patch, count) in PLAN.items():
         if not (data / name).is_dir():
@@ -45,10 +45,10 @@ def build_datasets(data: Path, work: Path, *, seed: int, scale: float) -> list[P
         split = SPLITS[name]
         series = load_series(data / name, mask=split.mask)
         n = max(8, int(count * scale))
-        write_examples(out, training_examples(series, split, patch=patch, count=n, seed=seed), total=n,
+        write_examples(out, training_examples(series, split, patch=patch, count=n, seed=seed, holes=holes), total=n,
                        quiet=False, shard_size=128)
         (out / "done.json").write_text(json.dumps({"set": name, "patch": patch, "examples": n,
-                                                   "split": split.describe(), "seed": seed}))
+                                                   "split": split.describe(), "seed": seed, "holes": holes}))
     if not folders:
         raise SystemExit(f"[gfnet] no set found under {data}")
     return folders
@@ -64,6 +64,9 @@ def main(argv=None) -> int:
     p.add_argument("--learning-rate", type=float, default=5e-4)
     p.add_argument("--scale", type=float, default=0.7, help="fraction of the planned number of examples")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--holes", type=float, default=0.15,
+                   help="share of examples with nodata holes in t-1, t+1 or t (gfnet-v2: 0.15, gfnet-v3: 0.35); "
+                        "a new value needs a new --work folder (its examples are cached)")
     p.add_argument("--loss", default="log_mse", choices=("l1", "log_mse"))
     p.add_argument("--option", action="append", default=[], help="network option KEY=VALUE (e.g. width=0.25)")
     p.add_argument("--init-weights", type=Path, default=None,
@@ -77,7 +80,7 @@ def main(argv=None) -> int:
     from gfnet_common import network_options  # noqa: PLC0415
 
     options = network_options(args.option)
-    folders = build_datasets(args.data, args.work, seed=args.seed, scale=args.scale)
+    folders = build_datasets(args.data, args.work, seed=args.seed, scale=args.scale, holes=args.holes)
     run = args.work / "runs" / args.name
     extra = {"data": {name: {"patch": PLAN[name][0], "split": SPLITS[name].describe()}
                       for name in PLAN if (args.data / name).is_dir()},

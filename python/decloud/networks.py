@@ -269,6 +269,36 @@ def _gfnet_layers(keras):
             fits.append(c[..., :bands] + c[..., bands:2 * bands] * xb + c[..., 2 * bands:] * xa)
         return fits
 
+    def single_regressions(y, x, weight, cell: int = REGRESSION_CELL, ridge: float = REGRESSION_RIDGE,
+                           prior: float = REGRESSION_PRIOR):
+        """``regressions`` with one neighbour: per band, ``y ~ my + c (x - mx)`` over the pixels where ``weight``
+        > 0 (t's clear pixels where that neighbour has data), local (3 x 3 cells, shrunk towards the scene) and
+        scene-wide. For the pixels where the other neighbour has no data (a swath edge, defective pixels): there
+        the gap-filling is this neighbour alone, and ``y`` is t minus it."""
+        m = tf.stack([y, x, x * x, x * y], axis=-1) * weight[..., None]  # [B, H, W, bands, 4]
+        shape = tf.shape(m)
+        flat = tf.reshape(m, tf.concat([shape[:3], [-1]], 0))
+        cells = tf.nn.avg_pool2d(flat, cell, cell, "VALID")
+        wcell = tf.nn.avg_pool2d(weight, cell, cell, "VALID")
+        wsum = tf.reduce_mean(weight, axis=[1, 2], keepdims=True)
+        glob = tf.math.divide_no_nan(tf.reduce_mean(flat, axis=[1, 2], keepdims=True), wsum)
+        win = tf.nn.avg_pool2d(cells, 3, 1, "SAME")
+        wwin = tf.nn.avg_pool2d(wcell, 3, 1, "SAME")
+        has = tf.cast(wsum > 0, flat.dtype)
+        local = (win + prior * glob) / (wwin + prior) * has
+
+        def solve(mom):
+            mom = tf.reshape(mom, tf.concat([tf.shape(mom)[:3], [-1, 4]], 0))
+            my, mx = mom[..., 0], mom[..., 1]
+            sxx = mom[..., 2] - mx * mx + ridge
+            sxy = mom[..., 3] - mx * my
+            c = tf.clip_by_value(sxy / sxx, -1.5, 1.5)
+            return tf.concat([my - c * mx, c], -1)  # [B, h, w, 2 x bands]
+
+        bands = tf.shape(y)[-1]
+        coef = tf.image.resize(solve(local), shape[1:3], method="bilinear")
+        return [c[..., :bands] + c[..., bands:] * x for c in (coef, solve(glob))]
+
     class GapFillFeatures(keras.layers.Layer):
         """Per pixel: the linear gap-filling of t from t-1 and t+1 (in-graph, the network's base), and the
         features the correction is computed from. Nodata (-10000) never reaches a convolution: each input is
@@ -283,15 +313,18 @@ def _gfnet_layers(keras):
         any size: padded (symmetric) to a multiple of 32 x ``scale`` here, cropped back by the output layer."""
 
         def __init__(self, levels: int = 5, margin: int = 2, use_mask: bool = True, use_dates: bool = True,
-                     scale: int = 1, regression: bool = True, **kwargs):
+                     scale: int = 1, regression: bool = True, one_sided: bool = False, fit_residual: bool = False,
+                     **kwargs):
             super().__init__(**kwargs)
             self.levels, self.margin, self.use_mask, self.use_dates = levels, margin, use_mask, use_dates
             self.scale, self.regression = scale, regression
+            self.one_sided, self.fit_residual = one_sided, fit_residual
 
         def get_config(self):
             return {**super().get_config(), "levels": self.levels, "margin": self.margin,
                     "use_mask": self.use_mask, "use_dates": self.use_dates, "scale": self.scale,
-                    "regression": self.regression}
+                    "regression": self.regression, "one_sided": self.one_sided,
+                    "fit_residual": self.fit_residual}
 
         def call(self, t, tm1, tp1, cloud, ts_t, ts_tm1, ts_tp1):
             multiple = 32 * self.scale
@@ -321,36 +354,57 @@ def _gfnet_layers(keras):
             cloudy = tf.maximum(cloudy, 1.0 - vt)
             size = 2 * self.margin + 1
             near = tf.nn.max_pool2d(cloudy, size, 1, "SAME") if self.margin else cloudy
-            stats = (1.0 - near) * vt * vb * va
-            stats_full = stats
+            clear_t = (1.0 - near) * vt
+            stats = clear_t * vb * va
+            both, only_b, only_a = vb * va, vb * (1.0 - va), va * (1.0 - vb)
             d_gf, d_b, d_a = tn - gf, tn - bn, tn - an
-            diffs = tf.concat([d_gf, d_b, d_a, tf.abs(d_gf), tf.abs(d_b), tf.abs(d_a)], -1)
+            diffs = [d_gf, d_b, d_a, tf.abs(d_gf), tf.abs(d_b), tf.abs(d_a)]
+            if self.one_sided:
+                # each difference known where its own dates have data: beside a hole of t-1, t - (t+1) still is
+                sb, sa = clear_t * vb, clear_t * va
+                weights = [stats, sb, sa, stats, sb, sa]
+            else:
+                weights = [stats] * 6
+            fits = []
+            if self.regression:
+                # the regression of t on (t-1, t+1) fitted on t's clear pixels: local and scene-wide
+                fits = [both * f for f in regressions(d_gf, bn, an, stats)]
+                if self.one_sided:
+                    # where one neighbour has no data, the gap-filling is the other one: the regression of t on it
+                    one_b = single_regressions(d_b, bn, clear_t * vb)
+                    one_a = single_regressions(d_a, an, clear_t * va)
+                    fits = [f + only_b * fb + only_a * fa for f, fb, fa in zip(fits, one_b, one_a)]
+                if self.fit_residual:
+                    # how well the local regression explains t's clear pixels: where it does not (a change, a
+                    # missed cloud, land unlike the clear pixels), its correction is less to be trusted
+                    diffs.append(tf.abs(d_gf - fits[0]))
+                    weights.append(clear_t * vgf)
+            diffs = tf.concat(diffs, -1)
+            weight = tf.concat([tf.repeat(w_, 4, axis=-1) for w_ in weights], -1)  # one weight per channel
             clear = (1.0 - cloudy) * vt if self.use_mask else vt
             planes = tf.concat([tn, clear, bn, an, gf, vb, va], -1)
             if self.scale == 1:
-                spread = push_pull(diffs, stats, self.levels)
+                spread = push_pull(diffs, weight, self.levels)
                 bias = spread[..., :12]
             else:
                 k = self.scale
-                stats_low = tf.nn.avg_pool2d(stats, k, k, "VALID")
-                diffs_low = tf.math.divide_no_nan(tf.nn.avg_pool2d(diffs * stats, k, k, "VALID"), stats_low)
-                spread = push_pull(diffs_low, stats_low, self.levels, fractional=True)
+                weight_low = tf.nn.avg_pool2d(weight, k, k, "VALID")
+                diffs_low = tf.math.divide_no_nan(tf.nn.avg_pool2d(diffs * weight, k, k, "VALID"), weight_low)
+                spread = push_pull(diffs_low, weight_low, self.levels, fractional=True)
                 bias = tf.image.resize(spread[..., :12], tf.shape(t)[1:3], method="bilinear")
                 planes = tf.nn.avg_pool2d(planes, k, k, "VALID")
-                stats = stats_low
+                stats = tf.nn.avg_pool2d(stats, k, k, "VALID")
             ones = tf.ones_like(planes[..., :1])
             features = tf.concat([planes, spread, density(stats, 8 // self.scale), density(stats, 32 // self.scale),
                                   w * ones, gap_b * ones, gap_a * ones], -1)
             # Candidate corrections of the gap-filling, each an estimate minus the gap-filling: the gap-filling
             # + the local bias of t; t-1 + its local bias; t+1 + its local bias; t itself (masks over-flag: a
-            # "cloudy" pixel may be clear ground or a thin veil) -- zero where the date has no data.
+            # "cloudy" pixel may be clear ground or a thin veil) -- zero where the date has no data. With
+            # ``one_sided``, where one neighbour has no data the first is the other neighbour's local bias (the
+            # gap-filling is that neighbour there).
             bias_gf, bias_b, bias_a = bias[..., 0:4], bias[..., 4:8], bias[..., 8:12]
-            candidates = [vgf * bias_gf, vb * (bn + bias_b - gf), va * (an + bias_a - gf), vgf * vt * (tn - gf)]
-            if self.regression:
-                # the regression of t on (t-1, t+1) fitted on t's clear pixels: local and scene-wide
-                both = vb * va
-                fits = regressions(d_gf, bn, an, stats_full)
-                candidates += [both * f for f in fits]
+            base = both * bias_gf + only_b * bias_b + only_a * bias_a if self.one_sided else vgf * bias_gf
+            candidates = [base, vb * (bn + bias_b - gf), va * (an + bias_a - gf), vgf * vt * (tn - gf)] + fits
             candidates = tf.stack(candidates, axis=-1)
             return gf, vgf, vt, tn, features, candidates
 
@@ -390,7 +444,7 @@ def _gfnet_layers(keras):
 
 def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False, use_mask: bool = True,
           use_dates: bool = True, residual: bool = True, levels: int = 5, margin: int = 2, scale: int = 2,
-          regression: bool = True):
+          regression: bool = True, one_sided: bool = True, fit_residual: bool = True):
     """Gap-filling-residual multi-temporal U-Net: S2 at t (cloudy) with its cloud mask ``cloud_t``, S2 at t-1
     and t+1, their dates (and optionally S1 at the three dates, a DEM). Its output is the in-graph linear
     gap-filling plus a learned correction whose last convolution starts at zero: the untrained network IS the
@@ -401,6 +455,12 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     with ``regression`` the per-band linear regression of t on t-1 and t+1 fitted on t's clear pixels, local and
     scene-wide) with learned bounded weights, plus a bounded free residual. Holes (-10000) of any input are
     completed in the graph (card: ``holes: model``); the output is nodata only where no S2 date has data.
+
+    ``one_sided`` (on since gfnet-v3): where one neighbour has no data (a swath edge, defective pixels) the
+    gap-filling is the other one, and so are the candidates: its local bias and the regression of t on it alone
+    (without, the correction learnt where both have data is applied there). ``fit_residual`` (on since gfnet-v3):
+    the U-Net also sees how well the local regression explains t's clear pixels (spread into the clouds), to know
+    where to trust it. gfnet-v2 was trained with both off.
 
     ``scale`` 2 (default): the U-Net works at half resolution (its output, mix weights and residual, is
     upsampled), the gap-filling and the candidates at full resolution: about 3 times faster than ``scale`` 1.
@@ -421,6 +481,7 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
         raise ValueError(f"gfnet: scale {scale} must be 1 or 2")
     gf, vgf, vt, tn, features, candidates = Features(levels=levels, margin=margin, use_mask=use_mask,
                                                      use_dates=use_dates, scale=scale, regression=regression,
+                                                     one_sided=one_sided, fit_residual=fit_residual,
                                                      name="gapfill_features")(
         inputs["s2_t"], inputs["s2_tm1"], inputs["s2_tp1"], inputs["cloud_t"], inputs["s2_timestamp_t"],
         inputs["s2_timestamp_tm1"], inputs["s2_timestamp_tp1"])

@@ -95,3 +95,40 @@ def test_holes_nodata_only_where_no_date_has_data():
     nodata = (out == NODATA).all(-1)
     np.testing.assert_array_equal(nodata, none)
     assert np.isfinite(out).all() and (out[~nodata] >= 0).all()
+
+
+@pytest.mark.parametrize("missing", ["tm1", "tp1"])
+def test_one_sided_candidates_where_a_neighbour_has_no_data(missing):
+    """A swath edge in one neighbour: there the gap-filling is the other neighbour alone, and so must be the
+    candidates (gfnet-v3's ``one_sided``): the local bias and the regression of t on that neighbour recover a
+    linear relation inside a cloud that straddles the edge; without ``one_sided`` the regressions are zero there
+    (the correction fitted where both neighbours have data does not apply)."""
+    keras = _keras()
+    features, _ = _gfnet_layers(keras)
+    rows = cols = 128
+    tm1, tp1 = _landscape(rows, cols, seed=3, contrast=1500.0)
+    other = tp1 if missing == "tm1" else tm1
+    truth = (1.1 * other + np.array([120.0, -60.0, 200.0, 500.0])).astype(np.float32)
+    edge = np.zeros((rows, cols), bool)
+    edge[:, 64:] = True  # the neighbour has no data right of column 64
+    (tm1 if missing == "tm1" else tp1)[edge] = NODATA
+    cloud = np.zeros((rows, cols), bool)
+    cloud[40:90, 40:100] = True
+    t = truth.copy()
+    t[cloud] = 7000.0
+    x = _inputs(t, tm1, tp1, cloud)
+    args = (x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"], x["s2_timestamp_t"], x["s2_timestamp_tm1"],
+            x["s2_timestamp_tp1"])
+    gf, _vgf, _vt, _tn, feats, cands = features(scale=2, one_sided=True, fit_residual=True)(*args)
+    gf = np.asarray(gf)[0, :rows, :cols] * 10000
+    cands = np.asarray(cands)[0, :rows, :cols] * 10000
+    inside = cloud & edge
+    np.testing.assert_allclose(gf[inside], other[inside], atol=0.5)  # the gap-filling is the other neighbour
+    err_gf = np.abs(gf - truth)[inside].mean()
+    for k in (0, 4, 5):  # the base's local bias, the local and scene-wide regressions on the one neighbour
+        err = np.abs(gf + cands[..., k] - truth)[inside].mean()
+        assert err < (0.6 if k == 0 else 0.15) * err_gf, (k, err, err_gf)
+    # fit_residual: 4 more feature planes than without it
+    _, _, _, _, feats_off, cands_off = features(scale=2, one_sided=False, fit_residual=False)(*args)
+    assert feats.shape[-1] == feats_off.shape[-1] + 4
+    np.testing.assert_array_equal(np.asarray(cands_off)[0, :rows, :cols, :, 4:][inside], 0.0)
