@@ -225,6 +225,24 @@ def _gfnet_layers(keras):
         pooled = tf.nn.avg_pool2d(weight, factor, factor, "VALID")
         return tf.image.resize(pooled, tf.shape(weight)[1:3], method="bilinear")
 
+    def window_moments(prods, weight, cell: int, prior: float):
+        """The means of ``prods`` (per band) over the pixels where ``weight`` > 0: per window of 3 x 3 cells of
+        ``cell`` pixels, shrunk towards the scene-wide means by ``prior`` (a window without such pixels takes the
+        scene's), and scene-wide; all 0 where no pixel has weight. Returns (local [B, h, w, bands x n],
+        scene-wide [B, 1, 1, bands x n], the stacked products' shape)."""
+        m = tf.stack(prods, axis=-1) * weight[..., None]  # [B, H, W, bands, n]
+        shape = tf.shape(m)
+        flat = tf.reshape(m, tf.concat([shape[:3], [-1]], 0))
+        cells = tf.nn.avg_pool2d(flat, cell, cell, "VALID")
+        wcell = tf.nn.avg_pool2d(weight, cell, cell, "VALID")
+        wsum = tf.reduce_mean(weight, axis=[1, 2], keepdims=True)
+        glob = tf.math.divide_no_nan(tf.reduce_mean(flat, axis=[1, 2], keepdims=True), wsum)
+        win = tf.nn.avg_pool2d(cells, 3, 1, "SAME")
+        wwin = tf.nn.avg_pool2d(wcell, 3, 1, "SAME")
+        # no clear pixel anywhere: the fits are 0 (the gap-filling)
+        has = tf.cast(wsum > 0, flat.dtype)
+        return (win + prior * glob) / (wwin + prior) * has, glob, shape
+
     def regressions(y, xb, xa, weight, cell: int = REGRESSION_CELL, ridge: float = REGRESSION_RIDGE,
                     prior: float = REGRESSION_PRIOR):
         """Per band, the least-squares fit of ``y`` (t minus the gap-filling) on the two neighbours ``xb``,
@@ -236,18 +254,7 @@ def _gfnet_layers(keras):
         cloudy dates. Returns the two predicted corrections of the gap-filling, [B, H, W, bands] each. Sizes
         must be multiples of ``cell``."""
         prods = [y, xb, xa, xb * xb, xa * xa, xb * xa, xb * y, xa * y]
-        m = tf.stack(prods, axis=-1) * weight[..., None]  # [B, H, W, bands, 8]
-        shape = tf.shape(m)
-        flat = tf.reshape(m, tf.concat([shape[:3], [-1]], 0))
-        cells = tf.nn.avg_pool2d(flat, cell, cell, "VALID")
-        wcell = tf.nn.avg_pool2d(weight, cell, cell, "VALID")
-        wsum = tf.reduce_mean(weight, axis=[1, 2], keepdims=True)
-        glob = tf.math.divide_no_nan(tf.reduce_mean(flat, axis=[1, 2], keepdims=True), wsum)
-        win = tf.nn.avg_pool2d(cells, 3, 1, "SAME")
-        wwin = tf.nn.avg_pool2d(wcell, 3, 1, "SAME")
-        # no clear pixel anywhere: both fits are 0 (the gap-filling)
-        has = tf.cast(wsum > 0, flat.dtype)
-        local = (win + prior * glob) / (wwin + prior) * has
+        local, glob, shape = window_moments(prods, weight, cell, prior)
 
         def solve(mom):
             mom = tf.reshape(mom, tf.concat([tf.shape(mom)[:3], [-1, 8]], 0))
@@ -275,17 +282,7 @@ def _gfnet_layers(keras):
         > 0 (t's clear pixels where that neighbour has data), local (3 x 3 cells, shrunk towards the scene) and
         scene-wide. For the pixels where the other neighbour has no data (a swath edge, defective pixels): there
         the gap-filling is this neighbour alone, and ``y`` is t minus it."""
-        m = tf.stack([y, x, x * x, x * y], axis=-1) * weight[..., None]  # [B, H, W, bands, 4]
-        shape = tf.shape(m)
-        flat = tf.reshape(m, tf.concat([shape[:3], [-1]], 0))
-        cells = tf.nn.avg_pool2d(flat, cell, cell, "VALID")
-        wcell = tf.nn.avg_pool2d(weight, cell, cell, "VALID")
-        wsum = tf.reduce_mean(weight, axis=[1, 2], keepdims=True)
-        glob = tf.math.divide_no_nan(tf.reduce_mean(flat, axis=[1, 2], keepdims=True), wsum)
-        win = tf.nn.avg_pool2d(cells, 3, 1, "SAME")
-        wwin = tf.nn.avg_pool2d(wcell, 3, 1, "SAME")
-        has = tf.cast(wsum > 0, flat.dtype)
-        local = (win + prior * glob) / (wwin + prior) * has
+        local, glob, shape = window_moments([y, x, x * x, x * y], weight, cell, prior)
 
         def solve(mom):
             mom = tf.reshape(mom, tf.concat([tf.shape(mom)[:3], [-1, 4]], 0))
