@@ -11,62 +11,134 @@ x 10000, a tile computed with N pixels of margin on each side). So the card offe
 each card output naming the original tensor (``"tensor": "s2_estim_pad64"``), and no padding 0: ``s2_estim`` is
 left out of the card, so no output scale is needed in the engine.
 
+Families with 20 m bands in and out (``meraner_unet_all_bands``; its input ``s2_20m_t`` and estimate
+``s2_20m_estim`` in the original's 20 m band order, B11 B12 B5 B6 B7 B8A) also give ``s2_20m_estim_padN``, cropped
+by N 20 m pixels: the card's ``s2_20m_target_crop2N`` (crops are counted at 10 m here), DecloudInfer's ``-out20m``.
+
 The signature is checked against the family first (input names, band counts, float inputs, the outputs); a
 SavedModel that does not match is one line naming the mismatch. Families whose inputs need roles ``DecloudInfer``
 does not have are refused in one line naming them.
+
+``FAMILIES`` is the one description of the original's families (inputs in its order, outputs, what they need):
+``decloud.original_families`` builds their networks from it.
 """
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from .card import describe_input, write_card
+from .atomic import write_json
+from .card import describe_input, read_card, write_card
 from .errors import DecloudInputError
+from .original import s2_writer_order
+from .products import BANDS_20M
 
 PADS = (32, 64, 128, 256)  # the original's constants.PADS
-BANDS = {"s2": 4, "s1": 2, "dem": 1}
+BANDS = {"s2": 4, "s2_20m": 6, "s1": 2, "dem": 1}
+# The original's 20 m band order (its prepare script stacked the band files by sorted name): the order of its records'
+# s2_20m_* and so of its models' 20 m inputs and 20 m output. Ours (products.BANDS_20M) is B5 B6 B7 B8A B11 B12.
+BANDS_20M_ORIGINAL = tuple(s2_writer_order(BANDS_20M))
+# The original's normalisation inside the graph (its preprocessing/normalization.py, by key prefix: "s2..." (the
+# timestamps s2_timestamp_* too), "s1...", "dem"), and the scale of its padded outputs (estimate x 10000).
+INPUT_SCALE = {"s2": 1e-4, "s1": 1 / 65535, "dem": 1e-4}
+OUTPUT_SCALE = 10000.0
+# Its estimates: name -> (bands, pixel size relative to 10 m). A padded output <name>_padN is the estimate x
+# OUTPUT_SCALE cropped by N pixels of its own grid (N 20 m pixels for s2_20m_estim).
+OUTPUTS = {"s2_estim": (4, 1), "s2_20m_estim": (6, 2), "s2_all_bands_estim": (10, 1)}
 NORMALISATION = ("original Decloud graph: S2 / 10000, S1 / 65535, DEM x 0.0001 inside; outputs s2_estim_padN "
                  "(reflectance x 10000, cropped by N pixels) used as s2_target_cropN; s2_estim (0-1) not used")
 
 
 @dataclass(frozen=True)
 class Family:
-    """An original family: its input placeholders (the roles here) and the base name of its S2 output (None: the
-    unnamed last layer of ``meraner_original``, found as the output that has ``_pad32`` ... ``_pad256``)."""
+    """An original family (a class of its ``decloud/models/``): its input placeholders in its order (the roles
+    here, the dataset keys there), the name of its S2 10 m estimate (None: an unnamed last layer, found as the
+    output that has ``_pad32`` ... ``_pad256``; ``keras2_name`` is the name Keras 2 gave it in a fresh session),
+    whether it also gives the 20 m estimate and the 10-band stack (``s2_20m_estim``, ``s2_all_bands_estim``), and,
+    for a family DecloudInfer cannot run, why (``refused``)."""
 
     inputs: tuple[str, ...]
     output: str | None = "s2_estim"
     paper: str = ""
-    aliases: tuple[str, ...] = field(default=())
+    with_20m: bool = False
+    keras2_name: str = ""
+    refused: str = ""
 
 
 CRGA_OS2 = ("s1_tm1", "s1_t", "s1_tp1", "s2_tm1", "s2_t", "s2_tp1", "dem")
 CRGA_OS1 = ("s1_tm1", "s1_t", "s1_tp1", "s2_tm1", "s2_tp1", "dem")
+_20M_TM1_TP1 = "roles s2_20m_tm1 and s2_20m_tp1 (20 m bands at t-1 and t+1)"
+_SIX_S2 = tuple(f"s2_t{k}" for k in range(6))
+_SIX_S1 = tuple(f"s1_t{k}" for k in range(6))
+_SIX_DATES = "six-date roles s2_t0 ... s2_t5 (the monthly synthesis, issue 16)"
+_SIX_DATES_S1 = "six-date roles s2_t0 ... s2_t5 and s1_t0 ... s1_t5 (the monthly synthesis, issue 16)"
 FAMILIES: dict[str, Family] = {
     "crga_os2_unet": Family(CRGA_OS2, paper="CRGA OS2 U-Net (pretrained crga_os2)"),
     "crga_os2_david": Family(CRGA_OS2, paper="CRGA OS2, David's network"),
     "crga_os1_unet": Family(CRGA_OS1, paper="CRGA OS1 U-Net (pretrained crga_os1)"),
     "meraner_unet": Family(("s1_t", "s2_t", "dem"), paper="Meraner U-Net (pretrained merunet)"),
-    "meraner_original": Family(("s1_t", "s2_t"), output=None, paper="Meraner's original network (no DEM)"),
+    "meraner_original": Family(("s1_t", "s2_t"), output=None, keras2_name="add",
+                               paper="Meraner's original network (no DEM)"),
+    "meraner_unet_all_bands": Family(("s1_t", "s2_t", "s2_20m_t", "dem"), with_20m=True,
+                                     paper="Meraner U-Net, 10 m and 20 m bands in and out"),
+    "crga_os2_unet_all_bands": Family(CRGA_OS2[:-1] + ("s2_20m_tm1", "s2_20m_t", "s2_20m_tp1", "dem"),
+                                      with_20m=True, refused=_20M_TM1_TP1,
+                                      paper="CRGA OS2 U-Net, 10 m and 20 m bands in and out"),
+    "crga_os2_david_all_bands": Family(CRGA_OS2[:-1] + ("s2_20m_tm1", "s2_20m_t", "s2_20m_tp1", "dem"),
+                                       with_20m=True, refused=_20M_TM1_TP1,
+                                       paper="CRGA OS2, David's network, 10 m and 20 m bands in and out"),
+    "crga_os1_unet_all_bands": Family(CRGA_OS1[:-1] + ("s2_20m_tm1", "s2_20m_tp1", "dem"), with_20m=True,
+                                      refused=_20M_TM1_TP1,
+                                      paper="CRGA OS1 U-Net, 10 m and 20 m bands in and out"),
+    "crga_os1_unet_impostor": Family(("s1_tm1", "s1_target", "s1_tp1", "s2_tm1", "s2_tp1", "dem"),
+                                     refused="role s1_target (S1 at the target date)",
+                                     paper="CRGA OS1 U-Net fed S1 at the target date (to compare with OS2)"),
+    "crga_os2_gapfilling": Family(("s2_tm1", "s2_tp1", "s2_timestamp_tm1", "s2_timestamp_target",
+                                   "s2_timestamp_tp1"), output=None, keras2_name="tf.math.add",
+                                  refused="role s2_timestamp_target (use the gap-filling here: DecloudGapFilling)",
+                                  paper="linear gap-filling in time (OS2 layouts), no weights"),
+    "crga_os1_gapfilling": Family(("s2_tm1", "s2_tp1", "s2_timestamp_tm1", "s2_timestamp_t", "s2_timestamp_tp1"),
+                                  output=None, keras2_name="tf.math.add",
+                                  refused="nothing to import: a gap-filling without weights (use DecloudGapFilling "
+                                          "here)",
+                                  paper="linear gap-filling in time (OS1 layouts), no weights"),
+    "monthly_synthesis_6_s2_images": Family(_SIX_S2, refused=_SIX_DATES, paper="monthly synthesis, 6 S2 dates"),
+    "monthly_synthesis_6_s2_images_david": Family(_SIX_S2, refused=_SIX_DATES,
+                                                  paper="monthly synthesis, 6 S2 dates, David's network"),
+    "monthly_synthesis_6_s2s1_images": Family(_SIX_S2 + _SIX_S1 + ("dem",), refused=_SIX_DATES_S1,
+                                              paper="monthly synthesis, 6 S2 and S1 dates"),
+    "monthly_synthesis_6_s2s1_images_david": Family(_SIX_S2 + _SIX_S1 + ("dem",), refused=_SIX_DATES_S1,
+                                                    paper="monthly synthesis, 6 S2 and S1 dates, David's network"),
 }
 # Families refused, with what they lack here.
-REFUSED: dict[str, str] = {
-    "monthly_synthesis_6_s2_images": "six-date roles s2_t0 ... s2_t5 (the monthly synthesis)",
-    "monthly_synthesis_6_s2_images_david": "six-date roles s2_t0 ... s2_t5 (the monthly synthesis)",
-    "monthly_synthesis_6_s2s1_images": "six-date roles s2_t0 ... s2_t5 and s1_t0 ... s1_t5 (the monthly synthesis)",
-    "monthly_synthesis_6_s2s1_images_david": "six-date roles s2_t0 ... s2_t5 and s1_t0 ... s1_t5 (the monthly "
-                                             "synthesis)",
-    "crga_os2_unet_all_bands": "roles s2_20m_tm1 and s2_20m_tp1 (20 m bands at t-1 and t+1)",
-    "crga_os2_david_all_bands": "roles s2_20m_tm1 and s2_20m_tp1 (20 m bands at t-1 and t+1)",
-    "crga_os1_unet_all_bands": "roles s2_20m_tm1 and s2_20m_tp1 (20 m bands at t-1 and t+1)",
-    "meraner_unet_all_bands": "a 20 m output whose crops (s2_20m_estim_padN, N pixels at 20 m) match the 10 m "
-                              "output's paddings, not mapped yet",
-    "crga_os1_unet_impostor": "role s1_target (S1 at the target date)",
-    "crga_os2_gapfilling": "role s2_timestamp_target (use the gap-filling here: DecloudGapFilling)",
-    "crga_os1_gapfilling": "nothing to import: a gap-filling without weights (use DecloudGapFilling here)",
-}
+REFUSED: dict[str, str] = {name: f.refused for name, f in FAMILIES.items() if f.refused}
+
+
+def input_bands(role: str) -> int:
+    """Bands of an original input (0: a timestamp, one value per sample)."""
+    if "timestamp" in role:
+        return 0
+    return BANDS["dem" if role == "dem" else "s2_20m" if role.startswith("s2_20m") else role[:2]]
+
+
+def input_scale(role: str) -> float:
+    """The factor the original's graph scales an input by (its normalisation, by key prefix)."""
+    return INPUT_SCALE["dem" if role == "dem" else role[:2]]
+
+
+def padded(name: str, pad: int) -> str:
+    """The original's name of an output cropped by ``pad`` pixels (its constants.padded_tensor_name)."""
+    return f"{name}_pad{pad}"
+
+
+def estimates(family_name: str) -> tuple[str, ...]:
+    """The estimates a family gives (each with its padded versions): its S2 10 m estimate's name (the Keras 2 name
+    of an unnamed one), then with 20 m ``s2_20m_estim`` and ``s2_all_bands_estim``."""
+    family = FAMILIES[family_name]
+    first = family.output or family.keras2_name
+    return (first, "s2_20m_estim", "s2_all_bands_estim") if family.with_20m else (first,)
 
 
 @dataclass(frozen=True)
@@ -101,10 +173,6 @@ def read_signature(model_dir: str | Path) -> tuple[dict[str, TensorInfo], dict[s
     raise DecloudInputError(f"{model_dir}: the SavedModel has no 'serve' graph with a serving_default signature")
 
 
-def _bands(role: str) -> int:
-    return BANDS["dem" if role == "dem" else role[:2]]
-
-
 def check_signature(family_name: str, inputs: dict[str, TensorInfo], outputs: dict[str, TensorInfo]) -> str:
     """Check the signature against the family; returns the base name of its S2 output (``s2_estim``)."""
     family = FAMILIES[family_name]
@@ -118,30 +186,51 @@ def check_signature(family_name: str, inputs: dict[str, TensorInfo], outputs: di
             + f" (the model takes {', '.join(sorted(got))}; {family_name} takes {', '.join(family.inputs)})")
     for role in family.inputs:
         spec = inputs[role]
-        if len(spec.shape) != 4 or spec.shape[-1] != _bands(role):
+        if len(spec.shape) != 4 or spec.shape[-1] != input_bands(role):
             raise DecloudInputError(f"the SavedModel's input {role} has shape {list(spec.shape)}, {family_name} "
-                                    f"takes [batch, rows, cols, {_bands(role)}]")
+                                    f"takes [batch, rows, cols, {input_bands(role)}]")
         if not spec.dtype.startswith("float"):
             raise DecloudInputError(f"the SavedModel's input {role} is {spec.dtype}, {family_name} takes float32")
     # The base name: the family's (s2_estim, the last layer's name, as Keras names a functional model's outputs in
     # its signature), else the one output with every padded version (meraner_original's unnamed last layer).
-    bases = sorted(k for k in outputs if all(f"{k}_pad{p}" in outputs for p in PADS))
+    bases = sorted(k for k in outputs if all(padded(k, p) in outputs for p in PADS)
+                   and k not in OUTPUTS.keys() - {"s2_estim"})
     base = family.output if family.output in bases or len(bases) != 1 else bases[0]
     if base is None:
         raise DecloudInputError(f"the SavedModel's outputs ({', '.join(sorted(outputs))}) do not hold one estimate "
                                 f"with its padded versions <name>_pad{{{','.join(map(str, PADS))}}}, as "
                                 f"{family_name}'s do")
-    missing = [k for k in [base] + [f"{base}_pad{p}" for p in PADS] if k not in outputs]
-    if missing:
-        raise DecloudInputError(f"the SavedModel has no output {', '.join(missing)} ({family_name} gives {base} and "
-                                f"{base}_pad{{{','.join(map(str, PADS))}}}; the model gives "
-                                f"{', '.join(sorted(outputs))})")
-    for p in PADS:
-        spec = outputs[f"{base}_pad{p}"]
-        if len(spec.shape) != 4 or spec.shape[-1] != BANDS["s2"]:
-            raise DecloudInputError(f"the SavedModel's output {base}_pad{p} has shape {list(spec.shape)}, "
-                                    f"{family_name} gives [batch, rows, cols, 4] (B2 B3 B4 B8)")
+    checked = [(base, OUTPUTS["s2_estim"][0])] + ([("s2_20m_estim", OUTPUTS["s2_20m_estim"][0])]
+                                                   if family.with_20m else [])
+    for name, bands in checked:
+        missing = [k for k in [name] + [padded(name, p) for p in PADS] if k not in outputs]
+        if missing:
+            raise DecloudInputError(f"the SavedModel has no output {', '.join(missing)} ({family_name} gives {name} "
+                                    f"and {name}_pad{{{','.join(map(str, PADS))}}}; the model gives "
+                                    f"{', '.join(sorted(outputs))})")
+        for p in PADS:
+            spec = outputs[padded(name, p)]
+            if len(spec.shape) != 4 or spec.shape[-1] != bands:
+                what = "B2 B3 B4 B8" if bands == 4 else " ".join(BANDS_20M_ORIGINAL)
+                raise DecloudInputError(f"the SavedModel's output {padded(name, p)} has shape {list(spec.shape)}, "
+                                        f"{family_name} gives [batch, rows, cols, {bands}] ({what})")
     return base
+
+
+def card_io(family_name: str, base: str) -> tuple[dict[str, dict], dict[str, str]]:
+    """The card's inputs (roles) and outputs (card key -> the original's tensor) of an imported family. The 10 m
+    crops are the original's pads; a 20 m estimate cropped by N 20 m pixels is the card's 20 m crop 2N (crops are
+    counted at 10 m here), offered where the 10 m output has that padding too (64, 128, 256: DecloudInfer's
+    -out20m runs the same padding as -out). 20 m bands are in the original's order (BANDS_20M_ORIGINAL)."""
+    family = FAMILIES[family_name]
+    inputs = {role: describe_input(role, input_bands(role)) for role in family.inputs}
+    for role, described in inputs.items():
+        if role.startswith("s2_20m"):
+            described["bands"] = list(BANDS_20M_ORIGINAL)
+    outputs = {f"s2_target_crop{p}": padded(base, p) for p in PADS}
+    if family.with_20m:
+        outputs.update({f"s2_20m_target_crop{2 * p}": padded("s2_20m_estim", p) for p in PADS if 2 * p in PADS})
+    return inputs, outputs
 
 
 def import_model(model_dir: str | Path, family: str, out_dir: str | Path | None = None) -> Path:
@@ -151,7 +240,8 @@ def import_model(model_dir: str | Path, family: str, out_dir: str | Path | None 
         raise DecloudInputError(f"family {family} cannot run here yet: it needs {REFUSED[family]}, which "
                                 "DecloudInfer does not have")
     if family not in FAMILIES:
-        raise DecloudInputError(f"unknown family {family!r}; families: {', '.join(sorted(FAMILIES))} (refused for "
+        importable = sorted(set(FAMILIES) - set(REFUSED))
+        raise DecloudInputError(f"unknown family {family!r}; families: {', '.join(importable)} (refused for "
                                 f"now: {', '.join(sorted(REFUSED))})")
     src = Path(model_dir)
     inputs, outputs = read_signature(src)
@@ -161,11 +251,17 @@ def import_model(model_dir: str | Path, family: str, out_dir: str | Path | None 
         if out.exists() and any(out.iterdir()):
             raise DecloudInputError(f"--out {out}: exists and is not empty")
         shutil.copytree(src, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("card.json"))
-    card_inputs = {role: describe_input(role, _bands(role)) for role in FAMILIES[family].inputs}
-    card_outputs = {f"s2_target_crop{p}": f"{base}_pad{p}" for p in PADS}
+    card_inputs, card_outputs = card_io(family, base)
     write_card(out, name=src.resolve().name, network=f"original:{family}", inputs=card_inputs, outputs=card_outputs,
                spatial_multiple=64, normalisation=NORMALISATION,
                training={"source": "original Decloud (github.com/CNES/decloud)", "family": family,
                          "description": FAMILIES[family].paper, "imported_from": str(src.resolve()),
                          "unused_outputs": sorted(set(outputs) - set(card_outputs.values()))})
+    if FAMILIES[family].with_20m:
+        # write_card describes 20 m outputs in our band order; the original's 20 m estimate is in its own
+        card = read_card(out)
+        for described in card["outputs"].values():
+            if described["scale"] == 2:
+                described["bands"] = list(BANDS_20M_ORIGINAL)
+        write_json(out / "card.json", card, what="model card")
     return out
