@@ -532,3 +532,6 @@ def get_model(name: str, **options):
     except KeyError:
         raise DecloudKeyError(f"unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}") from None
     return builder(**options)
+
+
+MODELS.update(__import__("decloud.original_families", fromlist=["ORIGINAL_FAMILIES"]).ORIGINAL_FAMILIES)

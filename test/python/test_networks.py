@@ -51,11 +51,14 @@ def test_every_variant_runs(name, options):
 
 
 def test_unknown_model_lists_the_valid_names():
-    assert set(MODELS) == {"gapfilling", "ssop_mer", "ssop_unet", "msop_unet", "gfnet"}
+    from decloud.original_families import ORIGINAL_FAMILIES
+
+    assert set(MODELS) == {"gapfilling", "ssop_mer", "ssop_unet", "msop_unet", "gfnet"} | set(ORIGINAL_FAMILIES)
     with pytest.raises(DecloudKeyError) as raised:
         get_model("resnet")
     # one line, unquoted (KeyError's own str() would quote it), an input error of Decloud's and still a KeyError
-    assert str(raised.value) == "unknown model 'resnet'; valid names: gapfilling, gfnet, msop_unet, ssop_mer, ssop_unet"
+    assert str(raised.value) == f"unknown model 'resnet'; valid names: {', '.join(sorted(MODELS))}"
+    assert "gapfilling, gfnet, meraner_original" in str(raised.value)
     assert isinstance(raised.value, DecloudInputError) and isinstance(raised.value, KeyError)
 
 

@@ -100,6 +100,13 @@ def test_every_family_but_the_monthly_syntheses_is_built():
                           "meraner_unet_all_bands"]
 
 
+def test_registered_in_the_network_registry():
+    from decloud.networks import MODELS, get_model  # noqa: PLC0415
+
+    assert all(MODELS[name] is builder for name, builder in ORIGINAL_FAMILIES.items())
+    assert get_model("crga_os1_unet", width=0.125).name == "crga_os1_unet"
+
+
 @pytest.mark.parametrize("family", sorted(ORIGINAL_COUNTS))
 def test_parameter_counts_are_the_originals(family):
     assert ORIGINAL_FAMILIES[family]().count_params() == ORIGINAL_COUNTS[family]

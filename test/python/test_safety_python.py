@@ -454,12 +454,14 @@ def test_timeseries_start_after_end_names_both(series, tmp_path):
 
 
 def test_missing_inputs_are_one_line(tmp_path):
+    from decloud.networks import MODELS
+
     cases = [
         (["index", "--out", tmp_path / "i.npz", "--s2", tmp_path / "nope"], f"--s2 {tmp_path / 'nope'}: no such folder"),
         (["train", "gapfilling", "--dataset", tmp_path / "nods", "--out-dir", tmp_path / "tr"],
          f"--dataset {tmp_path / 'nods'}: no such folder"),
         (["train", "nonet", "--dataset", tmp_path / "nods", "--out-dir", tmp_path / "tr"],
-         "'nonet' is not a network of the registry: gapfilling, gfnet, msop_unet, ssop_mer, ssop_unet"),
+         f"'nonet' is not a network of the registry: {', '.join(sorted(MODELS))}"),
         (["evaluate", "--records", tmp_path / "nore", "--out-dir", tmp_path / "ev"],
          f"--records {tmp_path / 'nore'}: no such folder"),
         (["dataset", "--index", tmp_path / "x.npz", "--prepared", tmp_path, "--layout", "os2", "--out-dir",
