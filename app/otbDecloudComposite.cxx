@@ -92,37 +92,14 @@ private:
     CheckOutputs();
     m_Keep.clear();
     ConfigureGdal();
-    FloatVectorImageListType* images = GetParameterImageList("il");
-    const auto                dates = GetParameterStringList("dates");
-    const size_t              n = images->Size();
-    if (n == 0)
-      otbAppLogFATAL("il: no image given");
-    if (dates.size() != n)
-      otbAppLogFATAL("dates: " << dates.size() << " dates for " << n << " images in il (one per image)");
-    FloatVectorImageListType* masks = HasValue("masks") ? GetParameterImageList("masks") : nullptr;
-    if (masks && masks->Size() != n)
-      otbAppLogFATAL("masks: " << masks->Size() << " masks for " << n << " images in il (one per image)");
-    const bool bap = GetParameterString("mode") == "bap";
+    const DatedImages in = LoadDatedImages();
+    const size_t      n = in.images.size();
+    const bool        masks = !in.masks.empty();
+    const auto&       seconds = in.seconds;
+    const double      reference = in.date;
+    const auto        dates = GetParameterStringList("dates");
+    const bool        bap = GetParameterString("mode") == "bap";
 
-    std::vector<double> seconds;
-    for (const auto& d : dates)
-      try
-      {
-        seconds.push_back(decloud::ParseDate(d));
-      }
-      catch (const std::invalid_argument& e)
-      {
-        otbAppLogFATAL("dates: " << e.what());
-      }
-    double reference = 0;
-    try
-    {
-      reference = decloud::ParseDate(GetParameterString("date"));
-    }
-    catch (const std::invalid_argument& e)
-    {
-      otbAppLogFATAL("date: " << e.what());
-    }
     std::vector<double> shares;
     if (HasValue("cloudshares"))
     {
@@ -149,42 +126,10 @@ private:
         otbAppLogWARNING("cloudshares: ignored by mode median");
     }
 
-    std::vector<GridImage> grid;
-    const std::vector<std::string> names = GetParameterStringList("il");
-    for (unsigned int k = 0; k < n; ++k)
-      grid.push_back({"il #" + std::to_string(k + 1) + " (" + names[k] + ")", images->GetNthElement(k), 1});
-    if (masks)
-    {
-      const std::vector<std::string> maskNames = GetParameterStringList("masks");
-      for (unsigned int k = 0; k < n; ++k)
-        grid.push_back({"masks #" + std::to_string(k + 1) + " (" + maskNames[k] + ")", masks->GetNthElement(k), 1});
-    }
-    const auto inputs = OnCommonExtent(grid);
-    if (masks)
-      CheckMasksCoverImages(grid, n);
-    if (GetParameterString("encoding") == "s2")
-      for (unsigned int k = 0; k < n; ++k)
-      {
-        const std::string type = InputPixelType(images->GetNthElement(k));
-        if (type == "uint8" || type == "int8")
-          otbAppLogFATAL("" << grid[k].key << ": the image is " << type << ", which cannot hold the S2 encoding "
-                            "(reflectance x 10000, nodata -10000): int16 expected (int32, uint16 or float32 also do); "
-                            "prepare it with decloud prepare-s2");
-        if (type == "uint16" && GetParameterFloat("nodata") < 0)
-          otbAppLogFATAL("" << grid[k].key << ": the image is uint16, which cannot hold the nodata value "
-                            << GetParameterFloat("nodata") << ": a raw Sentinel-2 L2A encoding (digital numbers, nodata 0, "
-                            "+1000 offset from processing baseline 04.00 on)? prepare it with decloud prepare-s2 "
-                            "PRODUCT_OR_STACK --out-dir FOLDER, or give -nodata 0 if its nodata is 0");
-      }
-    const unsigned int bands = inputs.front()->GetNumberOfComponentsPerPixel();
-    for (unsigned int k = 1; k < n; ++k)
-      if (inputs[k]->GetNumberOfComponentsPerPixel() != bands)
-        otbAppLogFATAL("il: " << grid[k].key << " has " << inputs[k]->GetNumberOfComponentsPerPixel() << " bands, "
-                              << grid[0].key << " " << bands);
-
+    const unsigned int bands = in.bands;
     m_Filter = FilterType::New();
     for (unsigned int k = 0; k < n; ++k)
-      m_Filter->PushBackImage(inputs[k], masks ? inputs[n + k] : nullptr);
+      m_Filter->PushBackImage(in.images[k], masks ? in.masks[k] : nullptr);
     m_Filter->SetNodataValue(GetParameterFloat("nodata"));
     m_Filter->SetRound(UseS2Encoding());
     if (bap)
@@ -196,7 +141,7 @@ private:
         const size_t ram = static_cast<size_t>(std::max(1, GetParameterInt("ram"))) * 1024 * 1024;
         const size_t pixels = std::max<size_t>(1024, ram / 4 / (4 * (bands + 1)));
         for (unsigned int k = 0; k < n; ++k)
-          shares.push_back(masks ? decloud::CloudShare(inputs[k], inputs[n + k], GetParameterFloat("nodata"), pixels) : 0.0);
+          shares.push_back(masks ? decloud::CloudShare(in.images[k], in.masks[k], GetParameterFloat("nodata"), pixels) : 0.0);
         if (masks)
           otbAppLogINFO("Cloud shares computed from the masks (percent of the pixels with data): " << Join(shares));
       }
@@ -216,7 +161,7 @@ private:
     UseTiledGeoTIFF();
     m_Tags = TagsFilterType::New();
     m_Tags->SetInput(m_Filter->GetOutput());
-    m_Tags->SetTags(DatedS2Tags(images->GetNthElement(0), bands, GetParameterString("date")));
+    m_Tags->SetTags(DatedS2Tags(GetParameterImageList("il")->GetNthElement(0), bands, GetParameterString("date")));
     SetParameterOutputImage("out", m_Tags->GetOutput());
     WriteOutputs();
   }

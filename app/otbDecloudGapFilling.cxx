@@ -76,72 +76,12 @@ private:
     CheckOutputs();
     m_Keep.clear();
     ConfigureGdal();
-    FloatVectorImageListType* images = GetParameterImageList("il");
-    const auto                dates = GetParameterStringList("dates");
-    if (images->Size() == 0)
-      otbAppLogFATAL("il: no image given");
-    if (dates.size() != images->Size())
-      otbAppLogFATAL("dates: " << dates.size() << " dates for " << images->Size() << " images in il (one per image)");
-    FloatVectorImageListType* masks = HasValue("masks") ? GetParameterImageList("masks") : nullptr;
-    if (masks && masks->Size() != images->Size())
-      otbAppLogFATAL("masks: " << masks->Size() << " masks for " << images->Size() << " images in il (one per image)");
-
-    std::vector<double> seconds;
-    for (size_t k = 0; k < dates.size(); ++k)
-      try
-      {
-        seconds.push_back(decloud::ParseDate(dates[k]));
-      }
-      catch (const std::invalid_argument& e)
-      {
-        otbAppLogFATAL("dates: " << e.what());
-      }
-    double target = 0;
-    try
-    {
-      target = decloud::ParseDate(GetParameterString("date"));
-    }
-    catch (const std::invalid_argument& e)
-    {
-      otbAppLogFATAL("date: " << e.what());
-    }
-
-    std::vector<GridImage> grid;
-    const std::vector<std::string> names = GetParameterStringList("il");
-    for (unsigned int k = 0; k < images->Size(); ++k)
-      grid.push_back({"il #" + std::to_string(k + 1) + " (" + names[k] + ")", images->GetNthElement(k), 1});
-    if (masks)
-    {
-      const std::vector<std::string> maskNames = GetParameterStringList("masks");
-      for (unsigned int k = 0; k < masks->Size(); ++k)
-        grid.push_back({"masks #" + std::to_string(k + 1) + " (" + maskNames[k] + ")", masks->GetNthElement(k), 1});
-    }
-    const auto inputs = OnCommonExtent(grid);
-    if (masks)
-      CheckMasksCoverImages(grid, images->Size());
-    if (GetParameterString("encoding") == "s2")
-      for (unsigned int k = 0; k < images->Size(); ++k)
-      {
-        const std::string type = InputPixelType(images->GetNthElement(k));
-        if (type == "uint8" || type == "int8")
-          otbAppLogFATAL("" << grid[k].key << ": the image is " << type << ", which cannot hold the S2 encoding "
-                            "(reflectance x 10000, nodata -10000): int16 expected (int32, uint16 or float32 also do); "
-                            "prepare it with decloud prepare-s2");
-        if (type == "uint16" && GetParameterFloat("nodata") < 0)
-          otbAppLogFATAL("" << grid[k].key << ": the image is uint16, which cannot hold the nodata value "
-                            << GetParameterFloat("nodata") << ": a raw Sentinel-2 L2A encoding (digital numbers, nodata 0, "
-                            "+1000 offset from processing baseline 04.00 on)? prepare it with decloud prepare-s2 "
-                            "PRODUCT_OR_STACK --out-dir FOLDER, or give -nodata 0 if its nodata is 0");
-      }
-    const unsigned int bands = inputs.front()->GetNumberOfComponentsPerPixel();
-    for (unsigned int k = 1; k < images->Size(); ++k)
-      if (inputs[k]->GetNumberOfComponentsPerPixel() != bands)
-        otbAppLogFATAL("il: " << grid[k].key << " has " << inputs[k]->GetNumberOfComponentsPerPixel() << " bands, "
-                              << grid[0].key << " " << bands);
-
+    const DatedImages in = LoadDatedImages();
+    const auto&       seconds = in.seconds;
+    const double      target = in.date;
     m_Filter = FilterType::New();
-    for (unsigned int k = 0; k < images->Size(); ++k)
-      m_Filter->PushBackDate(inputs[k], masks ? inputs[images->Size() + k] : nullptr, seconds[k]);
+    for (size_t k = 0; k < in.images.size(); ++k)
+      m_Filter->PushBackDate(in.images[k], in.masks.empty() ? nullptr : in.masks[k], seconds[k]);
     m_Filter->SetTargetDate(target);
     m_Filter->SetNodataValue(GetParameterFloat("nodata"));
     m_Filter->SetRound(UseS2Encoding());
@@ -151,7 +91,7 @@ private:
     UseTiledGeoTIFF();
     m_Tags = TagsFilterType::New();
     m_Tags->SetInput(m_Filter->GetOutput());
-    m_Tags->SetTags(DatedS2Tags(images->GetNthElement(0), bands, GetParameterString("date")));
+    m_Tags->SetTags(DatedS2Tags(GetParameterImageList("il")->GetNthElement(0), in.bands, GetParameterString("date")));
     SetParameterOutputImage("out", m_Tags->GetOutput());
     WriteOutputs();
   }

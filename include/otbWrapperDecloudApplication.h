@@ -7,6 +7,7 @@
 #include "otbWrapperApplication.h"
 
 #include "otbDecloudAtomicOutput.h"
+#include "otbDecloudDate.h"
 #include "otbDecloudGrid.h"
 #include "otbDecloudOutputTags.h"
 #include "otbImageFileReader.h"
@@ -21,6 +22,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -75,6 +77,90 @@ protected:
                           << covered.GetSize(0) << "x" << covered.GetSize(1) << " of them): each mask must cover its "
                           "whole image, or the output would be cropped");
     }
+  }
+
+  /** The dated S2 images of DecloudGapFilling and DecloudComposite (parameters il, masks, dates, date, nodata,
+   * encoding), checked and on their common extent. */
+  struct DatedImages
+  {
+    std::vector<FloatVectorImageType*> images;  // on the common extent, in the order of il
+    std::vector<FloatVectorImageType*> masks;   // empty without -masks, else one per image
+    std::vector<double>                seconds; // the dates of the images (seconds since 1970, UTC)
+    double                             date = 0; // -date
+    unsigned int                       bands = 0;
+  };
+
+  /** Reads and checks -il, -masks, -dates and -date: as many masks and dates as images, dates that parse, a
+   * shared grid (worked on the common extent), masks covering their images, the same number of bands, and with
+   * the S2 encoding an input type that can hold it. Each failure is one line naming the parameter and input. */
+  DatedImages LoadDatedImages()
+  {
+    FloatVectorImageListType* images = GetParameterImageList("il");
+    const auto                dates = GetParameterStringList("dates");
+    const size_t              n = images->Size();
+    if (n == 0)
+      otbAppLogFATAL("il: no image given");
+    if (dates.size() != n)
+      otbAppLogFATAL("dates: " << dates.size() << " dates for " << n << " images in il (one per image)");
+    FloatVectorImageListType* masks = HasValue("masks") ? GetParameterImageList("masks") : nullptr;
+    if (masks && masks->Size() != n)
+      otbAppLogFATAL("masks: " << masks->Size() << " masks for " << n << " images in il (one per image)");
+
+    DatedImages out;
+    for (const auto& d : dates)
+      try
+      {
+        out.seconds.push_back(decloud::ParseDate(d));
+      }
+      catch (const std::invalid_argument& e)
+      {
+        otbAppLogFATAL("dates: " << e.what());
+      }
+    try
+    {
+      out.date = decloud::ParseDate(GetParameterString("date"));
+    }
+    catch (const std::invalid_argument& e)
+    {
+      otbAppLogFATAL("date: " << e.what());
+    }
+
+    std::vector<GridImage>         grid;
+    const std::vector<std::string> names = GetParameterStringList("il");
+    for (unsigned int k = 0; k < n; ++k)
+      grid.push_back({"il #" + std::to_string(k + 1) + " (" + names[k] + ")", images->GetNthElement(k), 1});
+    if (masks)
+    {
+      const std::vector<std::string> maskNames = GetParameterStringList("masks");
+      for (unsigned int k = 0; k < n; ++k)
+        grid.push_back({"masks #" + std::to_string(k + 1) + " (" + maskNames[k] + ")", masks->GetNthElement(k), 1});
+    }
+    const auto inputs = OnCommonExtent(grid);
+    if (masks)
+      CheckMasksCoverImages(grid, n);
+    if (GetParameterString("encoding") == "s2")
+      for (unsigned int k = 0; k < n; ++k)
+      {
+        const std::string type = InputPixelType(images->GetNthElement(k));
+        if (type == "uint8" || type == "int8")
+          otbAppLogFATAL("" << grid[k].key << ": the image is " << type << ", which cannot hold the S2 encoding "
+                            "(reflectance x 10000, nodata -10000): int16 expected (int32, uint16 or float32 also do); "
+                            "prepare it with decloud prepare-s2");
+        if (type == "uint16" && GetParameterFloat("nodata") < 0)
+          otbAppLogFATAL("" << grid[k].key << ": the image is uint16, which cannot hold the nodata value "
+                            << GetParameterFloat("nodata") << ": a raw Sentinel-2 L2A encoding (digital numbers, nodata 0, "
+                            "+1000 offset from processing baseline 04.00 on)? prepare it with decloud prepare-s2 "
+                            "PRODUCT_OR_STACK --out-dir FOLDER, or give -nodata 0 if its nodata is 0");
+      }
+    out.bands = inputs.front()->GetNumberOfComponentsPerPixel();
+    for (unsigned int k = 1; k < n; ++k)
+      if (inputs[k]->GetNumberOfComponentsPerPixel() != out.bands)
+        otbAppLogFATAL("il: " << grid[k].key << " has " << inputs[k]->GetNumberOfComponentsPerPixel() << " bands, "
+                              << grid[0].key << " " << out.bands);
+    out.images.assign(inputs.begin(), inputs.begin() + n);
+    if (masks)
+      out.masks.assign(inputs.begin() + n, inputs.end());
+    return out;
   }
 
   /**
