@@ -403,7 +403,7 @@ def _gfnet_layers(keras):
             base = both * bias_gf + only_b * bias_b + only_a * bias_a if self.one_sided else vgf * bias_gf
             candidates = [base, vb * (bn + bias_b - gf), va * (an + bias_a - gf), vgf * vt * (tn - gf)] + fits
             candidates = tf.stack(candidates, axis=-1)
-            return gf, vgf, vt, tn, features, candidates
+            return gf, vgf, vt, tn, features, candidates, both
 
     class ResidualOutput(keras.layers.Layer):
         """gap-filling + correction where t-1 or t+1 has data; else t where it has data (even cloudy: the only
@@ -411,14 +411,16 @@ def _gfnet_layers(keras):
         candidate corrections (weights: the first CANDIDATES channels of the U-Net's output) plus a free
         residual (the last 4 channels); all start at zero."""
 
-        def __init__(self, residual: bool = True, candidates: int = CANDIDATES, **kwargs):
+        def __init__(self, residual: bool = True, candidates: int = CANDIDATES, free_where_both: bool = False,
+                     **kwargs):
             super().__init__(**kwargs)
-            self.residual, self.candidates = residual, candidates
+            self.residual, self.candidates, self.free_where_both = residual, candidates, free_where_both
 
         def get_config(self):
-            return {**super().get_config(), "residual": self.residual, "candidates": self.candidates}
+            return {**super().get_config(), "residual": self.residual, "candidates": self.candidates,
+                    "free_where_both": self.free_where_both}
 
-        def call(self, gf, vgf, vt, tn, candidates, head, like):
+        def call(self, gf, vgf, vt, tn, candidates, head, like, both):
             head = tf.image.resize(head, tf.shape(gf)[1:3], method="bilinear")  # identity at scale 1
             n = self.candidates
             if self.residual:
@@ -426,6 +428,11 @@ def _gfnet_layers(keras):
                 # (e.g. a neighbour that is a cloud the mask missed) cannot blow the correction up.
                 weights = 1.5 * tf.tanh(head[..., :n] / 1.5)
                 free = 0.2 * tf.tanh(head[..., n:] / 0.2)
+                if self.free_where_both:
+                    # Beside a hole of one neighbour the U-Net sees inputs it rarely saw (a neighbour zeroed): its
+                    # free residual went astray there (-300 on a real swath edge); the candidates are consistent
+                    # there (one_sided), so the correction is their mix alone.
+                    free = free * both
                 est = gf + tf.reduce_sum(candidates * weights[..., None, :], axis=-1) + free
             else:
                 est = head[..., n:]
@@ -455,7 +462,8 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
 
     ``one_sided`` (on since gfnet-v3): where one neighbour has no data (a swath edge, defective pixels) the
     gap-filling is the other one, and so are the candidates: its local bias and the regression of t on it alone
-    (without, the correction learnt where both have data is applied there). ``fit_residual`` (on since gfnet-v3):
+    (without, the correction learnt where both have data is applied there); and the free residual is left out
+    there (the correction is the candidates' mix alone). ``fit_residual`` (on since gfnet-v3):
     the U-Net also sees how well the local regression explains t's clear pixels (spread into the clouds), to know
     where to trust it. gfnet-v2 was trained with both off.
 
@@ -476,7 +484,7 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
         inputs[f"s2_timestamp_{d}"] = keras.Input((), name=f"s2_timestamp_{d}")
     if scale not in (1, 2):
         raise ValueError(f"gfnet: scale {scale} must be 1 or 2")
-    gf, vgf, vt, tn, features, candidates = Features(levels=levels, margin=margin, use_mask=use_mask,
+    gf, vgf, vt, tn, features, candidates, both = Features(levels=levels, margin=margin, use_mask=use_mask,
                                                      use_dates=use_dates, scale=scale, regression=regression,
                                                      one_sided=one_sided, fit_residual=fit_residual,
                                                      name="gapfill_features")(
@@ -503,8 +511,8 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     n = CANDIDATES + (2 if regression else 0)
     head = _unet_decoder(keras, [[f] for f in feats], widths, n + S2_BANDS, False, zero_init=residual,
                          kernel=3)["s2_target"]
-    out = Output(residual=residual, candidates=n, name="s2_target_raw")(gf, vgf, vt, tn, candidates, head,
-                                                                         inputs["s2_t"])
+    out = Output(residual=residual, candidates=n, free_where_both=one_sided, name="s2_target_raw")(
+        gf, vgf, vt, tn, candidates, head, inputs["s2_t"], both)
     outputs = {"s2_target": out}
     for c in CROPS:
         outputs[f"s2_target_crop{c}"] = keras.layers.Cropping2D(c, name=f"s2_target_crop{c}")(out)

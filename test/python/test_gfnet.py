@@ -62,7 +62,7 @@ def test_regression_candidates_recover_a_linear_relation_inside_a_cloud():
     t[cloud] = 7000.0
     x = _inputs(t, tm1, tp1, cloud)
     layer = features(scale=2, regression=True)
-    gf, _vgf, _vt, _tn, _feats, cands = layer(x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"],
+    gf, _vgf, _vt, _tn, _feats, cands, _both = layer(x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"],
                                               x["s2_timestamp_t"], x["s2_timestamp_tm1"], x["s2_timestamp_tp1"])
     gf = np.asarray(gf)[0, :rows, :cols] * 10000
     cands = np.asarray(cands)[0, :rows, :cols] * 10000
@@ -119,7 +119,7 @@ def test_one_sided_candidates_where_a_neighbour_has_no_data(missing):
     x = _inputs(t, tm1, tp1, cloud)
     args = (x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"], x["s2_timestamp_t"], x["s2_timestamp_tm1"],
             x["s2_timestamp_tp1"])
-    gf, _vgf, _vt, _tn, feats, cands = features(scale=2, one_sided=True, fit_residual=True)(*args)
+    gf, _vgf, _vt, _tn, feats, cands, _both = features(scale=2, one_sided=True, fit_residual=True)(*args)
     gf = np.asarray(gf)[0, :rows, :cols] * 10000
     cands = np.asarray(cands)[0, :rows, :cols] * 10000
     inside = cloud & edge
@@ -129,6 +129,6 @@ def test_one_sided_candidates_where_a_neighbour_has_no_data(missing):
         err = np.abs(gf + cands[..., k] - truth)[inside].mean()
         assert err < (0.6 if k == 0 else 0.15) * err_gf, (k, err, err_gf)
     # fit_residual: 4 more feature planes than without it
-    _, _, _, _, feats_off, cands_off = features(scale=2, one_sided=False, fit_residual=False)(*args)
+    _, _, _, _, feats_off, cands_off, _ = features(scale=2, one_sided=False, fit_residual=False)(*args)
     assert feats.shape[-1] == feats_off.shape[-1] + 4
     np.testing.assert_array_equal(np.asarray(cands_off)[0, :rows, :cols, :, 4:][inside], 0.0)
