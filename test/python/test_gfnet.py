@@ -132,3 +132,27 @@ def test_one_sided_candidates_where_a_neighbour_has_no_data(missing):
     _, _, _, _, feats_off, cands_off, _ = features(scale=2, one_sided=False, fit_residual=False)(*args)
     assert feats.shape[-1] == feats_off.shape[-1] + 4
     np.testing.assert_array_equal(np.asarray(cands_off)[0, :rows, :cols, :, 4:][inside], 0.0)
+
+
+def test_no_free_residual_where_a_neighbour_has_no_data():
+    """ResidualOutput with ``free_where_both``: the free residual (the last 4 channels of the U-Net's head) is
+    applied only where both neighbours have data; the candidates' mix everywhere."""
+    keras = _keras()
+    _, output = _gfnet_layers(keras)
+    rows, cols, n = 8, 8, 6
+    rng = np.random.default_rng(0)
+    gf = rng.uniform(0.05, 0.3, (1, rows, cols, 4)).astype(np.float32)
+    ones = np.ones((1, rows, cols, 1), np.float32)
+    cands = rng.normal(0, 0.01, (1, rows, cols, 4, n)).astype(np.float32)
+    head = np.concatenate([np.full((1, rows, cols, n), 0.5), np.full((1, rows, cols, 4), 0.05)], -1).astype(np.float32)
+    both = ones.copy()
+    both[:, :, 4:] = 0.0  # one neighbour missing on the right half
+    like = np.zeros((1, rows, cols, 4), np.float32)
+    args = (gf, ones, ones, gf, cands, head, like, both)
+    gated = np.asarray(output(candidates=n, free_where_both=True)(*args))[0]
+    plain = np.asarray(output(candidates=n, free_where_both=False)(*args))[0]
+    mix = gf[0] + (cands[0] * (1.5 * np.tanh(0.5 / 1.5))).sum(-1)
+    free = 0.2 * np.tanh(0.05 / 0.2)
+    np.testing.assert_allclose(gated[:, 4:], mix[:, 4:] * 10000, atol=0.05)
+    np.testing.assert_allclose(gated[:, :4], (mix[:, :4] + free) * 10000, atol=0.05)
+    np.testing.assert_allclose(plain, (mix + free) * 10000, atol=0.05)
