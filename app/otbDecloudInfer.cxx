@@ -45,7 +45,10 @@ namespace Wrapper
 
 namespace
 {
-/** The application's parameter for each role a model card may name. */
+/**
+ * The application's parameter for each role a model card may name. decloud.infer.ROLES is the same table for
+ * decloud infer and pyotb (test/python/test_infer_roles.py checks that they agree).
+ */
 struct InputRole
 {
   const char* role;
@@ -62,6 +65,8 @@ const InputRole Roles[] = {
   {"s1_tm1", "s1.tm1", "Sentinel-1 at t-1 (candidates in order of preference)", true},
   {"s1_tp1", "s1.tp1", "Sentinel-1 at t+1 (candidates in order of preference)", true},
   {"s2_20m_t", "s2r20.t", "Sentinel-2 20 m bands at t", false},
+  {"s2_20m_tm1", "s2r20.tm1", "Sentinel-2 20 m bands at t-1 (candidates, in the order of s2.tm1's)", true},
+  {"s2_20m_tp1", "s2r20.tp1", "Sentinel-2 20 m bands at t+1 (candidates, in the order of s2.tp1's)", true},
   {"dem", "dem", "Digital elevation model on the 20 m grid", false},
   {"cloud_t", "mask", "the cloud mask of s2.t, 1 = cloudy, 0 = clear", false, false},
 };
@@ -131,7 +136,7 @@ private:
   /** One model input fed by an image (after candidate completion). */
   struct Source
   {
-    std::string               role;
+    std::string               tensor; // the SavedModel input it feeds
     ModelFilterType::SizeType receptiveField; // at 10 m output scale
     ImageType*                image;
     unsigned int              scale;
@@ -146,7 +151,7 @@ private:
     SetDocLongDescription(
       "Runs a Decloud network over whole scenes, streamed tile by tile. The model's card (card.json in the model "
       "folder) says which inputs it takes; give each by role: s2.t (the cloudy image at t), s2.tm1 / s2.tp1 (dates "
-      "before and after), s1.* (Sentinel-1), dem, s2r20.t (20 m bands), date.* (for models that take dates). "
+      "before and after), s1.* (Sentinel-1), dem, s2r20.t / s2r20.tm1 / s2r20.tp1 (20 m bands), date.* (for models that take dates). "
       "Inputs for t-1 and t+1 (and S1) may list several candidate images in order of preference: each pixel takes "
       "the first that has data there (swath edges). Inputs must share s2.t's grid (same CRS, 10 m pixels, aligned; "
       "DEM and 20 m bands at twice the pixel size); the output covers their common extent. "
@@ -322,16 +327,16 @@ private:
     const tf::Signature& sig = m_Model->GetServingSignature();
     for (const auto& in : m_Card.inputs)
     {
-      const tf::TensorSpec* spec = sig.FindInput(in.role);
+      const tf::TensorSpec* spec = sig.FindInput(in.tensor);
       if (!spec)
         otbAppLogFATAL("model: card.json is inconsistent with the SavedModel: the card names input '"
-                       << in.role << "', the model's inputs are " << tf::Signature::Keys(sig.inputs));
+                       << in.tensor << "', the model's inputs are " << tf::Signature::Keys(sig.inputs));
       if (!in.timestamp && spec->NumberOfChannels() > 0 && spec->NumberOfChannels() != static_cast<int64_t>(in.bands.size()))
-        otbAppLogFATAL("model: card.json is inconsistent with the SavedModel: input '" << in.role << "' has "
+        otbAppLogFATAL("model: card.json is inconsistent with the SavedModel: input '" << in.tensor << "' has "
                        << in.bands.size() << " bands in the card, " << spec->NumberOfChannels() << " in the model");
     }
     for (const auto& spec : sig.inputs)
-      if (!m_Card.FindInput(spec.key))
+      if (!m_Card.FindTensor(spec.key))
         otbAppLogFATAL("model: card.json is inconsistent with the SavedModel: the model's input '" << spec.key
                        << "' is not in the card");
     for (const auto& out : m_Card.outputs)
@@ -616,7 +621,7 @@ private:
       ModelFilterType::SizeType rf;
       for (unsigned int dim = 0; dim < 2; ++dim)
         rf[dim] = (ef[dim] + 2 * padding) / in.scale;
-      m_Sources.push_back({in.role, rf, image, in.scale, hasNodata, nodata});
+      m_Sources.push_back({in.tensor, rf, image, in.scale, hasNodata, nodata});
     }
     const tf::Signature& sig = m_Model->GetServingSignature();
     m_Dates.clear();
@@ -624,12 +629,12 @@ private:
       if (used.second->timestamp)
       {
         const double          seconds = DateParameter(used.first->key);
-        const tf::TensorSpec* spec = sig.FindInput(used.second->role);
+        const tf::TensorSpec* spec = sig.FindInput(used.second->tensor);
         auto                  tensor = tf::AllocateTensor(spec->dtype, {1});
         tf::DispatchNumericType(spec->dtype, [&](auto zero) {
           *static_cast<decltype(zero)*>(TF_TensorData(tensor.get())) = static_cast<decltype(zero)>(seconds);
         });
-        m_Dates.emplace_back(used.second->role, std::shared_ptr<TF_Tensor>(tensor.release(), TF_DeleteTensor));
+        m_Dates.emplace_back(used.second->tensor, std::shared_ptr<TF_Tensor>(tensor.release(), TF_DeleteTensor));
       }
     m_Filter = NewModelFilter(decloud::ModelCard::CroppedOutput("s2_target", padding), 1, ef);
 
@@ -1041,7 +1046,7 @@ private:
     filter->SetOutputExpressionField(tile);
     filter->SetProcessingTileSize(tile);
     for (const Source& source : m_Sources)
-      filter->PushBackInputTensorBundle(source.role, source.receptiveField, source.image, source.hasNodata, source.nodata);
+      filter->PushBackInputTensorBundle(source.tensor, source.receptiveField, source.image, source.hasNodata, source.nodata);
     for (const auto& date : m_Dates)
       filter->AddUserPlaceholder(date.first, date.second);
     return filter;

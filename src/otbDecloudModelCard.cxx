@@ -52,7 +52,11 @@ ModelCard ModelCard::Read(const std::string& modelDir)
     for (const auto& item : root.get_child("inputs"))
     {
       CardInput in;
-      in.role = item.first;
+      in.tensor = item.first;
+      in.role = item.second.get<std::string>("role", item.first);
+      for (const CardInput& other : card.inputs)
+        if (other.role == in.role)
+          throw std::runtime_error("inputs '" + other.tensor + "' and '" + in.tensor + "' both have role '" + in.role + "'");
       in.sensor = item.second.get<std::string>("sensor", "");
       const std::string kind = item.second.get<std::string>("kind", "image");
       if (kind != "image" && kind != "mask" && kind != "timestamp")
@@ -93,6 +97,12 @@ ModelCard ModelCard::Read(const std::string& modelDir)
 const CardInput* ModelCard::FindInput(const std::string& role) const
 {
   auto it = std::find_if(inputs.begin(), inputs.end(), [&](const CardInput& in) { return in.role == role; });
+  return it == inputs.end() ? nullptr : &*it;
+}
+
+const CardInput* ModelCard::FindTensor(const std::string& tensor) const
+{
+  auto it = std::find_if(inputs.begin(), inputs.end(), [&](const CardInput& in) { return in.tensor == tensor; });
   return it == inputs.end() ? nullptr : &*it;
 }
 

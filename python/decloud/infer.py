@@ -34,9 +34,18 @@ from .interrupts import check, handle_signals
 from .otbenv import pyotb
 from .raster import to_cog
 
-ROLE_KEYS = {"s2_t": "s2.t", "s2_tm1": "s2.tm1", "s2_tp1": "s2.tp1", "s1_t": "s1.t", "s1_tm1": "s1.tm1",
-             "s1_tp1": "s1.tp1", "s2_20m_t": "s2r20.t", "dem": "dem"}
-CANDIDATE_ROLES = {"s2_tm1", "s2_tp1", "s1_t", "s1_tm1", "s1_tp1"}
+# DecloudInfer's image roles (the roles a model card names): role -> (the app's parameter, whether it takes a
+# list of candidates in order of preference). The app's table is Roles[] in app/otbDecloudInfer.cxx (plus cloud_t,
+# fed by -mask); test/python/test_infer_roles.py checks the two against the installed app. decloud infer's options
+# (--s2-20m-tm1...) and decloud_app's inputs follow this one table.
+ROLES: dict[str, tuple[str, bool]] = {
+    "s2_t": ("s2.t", False), "s2_tm1": ("s2.tm1", True), "s2_tp1": ("s2.tp1", True),
+    "s1_t": ("s1.t", True), "s1_tm1": ("s1.tm1", True), "s1_tp1": ("s1.tp1", True),
+    "s2_20m_t": ("s2r20.t", False), "s2_20m_tm1": ("s2r20.tm1", True), "s2_20m_tp1": ("s2r20.tp1", True),
+    "dem": ("dem", False),
+}
+ROLE_KEYS = {role: key for role, (key, _) in ROLES.items()}
+CANDIDATE_ROLES = {role for role, (_, candidates) in ROLES.items() if candidates}
 DATE_KEYS = {"s2_timestamp_t": "date.t", "s2_timestamp_tm1": "date.tm1", "s2_timestamp_tp1": "date.tp1"}
 DEFAULT_MODEL_NAME = "gfnet-v2"
 Encoding: TypeAlias = Literal["s2", "float"]  # DecloudInfer's -encoding: int16 reflectance x 10000, or float32
@@ -251,9 +260,12 @@ def provenance_shares(path: str | Path) -> dict[str, float]:
 
 
 def required_roles(model: str | Path | None = None) -> dict[str, list[str]]:
-    """Image roles, date roles and mask roles (``cloud_t``: fed by ``mask``) the model's card asks for."""
+    """Image roles, date roles and mask roles (``cloud_t``: fed by ``mask``) the model's card asks for. An input's
+    role is its ``"role"``, else its key (the SavedModel's input name: the original Decloud's
+    ``crga_os1_unet_impostor`` takes ``s1_t`` as ``s1_target``)."""
     card = read_card(Path(model) if model else default_model())
-    images = [r for r, spec in card["inputs"].items() if spec.get("kind") not in ("timestamp", "mask")]
-    dates = [r for r, spec in card["inputs"].items() if spec.get("kind") == "timestamp"]
-    masks = [r for r, spec in card["inputs"].items() if spec.get("kind") == "mask"]
+    roles = [(spec.get("role", key), spec.get("kind")) for key, spec in card["inputs"].items()]
+    images = [r for r, kind in roles if kind not in ("timestamp", "mask")]
+    dates = [r for r, kind in roles if kind == "timestamp"]
+    masks = [r for r, kind in roles if kind == "mask"]
     return {"images": images, "dates": dates, "masks": masks}
