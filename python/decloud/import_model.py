@@ -1,19 +1,21 @@
 """``decloud import-model``: a card for a SavedModel of the original Decloud (github.com/CNES/decloud), so that
 ``DecloudInfer``, ``decloud infer`` and ``decloud timeseries`` run it like the models trained here.
 
-The original's networks are Keras models whose serving signature takes one float32 input per dataset key, named
-as the roles here (``s2_t``, ``s2_tm1``, ``s2_tp1``, ``s1_t``, ``s1_tm1``, ``s1_tp1``, ``dem``: the same stored
-encodings, S2 reflectance x 10000, S1 uint16 log stretch of -10..3 in ln, DEM in metres on the 20 m grid,
-normalised inside the graph), and gives two kinds of outputs: the estimate ``s2_estim`` at 0-1 scale, and
-``s2_estim_pad{32,64,128,256}``: the estimate x 10000, cropped by 32...256 pixels on each side. The original's
-processors only ever ran the padded ones; they are exactly what ``DecloudInfer`` runs as ``s2_target_cropN`` (S2
-x 10000, a tile computed with N pixels of margin on each side). So the card offers paddings 32, 64, 128 and 256,
-each card output naming the original tensor (``"tensor": "s2_estim_pad64"``), and no padding 0: ``s2_estim`` is
-left out of the card, so no output scale is needed in the engine.
+The original's networks are Keras models whose serving signature takes one float32 input per dataset key, named as
+the roles here (``s2_t``, ``s2_tm1``, ``s2_tp1``, ``s1_t``, ``s1_tm1``, ``s1_tp1``, ``dem``: the same stored
+encodings, S2 reflectance x 10000, S1 uint16 log stretch of -10..3 in ln, DEM in metres on the 20 m grid, normalised
+inside the graph; ``s1_target``, S1 at the date the network estimates, is the role ``s1_t`` here: its card input
+keeps the model's name with ``"role": "s1_t"``), and gives two kinds of outputs: the estimate ``s2_estim`` at 0-1
+scale, and ``s2_estim_pad{32,64,128,256}``: the estimate x 10000, cropped by 32...256 pixels on each side. The
+original's processors only ever ran the padded ones; they are exactly what ``DecloudInfer`` runs as
+``s2_target_cropN`` (S2 x 10000, a tile computed with N pixels of margin on each side). So the card offers paddings
+32, 64, 128 and 256, each card output naming the original tensor (``"tensor": "s2_estim_pad64"``), and no padding 0:
+``s2_estim`` is left out of the card, so no output scale is needed in the engine.
 
-Families with 20 m bands in and out (``meraner_unet_all_bands``; its input ``s2_20m_t`` and estimate
-``s2_20m_estim`` in the original's 20 m band order, B11 B12 B5 B6 B7 B8A) also give ``s2_20m_estim_padN``, cropped
-by N 20 m pixels: the card's ``s2_20m_target_crop2N`` (crops are counted at 10 m here), DecloudInfer's ``-out20m``.
+Families with 20 m bands in and out (the ``_all_bands`` ones; their inputs ``s2_20m_t``, ``s2_20m_tm1``,
+``s2_20m_tp1`` and estimate ``s2_20m_estim`` in the original's 20 m band order, B11 B12 B5 B6 B7 B8A) also give
+``s2_20m_estim_padN``, cropped by N 20 m pixels: the card's ``s2_20m_target_crop2N`` (crops are counted at 10 m
+here), DecloudInfer's ``-out20m``.
 
 The signature is checked against the family first (input names, band counts, float inputs, the outputs); a
 SavedModel that does not match is one line naming the mismatch. Families whose inputs need roles ``DecloudInfer``
@@ -37,6 +39,10 @@ from .products import BANDS_20M
 
 PADS = (32, 64, 128, 256)  # the original's constants.PADS
 BANDS = {"s2": 4, "s2_20m": 6, "s1": 2, "dem": 1}
+# The original's input names that are a role here under another name (the card's key stays the model's name, with
+# "role": the role; DecloudInfer feeds the input from that role's parameter). s1_target: S1 at the date estimated,
+# which is t for DecloudInfer (crga_os1_unet_impostor, crga_os1_unet trained on the OS2 layouts' target).
+INPUT_ROLES = {"s1_target": "s1_t"}
 # The original's 20 m band order (its prepare script stacked the band files by sorted name): the order of its records'
 # s2_20m_* and so of its models' 20 m inputs and 20 m output. Ours (products.BANDS_20M) is B5 B6 B7 B8A B11 B12.
 BANDS_20M_ORIGINAL = tuple(s2_writer_order(BANDS_20M))
@@ -69,7 +75,6 @@ class Family:
 
 CRGA_OS2 = ("s1_tm1", "s1_t", "s1_tp1", "s2_tm1", "s2_t", "s2_tp1", "dem")
 CRGA_OS1 = ("s1_tm1", "s1_t", "s1_tp1", "s2_tm1", "s2_tp1", "dem")
-_20M_TM1_TP1 = "roles s2_20m_tm1 and s2_20m_tp1 (20 m bands at t-1 and t+1)"
 _SIX_S2 = tuple(f"s2_t{k}" for k in range(6))
 _SIX_S1 = tuple(f"s1_t{k}" for k in range(6))
 _SIX_DATES = "six-date roles s2_t0 ... s2_t5 (the monthly synthesis, issue 16)"
@@ -84,16 +89,13 @@ FAMILIES: dict[str, Family] = {
     "meraner_unet_all_bands": Family(("s1_t", "s2_t", "s2_20m_t", "dem"), with_20m=True,
                                      paper="Meraner U-Net, 10 m and 20 m bands in and out"),
     "crga_os2_unet_all_bands": Family(CRGA_OS2[:-1] + ("s2_20m_tm1", "s2_20m_t", "s2_20m_tp1", "dem"),
-                                      with_20m=True, refused=_20M_TM1_TP1,
-                                      paper="CRGA OS2 U-Net, 10 m and 20 m bands in and out"),
+                                      with_20m=True, paper="CRGA OS2 U-Net, 10 m and 20 m bands in and out"),
     "crga_os2_david_all_bands": Family(CRGA_OS2[:-1] + ("s2_20m_tm1", "s2_20m_t", "s2_20m_tp1", "dem"),
-                                       with_20m=True, refused=_20M_TM1_TP1,
+                                       with_20m=True,
                                        paper="CRGA OS2, David's network, 10 m and 20 m bands in and out"),
     "crga_os1_unet_all_bands": Family(CRGA_OS1[:-1] + ("s2_20m_tm1", "s2_20m_tp1", "dem"), with_20m=True,
-                                      refused=_20M_TM1_TP1,
                                       paper="CRGA OS1 U-Net, 10 m and 20 m bands in and out"),
     "crga_os1_unet_impostor": Family(("s1_tm1", "s1_target", "s1_tp1", "s2_tm1", "s2_tp1", "dem"),
-                                     refused="role s1_target (S1 at the target date)",
                                      paper="CRGA OS1 U-Net fed S1 at the target date (to compare with OS2)"),
     "crga_os2_gapfilling": Family(("s2_tm1", "s2_tp1", "s2_timestamp_tm1", "s2_timestamp_target",
                                    "s2_timestamp_tp1"), output=None, keras2_name="tf.math.add",
@@ -218,15 +220,17 @@ def check_signature(family_name: str, inputs: dict[str, TensorInfo], outputs: di
 
 
 def card_io(family_name: str, base: str) -> tuple[dict[str, dict], dict[str, str]]:
-    """The card's inputs (roles) and outputs (card key -> the original's tensor) of an imported family. The 10 m
-    crops are the original's pads; a 20 m estimate cropped by N 20 m pixels is the card's 20 m crop 2N (crops are
-    counted at 10 m here), offered where the 10 m output has that padding too (64, 128, 256: DecloudInfer's
-    -out20m runs the same padding as -out). 20 m bands are in the original's order (BANDS_20M_ORIGINAL)."""
+    """The card's inputs (the model's input names, each with its role) and outputs (card key -> the original's
+    tensor) of an imported family. The 10 m crops are the original's pads; a 20 m estimate cropped by N 20 m pixels
+    is the card's 20 m crop 2N (crops are counted at 10 m here), offered where the 10 m output has that padding too
+    (64, 128, 256: DecloudInfer's -out20m runs the same padding as -out). 20 m bands are in the original's order
+    (BANDS_20M_ORIGINAL)."""
     family = FAMILIES[family_name]
-    inputs = {role: describe_input(role, input_bands(role)) for role in family.inputs}
-    for role, described in inputs.items():
-        if role.startswith("s2_20m"):
+    inputs = {name: describe_input(name, input_bands(name)) for name in family.inputs}
+    for name, described in inputs.items():
+        if name.startswith("s2_20m"):
             described["bands"] = list(BANDS_20M_ORIGINAL)
+        described["role"] = INPUT_ROLES.get(name, name)
     outputs = {f"s2_target_crop{p}": padded(base, p) for p in PADS}
     if family.with_20m:
         outputs.update({f"s2_20m_target_crop{2 * p}": padded("s2_20m_estim", p) for p in PADS if 2 * p in PADS})

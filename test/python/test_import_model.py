@@ -170,8 +170,11 @@ def test_refused_and_unknown_families(tmp_path, capsys):
     model = original_like_model(tmp_path / "m", FAMILIES["meraner_unet"].inputs)
     err = one_line_error(["import-model", str(model), "--family", "monthly_synthesis_6_s2s1_images"], capsys)
     assert "six-date roles s2_t0" in err and "DecloudInfer does not have" in err, err
+    err = one_line_error(["import-model", str(model), "--family", "crga_os1_gapfilling"], capsys)
+    assert "use DecloudGapFilling" in err, err
+    # importable now (DecloudInfer has s2r20.tm1 / s2r20.tp1): a model of another family is a signature mismatch
     err = one_line_error(["import-model", str(model), "--family", "crga_os2_unet_all_bands"], capsys)
-    assert "s2_20m_tm1 and s2_20m_tp1" in err, err
+    assert "missing s1_tm1, s1_tp1, s2_20m_t, s2_20m_tm1, s2_20m_tp1" in err, err
     err = one_line_error(["import-model", str(model), "--family", "nope"], capsys)
     assert "unknown family 'nope'" in err and "crga_os2_unet" in err, err
     err = one_line_error(["import-model", str(tmp_path), "--family", "meraner_unet"], capsys)

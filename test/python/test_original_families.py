@@ -22,6 +22,7 @@ from decloud.import_model import (
     input_bands,
     padded,
 )
+from decloud.infer import ROLE_KEYS
 from decloud.original_families import ORIGINAL_FAMILIES
 from decloud.raster import read_array, write_geotiff
 
@@ -83,8 +84,6 @@ ORIGINAL_COUNTS = {
 SMALL = {"meraner_original": {"blocks": 2, "width": 8}, "crga_os1_gapfilling": {}, "crga_os2_gapfilling": {}}
 ROWS, COLS = 128, 192
 NODATA = -10000
-APP_KEYS = {"s2_t": "s2.t", "s2_tm1": "s2.tm1", "s2_tp1": "s2.tp1", "s1_t": "s1.t", "s1_tm1": "s1.tm1",
-            "s1_tp1": "s1.tp1", "s2_20m_t": "s2r20.t", "dem": "dem"}
 IMPORTABLE = sorted(set(ORIGINAL_FAMILIES) - set(REFUSED))
 
 
@@ -96,8 +95,9 @@ def small(family: str):
 def test_every_family_but_the_monthly_syntheses_is_built():
     assert set(ORIGINAL_COUNTS) == set(ORIGINAL_FAMILIES)
     assert set(FAMILIES) - set(ORIGINAL_FAMILIES) == {f for f in FAMILIES if f.startswith("monthly_synthesis_")}
-    assert IMPORTABLE == ["crga_os1_unet", "crga_os2_david", "crga_os2_unet", "meraner_original", "meraner_unet",
-                          "meraner_unet_all_bands"]
+    assert IMPORTABLE == ["crga_os1_unet", "crga_os1_unet_all_bands", "crga_os1_unet_impostor", "crga_os2_david",
+                          "crga_os2_david_all_bands", "crga_os2_unet", "crga_os2_unet_all_bands", "meraner_original",
+                          "meraner_unet", "meraner_unet_all_bands"]
 
 
 def test_registered_in_the_network_registry():
@@ -203,6 +203,12 @@ def scene(d: Path, family: str, holes: bool) -> tuple[dict[str, Path], dict[str,
     return paths, arrays
 
 
+def app_inputs(card: dict, paths: dict[str, Path]) -> dict[str, Path]:
+    """DecloudInfer's parameters for the scene's inputs (by the model's input names): each input's card role, its
+    parameter (decloud.infer's table, the app's)."""
+    return {ROLE_KEYS[card["inputs"][name].get("role", name)]: path for name, path in paths.items()}
+
+
 def direct(model_dir: Path, arrays: dict[str, np.ndarray], pad: int) -> dict[str, np.ndarray]:
     """The SavedModel called in Python on the whole scene, its inputs mirrored by ``pad`` pixels (pad / 2 at 20 m)."""
     import tensorflow as tf  # noqa: PLC0415
@@ -231,11 +237,14 @@ def test_through_import_model_and_decloud_infer(family, tmp_path):
     assert card["network"] == f"original:{family}" and set(card["inputs"]) == set(FAMILIES[family].inputs)
     base = estimates(family)[0]
     assert card["outputs"]["s2_target_crop64"]["tensor"] == padded(base, 64)
+    assert {k: v["role"] for k, v in card["inputs"].items()} == {
+        k: "s1_t" if k == "s1_target" else k for k in FAMILIES[family].inputs}
     with_20m = FAMILIES[family].with_20m
     if with_20m:
         assert card["outputs"]["s2_20m_target_crop64"]["tensor"] == "s2_20m_estim_pad32"
         assert card["outputs"]["s2_20m_target_crop64"]["bands"] == list(BANDS_20M_ORIGINAL)
-        assert card["inputs"]["s2_20m_t"]["bands"] == list(BANDS_20M_ORIGINAL)
+        twenty = [k for k in card["inputs"] if k.startswith("s2_20m")]
+        assert twenty and all(card["inputs"][k]["bands"] == list(BANDS_20M_ORIGINAL) for k in twenty)
 
     for holes in (False, True):
         d = tmp_path / ("holes" if holes else "clear")
@@ -243,7 +252,7 @@ def test_through_import_model_and_decloud_infer(family, tmp_path):
         paths, arrays = scene(d, family, holes)
         out, out20 = d / "out.tif", d / "out20.tif"
         params = {"model": imported, "out": out, "encoding": "float", "padding": 64, "closing": 0,
-                  **{APP_KEYS[r]: paths[r] for r in FAMILIES[family].inputs}}
+                  **app_inputs(card, paths)}
         run = run_app("DecloudInfer", {**params, **({"out20m": out20} if with_20m else {})})
         assert run.returncode == 0, run.output
         got = read_array(out)
@@ -290,7 +299,7 @@ def test_20m_bands_in_our_order_are_refused(tmp_path):
         ds.GetRasterBand(b).SetDescription(name)
     ds = None
     out = tmp_path / "out.tif"
-    run = run_app("DecloudInfer", {"model": model, "out": out, **{APP_KEYS[r]: paths[r] for r in paths}})
+    run = run_app("DecloudInfer", {"model": model, "out": out, **{ROLE_KEYS[r]: paths[r] for r in paths}})
     assert run.returncode != 0 and not out.exists()
     assert "s2r20.t" in run.fatal_lines()[0] and "B11 B12 B5 B6 B7 B8A" in run.fatal_lines()[0], run.output
 
@@ -303,8 +312,7 @@ def test_families_decloud_infer_cannot_run_are_refused_in_one_line(family, tmp_p
     assert cli_main(["import-model", str(model), "--family", family]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and f"family {family} cannot run here yet" in err, err
-    lacking = {"crga_os1_unet_impostor": "s1_target", "crga_os2_gapfilling": "s2_timestamp_target",
-               "crga_os1_gapfilling": "DecloudGapFilling"}.get(family, "s2_20m_tm1 and s2_20m_tp1")
+    lacking = {"crga_os2_gapfilling": "s2_timestamp_target", "crga_os1_gapfilling": "DecloudGapFilling"}[family]
     assert lacking in err, err
     assert not (model / "card.json").exists()
 
@@ -319,3 +327,4 @@ def test_signature_check_of_the_20m_output(tmp_path, capsys):
     assert cli_main(["import-model", str(tmp_path / "m"), "--family", "meraner_unet_all_bands"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "no output s2_20m_estim_pad32, s2_20m_estim_pad64" in err, err
+
