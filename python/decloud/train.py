@@ -119,6 +119,25 @@ def _hint(missing: Sequence[str]) -> str:
            "have no cloud_t)"
 
 
+class UntrainableNetworkError(DecloudInputError):
+    """A network of the registry that ``decloud train`` cannot train (one of the original Decloud's families)."""
+
+
+def refuse_untrainable(network: str) -> None:
+    """The original Decloud's families (:mod:`decloud.original_families`) are in the registry to build and import
+    its SavedModels; they give ``s2_estim`` and its padded versions, not the ``s2_target`` that training fits, so
+    they are refused in one line naming the family and why (:class:`UntrainableNetworkError`)."""
+    from .networks import MODELS  # noqa: PLC0415
+    from .original_families import ORIGINAL_FAMILIES  # noqa: PLC0415
+
+    if network in ORIGINAL_FAMILIES:
+        ours = sorted(set(MODELS) - set(ORIGINAL_FAMILIES))
+        raise UntrainableNetworkError(
+            f"{network} is one of the original Decloud's families, here to import its SavedModels (decloud "
+            f"import-model): decloud train cannot train it, it has no s2_target output (its outputs are the "
+            f"original's s2_estim and s2_estim_padN); train one of ours: {', '.join(ours)}")
+
+
 def resolve_options(network: str, options: Mapping | None, folders: Sequence[str | Path]) -> tuple[dict, list[str]]:
     """The options ``network`` is built with for the records of ``folders``, and a note for each option that
     followed the records: an option that adds inputs (``OPTION_INPUTS``) and that the user did not set defaults
@@ -129,6 +148,7 @@ def resolve_options(network: str, options: Mapping | None, folders: Sequence[str
     options = dict(options or {})
     if network not in MODELS:
         raise DecloudKeyError(f"unknown model {network!r}; valid names: {', '.join(sorted(MODELS))}")
+    refuse_untrainable(network)
     params = inspect.signature(MODELS[network]).parameters
     unknown = [k for k in options if k not in params]
     if unknown:

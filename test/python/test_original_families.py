@@ -1,7 +1,8 @@
 """The original Decloud's families rebuilt in decloud.original_families: their parameter counts against the original's
 definitions (worked out by hand below), their signatures against decloud.import_model.FAMILIES, and each family
 that DecloudInfer can run through decloud import-model and DecloudInfer (output shape, scale x 10000, 20 m
-output, nodata); the others refused by import-model in one line naming what DecloudInfer lacks."""
+output, nodata); the others refused by import-model in one line naming what DecloudInfer lacks; decloud train
+refusing them all (no s2_target output)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from conftest import ORIGIN, run_app
 from decloud.cli import main as cli_main
+from decloud.errors import DecloudError
 from decloud.import_model import (
     BANDS_20M_ORIGINAL,
     FAMILIES,
@@ -328,3 +330,23 @@ def test_signature_check_of_the_20m_output(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "no output s2_20m_estim_pad32, s2_20m_estim_pad64" in err, err
 
+
+@pytest.mark.parametrize("family", sorted(ORIGINAL_FAMILIES))
+def test_train_refuses_the_original_families(family, tmp_path):
+    """decloud.train.train: a DecloudError naming the family and why, before anything is read or written."""
+    from decloud.train import train  # noqa: PLC0415
+
+    with pytest.raises(DecloudError, match=f"^{family} is one of the original Decloud's families.*no s2_target"):
+        train(family, tmp_path / "no-dataset", tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_decloud_train_refuses_an_original_family_in_one_line(tmp_path, capsys):
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "shapes_and_types.json").write_text("{}")
+    assert cli_main(["train", "crga_os2_unet_all_bands", "--dataset", str(tmp_path / "ds"), "--out-dir",
+                     str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    assert "crga_os2_unet_all_bands is one of the original Decloud's families" in err and "no s2_target" in err, err
+    assert "msop_unet" in err and not (tmp_path / "run").exists(), err
