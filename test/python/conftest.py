@@ -20,6 +20,36 @@ MSOP_MODEL = Path(__file__).resolve().parents[2] / "models" / "msop-bolzano-west
 ORIGIN = (674990.0, 5154960.0)
 
 
+def covering_product(first, second):
+    """The cross product of two parameter lists for ``pytest.mark.parametrize``, as pytest.params.
+
+    The fast lane (``-m "not slow"``) runs a covering diagonal: the i-th value of the longer list with the
+    (i mod n)-th value of the shorter one, so every value of each list still runs there; the other pairs are marked
+    slow and run in the full suite (CI). A value that is a tuple gives several arguments; ids are joined with '-'.
+    """
+    def flat(value):
+        return value if isinstance(value, tuple) else (value,)
+
+    def ident(value):
+        return "-".join(str(v) for v in flat(value))
+
+    longer_first = len(first) >= len(second)
+    params = []
+    for i, a in enumerate(first):
+        for j, b in enumerate(second):
+            k, n, m = (i, j, len(second)) if longer_first else (j, i, len(first))
+            fast = n == k % m
+            params.append(pytest.param(*flat(a), *flat(b), id=f"{ident(a)}-{ident(b)}",
+                                       marks=() if fast else pytest.mark.slow))
+    return params
+
+
+def fast_and_slow(values, fast, *, ids=None):
+    """``values`` for ``pytest.mark.parametrize`` with those not in ``fast`` marked slow (run by the full suite)."""
+    return [pytest.param(v, marks=() if v in fast else pytest.mark.slow,
+                         **({"id": ids[k]} if ids else {})) for k, v in enumerate(values)]
+
+
 @dataclass
 class AppRun:
     returncode: int
@@ -59,6 +89,15 @@ def models(tmp_path_factory) -> dict[str, Path]:
         "patch": toymodels.patch_model(root / "patch", patch=5),
         "two_sources": toymodels.two_source_patch_model(root / "two", patch1=8, patch2=4),
     }
+
+
+@pytest.fixture(scope="session")
+def toy_fill_model(tmp_path_factory) -> Path:
+    """test_infer_mask_role.py's per-pixel toy that takes the cloud mask and fills holes from t too, exported with
+    its card ("holes": "model"). Read only: test_infer_mask_role.py and test_holes.py share one build."""
+    from test_infer_mask_role import export_with_card, toy_model  # noqa: PLC0415 - a test module, imported late
+
+    return export_with_card(toy_model(True), tmp_path_factory.mktemp("toy_fill") / "toy_gf")
 
 
 @pytest.fixture(scope="session")

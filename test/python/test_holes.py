@@ -27,7 +27,6 @@ from decloud.raster import read_array, write_geotiff
 from decloud.synthetic import s2_like
 from scipy import ndimage
 from test_infer_mask_role import DATES as TOY_DATES
-from test_infer_mask_role import export_with_card, toy_model
 
 NODATA = -10000
 ROWS, COLS = 192, 192
@@ -291,9 +290,9 @@ def test_uint8_inputs_are_refused(scene, tmp_path, app):
 # --- models that complete holes themselves, and the same toy without the card key --------------------------
 
 @pytest.fixture(scope="module")
-def toys(tmp_path_factory):
+def toys(tmp_path_factory, toy_fill_model):
     root = tmp_path_factory.mktemp("holes_toys")
-    holes = export_with_card(toy_model(True), root / "toy_gf")
+    holes = toy_fill_model  # test_infer_mask_role.py's toy (conftest.py: one build for both files), read only
     plain = root / "toy_plain"
     shutil.copytree(holes, plain)
     card = json.loads((plain / "card.json").read_text())

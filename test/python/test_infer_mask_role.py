@@ -96,9 +96,9 @@ def export_with_card(model, out_dir):
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
+def models(tmp_path_factory, toy_fill_model):
     root = tmp_path_factory.mktemp("mask_models")
-    return {"gf": export_with_card(toy_model(True), root / "toy_gf"),
+    return {"gf": toy_fill_model,  # conftest.py: built once, shared with test_holes.py
             "strict": export_with_card(toy_model(False), root / "toy_strict")}
 
 
