@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ORIGIN, AppRun, run_app
+from conftest import ORIGIN, AppRun, covering_product, fast_and_slow, run_app
 from osgeo import gdal
 
 from decloud.otbenv import app_environment, module_app_dir, otbcli
@@ -249,11 +249,13 @@ def link(kind: str, target: Path, path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", ["same", "symlink", "hardlink"])
+# Every input key and every kind of link runs in the fast lane (a covering diagonal: six cases); the other twelve
+# pairs of the same check run in the full suite (see conftest.covering_product).
 @pytest.mark.parametrize(
-    ("app", "key"),
-    [("DecloudInfer", "s2.tm1"), ("DecloudInfer", "s2.tp1"), ("DecloudInfer", "mask"),
-     ("DecloudGapFilling", "il #2"), ("DecloudGapFilling", "masks #1"), ("TensorflowModelServe", "source1.il")])
+    ("app", "key", "kind"),
+    covering_product([("DecloudInfer", "s2.tm1"), ("DecloudInfer", "s2.tp1"), ("DecloudInfer", "mask"),
+                      ("DecloudGapFilling", "il #2"), ("DecloudGapFilling", "masks #1"),
+                      ("TensorflowModelServe", "source1.il")], ["same", "symlink", "hardlink"]))
 def test_output_that_is_an_input_is_refused(small, models, tmp_path, app, key, kind):
     image = {"s2.tm1": small["tm1"], "s2.tp1": small["tp1"], "mask": small["mask"], "il #2": small["tp1"],
              "masks #1": small["mask"], "source1.il": small["t"]}[key]
@@ -337,9 +339,13 @@ def test_extended_filename_stays_with_the_output(small, tmp_path):
 # --- small refusals ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("app", "key"), [("DecloudGapFilling", "date"), ("DecloudGapFilling", "dates"),
-                                          ("DecloudInfer", "date.t"), ("DecloudInfer", "date.tm1")])
-@pytest.mark.parametrize("date", ["2022-02-30", "2021-02-29", "2022-04-31", "2022-06-05T24:00:00"])
+# The fast lane runs each date with one key of one app (a covering diagonal: four cases; ctest's
+# tuDecloudGapFillingImpossibleDate too); all sixteen pairs run in the full suite.
+@pytest.mark.parametrize(
+    ("date", "app", "key"),
+    covering_product(["2022-02-30", "2021-02-29", "2022-04-31", "2022-06-05T24:00:00"],
+                     [("DecloudGapFilling", "date"), ("DecloudGapFilling", "dates"), ("DecloudInfer", "date.t"),
+                      ("DecloudInfer", "date.tm1")]))
 def test_impossible_date_is_refused(small, tmp_path, app, key, date):
     out = tmp_path / "out.tif"
     params = PARAMS[app](small, out)
@@ -363,7 +369,9 @@ def test_mask_smaller_than_its_image_is_refused(small, tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("value", ["3abc", "abc", "0", "-1", " 2", "1.5", ""])
+# The fast lane runs a trailing garbage, a non-positive count and an empty value; the full suite all seven (one
+# parser: decloud's OTB_TF_NSOURCES reading in TensorflowModelServe).
+@pytest.mark.parametrize("value", fast_and_slow(["3abc", "abc", "0", "-1", " 2", "1.5", ""], ["3abc", "0", ""]))
 def test_bad_nsources_is_refused(small, models, tmp_path, value):
     out = tmp_path / "out.tif"
     run = run_app("TensorflowModelServe", {"source1.il": small["t"], "source1.rfieldx": 5, "source1.rfieldy": 5,

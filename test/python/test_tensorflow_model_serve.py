@@ -8,7 +8,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from decloud import raster
 from decloud.testing import toymodels
-from conftest import ORIGIN, run_serve, write_image
+from conftest import ORIGIN, fast_and_slow, run_serve, write_image
 
 KERNEL, EF = 5, 16
 RF = EF + KERNEL - 1
@@ -47,11 +47,22 @@ def test_fully_convolutional_equals_python_and_keeps_georeferencing(models, imag
     assert srs.GetAuthorityCode(None) == "32632"
 
 
-@pytest.mark.parametrize("tile", [16, 32, 48, 80])
-def test_tiled_output_equals_untiled(models, image4, tmp_path, tile):
+@pytest.fixture(scope="module")
+def untiled(models, image4, tmp_path_factory):
+    """The conv model's untiled output (read only: one app run shared by the tile sizes below)."""
     path, _ = image4
-    untiled, tiled = tmp_path / "untiled.tif", tmp_path / "tiled.tif"
-    assert run_serve(conv_params(models["conv"], path, untiled, **{"optim.disabletiling": 1})).returncode == 0
+    out = tmp_path_factory.mktemp("untiled") / "untiled.tif"
+    run = run_serve(conv_params(models["conv"], path, out, **{"optim.disabletiling": 1}))
+    assert run.returncode == 0, run.output
+    return out
+
+
+# The fast lane runs a tile smaller than the expression field's multiple of the image and one that does not divide
+# it (16, 48); 32 is also ctest's tvTensorflowModelServeFullyConv; the full suite runs all four.
+@pytest.mark.parametrize("tile", fast_and_slow([16, 32, 48, 80], [16, 48]))
+def test_tiled_output_equals_untiled(models, image4, untiled, tmp_path, tile):
+    path, _ = image4
+    tiled = tmp_path / "tiled.tif"
     run = run_serve(conv_params(models["conv"], path, tiled, **{"optim.tilesizex": tile, "optim.tilesizey": tile}))
     assert run.returncode == 0, run.output
     a, b = raster.read_array(untiled), raster.read_array(tiled)
@@ -135,6 +146,9 @@ def test_nodata_tiles_are_skipped_and_filled_with_background(models, tmp_path):
     np.testing.assert_allclose(result[32:], expected[32:result.shape[0], :result.shape[1]], rtol=1e-5, atol=1e-3)
 
 
+# Slow (a Keras U-Net built and exported, about 10 s): the fast lane runs a Keras 3 export through the app in
+# test_networks.py::test_export_reload_and_tensorflow_model_serve (and the Keras toy models of test_holes.py).
+@pytest.mark.slow
 def test_keras3_export_unet_equals_python(tmp_path):
     model = toymodels.keras_unet(tmp_path / "unet", widths=(8, 16, 32), out_bands=3)
     rng = np.random.default_rng(6)
