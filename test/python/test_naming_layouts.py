@@ -117,6 +117,10 @@ def test_the_tile_rule_refuses_mismatches_with_the_fix(stacks, tmp_path):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--tile bolzano: no prepared S2" in proc.stderr
 
 
+# Slow (prepares and indexes the 12 real dates, about 17 s): the fast lane checks stacks prepared with a tile name
+# in test_stacks_prepared_with_a_tile_are_indexed_searched_and_extracted_with_s1 and real speckled targets met by the
+# default tolerance in test_real_belgium_clear_dates_with_speckle_meet_the_target_tolerance.
+@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED / "bolzano-west").is_dir(), reason=f"real data not available ({SHARED} is absent)")
 def test_real_bolzano_stacks_by_name_and_speckled_targets(tmp_path):
     """bolzano-west as the README shows it: prepare-s2 --tile bolzano, index, search with the S2-only layouts; the

@@ -375,6 +375,11 @@ def test_two_concurrent_timeseries_runs(series, tmp_path):
     assert checksums(series_inputs(series)) == before
 
 
+# Slow (two runs of four dates each in subprocesses, about 50 s): the fast lane checks a full disk under the
+# timeseries command in test_timeseries_report_write_failure_is_one_line, under infer in
+# test_disk_full_keeps_the_previous_output, and failed tasks reported as failed (not done) in
+# test_distributed.py::test_failures_are_reported_and_raised_after_the_others_end.
+@pytest.mark.slow
 def test_timeseries_disk_full_does_not_mark_the_date_done(series, tmp_path):
     out = tmp_path / "series"
     before = checksums(series_inputs(series))

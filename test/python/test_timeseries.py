@@ -87,6 +87,13 @@ def test_whole_chain_matches_the_savedmodel(prepared, tmp_path):
     assert geotransform(tasks[0].output) == geotransform(t.inputs["s2_t"][0])
     report = json.loads((tmp_path / "run_report.json").read_text())
     assert report["tasks"][0]["worker"] and report["tasks"][0]["duration_s"] > 0
+    # A re-run finds the date done and leaves its output as it is (the fast lane's check of resuming; the kill in
+    # the middle of a run is test_kill_then_rerun_gives_every_date_identical_to_a_clean_run, slow).
+    before = Path(tasks[0].output).read_bytes()
+    again = run_timeseries(tasks, tmp_path, progress=False,
+                           options={"encoding": "float", "padding": 32, "model": str(MSOP_MODEL)})
+    assert [e["status"] for e in again] == ["exists"]
+    assert Path(tasks[0].output).read_bytes() == before
 
 
 @pytest.mark.slow
@@ -118,6 +125,11 @@ def test_provenance_beside_each_output(prepared, tmp_path):
     assert [e["status"] for e in again] == ["exists"]
 
 
+# Slow (kills a run; four dates computed twice, about 90 s): in the fast lane, resuming is checked by
+# test_whole_chain_matches_the_savedmodel (a re-run finds the date done), what a killed process leaves is taken over
+# in test_safety_python.py::test_a_dead_process_temporary_and_lock_are_taken_over, and complete outputs only by
+# test_safety_python.py::test_atomic_output_keeps_the_previous_file_on_any_failure.
+@pytest.mark.slow
 def test_kill_then_rerun_gives_every_date_identical_to_a_clean_run(prepared, tmp_path):
     args = [sys.executable, "-m", "decloud.cli", "timeseries", str(prepared / "prepared"), "--layout",
             str(prepared / "short.json"), "-q", "--tile", "64", "--padding", "16"]

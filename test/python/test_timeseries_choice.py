@@ -154,6 +154,9 @@ def test_cli_lists_every_skipped_date_with_its_reason(series, tmp_path):
     assert (out / "S2_bolzano_20220605T000000_decloud.tif").is_file()
 
 
+# Slow (prepares the 12 real dates, about 30 s): the fast lane checks the same choice on a generated series in
+# test_the_clearest_neighbour_in_the_window_wins and the skipped ends in test_cli_lists_every_skipped_date_with_its_reason.
+@pytest.mark.slow
 @pytest.mark.skipif(not SHARED.is_dir(), reason=f"real data not available ({SHARED} is absent)")
 def test_real_bolzano_no_cloudy_neighbour_when_a_clear_one_is_in_reach(tmp_path):
     """bolzano-west (06-02 ~51 % cloudy, 06-05 / 06-07 / 06-22 fully cloudy): 06-17 takes clear neighbours, and only
