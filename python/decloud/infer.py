@@ -47,7 +47,7 @@ ROLES: dict[str, tuple[str, bool]] = {
 ROLE_KEYS = {role: key for role, (key, _) in ROLES.items()}
 CANDIDATE_ROLES = {role for role, (_, candidates) in ROLES.items() if candidates}
 DATE_KEYS = {"s2_timestamp_t": "date.t", "s2_timestamp_tm1": "date.tm1", "s2_timestamp_tp1": "date.tp1"}
-DEFAULT_MODEL_NAME = "gfnet-v2"
+DEFAULT_MODEL_NAME = "gfnet-v3"
 Encoding: TypeAlias = Literal["s2", "float"]  # DecloudInfer's -encoding: int16 reflectance x 10000, or float32
 # Values of DecloudInfer's provenance output (-outprov), in order.
 PROVENANCE_CLASSES = ("nodata", "t kept", "network", "gap-filling fallback", "single-date fallback")

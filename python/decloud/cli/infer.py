@@ -10,7 +10,7 @@ from ..infer import CANDIDATE_ROLES, ROLE_KEYS
 
 def add_processing_options(p: argparse.ArgumentParser) -> None:
     """Options shared by decloud infer and decloud timeseries."""
-    p.add_argument("--model", help="model folder (SavedModel + card.json); default: the shipped gfnet-v2, which "
+    p.add_argument("--model", help="model folder (SavedModel + card.json); default: the shipped gfnet-v3, which "
                    "takes --mask and the dates")
     p.add_argument("--tile", type=int, default=512, help="largest output tile side in pixels (default 512)")
     p.add_argument("--padding", type=int, help="margin computed and dropped around each tile (default 32)")
