@@ -17,22 +17,29 @@ footprints (with tile, cell and split). Shards are written under a temporary nam
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import logging
+import os
+import shutil
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from tqdm import tqdm
 
-from .atomic import atomic_output, write_json
+from .atomic import atomic_output, folder_lock, write_json
 from .errors import DecloudInputError, DecloudIOError
 from .otbenv import pyotb
 from .patch_index import PatchGrid
 from .search import Sample
+
+if TYPE_CHECKING:
+    from .distributed import ClusterOptions
 
 log = logging.getLogger(__name__)
 
@@ -269,3 +276,153 @@ def catalog_from_prepared(index, prepared_dir: str | Path, dem: str | Path | Non
     if not s2:
         raise DecloudInputError(f"{prepared_dir}: no finished S2 preparation of tile {index.tile}")
     return TileCatalog(index.grid, s2, s1, Path(dem) if dem else None)
+
+
+# ---- the dataset stage: layout search over tile indexes, one task per (split, tile), merged per split ----
+
+# The records' contents: bump when a key is added, so that tile datasets written before are written again
+# (2: the cloud mask of t, ``cloud_t``).
+RECORDS_VERSION = 2
+
+Strategy = Literal["random", "constant", "season"]
+
+
+@dataclass(frozen=True)
+class TileDataset:
+    """The samples of one tile for one split, to write into ``folder`` (a task, on Dask or in this process)."""
+
+    tile: str
+    split: str
+    samples: tuple
+    catalog: TileCatalog
+    folder: str
+    patch_size: int
+    shard_size: int
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    """What :func:`build_dataset` wrote for one split: its samples, shards and tiles; ``empty_because`` says why
+    the layout found no sample there (one line per index)."""
+
+    split: str
+    samples: int
+    shards: tuple[Path, ...]
+    tiles: tuple[str, ...]
+    empty_because: tuple[str, ...] = ()
+
+
+def _digest(task: TileDataset) -> str:
+    described: list[Any] = [[s.tile, int(s.cell), {k: int(v) for k, v in s.s2_hours.items()},
+                             {k: None if v is None else int(v) for k, v in s.s1_hours.items()}] for s in task.samples]
+    text = json.dumps(described + [task.patch_size, task.shard_size, str(task.catalog.dem), RECORDS_VERSION])
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def tile_dataset_entry(task: TileDataset) -> dict:
+    """Write one tile's dataset (skipped when done for the same samples); its report entry."""
+    from .prepare.common import build_folder  # noqa: PLC0415
+
+    folder = Path(task.folder)
+    marker = {"source": _digest(task), "tile": task.tile, "split": task.split, "samples": len(task.samples),
+              "patch_size": task.patch_size, "shard_size": task.shard_size}
+    hours = {h for s in task.samples for h in s.s2_hours.values()}
+    s1_hours = {h for s in task.samples for h in s.s1_hours.values() if h is not None}
+    inputs = sorted({str(task.catalog.s2[h]) for h in hours} | {str(task.catalog.s1[h]) for h in s1_hours
+                                                                 if h in task.catalog.s1})
+    built = build_folder(folder, marker, lambda tmp: generate_dataset(
+        list(task.samples), {task.tile: task.catalog}, tmp, patch_size=task.patch_size, shard_size=task.shard_size,
+        split=task.split, quiet=True))
+    return {"task": f"dataset {task.split} {task.tile}", "inputs": inputs + ([str(task.catalog.dem)]
+                                                                             if task.catalog.dem else []),
+            "output": str(folder), "samples": len(task.samples), "status": "done" if built else "exists"}
+
+
+def merge_tiles(split_dir: Path, split: str, tiles: Sequence[str]) -> list[Path]:
+    """The shards of each tile's folder (``<split>/.tiles/<tile>``) into the split folder
+    (``<split>_<tile>_NNNNN.tfrecord``: hard links, or copies where the file system has none), with one
+    ``shapes_and_types.json`` and all footprints; returns the shards."""
+    shapes, first, features, shards = None, None, [], []
+    for tile in tiles:
+        folder = split_dir / ".tiles" / tile
+        tile_shapes = json.loads((folder / "shapes_and_types.json").read_text())
+        if shapes is not None and tile_shapes != shapes:
+            raise DecloudInputError(f"{split}: the records of tile {tile} have other keys or shapes than those of "
+                                    f"tile {first} ({sorted(tile_shapes)} vs {sorted(shapes)})")
+        shapes, first = tile_shapes, first or tile
+        features += json.loads((folder / "footprints.geojson").read_text())["features"]
+        mine = []
+        for shard in sorted(folder.glob(f"{split}_*.tfrecord")):
+            target = split_dir / f"{split}_{tile}_{shard.name[len(split) + 1:]}"
+            mine.append(target)
+            if target.exists() and os.path.samefile(shard, target):
+                continue
+            with atomic_output(target) as tmp:
+                try:
+                    os.link(shard, tmp)
+                except OSError:
+                    shutil.copyfile(shard, tmp)
+        for stale in set(split_dir.glob(f"{split}_{tile}_*.tfrecord")) - set(mine):
+            stale.unlink()
+        shards += mine
+    _write_json(split_dir / "shapes_and_types.json", shapes)
+    _write_json(split_dir / "footprints.geojson", {"type": "FeatureCollection", "features": features})
+    return shards
+
+
+def build_dataset(indexes: Sequence[str | Path], prepared: str | Path, layout, out_dir: str | Path, *,
+                  rois: Mapping[str, Sequence] | None = None, dems: Mapping[str, str | Path] | None = None,
+                  strategy: Strategy = "constant", per_cell: int = 1, total: int | None = None, seed: int = 0,
+                  patch_size: int = 64, shard_size: int = 256, cluster: ClusterOptions | None = None,
+                  progress: bool = True) -> dict[str, SplitResult]:
+    """The dataset stage (``decloud dataset``): searches each tile index (``decloud index`` files) for ``layout``
+    (a layout, or its name or file), draws samples (``strategy``, ``per_cell``, ``total``, ``seed``), splits
+    them by ``rois`` ({split: [[xmin, ymin, xmax, ymax], ...]}; no cell in two splits; without, all in
+    ``train``), and writes each split's TFRecord shards into ``out_dir/<split>``.
+
+    Each (split, tile) is a task (``cluster``: Dask workers, a scheduler, Slurm / PBS jobs, or ``workers=0``
+    for this process) writing a complete dataset of that tile into ``<split>/.tiles/<tile>`` (atomically, with
+    a ``done.json`` naming its samples, so a re-run skips it); the split folder then gets
+    ``<split>_<tile>_NNNNN.tfrecord`` (hard links), one ``shapes_and_types.json`` and the footprints of all
+    tiles. The same layout and records whatever the number of workers. A run report is written in ``out_dir``;
+    ``out_dir`` is locked against a concurrent run."""
+    from .distributed import ClusterOptions, run_tasks  # noqa: PLC0415
+    from .layouts import load_layout  # noqa: PLC0415
+    from .patch_index import TileIndex  # noqa: PLC0415
+    from .search import explain_message, search, split_cells  # noqa: PLC0415
+
+    for path in indexes:
+        if not Path(path).is_file():
+            raise DecloudInputError(f"index {path}: no such file")
+    if not Path(prepared).is_dir():
+        raise DecloudInputError(f"prepared folder {prepared}: no such folder")
+    layout = load_layout(layout) if isinstance(layout, (str, Path)) else layout
+    dems = dict(dems or {})
+    out = Path(out_dir)
+    with folder_lock(out, "decloud dataset"):
+        per_split: dict[str, list] = {}
+        why: dict[str, list[str]] = {}
+        catalogs = {}
+        for path in indexes:
+            index = TileIndex.load(path)
+            catalogs[index.tile] = catalog_from_prepared(index, prepared, dems.get(index.tile))
+            splits = split_cells(index.grid, rois) if rois else {"train": None}
+            for name, cells in splits.items():
+                result = search(index, layout, cells=cells, seed=seed)
+                if not len(result):
+                    why.setdefault(name, []).append(explain_message(index, layout, source=str(path)))
+                per_split.setdefault(name, []).extend(
+                    result.draw(strategy=strategy, per_cell=per_cell, total=total, seed=seed))
+        tasks = []
+        for name, samples in per_split.items():
+            for tile in dict.fromkeys(s.tile for s in samples):
+                tasks.append(TileDataset(tile, name, tuple(s for s in samples if s.tile == tile), catalogs[tile],
+                                         str(out / name / ".tiles" / tile), patch_size, shard_size))
+        run_tasks(tile_dataset_entry, tasks, options=cluster or ClusterOptions(), report_dir=out, progress=progress,
+                  desc="tiles", label=lambda t: f"dataset {t.split} {t.tile}", report_extra={"command": "dataset"})
+        results = {}
+        for name, samples in per_split.items():
+            tiles = tuple(t.tile for t in tasks if t.split == name)
+            shards = tuple(merge_tiles(out / name, name, tiles)) if samples else ()
+            results[name] = SplitResult(name, len(samples), shards, tiles, tuple(why.get(name, [])))
+        return results

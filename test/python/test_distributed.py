@@ -189,6 +189,8 @@ def test_dataset_over_two_tiles_as_tasks(tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
     shards = sorted(p.name for p in (tmp_path / "dask" / "train").glob("*.tfrecord"))
     assert shards[0] == "train_32TPR_00000.tfrecord" and shards[-1].startswith("train_32TPS_")
+    # the same files whatever the number of workers (decloud.dataset.build_dataset)
+    assert sorted(p.name for p in (tmp_path / "one" / "train").glob("*.tfrecord")) == shards
 
     def records(folder):
         out = {}
@@ -268,3 +270,35 @@ def test_a_slurm_job_script_run_here_gives_workers_with_their_threads(tmp_path):
         finally:
             os.killpg(job.pid, signal.SIGKILL)
             job.wait()
+
+
+def test_build_dataset_is_a_library_function(tmp_path):
+    """The dataset stage called as a function (decloud.dataset.build_dataset), in this process (workers=0): its
+    result names each split's samples, tiles and shards (<split>_<tile>_NNNNN), a re-run finds the tile done, and
+    a missing index is one error naming it."""
+    from decloud.dataset import build_dataset, read_dataset
+    from decloud.errors import DecloudInputError
+    from decloud.patch_index import index_prepared
+
+    prep = tmp_path / "prep"
+    folders = [prepare_s2(sp.make_theia(tmp_path / "in", tile="32TPS", when=datetime(2022, 6, d, 10, 30), seed=d,
+                                        size=128).path, prep).folder for d in (1, 11)]
+    index_prepared(tmp_path / "32TPS.npz", folders, [], cell_pixels=64, tile="32TPS")
+    s2 = {"type": "S2", "min_cloud_percent": 0, "max_cloud_percent": 100}
+    layout = tmp_path / "layout.json"
+    layout.write_text(json.dumps({
+        "t": {"acquisition": {"s2": s2}, "timeframe_origin": True},
+        "target": {"acquisition": {"s2": s2}, "timeframe_start_hours": -300, "timeframe_end_hours": 300}}))
+    options = ClusterOptions(workers=0)
+    result = build_dataset([tmp_path / "32TPS.npz"], prep, layout, tmp_path / "ds", shard_size=2, cluster=options,
+                           progress=False)
+    train = result["train"]
+    assert train.samples > 0 and train.tiles == ("32TPS",) and not train.empty_because
+    assert [p.name for p in train.shards][0] == "train_32TPS_00000.tfrecord" and all(p.exists() for p in train.shards)
+    assert sum(1 for _ in read_dataset(tmp_path / "ds" / "train")) == train.samples
+    build_dataset([tmp_path / "32TPS.npz"], prep, layout, tmp_path / "ds", shard_size=2, cluster=options,
+                  progress=False)
+    report = json.loads((tmp_path / "ds" / "run_report.json").read_text())
+    assert [e["status"] for e in report["tasks"]] == ["exists"]
+    with pytest.raises(DecloudInputError, match="index .*nothere.npz: no such file"):
+        build_dataset([tmp_path / "nothere.npz"], prep, layout, tmp_path / "ds2", cluster=options)
