@@ -56,14 +56,17 @@ struct InputRole
   const char* description;
   bool        candidates;          // a list: candidates in order of preference, completed per pixel
   bool        ownParameter = true; // false: the parameter is declared apart (-mask, which has other uses too)
+  bool        indexed = false;     // a list of dates: card role <role><K> (s2_d0, s2_d1...) is its K-th image
 };
 const InputRole Roles[] = {
   {"s2_t", "s2.t", "Sentinel-2 at t (the cloudy image)", false},
   {"s2_tm1", "s2.tm1", "Sentinel-2 at t-1 (candidates in order of preference)", true},
   {"s2_tp1", "s2.tp1", "Sentinel-2 at t+1 (candidates in order of preference)", true},
+  {"s2_d", "s2.dates", "Sentinel-2 at the dates of a synthesis, in order (one image per date the model takes)", true, true, true},
   {"s1_t", "s1.t", "Sentinel-1 at t (candidates in order of preference)", true},
   {"s1_tm1", "s1.tm1", "Sentinel-1 at t-1 (candidates in order of preference)", true},
   {"s1_tp1", "s1.tp1", "Sentinel-1 at t+1 (candidates in order of preference)", true},
+  {"s1_d", "s1.dates", "Sentinel-1 at the dates of a synthesis, in the order of s2.dates", true, true, true},
   {"s2_20m_t", "s2r20.t", "Sentinel-2 20 m bands at t", false},
   {"s2_20m_tm1", "s2r20.tm1", "Sentinel-2 20 m bands at t-1 (candidates, in the order of s2.tm1's)", true},
   {"s2_20m_tp1", "s2r20.tp1", "Sentinel-2 20 m bands at t+1 (candidates, in the order of s2.tp1's)", true},
@@ -79,6 +82,33 @@ const InputRole Timestamps[] = {
   {"s2_timestamp_tm1", "date.tm1", "Date of s2.tm1", false},
   {"s2_timestamp_tp1", "date.tp1", "Date of s2.tp1", false},
 };
+
+/** K when card role `role` is date K of indexed table role `r` ("s2_d3" of "s2_d": 3), else -1. */
+int IndexIn(const InputRole& r, const std::string& role)
+{
+  const std::string prefix = r.role;
+  if (!r.indexed || role.size() <= prefix.size() || role.compare(0, prefix.size(), prefix) != 0)
+    return -1;
+  const std::string digits = role.substr(prefix.size());
+  if (digits.size() > 3 || digits.find_first_not_of("0123456789") != std::string::npos || (digits.size() > 1 && digits[0] == '0'))
+    return -1;
+  return std::stoi(digits);
+}
+
+/** Whether card role `role` is fed by table role `r`. */
+bool Feeds(const InputRole& r, const std::string& role)
+{
+  return r.indexed ? IndexIn(r, role) >= 0 : role == r.role;
+}
+
+/** K when card role `role` is S2 date K of a synthesis (s2_d<K>), else -1. */
+int SynthesisDate(const std::string& role)
+{
+  for (const InputRole& r : Roles)
+    if (r.indexed && std::string(r.role) == "s2_d")
+      return IndexIn(r, role);
+  return -1;
+}
 
 std::string Join(const std::vector<std::string>& items, const std::string& sep = ", ")
 {
@@ -152,6 +182,10 @@ private:
       "Runs a Decloud network over whole scenes, streamed tile by tile. The model's card (card.json in the model "
       "folder) says which inputs it takes; give each by role: s2.t (the cloudy image at t), s2.tm1 / s2.tp1 (dates "
       "before and after), s1.* (Sentinel-1), dem, s2r20.t / s2r20.tm1 / s2r20.tp1 (20 m bands), date.* (for models that take dates). "
+      "Synthesis models (N dates in, one image out: the card's roles s2_d0 ... s2_d<N-1>, and s1_d0 ... for S1) take "
+      "s2.dates (and s1.dates): exactly N images, date K feeding role s2_d<K>; a hole of a date is completed from the "
+      "other dates in their order, and the output is nodata only where no date has data; date.t, when given, is the "
+      "output's ACQUISITION_DATE. "
       "Inputs for t-1 and t+1 (and S1) may list several candidate images in order of preference: each pixel takes "
       "the first that has data there (swath edges). Inputs must share s2.t's grid (same CRS, 10 m pixels, aligned; "
       "DEM and 20 m bands at twice the pixel size); the output covers their common extent. "
@@ -376,9 +410,14 @@ private:
     {
       const InputRole* table = in.timestamp ? std::begin(Timestamps) : std::begin(Roles);
       const InputRole* end = in.timestamp ? std::end(Timestamps) : std::end(Roles);
-      const InputRole* role = std::find_if(table, end, [&](const InputRole& r) { return in.role == r.role; });
+      const InputRole* role = std::find_if(table, end, [&](const InputRole& r) { return Feeds(r, in.role); });
       if (role == end)
         otbAppLogFATAL("model: the card names input role '" << in.role << "' that DecloudInfer does not know");
+      if (role->indexed)
+      {
+        m_Used.emplace_back(role, &in);
+        continue;
+      }
       if (!Given(*role))
         missing.push_back(std::string(role->key) + (in.timestamp ? ""
                                                     : role->ownParameter ? " (" + in.sensor + ": " + Join(in.bands, " ") + ")"
@@ -386,15 +425,45 @@ private:
       else
         m_Used.emplace_back(role, &in);
     }
-    // Table order: s2.t (the output grid) first, timestamps last.
-    auto rank = [](const InputRole* r) {
-      return r >= std::begin(Roles) && r < std::end(Roles) ? r - std::begin(Roles) : 100 + (r - std::begin(Timestamps));
+    // Table order: s2.t (the output grid) first, the dates of an indexed role in their order, timestamps last.
+    auto rank = [](const std::pair<const InputRole*, const decloud::CardInput*>& u) -> long {
+      const InputRole* r = u.first;
+      if (r >= std::begin(Roles) && r < std::end(Roles))
+        return (r - std::begin(Roles)) * 1000L + std::max(0, IndexIn(*r, u.second->role));
+      return 1000000L + (r - std::begin(Timestamps));
     };
-    std::stable_sort(m_Used.begin(), m_Used.end(), [&](const auto& a, const auto& b) { return rank(a.first) < rank(b.first); });
+    std::stable_sort(m_Used.begin(), m_Used.end(), [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
+    // An indexed role (the dates of a synthesis): its list holds exactly one image per date the card names, K = 0..N-1.
+    for (const InputRole& r : Roles)
+    {
+      if (!r.indexed)
+        continue;
+      std::vector<std::string> roles;
+      const decloud::CardInput* first = nullptr;
+      for (const auto& used : m_Used)
+        if (used.first == &r)
+        {
+          if (IndexIn(r, used.second->role) != static_cast<int>(roles.size()))
+            otbAppLogFATAL("model: the card's " << r.role << "<K> roles must be " << r.role << "0, " << r.role << "1... in "
+                           "order, without gaps: it names " << used.second->role << " after " << roles.size() << " of them");
+          roles.push_back(used.second->role);
+          first = first ? first : used.second;
+        }
+      if (roles.empty())
+        continue;
+      const std::string what = std::to_string(roles.size()) + " images, one per date (" + first->sensor + ": " +
+                               Join(first->bands, " ") + "; roles " + roles.front() + " ... " + roles.back() + ")";
+      if (!Given(r))
+        missing.push_back(std::string(r.key) + " (" + what + ")");
+      else if (GetParameterImageList(r.key)->Size() != roles.size())
+        otbAppLogFATAL("" << r.key << ": " << GetParameterImageList(r.key)->Size() << " images given, model " << m_Card.name
+                          << " (" << m_Card.network << ") takes " << what);
+    }
     if (!missing.empty())
       otbAppLogFATAL("missing inputs for model " << m_Card.name << " (" << m_Card.network << "): " << Join(missing, "; "));
     for (const InputRole& r : Roles)
-      if (r.ownParameter && Given(r) && !m_Card.FindInput(r.role))
+      if (r.ownParameter && Given(r) &&
+          std::none_of(m_Card.inputs.begin(), m_Card.inputs.end(), [&](const decloud::CardInput& in) { return Feeds(r, in.role); }))
         otbAppLogWARNING("" << r.key << " is ignored: model " << m_Card.name << " does not take it");
   }
 
@@ -421,7 +490,13 @@ private:
         continue;
       const size_t first = grid.size();
       const InputRole&  r = *used.first;
-      if (r.candidates)
+      if (r.indexed)
+      {
+        const int k = IndexIn(r, used.second->role);
+        grid.push_back({std::string(r.key) + " #" + std::to_string(k + 1) + " (" + GetParameterStringList(r.key)[k] + ")",
+                        GetParameterImageList(r.key)->GetNthElement(k), used.second->scale});
+      }
+      else if (r.candidates)
       {
         FloatVectorImageListType* list = GetParameterImageList(r.key);
         const auto     names = GetParameterStringList(r.key);
@@ -511,6 +586,7 @@ private:
     const bool holes = m_Card.modelFillsHoles;
     std::vector<ImageType*>   roleImages; // per used image role
     std::array<ImageType*, 3> dates{{nullptr, nullptr, nullptr}};
+    std::vector<ImageType*>   synthesis; // the S2 dates of a synthesis model (s2_d0...), in order
     double                    s2Nodata = S2Nodata;
     ImageType*                s2t = nullptr;
     size_t                    s2tGrid = 0; // s2.t's place in grid
@@ -542,6 +618,11 @@ private:
         dates[slot] = image;
         s2Nodata = in.hasNodata ? in.nodata : S2Nodata;
       }
+      if (SynthesisDate(in.role) >= 0)
+      {
+        synthesis.push_back(image);
+        s2Nodata = in.hasNodata ? in.nodata : S2Nodata;
+      }
       if (in.role == "s2_t")
       {
         s2t = image;
@@ -550,7 +631,20 @@ private:
       roleImages.push_back(image);
     }
     const int dateCount = static_cast<int>(std::count_if(dates.begin(), dates.end(), [](ImageType* d) { return d; }));
-    if (holes && dateCount == 0)
+    // A synthesis's output is valid where one of its dates has data: its plan judges from their first valid pixel.
+    ImageType* anyDate = nullptr;
+    if (!synthesis.empty())
+    {
+      if (dateCount > 0)
+        otbAppLogFATAL("model: the card names both the dates of a synthesis (s2_d0...) and s2.t, s2.tm1 or s2.tp1");
+      auto any = FirstValidType::New();
+      any->SetNodataValue(s2Nodata);
+      for (ImageType* d : synthesis)
+        any->PushBackInput(d);
+      m_Keep.push_back(any.GetPointer());
+      anyDate = any->GetOutput();
+    }
+    if (holes && dateCount == 0 && !anyDate)
       otbAppLogFATAL("model: card.json says \"holes\": \"model\", but the model takes none of s2.t, s2.tm1, s2.tp1");
 
     // The cloud weight of t (with -mask): 1 on clouds, a smooth transition, 0 on clear pixels (kept).
@@ -568,6 +662,8 @@ private:
     for (unsigned int k = 0; k < dates.size(); ++k)
       if (dates[k])
         m_Plan->SetDate(static_cast<decloud::HolesRule::Slot>(k), dates[k]);
+    if (anyDate)
+      m_Plan->SetDate(decloud::HolesRule::Tm1, anyDate); // one date: the network where it has data, else nodata
     if (weight && s2t)
       m_Plan->SetCloudWeight(weight);
     m_Plan->SetNodataValue(s2Nodata);
@@ -616,6 +712,21 @@ private:
         hasNodata = true;
         nodata = HoleFill;
       }
+      else if (!holes && SynthesisDate(in.role) >= 0)
+      {
+        // A date of a synthesis: its holes from the other dates, in their order; 0 where no date has data.
+        const double d = in.hasNodata ? in.nodata : S2Nodata;
+        auto         first = FirstValidType::New();
+        first->SetNodataValue(d);
+        first->PushBackInput(image);
+        for (ImageType* other : synthesis)
+          if (other != image)
+            first->PushBackInput(other);
+        m_Keep.push_back(first.GetPointer());
+        image = Sanitized(first->GetOutput(), true, d, HoleFill);
+        hasNodata = true;
+        nodata = HoleFill;
+      }
       else if (!holes && in.hasNodata && in.nodata != HoleFill)
         image = Sanitized(image, true, in.nodata, HoleFill); // S1, 20 m bands: holes at 0
       ModelFilterType::SizeType rf;
@@ -642,6 +753,11 @@ private:
     {
       otbAppLogINFO("Model " << m_Card.name << " completes the holes of its S2 inputs itself: output valid where "
                     "s2.t, s2.tm1 or s2.tp1 has data (no closing, no erosion), nodata where the model gives nodata");
+    }
+    else if (!synthesis.empty())
+    {
+      otbAppLogINFO("Synthesis of " << synthesis.size() << " dates: the holes of each date are completed from the "
+                    "other dates in their order before the network sees them; output valid wherever a date has data");
     }
     else if (dateCount > 0)
     {

@@ -17,6 +17,10 @@ Families with 20 m bands in and out (the ``_all_bands`` ones; their inputs ``s2_
 ``s2_20m_estim_padN``, cropped by N 20 m pixels: the card's ``s2_20m_target_crop2N`` (crops are counted at 10 m
 here), DecloudInfer's ``-out20m``.
 
+The monthly syntheses (``monthly_synthesis_6_*``: six S2 dates ``s2_t0`` ... ``s2_t5``, and six S1 dates
+``s1_t0`` ... ``s1_t5`` with the DEM) take their dates as the roles ``s2_d0`` ... ``s2_d5`` and ``s1_d0`` ...
+``s1_d5`` here: DecloudInfer's ``-s2.dates`` and ``-s1.dates``, N images in the order of the card's roles.
+
 The signature is checked against the family first (input names, band counts, float inputs, the outputs); a
 SavedModel that does not match is one line naming the mismatch. Families whose inputs need roles ``DecloudInfer``
 does not have are refused in one line naming them.
@@ -62,8 +66,9 @@ class Family:
     """An original family (a class of its ``decloud/models/``): its input placeholders in its order (the roles
     here, the dataset keys there), the name of its S2 10 m estimate (None: an unnamed last layer, found as the
     output that has ``_pad32`` ... ``_pad256``; ``keras2_name`` is the name Keras 2 gave it in a fresh session),
-    whether it also gives the 20 m estimate and the 10-band stack (``s2_20m_estim``, ``s2_all_bands_estim``), and,
-    for a family DecloudInfer cannot run, why (``refused``)."""
+    whether it also gives the 20 m estimate and the 10-band stack (``s2_20m_estim``, ``s2_all_bands_estim``), for a
+    family DecloudInfer cannot run, why (``refused``), and for a synthesis (N dates in, one image out) its N
+    (``dates``: its inputs s2_t0 ... and s1_t0 ... are the roles s2_d0 ... and s1_d0 ... here)."""
 
     inputs: tuple[str, ...]
     output: str | None = "s2_estim"
@@ -71,14 +76,13 @@ class Family:
     with_20m: bool = False
     keras2_name: str = ""
     refused: str = ""
+    dates: int = 0
 
 
 CRGA_OS2 = ("s1_tm1", "s1_t", "s1_tp1", "s2_tm1", "s2_t", "s2_tp1", "dem")
 CRGA_OS1 = ("s1_tm1", "s1_t", "s1_tp1", "s2_tm1", "s2_tp1", "dem")
 _SIX_S2 = tuple(f"s2_t{k}" for k in range(6))
 _SIX_S1 = tuple(f"s1_t{k}" for k in range(6))
-_SIX_DATES = "six-date roles s2_t0 ... s2_t5 (the monthly synthesis, issue 16)"
-_SIX_DATES_S1 = "six-date roles s2_t0 ... s2_t5 and s1_t0 ... s1_t5 (the monthly synthesis, issue 16)"
 FAMILIES: dict[str, Family] = {
     "crga_os2_unet": Family(CRGA_OS2, paper="CRGA OS2 U-Net (pretrained crga_os2)"),
     "crga_os2_david": Family(CRGA_OS2, paper="CRGA OS2, David's network"),
@@ -106,16 +110,28 @@ FAMILIES: dict[str, Family] = {
                                   refused="nothing to import: a gap-filling without weights (use DecloudGapFilling "
                                           "here)",
                                   paper="linear gap-filling in time (OS1 layouts), no weights"),
-    "monthly_synthesis_6_s2_images": Family(_SIX_S2, refused=_SIX_DATES, paper="monthly synthesis, 6 S2 dates"),
-    "monthly_synthesis_6_s2_images_david": Family(_SIX_S2, refused=_SIX_DATES,
+    "monthly_synthesis_6_s2_images": Family(_SIX_S2, dates=6, paper="monthly synthesis, 6 S2 dates (pretrained "
+                                                                     "monthly synthesis S2)"),
+    "monthly_synthesis_6_s2_images_david": Family(_SIX_S2, dates=6,
                                                   paper="monthly synthesis, 6 S2 dates, David's network"),
-    "monthly_synthesis_6_s2s1_images": Family(_SIX_S2 + _SIX_S1 + ("dem",), refused=_SIX_DATES_S1,
-                                              paper="monthly synthesis, 6 S2 and S1 dates"),
-    "monthly_synthesis_6_s2s1_images_david": Family(_SIX_S2 + _SIX_S1 + ("dem",), refused=_SIX_DATES_S1,
+    "monthly_synthesis_6_s2s1_images": Family(_SIX_S2 + _SIX_S1 + ("dem",), dates=6,
+                                              paper="monthly synthesis, 6 S2 and S1 dates (pretrained monthly "
+                                                    "synthesis S2/S1)"),
+    "monthly_synthesis_6_s2s1_images_david": Family(_SIX_S2 + _SIX_S1 + ("dem",), dates=6,
                                                     paper="monthly synthesis, 6 S2 and S1 dates, David's network"),
 }
 # Families refused, with what they lack here.
 REFUSED: dict[str, str] = {name: f.refused for name, f in FAMILIES.items() if f.refused}
+# The synthesis families (N dates in, one image out), their N.
+SYNTHESIS: dict[str, int] = {name: f.dates for name, f in FAMILIES.items() if f.dates}
+
+
+def input_role(family_name: str, name: str) -> str:
+    """The role here of a family's input: ``s1_target`` is ``s1_t``; a synthesis's date k (``s2_t<k>``,
+    ``s1_t<k>``) is ``s2_d<k>`` / ``s1_d<k>``, the k-th image of DecloudInfer's ``-s2.dates`` / ``-s1.dates``."""
+    if FAMILIES[family_name].dates and name[:4] in ("s2_t", "s1_t") and name[4:].isdigit():
+        return f"{name[:2]}_d{name[4:]}"
+    return INPUT_ROLES.get(name, name)
 
 
 def input_bands(role: str) -> int:
@@ -230,7 +246,7 @@ def card_io(family_name: str, base: str) -> tuple[dict[str, dict], dict[str, str
     for name, described in inputs.items():
         if name.startswith("s2_20m"):
             described["bands"] = list(BANDS_20M_ORIGINAL)
-        described["role"] = INPUT_ROLES.get(name, name)
+        described["role"] = input_role(family_name, name)
     outputs = {f"s2_target_crop{p}": padded(base, p) for p in PADS}
     if family.with_20m:
         outputs.update({f"s2_20m_target_crop{2 * p}": padded("s2_20m_estim", p) for p in PADS if 2 * p in PADS})

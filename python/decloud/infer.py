@@ -1,7 +1,8 @@
 """One date without clouds: ``DecloudInfer`` composed in memory with pyotb, written atomically.
 
 ``infer(out, {"s2_t": T, "s2_tm1": [A, A2], "s2_tp1": B}, model=...)`` runs the application with its inputs by
-role (the model card's roles; t-1, t+1 and S1 roles take candidate lists completed per pixel), optionally cropped
+role (the model card's roles; t-1, t+1 and S1 roles take candidate lists completed per pixel; a synthesis model
+takes its N dates as ``{"s2_d": [D0, ..., DN-1], "s1_d": [...]}``), optionally cropped
 to a bounding box (``ExtractROI`` chained in memory before the app), writes a tiled GeoTIFF under a temporary
 name in the output folder, checks it (no GDAL error during the write, every band readable to its last block)
 and renames it: the output path holds a complete image, or what it held before. ``cog=True`` converts it to a
@@ -39,13 +40,34 @@ from .raster import to_cog
 # fed by -mask); test/python/test_infer_roles.py checks the two against the installed app. decloud infer's options
 # (--s2-20m-tm1...) and decloud_app's inputs follow this one table.
 ROLES: dict[str, tuple[str, bool]] = {
-    "s2_t": ("s2.t", False), "s2_tm1": ("s2.tm1", True), "s2_tp1": ("s2.tp1", True),
-    "s1_t": ("s1.t", True), "s1_tm1": ("s1.tm1", True), "s1_tp1": ("s1.tp1", True),
+    "s2_t": ("s2.t", False), "s2_tm1": ("s2.tm1", True), "s2_tp1": ("s2.tp1", True), "s2_d": ("s2.dates", True),
+    "s1_t": ("s1.t", True), "s1_tm1": ("s1.tm1", True), "s1_tp1": ("s1.tp1", True), "s1_d": ("s1.dates", True),
     "s2_20m_t": ("s2r20.t", False), "s2_20m_tm1": ("s2r20.tm1", True), "s2_20m_tp1": ("s2r20.tp1", True),
     "dem": ("dem", False),
 }
 ROLE_KEYS = {role: key for role, (key, _) in ROLES.items()}
-CANDIDATE_ROLES = {role for role, (_, candidates) in ROLES.items() if candidates}
+# The dates of a synthesis model (N dates in, one image out): the card's roles s2_d0 ... s2_d<N-1> (s1_d0 ... for S1)
+# are the images of one list, -s2.dates (-s1.dates), date K its K-th image; the list holds exactly N.
+INDEXED_ROLES = {"s2_d", "s1_d"}
+LIST_ROLES = {role for role, (_, listed) in ROLES.items() if listed}
+CANDIDATE_ROLES = LIST_ROLES - INDEXED_ROLES
+
+
+def role_option(role: str) -> str:
+    """decloud infer's option of a role: --s2-tm1, --s2-20m-t...; --s2-dates / --s1-dates for a synthesis's dates."""
+    return "--" + (ROLE_KEYS[role].replace(".", "-") if role in INDEXED_ROLES else role.replace("_", "-"))
+
+
+def table_role(card_role: str) -> tuple[str, int | None]:
+    """The role of the table that feeds a card role, and the date's index for a synthesis's (``s2_d3``: ``("s2_d",
+    3)``; ``s2_tm1``: ``("s2_tm1", None)``)."""
+    for role in INDEXED_ROLES:
+        rest = card_role[len(role):]
+        if card_role.startswith(role) and rest.isdigit() and (rest == "0" or not rest.startswith("0")):
+            return role, int(rest)
+    return card_role, None
+
+
 DATE_KEYS = {"s2_timestamp_t": "date.t", "s2_timestamp_tm1": "date.tm1", "s2_timestamp_tp1": "date.tp1"}
 DEFAULT_MODEL_NAME = "gfnet-v3"
 Encoding: TypeAlias = Literal["s2", "float"]  # DecloudInfer's -encoding: int16 reflectance x 10000, or float32
@@ -91,7 +113,7 @@ def decloud_app(inputs: dict, *, model: str | Path | None = None, mask=None, dat
             images = [crop(otb, v, bbox) for v in values]
         except RuntimeError as e:  # pyotb's, e.g. an unreadable image
             raise DecloudInputError(f"{ROLE_KEYS[role]}: {app_error(e)}") from e
-        params[ROLE_KEYS[role]] = images if role in CANDIDATE_ROLES else images[0]
+        params[ROLE_KEYS[role]] = images if role in LIST_ROLES else images[0]
     for role, date in (dates or {}).items():
         params[DATE_KEYS[role]] = date
     if mask is not None:

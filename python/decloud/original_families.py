@@ -19,6 +19,13 @@ definition, so that ``decloud import-model DIR --family NAME`` and ``DecloudInfe
                           (the 20 m estimate upsampled x 2 after the 10 m bands)
   crga_os2_gapfilling,    linear in time between t-1 and t+1 (no weights)
   crga_os1_gapfilling
+  monthly_synthesis_6_s2_images      the U-Net's encoder on each of 6 S2 dates (shared weights), the decoder on the
+                                     six dates' features stacked at each level; one synthesis out
+  monthly_synthesis_6_s2s1_images    the same on 6 S2 and 6 S1 dates (S2 and S1 have their own first two convs),
+                                     the DEM (as it is, no conv) joined after the first down-sampling
+  monthly_synthesis_6_s2_images_david, monthly_synthesis_6_s2s1_images_david   "David" on the 6 (S2, or S2 and S1)
+                                     dates: conv 5x5 64, stride-2 convs 128 and 256 per date (DEM through conv 3x3
+                                     64 joined after the first down-sampling), two transposed convs back
 
 The facts of each family (input names in the original's order, band counts, 20 m bands and their order, the
 normalisation, the output names and pads) are those of :mod:`decloud.import_model` (``FAMILIES``, ``OUTPUTS``,
@@ -26,8 +33,7 @@ normalisation, the output names and pads) are those of :mod:`decloud.import_mode
 ``deconv1_bn_relu``, ``s2_estim``...). Inputs: float32 [batch, rows, cols, bands], 20 m inputs and the DEM at half
 the rows and columns; timestamps [batch] seconds. Outputs: each estimate at 0-1 (``s2_estim``), and
 ``<estimate>_padN``: the estimate x 10000 cropped by N pixels of its own grid, N in 32, 64, 128, 256. ``width``
-scales every layer width (0.125: a 8..64 U-Net for tests). The monthly syntheses (``monthly_synthesis_*``) are not
-built here (issue 16).
+scales every layer width (0.125: a 8..64 U-Net for tests).
 
 These networks are not trained by ``decloud train`` (their outputs are the original's, not ``s2_target``); they
 are the original's models to import, or to build SavedModels with its exact signatures.
@@ -226,6 +232,77 @@ def meraner_original(*, blocks: int = 16, width: int = 256):
     return _model(keras, "meraner_original", inputs, [s2])
 
 
+def _synthesis_unet(family: str, width: float):
+    """The original's monthly-synthesis U-Nets: per stream (each S2 date, then each S1 date, in the family's input
+    order) conv 5x5 64 and a stride-2 conv 128 (S2 and S1 streams each their own two, shared over the dates), the
+    DEM (normalised, no conv) concatenated after them, then the shared stride-2 convs 256, 512, 512, 512; a decoder
+    on every stream's features stacked at each level (transposed convs 512, 512, 256, 128, 64); conv 5x5 to 4 bands.
+    Without S1 the two first convs are named ``conv1_relu``, ``conv2_bn_relu`` (as the original's)."""
+    keras = _keras()
+    inputs, norm = _inputs(keras, family)
+    w = _widths(width)
+    streams = [k for k in FAMILIES[family].inputs if k != "dem"]
+    with_s1 = any(k.startswith("s1") for k in streams)
+    first = {sensor: (_conv(keras, w[0], 5, f"conv1_{sensor}_relu" if with_s1 else "conv1_relu"),
+                      _conv(keras, w[1], 3, f"conv2_{sensor}_relu" if with_s1 else "conv2_bn_relu", stride=2))
+             for sensor in dict.fromkeys(k[:2] for k in streams)}
+    down = [_conv(keras, w[k], 3, f"conv{k + 1}_bn_relu", stride=2) for k in range(2, 6)]
+    features: list[list] = [[] for _ in range(6)]  # per factor 1, 2, ..., 32: one per stream
+    for key in streams:
+        conv1, conv2 = first[key[:2]]
+        net = conv1(norm[key])
+        features[0].append(net)
+        net = _cat(keras, [conv2(net), *([norm["dem"]] if "dem" in norm else [])])
+        features[1].append(net)
+        for k, conv in enumerate(down, start=2):
+            net = conv(net)
+            features[k].append(net)
+    net = _cat(keras, features[5])
+    for k, name in ((4, "deconv1"), (3, "deconv2"), (2, "deconv3"), (1, "deconv4"), (0, "deconv5")):
+        net = _cat(keras, features[k] + [_deconv(keras, w[k], f"{name}_bn_relu")(net)])
+    s2 = _conv(keras, OUTPUTS["s2_estim"][0], 5, "s2_estim", relu=False)(net)
+    return _model(keras, family, inputs, [s2])
+
+
+def _synthesis_david(family: str, width: float):
+    """The original's monthly-synthesis "David": per stream (S2 dates, then S1 dates) conv 5x5 64 (``conv1_s2_relu``,
+    ``conv1_s1_relu``), the shared stride-2 conv 128, the DEM through conv 3x3 64 joined there (S2 + S1 only), the
+    shared stride-2 conv 256; the streams' features concatenated; transposed convs 128 and 64 back; conv 5x5 to 4
+    bands with a ReLU (as the original)."""
+    keras = _keras()
+    inputs, norm = _inputs(keras, family)
+    w = _widths(width, 3)
+    streams = [k for k in FAMILIES[family].inputs if k != "dem"]
+    first = {s: _conv(keras, w[0], 5, f"conv1_{s}_relu") for s in dict.fromkeys(k[:2] for k in streams)}
+    conv1_dem = _conv(keras, w[0], 3, "conv1_dem_relu")
+    conv2 = _conv(keras, w[1], 3, "conv2_bn_relu", stride=2)
+    conv3 = _conv(keras, w[2], 3, "conv3_bn_relu", stride=2)
+    features = []
+    for key in streams:
+        net = conv2(first[key[:2]](norm[key]))
+        net = _cat(keras, [net, *([conv1_dem(norm["dem"])] if "dem" in norm else [])])
+        features.append(conv3(net))
+    net = _deconv(keras, w[1], "deconv1_bn_relu")(_cat(keras, features))
+    s2 = _conv(keras, OUTPUTS["s2_estim"][0], 5, "s2_estim")(_deconv(keras, w[0], "deconv2_bn_relu")(net))
+    return _model(keras, family, inputs, [s2])
+
+
+def monthly_synthesis_6_s2_images(*, width: float = 1.0):
+    return _synthesis_unet("monthly_synthesis_6_s2_images", width)
+
+
+def monthly_synthesis_6_s2s1_images(*, width: float = 1.0):
+    return _synthesis_unet("monthly_synthesis_6_s2s1_images", width)
+
+
+def monthly_synthesis_6_s2_images_david(*, width: float = 1.0):
+    return _synthesis_david("monthly_synthesis_6_s2_images_david", width)
+
+
+def monthly_synthesis_6_s2s1_images_david(*, width: float = 1.0):
+    return _synthesis_david("monthly_synthesis_6_s2s1_images_david", width)
+
+
 def _linear_in_time(keras, name):
     """A layer: ``before + (after - before) * (t - t_before) / (t_after - t_before)`` per pixel."""
 
@@ -268,4 +345,8 @@ ORIGINAL_FAMILIES: dict[str, Callable] = {
     "meraner_unet_all_bands": meraner_unet_all_bands,
     "crga_os2_gapfilling": crga_os2_gapfilling,
     "crga_os1_gapfilling": crga_os1_gapfilling,
+    "monthly_synthesis_6_s2_images": monthly_synthesis_6_s2_images,
+    "monthly_synthesis_6_s2_images_david": monthly_synthesis_6_s2_images_david,
+    "monthly_synthesis_6_s2s1_images": monthly_synthesis_6_s2s1_images,
+    "monthly_synthesis_6_s2s1_images_david": monthly_synthesis_6_s2s1_images_david,
 }

@@ -1,12 +1,14 @@
 """DecloudInfer's role table (Roles[] in app/otbDecloudInfer.cxx) and decloud.infer.ROLES agree: one parameter per
 role, a candidate list exactly for the roles that take candidates, no image parameter of the app left out; decloud
-infer has one option per role. (That each role feeds its card role is what test_original_families runs end to end.)"""
+infer has one option per role; the dates of a synthesis (card roles s2_d0 ... fed by -s2.dates) are one list role
+each. (That each role feeds its card role is what test_original_families and test_synthesis_model run end to
+end.)"""
 
 from __future__ import annotations
 
 import pytest
 from decloud.cli import main as cli_main
-from decloud.infer import CANDIDATE_ROLES, ROLE_KEYS, ROLES
+from decloud.infer import CANDIDATE_ROLES, INDEXED_ROLES, LIST_ROLES, ROLE_KEYS, ROLES, role_option, table_role
 
 
 def test_the_app_has_the_python_table_s_parameters():
@@ -19,6 +21,15 @@ def test_the_app_has_the_python_table_s_parameters():
     assert images == {key: candidates for key, candidates in ROLES.values()}
     assert ROLE_KEYS["s2_20m_tm1"] == "s2r20.tm1" and ROLE_KEYS["s2_20m_tp1"] == "s2r20.tp1"
     assert {"s2_20m_tm1", "s2_20m_tp1"} <= CANDIDATE_ROLES
+    assert ROLE_KEYS["s2_d"] == "s2.dates" and ROLE_KEYS["s1_d"] == "s1.dates"
+    assert INDEXED_ROLES <= LIST_ROLES and not INDEXED_ROLES & CANDIDATE_ROLES
+
+
+def test_card_roles_of_a_synthesis_s_dates():
+    assert table_role("s2_d0") == ("s2_d", 0) and table_role("s1_d5") == ("s1_d", 5)
+    assert table_role("s2_d12") == ("s2_d", 12)
+    assert table_role("s2_d05") == ("s2_d05", None) and table_role("s2_dem") == ("s2_dem", None)
+    assert table_role("s2_tm1") == ("s2_tm1", None) and table_role("dem") == ("dem", None)
 
 
 def test_decloud_infer_has_an_option_per_role(capsys):
@@ -26,7 +37,8 @@ def test_decloud_infer_has_an_option_per_role(capsys):
         cli_main(["infer", "--help"])
     text = capsys.readouterr().out
     for role in ROLES:
-        assert "--" + role.replace("_", "-") + " " in text, role
+        assert role_option(role) + " " in text, role
+    assert "--s2-dates " in text and "--s1-dates " in text
 
 
 def test_a_card_giving_one_role_to_two_inputs_is_refused(tmp_path):

@@ -19,6 +19,7 @@ from decloud.import_model import (
     FAMILIES,
     PADS,
     REFUSED,
+    SYNTHESIS,
     estimates,
     import_model,
     input_bands,
@@ -69,6 +70,23 @@ from decloud.raster import read_array, write_geotiff
 #   2,359,552; deconv4 589,952; deconv5_20m and deconv5 (320 + 128 = 448)->64: 258,112 each; s2_20m_estim 3,462;
 #   s2_estim 128->4: 12,804. Total 17,359,754
 # crga_os1_gapfilling, crga_os2_gapfilling: no weights, 0.
+# Monthly syntheses (6 dates; the decoder takes every stream's features at each level, plus the upsampled ones):
+# monthly_synthesis_6_s2_images (6 S2 streams, no DEM): conv1 5x5 4->64: 6,464; conv2 73,856; conv3 128->256:
+#   295,168; conv4 1,180,160; conv5, conv6 2,359,808 each; deconv1 6*512=3072->512: 14,156,288; deconv2
+#   (6*512 + 512 = 3584)->512: 16,515,584; deconv3 3584->256: 8,257,792; deconv4 (6*256 + 256 = 1792)->128:
+#   2,064,512; deconv5 (6*128 + 128 = 896)->64: 516,160; s2_estim 5x5 (6*64 + 64 = 448)->4: 44,804.
+#   Total 47,830,404
+# monthly_synthesis_6_s2s1_images (6 S2 + 6 S1 streams, the DEM itself (1 channel) joined after conv2):
+#   conv1_s2 6,464; conv1_s1 5x5 2->64: 3,264; conv2_s2, conv2_s1 73,856 each; conv3 (128 + 1 = 129)->256:
+#   297,472; conv4 1,180,160; conv5, conv6 2,359,808 each; deconv1 12*512=6144->512: 28,312,064; deconv2
+#   (6144 + 512 = 6656)->512: 30,671,360; deconv3 6656->256: 15,335,680; deconv4 (12*256 + 256 = 3328)->128:
+#   3,833,984; deconv5 (12*129 + 128 = 1676)->64: 965,440; s2_estim 5x5 (12*64 + 64 = 832)->4: 83,204.
+#   Total 85,556,420
+# monthly_synthesis_6_s2_images_david: conv1_s2 6,464; conv2 73,856; conv3 128->256: 295,168; deconv1
+#   6*256=1536->128: 1,769,600; deconv2 73,792; s2_estim 6,404. Total 2,225,284
+# monthly_synthesis_6_s2s1_images_david: conv1_s2 6,464; conv1_s1 3,264; conv1_dem 640; conv2 73,856; conv3
+#   (128 + 64 = 192)->256: 442,624; deconv1 12*256=3072->128: 3,539,072; deconv2 73,792; s2_estim 6,404.
+#   Total 4,146,116
 ORIGINAL_COUNTS = {
     "crga_os2_unet": 29_272_452,
     "crga_os1_unet": 29_275_716,
@@ -82,11 +100,36 @@ ORIGINAL_COUNTS = {
     "meraner_unet_all_bands": 17_359_754,
     "crga_os1_gapfilling": 0,
     "crga_os2_gapfilling": 0,
+    "monthly_synthesis_6_s2_images": 47_830_404,
+    "monthly_synthesis_6_s2s1_images": 85_556_420,
+    "monthly_synthesis_6_s2_images_david": 2_225_284,
+    "monthly_synthesis_6_s2s1_images_david": 4_146_116,
+}
+
+
+def _c(k: int, c: int, n: int) -> int:
+    """Parameters of a k x k convolution (or transposed convolution) from c to n channels."""
+    return k * k * c * n + n
+
+
+# The syntheses' counts above, term by term.
+ARITHMETIC = {
+    "monthly_synthesis_6_s2_images": _c(5, 4, 64) + _c(3, 64, 128) + _c(3, 128, 256) + _c(3, 256, 512)
+    + 2 * _c(3, 512, 512) + _c(3, 6 * 512, 512) + _c(3, 7 * 512, 512) + _c(3, 7 * 512, 256) + _c(3, 7 * 256, 128)
+    + _c(3, 7 * 128, 64) + _c(5, 7 * 64, 4),
+    "monthly_synthesis_6_s2s1_images": _c(5, 4, 64) + _c(5, 2, 64) + 2 * _c(3, 64, 128) + _c(3, 129, 256)
+    + _c(3, 256, 512) + 2 * _c(3, 512, 512) + _c(3, 12 * 512, 512) + _c(3, 13 * 512, 512) + _c(3, 13 * 512, 256)
+    + _c(3, 13 * 256, 128) + _c(3, 12 * 129 + 128, 64) + _c(5, 13 * 64, 4),
+    "monthly_synthesis_6_s2_images_david": _c(5, 4, 64) + _c(3, 64, 128) + _c(3, 128, 256) + _c(3, 6 * 256, 128)
+    + _c(3, 128, 64) + _c(5, 64, 4),
+    "monthly_synthesis_6_s2s1_images_david": _c(5, 4, 64) + _c(5, 2, 64) + _c(3, 1, 64) + _c(3, 64, 128)
+    + _c(3, 192, 256) + _c(3, 12 * 256, 128) + _c(3, 128, 64) + _c(5, 64, 4),
 }
 SMALL = {"meraner_original": {"blocks": 2, "width": 8}, "crga_os1_gapfilling": {}, "crga_os2_gapfilling": {}}
 ROWS, COLS = 128, 192
 NODATA = -10000
-IMPORTABLE = sorted(set(ORIGINAL_FAMILIES) - set(REFUSED))
+# Run end to end here: the families of one date t (the syntheses: test_synthesis_model.py).
+IMPORTABLE = sorted(set(ORIGINAL_FAMILIES) - set(REFUSED) - set(SYNTHESIS))
 
 
 def small(family: str):
@@ -94,9 +137,14 @@ def small(family: str):
     return ORIGINAL_FAMILIES[family](**SMALL.get(family, {"width": 0.125}))
 
 
-def test_every_family_but_the_monthly_syntheses_is_built():
-    assert set(ORIGINAL_COUNTS) == set(ORIGINAL_FAMILIES)
-    assert set(FAMILIES) - set(ORIGINAL_FAMILIES) == {f for f in FAMILIES if f.startswith("monthly_synthesis_")}
+def test_every_family_is_built():
+    assert set(ORIGINAL_COUNTS) == set(ORIGINAL_FAMILIES) == set(FAMILIES)
+    assert sorted(SYNTHESIS) == sorted(f for f in FAMILIES if f.startswith("monthly_synthesis_"))
+    assert set(SYNTHESIS.values()) == {6} and not set(SYNTHESIS) & set(REFUSED)
+
+
+def test_the_hand_counts_of_the_syntheses_are_their_arithmetic():
+    assert {k: ORIGINAL_COUNTS[k] for k in ARITHMETIC} == ARITHMETIC
     assert IMPORTABLE == ["crga_os1_unet", "crga_os1_unet_all_bands", "crga_os1_unet_impostor", "crga_os2_david",
                           "crga_os2_david_all_bands", "crga_os2_unet", "crga_os2_unet_all_bands", "meraner_original",
                           "meraner_unet", "meraner_unet_all_bands"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..infer import CANDIDATE_ROLES, ROLE_KEYS
+from ..infer import INDEXED_ROLES, LIST_ROLES, ROLE_KEYS, role_option
 
 
 def add_processing_options(p: argparse.ArgumentParser) -> None:
@@ -73,8 +73,11 @@ def register(sub) -> None:
                        "prep/S2_20220617/cloud.tif out/decloud_20220617.tif")
     p.add_argument("out", help="output GeoTIFF")
     for role in ROLE_KEYS:
-        flag = "--" + role.replace("_", "-")
-        if role in CANDIDATE_ROLES:
+        flag = role_option(role)
+        if role in INDEXED_ROLES:
+            p.add_argument(flag, dest=role, nargs="+", metavar="IMAGE",
+                           help=f"{ROLE_KEYS[role]}: a synthesis model's dates, one image each, in order")
+        elif role in LIST_ROLES:
             p.add_argument(flag, dest=role, nargs="+", metavar="IMAGE", help=f"{ROLE_KEYS[role]} candidates")
         else:
             p.add_argument(flag, dest=role, metavar="IMAGE", help=ROLE_KEYS[role])
