@@ -21,6 +21,12 @@ dates (valid and not cloudy; a duplicated date counts once):
 
 A pixel without any clear observation is nodata (-10000): a composite never shows a cloud as ground.
 
+Synthesis networks (``model=DIR``, ``decloud synthesis --model DIR``): a model whose card takes the N dates of a
+synthesis (roles ``s2_d0`` ... ``s2_d<N-1>``, e.g. the original Decloud's ``monthly_synthesis_6_s2_images`` after
+``decloud import-model``) is fed the period's N picked dates in the rule's order (repeats included, as the
+original fed them) through ``DecloudInfer`` (``-s2.dates``); the output is nodata only where no picked date has
+data. Models that also take S1 dates or a DEM are refused here (run ``DecloudInfer`` with ``-s1.dates``).
+
 Outputs: ``<out_dir>/synthesis_<tile>_<period>.tif`` (int16, bands B2 B3 B4 B8, nodata -10000, metadata
 ``ACQUISITION_DATE`` = the period's middle, ``DECLOUD_SYNTHESIS`` = the method, ``DECLOUD_SYNTHESIS_DATES``),
 each written atomically (:mod:`decloud.atomic`) and skipped when it exists and reads to its last block, so that a
@@ -199,6 +205,7 @@ class PeriodTask:
     method: str = "median"
     bbox: tuple[float, float, float, float] | None = None
     extra: dict = field(default_factory=dict)
+    model: str = ""  # a synthesis network's folder (method "network"), else a composite
 
     def unique(self) -> list[int]:
         """Indices of the distinct images (a repeated date counts once in a composite)."""
@@ -215,16 +222,40 @@ def output_path(out_dir: str | Path, tile: str, period: Period) -> Path:
     return Path(out_dir) / f"synthesis_{tile}_{period.name}.tif"
 
 
+def synthesis_dates(model: str | Path) -> int:
+    """N, the dates a synthesis network takes (its card's roles ``s2_d0`` ... ``s2_d<N-1>``); refuses a model that
+    is not one, or that takes inputs this command does not pick (S1 dates, DEM, masks, timestamps)."""
+    from .infer import required_roles, table_role  # noqa: PLC0415
+
+    roles = required_roles(model)
+    s2 = [r for r in roles["images"] if table_role(r)[0] == "s2_d"]
+    if not s2:
+        takes = ", ".join(roles["images"] + roles["dates"] + roles["masks"])
+        raise DecloudInputError(f"--model {model}: not a synthesis network: its card takes {takes}, a synthesis "
+                                "takes the dates s2_d0, s2_d1... (import the original's with decloud import-model "
+                                "--family monthly_synthesis_6_s2_images)")
+    other = [r for r in roles["images"] if r not in s2] + roles["dates"] + roles["masks"]
+    if other:
+        raise DecloudInputError(f"--model {model}: decloud synthesis feeds a synthesis network its S2 dates only; this "
+                                f"one also takes {', '.join(other)}: run DecloudInfer per period (-s2.dates, "
+                                "-s1.dates, -dem)")
+    return len(s2)
+
+
 def plan_synthesis(prepared: Sequence, out_dir: str | Path, *, period: str | int = "month",
                    start: str | None = None, end: str | None = None, images: int = IMAGES,
                    method: str = "median", bbox: Sequence[float] | None = None,
-                   max_nodata_percent: float = MAX_NODATA_PERCENT) -> tuple[list[PeriodTask], list[dict]]:
-    """The periods of the series (per tile) and those skipped (no date in the window), with why."""
+                   max_nodata_percent: float = MAX_NODATA_PERCENT,
+                   model: str | Path | None = None) -> tuple[list[PeriodTask], list[dict]]:
+    """The periods of the series (per tile) and those skipped (no date in the window), with why. With ``model`` (a
+    synthesis network), the method is ``network`` and ``images`` is the network's N."""
     from .timeseries import _bound  # noqa: PLC0415
 
-    if method not in COMPOSITES:
-        raise DecloudInputError(f"--method {method}: no synthesis network is shipped or registered yet; use "
-                                f"{' or '.join(COMPOSITES)}")
+    if model is not None:
+        images, method = synthesis_dates(model), "network"
+    elif method not in COMPOSITES:
+        raise DecloudInputError(f"--method {method}: use {' or '.join(COMPOSITES)}, or --model DIR for a synthesis "
+                                "network")
     period = parse_period(period)
     s2 = [a for a in prepared if a.sensor == "S2"]
     if not s2:
@@ -261,7 +292,8 @@ def plan_synthesis(prepared: Sequence, out_dir: str | Path, *, period: str | int
                 masks=[str(a.folder / "cloud.tif") for a in picked], nodata=[str(a.folder / "nodata.tif")
                                                                            for a in picked],
                 dates=[a.when.isoformat() for a in picked], cloud_percents=[float(a.cloud_percent) for a in picked],
-                output=str(output_path(out_dir, tile, p)), method=method, bbox=box))
+                output=str(output_path(out_dir, tile, p)), method=method, bbox=box,
+                model=str(Path(model).resolve()) if model is not None else ""))
     return tasks, skipped
 
 
@@ -390,6 +422,34 @@ def compose_app(task: PeriodTask, out: str | Path) -> None:
     ds = None
 
 
+def compose_network(task: PeriodTask, out: str | Path) -> None:
+    """Write ``task``'s synthesis by its network to ``out``: DecloudInfer fed the picked dates in order
+    (``-s2.dates``, repeats included), cropped as the composites are (the whole pixels the box touches)."""
+    from .atomic import write_app  # noqa: PLC0415
+    from .geotiff import extended_filename  # noqa: PLC0415
+    from .infer import decloud_app, describe_bands  # noqa: PLC0415
+    from .otbenv import pyotb  # noqa: PLC0415
+
+    otb = pyotb()
+    x0, y0, width, height = _window(_open(task.images[0]), task.bbox)
+
+    def crop(path: str):
+        if task.bbox is None:
+            return Path(path)
+        return otb.ExtractROI({"in": path, "mode": "standard", "startx": x0, "starty": y0, "sizex": width,
+                               "sizey": height})
+
+    app = decloud_app({"s2_d": [crop(p) for p in task.images]}, model=task.model,
+                      dates={"s2_timestamp_t": task.middle})
+    write_app(app, out, pixel_type="int16", ext_fname=extended_filename(np.dtype("int16")), name=task.output)
+    describe_bands(out, name=task.output)
+    from osgeo import gdal  # noqa: PLC0415
+
+    ds = gdal.Open(str(out), gdal.GA_Update)
+    ds.SetMetadata({**(ds.GetMetadata() or {}), **metadata(task)})
+    ds = None
+
+
 def metadata(task: PeriodTask) -> dict[str, str]:
     return {"ACQUISITION_DATE": f"{task.middle}T00:00:00", "DECLOUD_SYNTHESIS": task.method,
             "DECLOUD_SYNTHESIS_PERIOD": f"{task.start}/{task.end}",
@@ -418,16 +478,20 @@ def run_task(task: PeriodTask, engine: str = "auto") -> dict:
              "inputs": {"images": task.images, "masks": task.masks, "dates": task.dates,
                         "cloud_percents": task.cloud_percents},
              "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    if task.model:
+        entry["model"] = task.model
     if _done(task.output):
         return entry | {"status": "exists", "duration_s": 0.0}
     use_app = engine == "otb" or (engine == "auto" and composite_app_available())
+    write = compose_network if task.model else compose_app if use_app else compose_numpy
     with atomic_output(task.output) as tmp:
         try:
-            (compose_app if use_app else compose_numpy)(task, tmp)
+            write(task, tmp)
         except RuntimeError as e:  # GDAL's, e.g. a full disk
             raise DecloudIOError(f"{task.output}: writing failed: {e}") from e
         verify_raster(tmp, name=task.output)
-    return entry | {"status": "done", "engine": "DecloudComposite" if use_app else "numpy",
+    return entry | {"status": "done",
+                    "engine": "DecloudInfer" if task.model else "DecloudComposite" if use_app else "numpy",
                     "duration_s": round(time.perf_counter() - began, 3)}
 
 

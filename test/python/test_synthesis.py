@@ -254,7 +254,8 @@ def test_the_composite_app_and_numpy_give_the_same_outputs(prepared, tmp_path, m
 
 
 def test_synthesis_command_refuses_an_unknown_method_and_period(prepared, tmp_path):
-    for args, words in ((("--method", "nope"), "no synthesis network"), (("--period", "week"), "--period week")):
+    for args, words in ((("--method", "nope"), "--model DIR for a synthesis network"),
+                        (("--period", "week"), "--period week")):
         proc = decloud("synthesis", prepared, "--out-dir", "x", *args, "--workers", 0, cwd=tmp_path)
         assert proc.returncode == 2 and words in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1

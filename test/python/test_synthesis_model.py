@@ -1,13 +1,15 @@
-"""The original Decloud's monthly syntheses (6 dates in, one image out) through decloud import-model and
-DecloudInfer: the card (the original's s2_t0 ... s2_t5, s1_t0 ... s1_t5 as the roles s2_d0 ... s2_d5,
+"""The original Decloud's monthly syntheses (6 dates in, one image out) through decloud import-model, DecloudInfer and
+decloud synthesis --model: the card (the original's s2_t0 ... s2_t5, s1_t0 ... s1_t5 as the roles s2_d0 ... s2_d5,
 s1_d0 ... s1_d5, fed by -s2.dates / -s1.dates, date K the K-th image), the output against the SavedModel called in
 Python on the dates completed as the app completes them (a hole of a date from the other dates in their order, 0
 where none has data) at its padded output's scale (x 10000), nodata exactly where no date has data; the number of
-dates checked."""
+dates checked; decloud synthesis --model on a small prepared series equal to DecloudInfer on the picked dates."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ import pytest
 from conftest import ORIGIN, run_app
 from decloud.cli import main as cli_main
 from decloud.import_model import FAMILIES, SYNTHESIS, import_model, input_bands
+from decloud.otbenv import app_environment
 from decloud.raster import read_array, write_geotiff
 from test_original_families import direct, small
 
@@ -171,3 +174,48 @@ def test_an_s2s1_synthesis_takes_s1_dates(tmp_path, capsys):
                                    "s2.dates": [paths[f"s2_t{k}"] for k in range(6)]})
     assert run.returncode != 0 and not out.exists()
     assert "s1.dates (6 images, one per date (S1: VV VH; roles s1_d0 ... s1_d5))" in run.fatal_lines()[0], run.output
+
+
+# ------------------------------------------------------------------------------------------- decloud synthesis
+
+def decloud(*args, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "decloud.cli", *map(str, args)], capture_output=True, text=True,
+                          env=app_environment(), timeout=600, cwd=cwd)
+
+
+def test_decloud_synthesis_runs_a_synthesis_network(s2_model, tmp_path):
+    """On a small prepared series (test_synthesis's six dates): one output per month, each DecloudInfer fed the
+    month's dates picked by the original's rule, in its order (repeats included), bit for bit; the report and the
+    metadata name them; a model that is not a synthesis is refused in one line."""
+    from decloud.prepare import prepare_s2  # noqa: PLC0415
+    from test_synthesis import make_products  # noqa: PLC0415
+
+    make_products(tmp_path / "data")
+    for stack in sorted((tmp_path / "data").glob("S2_L2A_*_B2B3B4B8.tif")):
+        prepare_s2(stack, tmp_path / "prep", tile="synth")
+    proc = decloud("synthesis", tmp_path / "prep", "--out-dir", "monthly", "--model", s2_model, "--start",
+                   "2022-06-01", "--end", "2022-07-31", "--workers", 0, "-q", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
+    report = json.loads((tmp_path / "monthly" / "run_report.json").read_text())
+    entries = [e for e in report["tasks"] if e["status"] == "done"]
+    assert [e["period"] for e in entries] == ["2022-06", "2022-07"]
+    from osgeo import gdal  # noqa: PLC0415
+
+    for e in entries:
+        assert e["engine"] == "DecloudInfer" and len(e["inputs"]["images"]) == 6
+        shares = e["inputs"]["cloud_percents"]
+        distinct = list(dict.fromkeys(e["inputs"]["images"]))
+        assert len(distinct) < 6 and e["inputs"]["images"][0] == e["inputs"]["images"][1]  # fewer: the first repeated
+        assert shares[1:] == sorted(shares[1:])  # fewest clouds first
+        ref = tmp_path / f"ref_{e['period']}.tif"
+        proc = decloud("infer", ref, "--model", s2_model, "--s2-dates", *e["inputs"]["images"], cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        np.testing.assert_array_equal(read_array(tmp_path / e["output"]), read_array(ref))
+        ds = gdal.Open(str(tmp_path / e["output"]))
+        meta = ds.GetMetadata()
+        assert meta["DECLOUD_SYNTHESIS"] == "network" and meta["ACQUISITION_DATE"].startswith(e["middle"])
+        assert len(meta["DECLOUD_SYNTHESIS_DATES"].split()) == 6
+        assert [ds.GetRasterBand(b).GetDescription() for b in range(1, 5)] == ["B2", "B3", "B4", "B8"]
+    proc = decloud("synthesis", tmp_path / "prep", "--out-dir", "x", "--model", tmp_path / "prep", "--workers", 0,
+                   cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr

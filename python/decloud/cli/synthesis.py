@@ -14,8 +14,10 @@ def run(args: argparse.Namespace) -> int:
     prepared = find_prepared(args.prepared)
     tasks, skipped = plan_synthesis(prepared, args.out_dir, period=args.period, start=args.start, end=args.end,
                                     images=args.images, method=args.method, bbox=args.bbox,
-                                    max_nodata_percent=args.max_nodata)
-    print(f"{len(tasks)} period(s) to produce ({args.method}, {args.images} dates each), {len(skipped)} skipped "
+                                    max_nodata_percent=args.max_nodata, model=args.model)
+    method = f"network {args.model}" if args.model else args.method
+    count = len(tasks[0].images) if tasks else args.images
+    print(f"{len(tasks)} period(s) to produce ({method}, {count} dates each), {len(skipped)} skipped "
           "(listed at the end)")
     entries = run_synthesis(tasks, args.out_dir, skipped=skipped, engine=args.engine, progress=not args.quiet,
                             cluster=cluster_options(args))
@@ -30,12 +32,13 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("synthesis", help="one cloud-free image per month or per N days of a prepared series "
-                       "(composites; resumable)",
+                       "(composites or a synthesis network; resumable)",
                        description="For every period (calendar month centred on the 15th, or N days) of the "
                        "prepared S2 series, per tile: picks the dates as the original Decloud's monthly synthesis "
                        "does (within 22 days of the middle for a month, N/2 + 7 days for N days; under 5 %% nodata; "
-                       "fewest clouds first; --images of them, the least cloudy repeated when fewer exist), composes "
-                       "them (median: per-pixel median of the clear observations; bap: the clear observation of the "
+                       "fewest clouds first; --images of them, the least cloudy repeated when fewer exist), runs "
+                       "a synthesis network on them (--model) or composes them (median: per-pixel median of the "
+                       "clear observations; bap: the clear observation of the "
                        "least cloudy date, then the nearest to the middle; nodata where no date is clear) and writes "
                        "OUT_DIR/synthesis_<tile>_<period>.tif atomically (int16, B2 B3 B4 B8, ACQUISITION_DATE = "
                        "the middle). Periods already done are skipped: re-run after a kill to finish. Periods are "
@@ -50,9 +53,13 @@ def register(sub) -> None:
     p.add_argument("--end", help="last day, included (YYYY-MM-DD; default: the last prepared date)")
     p.add_argument("--bbox", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
                    help="produce only this box (coordinates in the images' CRS)")
-    p.add_argument("--method", default="median", help="median (default) or bap (best available pixel); "
-                   "synthesis networks are not shipped yet")
-    p.add_argument("--images", type=int, default=6, help="dates per period (default 6, as the original)")
+    p.add_argument("--method", default="median", help="median (default) or bap (best available pixel)")
+    p.add_argument("--model", metavar="DIR",
+                   help="a synthesis network (its card takes the dates s2_d0 ... s2_d<N-1>, e.g. the original's "
+                   "monthly_synthesis_6_s2_images after decloud import-model): fed the period's N picked dates "
+                   "through DecloudInfer instead of a composite (--method and --images are then not used)")
+    p.add_argument("--images", type=int, default=6, help="dates per period (default 6, as the original; a "
+                   "network's N with --model)")
     p.add_argument("--max-nodata", type=float, default=5.0, metavar="PERCENT",
                    help="dates with this share of nodata or more are not used (default 5, as the original)")
     p.add_argument("--engine", choices=("auto", "numpy", "otb"), default="auto",
