@@ -8,6 +8,9 @@
 #include "otbDecloudGapFillingFilter.h"
 #include "otbDecloudOutputTags.h"
 
+#include <cstdlib>
+#include <string>
+
 namespace otb
 {
 namespace Wrapper
@@ -85,6 +88,14 @@ private:
     m_Filter->SetTargetDate(target);
     m_Filter->SetNodataValue(GetParameterFloat("nodata"));
     m_Filter->SetRound(UseS2Encoding());
+    // Benchmarks only (bench/fullscene.py): the same reads, streaming and write with no computation (the output
+    // is a copy of il #1), to measure the I/O floor of this very pipeline. Not a parameter: not for users.
+    const char* floor = std::getenv("DECLOUD_GAPFILLING_IO_FLOOR");
+    if (floor && std::string(floor) == "1")
+    {
+      otbAppLogWARNING("DECLOUD_GAPFILLING_IO_FLOOR=1: I/O floor benchmark, the output is a copy of il #1 (no gap-filling)");
+      m_Filter->SetIoFloor(true);
+    }
     const auto before = std::count_if(seconds.begin(), seconds.end(), [&](double s) { return s <= target; });
     otbAppLogINFO("Gap-filling at " << GetParameterString("date") << " from " << before << " date(s) at or before it and "
                                     << seconds.size() - before << " after");

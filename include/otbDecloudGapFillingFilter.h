@@ -41,6 +41,10 @@ public:
   itkGetConstMacro(NodataValue, double);
   itkSetMacro(Round, bool);
   itkGetConstMacro(Round, bool);
+  /** Benchmarks only (bench/fullscene.py, the I/O floor): the output is a copy of the first image pushed, with
+   * no computation; every image and mask is still requested, read and streamed as in a normal run. */
+  itkSetMacro(IoFloor, bool);
+  itkGetConstMacro(IoFloor, bool);
 
 protected:
   DecloudGapFillingFilter() = default;
@@ -58,6 +62,7 @@ private:
   double            m_TargetDate = 0.0;
   double            m_NodataValue = -10000.0;
   bool              m_Round = true;
+  bool              m_IoFloor = false;
 };
 
 } // namespace otb

@@ -14,7 +14,7 @@ namespace otb
 template <class TImage>
 void DecloudGapFillingFilter<TImage>::PushBackDate(const TImage* image, const TImage* cloudMask, double date)
 {
-  Date d{this->GetNumberOfIndexedInputs(), -1, date};
+  Date d{static_cast<unsigned int>(this->GetNumberOfIndexedInputs()), -1, date};
   this->SetNthInput(d.image, const_cast<TImage*>(image));
   if (cloudMask)
   {
@@ -57,6 +57,19 @@ void DecloudGapFillingFilter<TImage>::ThreadedGenerateData(const RegionType& reg
     return image->GetBufferPointer() +
            ((y - buffered.GetIndex(1)) * buffered.GetSize(0) + (x - buffered.GetIndex(0))) * components;
   };
+  if (m_IoFloor)
+  {
+    // The I/O floor (benchmarks): a copy of the first image pushed (input 0), row by row.
+    for (size_t y = region.GetIndex(1); y < region.GetIndex(1) + region.GetSize(1); ++y)
+    {
+      const Value* in = pointer(0, region.GetIndex(0), y, bands);
+      Value*       out = output->GetBufferPointer() +
+                   ((y - output->GetBufferedRegion().GetIndex(1)) * output->GetBufferedRegion().GetSize(0) +
+                    (region.GetIndex(0) - output->GetBufferedRegion().GetIndex(0))) * bands;
+      std::copy(in, in + region.GetSize(0) * bands, out);
+    }
+    return;
+  }
   std::vector<size_t> maskBands(n, 0);
   for (size_t k = 0; k < n; ++k)
     if (m_Dates[k].mask >= 0)
