@@ -20,12 +20,14 @@ MSOP_MODEL = Path(__file__).resolve().parents[2] / "models" / "msop-bolzano-west
 ORIGIN = (674990.0, 5154960.0)
 
 
-def covering_product(first, second):
+def covering_product(first, second, *, fast=None):
     """The cross product of two parameter lists for ``pytest.mark.parametrize``, as pytest.params.
 
     The fast lane (``-m "not slow"``) runs a covering diagonal: the i-th value of the longer list with the
     (i mod n)-th value of the shorter one, so every value of each list still runs there; the other pairs are marked
     slow and run in the full suite (CI). A value that is a tuple gives several arguments; ids are joined with '-'.
+    ``fast``: the ids of the pairs that stay in the fast lane instead of the diagonal (a smaller choice, said in a
+    comment at the test).
     """
     def flat(value):
         return value if isinstance(value, tuple) else (value,)
@@ -38,16 +40,30 @@ def covering_product(first, second):
     for i, a in enumerate(first):
         for j, b in enumerate(second):
             k, n, m = (i, j, len(second)) if longer_first else (j, i, len(first))
-            fast = n == k % m
-            params.append(pytest.param(*flat(a), *flat(b), id=f"{ident(a)}-{ident(b)}",
-                                       marks=() if fast else pytest.mark.slow))
+            name = f"{ident(a)}-{ident(b)}"
+            keep = n == k % m if fast is None else name in fast
+            params.append(pytest.param(*flat(a), *flat(b), id=name, marks=() if keep else pytest.mark.slow))
+    if fast is not None:
+        unknown = set(fast) - {p.id for p in params}
+        assert not unknown, f"covering_product: no pair {sorted(unknown)}"
     return params
 
 
 def fast_and_slow(values, fast, *, ids=None):
     """``values`` for ``pytest.mark.parametrize`` with those not in ``fast`` marked slow (run by the full suite)."""
+    unknown = [v for v in fast if v not in values]
+    assert not unknown, f"fast_and_slow: {unknown} not among the values"
     return [pytest.param(v, marks=() if v in fast else pytest.mark.slow,
                          **({"id": ids[k]} if ids else {})) for k, v in enumerate(values)]
+
+
+def fast_cases(cases, fast):
+    """Cases of a several-argument ``pytest.mark.parametrize`` (tuples) with those not in ``fast`` marked slow (run
+    by the full suite); ids are the arguments joined with '-'."""
+    unknown = [c for c in fast if c not in cases]
+    assert not unknown, f"fast_cases: {unknown} not among the cases"
+    return [pytest.param(*c, id="-".join(str(v) for v in c), marks=() if c in fast else pytest.mark.slow)
+            for c in cases]
 
 
 @dataclass

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pytest
-from conftest import ORIGIN, run_app
+from conftest import ORIGIN, fast_and_slow, run_app
 
 from decloud.raster import read_array, write_geotiff
 from decloud.synthetic import s2_like
@@ -63,7 +63,10 @@ def series(tmp_path_factory):
     return images, masks, paths, mask_paths
 
 
-@pytest.mark.parametrize("target", ["2022-06-10", "2022-06-12T10:30:00", "2022-06-01", "2022-07-15"])
+# One reference: the fast lane runs a target between two dates with a time of day and one after the last date;
+# ctest's tvDecloudGapFilling another between two dates. The full suite runs all four targets.
+@pytest.mark.parametrize("target", fast_and_slow(["2022-06-10", "2022-06-12T10:30:00", "2022-06-01", "2022-07-15"],
+                                                 ["2022-06-12T10:30:00", "2022-07-15"]))
 def test_equals_numpy_reference_exactly(series, tmp_path, target):
     images, masks, paths, mask_paths = series
     out = tmp_path / "gf.tif"
@@ -84,7 +87,11 @@ def test_streaming_does_not_change_the_result(series, tmp_path):
     assert np.array_equal(read_array(a), read_array(b))
 
 
-@pytest.mark.parametrize("case", ["dates_count", "bad_date", "masks_count", "bands"])
+# One rule (one FATAL line naming the parameter, nothing written): the fast lane runs a list of the wrong length
+# (dates_count) and an image of the wrong band count (bands); ctest's tuDecloudGapFillingImpossibleDate a bad date.
+# The full suite runs all four cases.
+@pytest.mark.parametrize("case", fast_and_slow(["dates_count", "bad_date", "masks_count", "bands"],
+                                               ["dates_count", "bands"]))
 def test_bad_input(series, tmp_path, case):
     images, masks, paths, mask_paths = series
     out = tmp_path / "gf.tif"

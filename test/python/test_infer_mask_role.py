@@ -16,7 +16,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import ORIGIN, run_app
+from conftest import ORIGIN, fast_and_slow, run_app
 
 from decloud.raster import read_array, write_geotiff
 from decloud.synthetic import s2_like
@@ -193,7 +193,10 @@ def test_holes_nodata_exactly_where_no_date_has_data(models, scene, tmp_path):
 # The same toy without "holes": "model" (fed completed inputs, fallbacks per pixel): test_holes.py.
 
 
-@pytest.mark.parametrize("case", ["missing", "bands", "crs", "pixel_size", "bad_holes"])
+# One rule (one FATAL line naming the parameter at fault, nothing written): the fast lane runs a missing mask (its
+# own extra checks) and a bad card (bad_holes); the full suite all five cases.
+@pytest.mark.parametrize("case", fast_and_slow(["missing", "bands", "crs", "pixel_size", "bad_holes"],
+                                               ["missing", "bad_holes"]))
 def test_bad_mask_or_card(models, scene, tmp_path, case):
     """One FATAL line naming the parameter at fault, non-zero exit, nothing written."""
     paths, _ = scene

@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import MSOP_MODEL, ORIGIN, run_app
+from conftest import MSOP_MODEL, ORIGIN, fast_and_slow, run_app
 from decloud.errors import DecloudInputError
 from decloud.infer import infer
 from decloud.otbenv import app_environment
@@ -70,6 +70,15 @@ def refused(run, *words):
     return lines[0]
 
 
+@pytest.fixture(scope="module")
+def prepared(scene, tmp_path_factory):
+    """The scene through DecloudInfer with the prepared cloud mask: one run, read only, for the mask tests below."""
+    out = tmp_path_factory.mktemp("prepared") / "prepared.tif"
+    run = run_app("DecloudInfer", params(scene, out, mask=scene["mask"]))
+    assert run.returncode == 0, run.output
+    return out
+
+
 def metadata(path):
     ds = gdal.Open(str(path))
     return [ds.GetRasterBand(b + 1).GetDescription() for b in range(ds.RasterCount)], ds.GetMetadata()
@@ -85,11 +94,9 @@ def test_scl_as_mask_is_refused_with_the_hint(scene, tmp_path):
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
-def test_scl_mapped_with_mask_classes_equals_the_prepared_mask(scene, tmp_path):
+def test_scl_mapped_with_mask_classes_equals_the_prepared_mask(scene, prepared, tmp_path):
     """-maskclasses 3 8 9 10: the SCL works as the prepared cloud mask, bit for bit; clear pixels of t kept."""
-    a, b = tmp_path / "prepared.tif", tmp_path / "scl.tif"
-    run = run_app("DecloudInfer", params(scene, a, mask=scene["mask"]))
-    assert run.returncode == 0, run.output
+    a, b = prepared, tmp_path / "scl.tif"
     run = run_app("DecloudInfer", params(scene, b, mask=scene["scl"], maskclasses=list(SCL_CLOUDS)))
     assert run.returncode == 0, run.output
     assert "classes 3 8 9 10 count as cloudy" in run.output
@@ -107,11 +114,10 @@ def test_bad_mask_classes(scene, tmp_path):
             "maskclasses: 'nine' is not a class value")
 
 
-def test_binary_masks_stay_accepted(scene, tmp_path):
+def test_binary_masks_stay_accepted(scene, prepared, tmp_path):
     """0 / 1 and 0 / 255 masks (and bit masks over 11) are cloud masks: nonzero is cloudy, as before."""
     m255 = write(tmp_path / "m255.tif", scene["arrays"]["cloud"] * 255, nodata=None)
-    a, b = tmp_path / "a.tif", tmp_path / "b.tif"
-    assert run_app("DecloudInfer", params(scene, a, mask=scene["mask"])).returncode == 0
+    a, b = prepared, tmp_path / "b.tif"
     assert run_app("DecloudInfer", params(scene, b, mask=m255)).returncode == 0
     assert np.array_equal(read_array(a), read_array(b))
 
@@ -135,7 +141,10 @@ def test_decloud_infer_mask_classes_option(scene, tmp_path):
 
 # --- unprepared inputs, 20 m, B8A --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("case", ["uint16_t", "uint16_candidate", "nodata_0", "reflectance_0_1"])
+# One rule (refused in one line naming the input and decloud prepare-s2): the fast lane runs raw uint16 at t and a
+# 0-1 reflectance; the full suite all four (test_gapfilling_refuses_uint16_with_nodata_minus_10000: the other app).
+@pytest.mark.parametrize("case", fast_and_slow(["uint16_t", "uint16_candidate", "nodata_0", "reflectance_0_1"],
+                                               ["uint16_t", "reflectance_0_1"]))
 def test_unprepared_s2_inputs_are_refused(scene, tmp_path, case):
     raw = s2(1).astype(np.int32) + 1000  # digital numbers with the +1000 offset
     key = "s2.t"

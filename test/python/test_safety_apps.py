@@ -249,13 +249,17 @@ def link(kind: str, target: Path, path: Path) -> Path:
     return path
 
 
-# Every input key and every kind of link runs in the fast lane (a covering diagonal: six cases); the other twelve
-# pairs of the same check run in the full suite (see conftest.covering_product).
+# One rule (the output is an input: refused before anything runs, the inputs unchanged). The fast lane runs one case
+# per app, each kind of link once, an image and a mask key: DecloudInfer s2.tm1 by a symbolic link, DecloudGapFilling
+# masks #1 by a hard link, TensorflowModelServe source1.il by its own path (and ctest's
+# tuDecloudGapFillingOutputIsInput: il #2 by its path); the full suite runs all eighteen pairs.
 @pytest.mark.parametrize(
     ("app", "key", "kind"),
     covering_product([("DecloudInfer", "s2.tm1"), ("DecloudInfer", "s2.tp1"), ("DecloudInfer", "mask"),
                       ("DecloudGapFilling", "il #2"), ("DecloudGapFilling", "masks #1"),
-                      ("TensorflowModelServe", "source1.il")], ["same", "symlink", "hardlink"]))
+                      ("TensorflowModelServe", "source1.il")], ["same", "symlink", "hardlink"],
+                     fast=["DecloudInfer-s2.tm1-symlink", "DecloudGapFilling-masks #1-hardlink",
+                           "TensorflowModelServe-source1.il-same"]))
 def test_output_that_is_an_input_is_refused(small, models, tmp_path, app, key, kind):
     image = {"s2.tm1": small["tm1"], "s2.tp1": small["tp1"], "mask": small["mask"], "il #2": small["tp1"],
              "masks #1": small["mask"], "source1.il": small["t"]}[key]
@@ -308,7 +312,9 @@ def test_patches_extraction_writes_atomically(small, tmp_path):
 # --- successful runs and names -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cog", [0, 1])
+# The fast lane runs the COG output (written, then converted: two temporary files); the plain GeoTIFF's atomic write
+# is in the fast lane through test_extended_filename_stays_with_the_output. The full suite runs both.
+@pytest.mark.parametrize("cog", fast_and_slow([0, 1], [1]))
 def test_success_replaces_the_output_and_leaves_no_temporary_file(small, tmp_path, cog):
     out = tmp_path / "out.tif"
     previous = old_output(out)
@@ -339,13 +345,15 @@ def test_extended_filename_stays_with_the_output(small, tmp_path):
 # --- small refusals ----------------------------------------------------------------------------------------------
 
 
-# The fast lane runs each date with one key of one app (a covering diagonal: four cases; ctest's
-# tuDecloudGapFillingImpossibleDate too); all sixteen pairs run in the full suite.
+# One date parser for both apps. The fast lane runs one case per app: a 29 February of a common year in
+# DecloudGapFilling's -dates, an hour 24 in DecloudInfer's -date.t (and ctest's tuDecloudGapFillingImpossibleDate:
+# 2022-02-30 in -date); all sixteen pairs run in the full suite.
 @pytest.mark.parametrize(
     ("date", "app", "key"),
     covering_product(["2022-02-30", "2021-02-29", "2022-04-31", "2022-06-05T24:00:00"],
                      [("DecloudGapFilling", "date"), ("DecloudGapFilling", "dates"), ("DecloudInfer", "date.t"),
-                      ("DecloudInfer", "date.tm1")]))
+                      ("DecloudInfer", "date.tm1")],
+                     fast=["2021-02-29-DecloudGapFilling-dates", "2022-06-05T24:00:00-DecloudInfer-date.t"]))
 def test_impossible_date_is_refused(small, tmp_path, app, key, date):
     out = tmp_path / "out.tif"
     params = PARAMS[app](small, out)
@@ -369,9 +377,9 @@ def test_mask_smaller_than_its_image_is_refused(small, tmp_path):
     assert not out.exists()
 
 
-# The fast lane runs a trailing garbage, a non-positive count and an empty value; the full suite all seven (one
-# parser: decloud's OTB_TF_NSOURCES reading in TensorflowModelServe).
-@pytest.mark.parametrize("value", fast_and_slow(["3abc", "abc", "0", "-1", " 2", "1.5", ""], ["3abc", "0", ""]))
+# One parser (decloud's OTB_TF_NSOURCES reading in TensorflowModelServe): the fast lane runs a trailing garbage and a
+# non-positive count; the full suite all seven values.
+@pytest.mark.parametrize("value", fast_and_slow(["3abc", "abc", "0", "-1", " 2", "1.5", ""], ["3abc", "0"]))
 def test_bad_nsources_is_refused(small, models, tmp_path, value):
     out = tmp_path / "out.tif"
     run = run_app("TensorflowModelServe", {"source1.il": small["t"], "source1.rfieldx": 5, "source1.rfieldy": 5,

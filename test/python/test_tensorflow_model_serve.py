@@ -8,7 +8,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from decloud import raster
 from decloud.testing import toymodels
-from conftest import ORIGIN, fast_and_slow, run_serve, write_image
+from conftest import ORIGIN, fast_and_slow, fast_cases, run_serve, write_image
 
 KERNEL, EF = 5, 16
 RF = EF + KERNEL - 1
@@ -70,14 +70,27 @@ def test_tiled_output_equals_untiled(models, image4, untiled, tmp_path, tile):
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-3)
 
 
-def test_several_outputs_are_stacked_in_order(models, image4, tmp_path):
+@pytest.fixture(scope="module")
+def all_outputs(models, image4, tmp_path_factory):
+    """The conv model with the default settings and no -output.names (every output, by key): one app run, read only,
+    shared by the two tests below."""
+    path, _ = image4
+    out = tmp_path_factory.mktemp("all_outputs") / "default.tif"
+    run = run_serve(conv_params(models["conv"], path, out))
+    assert run.returncode == 0, run.output
+    return out
+
+
+def test_several_outputs_are_stacked_in_order(models, image4, all_outputs, tmp_path):
     path, array = image4
     expected = python_conv(models, array)
     for names, order in ((["z", "y"], ["z", "y"]), (None, ["y", "z"])):  # default: all outputs by key
-        out = tmp_path / f"out_{len(order)}_{order[0]}.tif"
-        extra = {"output.names": names} if names else {}
-        run = run_serve(conv_params(models["conv"], path, out, **extra))
-        assert run.returncode == 0, run.output
+        if names:
+            out = tmp_path / f"out_{len(order)}_{order[0]}.tif"
+            run = run_serve(conv_params(models["conv"], path, out, **{"output.names": names}))
+            assert run.returncode == 0, run.output
+        else:
+            out = all_outputs
         result = raster.read_array(out)
         h, w = result.shape[:2]
         stacked = np.concatenate([expected[k][0][:h, :w] for k in order], axis=-1)
@@ -173,16 +186,22 @@ def _no_signature_model(path):
     return path
 
 
+# One rule (one FATAL line naming the key, no output): the fast lane runs a bad model key (missing model dir) and a
+# bad source (wrong channel count); ctest's tuTensorflowModelServeFieldTooSmall a receptive field too small. The full
+# suite runs all six cases.
 @pytest.mark.parametrize(
     "case, key",
-    [
-        ("missing model dir", "model.dir"),
-        ("no serving signature", "model.dir"),
-        ("unknown output name", "output.names"),
-        ("wrong channel count", "source1.il"),
-        ("receptive field too small", "source1.rfieldx"),
-        ("unknown placeholder", "source1.placeholder"),
-    ],
+    fast_cases(
+        [
+            ("missing model dir", "model.dir"),
+            ("no serving signature", "model.dir"),
+            ("unknown output name", "output.names"),
+            ("wrong channel count", "source1.il"),
+            ("receptive field too small", "source1.rfieldx"),
+            ("unknown placeholder", "source1.placeholder"),
+        ],
+        [("missing model dir", "model.dir"), ("wrong channel count", "source1.il")],
+    ),
 )
 def test_bad_input_fails_clearly_and_leaves_no_output(models, image4, tmp_path, case, key):
     path, array = image4
@@ -208,10 +227,9 @@ def test_bad_input_fails_clearly_and_leaves_no_output(models, image4, tmp_path, 
     assert list(tmp_path.glob("out*")) == []
 
 
-def test_session_thread_options_do_not_change_the_output(models, image4, tmp_path):
+def test_session_thread_options_do_not_change_the_output(models, image4, all_outputs, tmp_path):
     path, _ = image4
-    default, single = tmp_path / "default.tif", tmp_path / "single.tif"
-    assert run_serve(conv_params(models["conv"], path, default)).returncode == 0
+    default, single = all_outputs, tmp_path / "single.tif"
     run = run_serve(conv_params(models["conv"], path, single, **{"optim.intraop": 1, "optim.interop": 1}))
     assert run.returncode == 0, run.output
     np.testing.assert_allclose(raster.read_array(default), raster.read_array(single), rtol=0, atol=1e-3)

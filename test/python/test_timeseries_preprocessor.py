@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pytest
-from conftest import ORIGIN, covering_product, run_app
+from conftest import ORIGIN, covering_product, fast_and_slow, run_app
 
 from decloud.otbenv import pyotb
 from decloud.raster import read_array, write_geotiff
@@ -171,7 +171,10 @@ def test_fewer_pairs_than_outputs_are_nodata(series, tmp_path):
     assert np.all(read_array(outs["outsar2"]) == 0) and np.all(read_array(outs["outopt2"]) == -10000)
 
 
-@pytest.mark.parametrize("case", ["count", "timestamp", "reference", "nopair", "negative", "bands", "noutputs"])
+# One rule (one FATAL line naming the parameter, nothing written): the fast lane runs a bad value in a list of
+# timestamps (timestamp) and the output count from the environment (noutputs); the full suite all seven cases.
+@pytest.mark.parametrize("case", fast_and_slow(["count", "timestamp", "reference", "nopair", "negative", "bands",
+                                                "noutputs"], ["timestamp", "noutputs"]))
 def test_bad_input_is_one_fatal_line_naming_the_parameter(series, tmp_path, case):
     sar, _, sar_paths, _ = series
     outs = outputs(tmp_path, 1)
