@@ -116,8 +116,12 @@ def test_exported_card_matches_the_signature(tmp_path):
         read_card(tmp_path / "msop")
 
 
+# One rule (an exported family through the app equals Keras): the fast lane runs several sources with a SAR one
+# (ssop_mer) and the dates as user placeholders (gapfilling); msop_unet's three S2 sources are slow (about 7 s):
+# msop-bolzano-west, an msop_unet, runs through DecloudInfer's engine in the fast lane (test_decloud_infer.py).
 @pytest.mark.parametrize("name, options, sources, extra", [
-    ("msop_unet", {"width": 0.125, "with_sar": False, "with_dem": False}, ["s2_tm1", "s2_t", "s2_tp1"], {}),
+    pytest.param("msop_unet", {"width": 0.125, "with_sar": False, "with_dem": False}, ["s2_tm1", "s2_t", "s2_tp1"],
+                 {}, marks=pytest.mark.slow),
     ("ssop_mer", {"blocks": 1, "width": 8}, ["s2_t", "s1_t"], {}),
     ("gapfilling", {}, ["s2_tm1", "s2_tp1"],
      {"s2_timestamp_tm1": 1654041600.0, "s2_timestamp_t": 1654214400.0, "s2_timestamp_tp1": 1654905600.0}),
