@@ -36,7 +36,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -45,14 +45,17 @@ import numpy as np
 
 from . import distributed
 from .atomic import check_otb_output, folder_lock, refuse_input_as_output, verify_raster
+from .card import read_card
 from .errors import DecloudError, DecloudInputError, DecloudIOError
 from .infer import default_model, infer, provenance_shares, required_roles
 from .interrupts import check, handle_signals
 from .layouts import Acquisition, AcquisitionsLayout, load_layout
-from .prepare.common import prepared_tile, read_marker
+from .prepare.common import check_tile_name, prepared_tile, read_marker
 from .search import CONSTRAINTS, constraint_masks, describe_constraint
 
 MAX_CANDIDATES = 3
+TWENTY_M_ROLES = {"t": "s2_20m_t", "tm1": "s2_20m_tm1", "tp1": "s2_20m_tp1"}
+DemOption = str | Path | Mapping[str, str | Path] | None
 log = logging.getLogger(__name__)
 
 
@@ -237,14 +240,130 @@ def _why_not(name: str, window_text: str, in_window: int, steps: list[tuple[str,
             + (f", {kept}" if in_window else "") + (f" (none left by \"{first_empty}\")" if in_window else ""))
 
 
+def card_bands(model: str | Path | None, roles: Iterable[str]) -> dict[str, list[str] | None]:
+    """The band order the model's card gives each of ``roles`` (None: the card names no bands)."""
+    card = read_card(Path(model) if model else default_model())
+    out: dict[str, list[str] | None] = {}
+    for key, spec in card["inputs"].items():
+        role = spec.get("role", key)
+        if role in roles:
+            out[role] = list(spec["bands"]) if spec.get("bands") else None
+    return out
+
+
+def _descriptions(path: Path) -> list[str]:
+    from osgeo import gdal  # noqa: PLC0415
+
+    from .atomic import capture_gdal_errors  # noqa: PLC0415
+    from .products import BAND_NAME, canonical_band  # noqa: PLC0415
+
+    with capture_gdal_errors():
+        ds = gdal.Open(str(path))
+        found = [ds.GetRasterBand(b + 1).GetDescription().strip() for b in range(ds.RasterCount)]
+        ds = None
+    return [canonical_band(d) for d in found] if found and all(BAND_NAME.match(d) for d in found) else []
+
+
+@functools.lru_cache(maxsize=4096)
+def _twenty_m(folder: Path) -> tuple[tuple[Path, tuple[str, ...]], ...]:
+    """The 20 m stacks of a prepared S2 date with their band order: the folder's ``s2_20m.tif`` and, for a view of
+    the original's tree, the original's ``*_FRE_20m.tif`` (in the order its ``done.json`` gives)."""
+    from .products import BANDS_20M  # noqa: PLC0415
+
+    marker = read_marker(folder) or {}
+    found = []
+    if marker.get("kind") == "original-decloud" and marker.get("source"):
+        original = sorted(Path(marker["source"]).glob("*_FRE_20m.tif"))
+        if len(original) == 1 and marker.get("bands_20m"):
+            found.append((original[0], tuple(marker["bands_20m"])))
+    own = folder / "s2_20m.tif"
+    if own.exists():
+        order = _descriptions(own) or list(marker.get("bands_20m") or BANDS_20M)
+        found.append((own, tuple(order)))
+    return tuple(found)
+
+
+def twenty_m_image(acquired: Acquired, bands: Sequence[str] | None) -> tuple[Path | None, str]:
+    """The 20 m bands of a prepared S2 date in the order ``bands`` (a model card's; None: any), never reordered:
+    (the image, "") or (None, why there is none)."""
+    stacks = _twenty_m(acquired.folder)
+    if not stacks:
+        return None, (f"{acquired.when.date()} has no 20 m bands ({acquired.folder.name} has no s2_20m.tif: its "
+                      "product had no B5 B6 B7 B8A B11 B12, or was prepared from a 10 m stack)")
+    for path, order in stacks:
+        if bands is None or list(order) == list(bands):
+            return path, ""
+    have = " / ".join(" ".join(order) for _, order in stacks)
+    ours = not any(p.name.endswith("_FRE_20m.tif") for p, _ in stacks)
+    return None, (f"the 20 m bands of {acquired.when.date()} are {have}" + (" (decloud prepare-s2's order)" if ours
+                                                                         else "")
+                  + f", the model takes {' '.join(bands or [])}"
+                  + (" (the original Decloud's order: give its prepared tree, S2_PREPARE, whose *_FRE_20m.tif are in "
+                     "it)" if ours else "") + "; decloud timeseries does not reorder bands")
+
+
+def dem_for(tile: str, dem: DemOption) -> tuple[Path | None, str]:
+    """The DEM of a tile from ``--dem``: one file (every tile), a folder holding ``<tile>.tif`` or ``T<tile>.tif``
+    (the original's ``DEM_PREPARE``), or ``{tile: file}``; (None, why not) when there is none."""
+    if dem is None:
+        return None, "no --dem given"
+    if isinstance(dem, Mapping):
+        named = {check_tile_name(str(k), "--dem"): Path(v) for k, v in dem.items()}
+        if tile in named:
+            if not named[tile].is_file():
+                raise DecloudInputError(f"--dem {tile}={named[tile]}: no such file")
+            return named[tile].absolute(), ""
+        return None, f"no DEM for tile {tile} (--dem gives {', '.join(sorted(named)) or 'none'})"
+    path = Path(dem)
+    if path.is_dir():
+        for name in (f"{tile}.tif", f"T{tile}.tif"):
+            if (path / name).is_file():
+                return (path / name).absolute(), ""
+        return None, f"no DEM for tile {tile} in {path} (looked for {tile}.tif and T{tile}.tif)"
+    if not path.exists():
+        raise DecloudInputError(f"--dem {dem}: no such file or folder")
+    return path.absolute(), ""
+
+
+def parse_dem(items: Sequence[str] | None) -> DemOption:
+    """``--dem``'s values: one PATH (a file for every tile, or a folder of <tile>.tif), or TILE=PATH items."""
+    if not items:
+        return None
+    if len(items) == 1 and "=" not in items[0]:
+        return items[0]
+    out: dict[str, str] = {}
+    for item in items:
+        tile, sep, path = item.partition("=")
+        if not sep or not tile or not path:
+            raise DecloudInputError(f"--dem {item!r}: give one PATH (a DEM for every tile, or a folder of <tile>.tif) "
+                                    "or TILE=PATH items")
+        out[check_tile_name(tile, "--dem")] = path
+    return out
+
+
+def needs_dem(roles: dict[str, list[str]], dem: DemOption, model: str | Path | None) -> bool:
+    """Whether the model takes a DEM; refuses a model that does when no ``dem`` is given."""
+    if "dem" not in roles["images"]:
+        if dem is not None:
+            log.warning("--dem is not used: model %s takes no DEM", model or default_model())
+        return False
+    if dem is None:
+        raise DecloudInputError(f"model {model or default_model()} takes a DEM (input role dem, on the 20 m grid): "
+                                "give --dem PATH (one file, a folder of <tile>.tif such as the original's DEM_PREPARE, "
+                                "or --dem TILE=PATH per tile; decloud prepare-dem makes one)")
+    return True
+
+
 def plan_timeseries(prepared: Sequence[Acquired], out_dir: str | Path, *,
                     layout: str | Path | AcquisitionsLayout | None = None, start: str | None = None,
                     end: str | None = None, model: str | Path | None = None, keep_clear: bool = False,
-                    window_before: str | float | None = None, window_after: str | float | None = None
-                    ) -> tuple[list[DateTask], list[dict]]:
+                    window_before: str | float | None = None, window_after: str | float | None = None,
+                    dem: DemOption = None) -> tuple[list[DateTask], list[dict]]:
     """The tasks of a series and the dates skipped (with why): see the module doc."""
     roles = required_roles(model)
     wanted = set(roles["images"]) | set(roles["dates"])
+    twenty = card_bands(model, [r for r in TWENTY_M_ROLES.values() if r in wanted])
+    takes_dem = needs_dem(roles, dem, model)
     lay = series_layout(layout, model=model, window_before=window_before, window_after=window_after)
     tolerance = lay.cloud_tolerance_percent
     s2 = [a for a in prepared if a.sensor == "S2"]
@@ -266,7 +385,7 @@ def plan_timeseries(prepared: Sequence[Acquired], out_dir: str | Path, *,
         same_tile = [c for c in s2 if c.tile == t.tile]
         origin = lay.origin
         consumed = [a for a in lay.acquisitions if a.is_origin or (a.name in ("tm1", "tp1") and {
-            f"s2_{a.name}", f"s1_{a.name}", f"s2_timestamp_{a.name}"} & wanted)]
+            f"s2_{a.name}", f"s1_{a.name}", f"s2_timestamp_{a.name}", f"s2_20m_{a.name}"} & wanted)]
         needs_s1 = [a.name for a in consumed if a.s1 is not None]
         if needs_s1 and not any(c.tile == t.tile for c in s1):
             others = sorted({c.tile for c in s1})
@@ -283,7 +402,7 @@ def plan_timeseries(prepared: Sequence[Acquired], out_dir: str | Path, *,
             problems.append(f"t (cloud {t.cloud_percent:g} %, nodata {t.nodata_percent:g} %) does not meet "
                             f"\"{label}\" of layout {lay.name}")
         for name in ("tm1", "tp1"):
-            if not {f"s2_{name}", f"s1_{name}", f"s2_timestamp_{name}"} & wanted:
+            if not {f"s2_{name}", f"s1_{name}", f"s2_timestamp_{name}", f"s2_20m_{name}"} & wanted:
                 continue
             if name not in lay.names:
                 problems.append(f"layout {lay.name} has no acquisition {name}")
@@ -296,6 +415,14 @@ def plan_timeseries(prepared: Sequence[Acquired], out_dir: str | Path, *,
                 problems.append(_why_not(name, _window_text(window), len(in_window), steps))
                 continue
             found = rank(kept, t.when, tolerance)
+            role20 = TWENTY_M_ROLES[name]
+            if role20 in wanted:
+                images20 = {c.folder: twenty_m_image(c, twenty.get(role20)) for c in found[:MAX_CANDIDATES]}
+                if images20[found[0].folder][0] is None:
+                    problems.append(f"{name} {found[0].when.date()} chosen: {images20[found[0].folder][1]}")
+                    continue
+                found = [c for c in found[:MAX_CANDIDATES] if images20[c.folder][0] is not None]
+                inputs[role20] = [str(images20[c.folder][0]) for c in found]
             chosen[name] = found[0]
             if f"s2_{name}" in wanted:
                 inputs[f"s2_{name}"] = [str(c.image) for c in found[:MAX_CANDIDATES]]
@@ -323,6 +450,18 @@ def plan_timeseries(prepared: Sequence[Acquired], out_dir: str | Path, *,
                     inputs[f"s1_{name}"] = [str(c.image) for c in near[:MAX_CANDIDATES]]
         if "s2_t" in wanted:
             inputs["s2_t"] = [str(t.image)]
+        if TWENTY_M_ROLES["t"] in wanted:
+            image20, why = twenty_m_image(t, twenty.get(TWENTY_M_ROLES["t"]))
+            if image20 is None:
+                problems.append(f"t: {why}")
+            else:
+                inputs[TWENTY_M_ROLES["t"]] = [str(image20)]
+        if takes_dem:
+            dem_path, why = dem_for(t.tile, dem)
+            if dem_path is None:
+                problems.append(why)
+            else:
+                inputs["dem"] = [str(dem_path)]
         if problems:
             skipped.append({"date": t.when.isoformat(), "folder": str(t.folder), "status": "skipped",
                             "reason": "; ".join(problems)})

@@ -10,13 +10,14 @@ from .infer import add_processing_options, processing_options
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..timeseries import find_prepared, plan_timeseries, run_timeseries, series_layout  # noqa: PLC0415
+    from ..timeseries import find_prepared, parse_dem, plan_timeseries, run_timeseries, series_layout  # noqa: PLC0415
 
+    dem = parse_dem(args.dem)
     prepared = find_prepared(args.prepared)
     layout = series_layout(args.layout, model=args.model, window_before=args.window_before,
                            window_after=args.window_after)
     tasks, skipped = plan_timeseries(prepared, args.out_dir, layout=layout, start=args.start, end=args.end,
-                                     model=args.model, keep_clear=args.keep_clear)
+                                     model=args.model, keep_clear=args.keep_clear, dem=dem)
     if not tasks and not skipped:
         s2 = [a.when.date().isoformat() for a in prepared if a.sensor == "S2"]
         span = f"the prepared S2 dates run from {s2[0]} to {s2[-1]}" if s2 else "no prepared S2 date"
@@ -44,7 +45,9 @@ def register(sub) -> None:
     p = sub.add_parser("timeseries", help="remove the clouds of every date of a prepared series (resumable)",
                        description="For each prepared S2 date in [--start, --end]: picks t-1 and t+1 (and S1) of "
                        "its tile within the windows, the least cloudy first (a share within the layout's cloud "
-                       "tolerance counts as clear), then the nearest, runs DecloudInfer and writes "
+                       "tolerance counts as clear), then the nearest (for a model that takes 20 m bands, the 20 m "
+                       "bands of the same dates, in the order its card names: never reordered; a DEM with --dem), "
+                       "runs DecloudInfer and writes "
                        "OUT_DIR/<date folder>_decloud.tif atomically. Dates that do not fit (no candidate, a "
                        "constraint of the layout not met) are skipped and listed with the reason at the end and in "
                        "the report. Dates already done are skipped: re-run after a kill, Ctrl-C or a full disk to "
@@ -65,6 +68,10 @@ def register(sub) -> None:
                    "layout's")
     p.add_argument("--start", help="first date (YYYY-MM-DD)")
     p.add_argument("--end", help="last date, included (YYYY-MM-DD)")
+    p.add_argument("--dem", action="append", metavar="PATH",
+                   help="DEM on the tiles' 20 m grid, for a model that takes one (input role dem, e.g. the original's "
+                   "CRGA, Meraner and _all_bands families): one file for every tile, a folder of <tile>.tif (the "
+                   "original's DEM_PREPARE), or TILE=PATH (repeated, one per tile)")
     p.add_argument("--keep-clear", action="store_true", help="keep the clear pixels of each date (its cloud mask)")
     p.add_argument("--provenance", action="store_true",
                    help="also write OUT_DIR/<date folder>_provenance.tif beside each output: where each pixel comes "
