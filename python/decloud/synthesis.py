@@ -25,7 +25,14 @@ Synthesis networks (``model=DIR``, ``decloud synthesis --model DIR``): a model w
 synthesis (roles ``s2_d0`` ... ``s2_d<N-1>``, e.g. the original Decloud's ``monthly_synthesis_6_s2_images`` after
 ``decloud import-model``) is fed the period's N picked dates in the rule's order (repeats included, as the
 original fed them) through ``DecloudInfer`` (``-s2.dates``); the output is nodata only where no picked date has
-data. Models that also take S1 dates or a DEM are refused here (run ``DecloudInfer`` with ``-s1.dates``).
+data. A network that also takes S1 dates (``s1_d0`` ... ``s1_d<N-1>``, e.g. ``monthly_synthesis_6_s2s1_images``)
+is fed, for each picked S2 date (repeats included), the nearest prepared S1 image of the same tile within
+``max_s1_gap_hours`` (72 h by default, the ``max_s1s2_gap_hours`` of the original's monthly-synthesis layout; any
+orbit; ties: the earlier) through ``-s1.dates``, in the same order; a period where a picked S2 date has no S1
+within that gap is skipped with the reason. (The original's processor mosaicked the 6 nearest S1 images of any gap
+per date; ``DecloudInfer`` takes one image per date and completes a date's S1 holes from the other dates' S1.) A
+network that takes the DEM is fed ``dem`` (``--dem``: one file, a folder of ``<tile>.tif`` such as the original's
+``DEM_PREPARE``, or one file per tile; :func:`decloud.timeseries.dem_for`).
 
 Outputs: ``<out_dir>/synthesis_<tile>_<period>.tif`` (int16, bands B2 B3 B4 B8, nodata -10000, metadata
 ``ACQUISITION_DATE`` = the period's middle, ``DECLOUD_SYNTHESIS`` = the method, ``DECLOUD_SYNTHESIS_DATES``),
@@ -59,6 +66,7 @@ BANDS = ("B2", "B3", "B4", "B8")
 IMAGES = 6
 MONTH_WINDOW_DAYS = 22.0
 MAX_NODATA_PERCENT = 5.0
+MAX_S1_GAP_HOURS = 72.0  # the original's monthly-synthesis layouts' max_s1s2_gap_hours
 BLOCK_ROWS = 256
 COMPOSITES = ("median", "bap")
 Method = Literal["median", "bap"]
@@ -206,6 +214,9 @@ class PeriodTask:
     bbox: tuple[float, float, float, float] | None = None
     extra: dict = field(default_factory=dict)
     model: str = ""  # a synthesis network's folder (method "network"), else a composite
+    s1_images: list[str] = field(default_factory=list)  # a network's S1 dates: one per S2 date, in their order
+    s1_dates: list[str] = field(default_factory=list)
+    dem: str = ""
 
     def unique(self) -> list[int]:
         """Indices of the distinct images (a repeated date counts once in a composite)."""
@@ -223,8 +234,15 @@ def output_path(out_dir: str | Path, tile: str, period: Period) -> Path:
 
 
 def synthesis_dates(model: str | Path) -> int:
-    """N, the dates a synthesis network takes (its card's roles ``s2_d0`` ... ``s2_d<N-1>``); refuses a model that
-    is not one, or that takes inputs this command does not pick (S1 dates, DEM, masks, timestamps)."""
+    """N, the dates a synthesis network takes (its card's roles ``s2_d0`` ... ``s2_d<N-1>``): see
+    :func:`synthesis_inputs`."""
+    return synthesis_inputs(model)[0]
+
+
+def synthesis_inputs(model: str | Path) -> tuple[int, bool, bool]:
+    """(N, whether it takes N S1 dates, whether it takes the DEM) of a synthesis network (its card's roles ``s2_d0``
+    ... ``s2_d<N-1>``, ``s1_d0`` ... ``s1_d<N-1>``, ``dem``); refuses a model that is not one, or that takes inputs
+    this command does not pick (masks, timestamps, other roles)."""
     from .infer import required_roles, table_role  # noqa: PLC0415
 
     roles = required_roles(model)
@@ -234,25 +252,61 @@ def synthesis_dates(model: str | Path) -> int:
         raise DecloudInputError(f"--model {model}: not a synthesis network: its card takes {takes}, a synthesis "
                                 "takes the dates s2_d0, s2_d1... (import the original's with decloud import-model "
                                 "--family monthly_synthesis_6_s2_images)")
-    other = [r for r in roles["images"] if r not in s2] + roles["dates"] + roles["masks"]
+    s1 = [r for r in roles["images"] if table_role(r)[0] == "s1_d"]
+    other = [r for r in roles["images"] if r not in s2 and r not in s1 and r != "dem"] + roles["dates"] + roles["masks"]
     if other:
-        raise DecloudInputError(f"--model {model}: decloud synthesis feeds a synthesis network its S2 dates only; this "
-                                f"one also takes {', '.join(other)}: run DecloudInfer per period (-s2.dates, "
-                                "-s1.dates, -dem)")
-    return len(s2)
+        raise DecloudInputError(f"--model {model}: decloud synthesis feeds a synthesis network its S2 dates, S1 dates "
+                                f"and DEM only; this one also takes {', '.join(other)}: run DecloudInfer per period")
+    if s1 and len(s1) != len(s2):
+        raise DecloudInputError(f"--model {model}: its card takes {len(s2)} S2 dates and {len(s1)} S1 dates; decloud "
+                                "synthesis feeds one S1 date per S2 date")
+    return len(s2), bool(s1), "dem" in roles["images"]
+
+
+def nearest_s1(s2_date, s1: Sequence, max_gap_hours: float):
+    """The S1 acquisition (``decloud.timeseries.Acquired``) of ``s2_date``'s tile nearest to it within
+    ``max_gap_hours`` (any orbit; ties: the earlier, then the folder name), or None."""
+    def gap(c) -> float:
+        return abs((c.when - s2_date.when).total_seconds()) / 3600
+
+    near = [c for c in s1 if c.tile == s2_date.tile and gap(c) <= max_gap_hours]
+    return min(near, key=lambda c: (gap(c), c.when, c.folder.name), default=None)
+
+
+def _no_s1(s2_date, s1: Sequence, max_gap_hours: float) -> str:
+    """Why an S2 date has no S1 within the gap: the nearest of its tile, or the tiles S1 is prepared for."""
+    same = [c for c in s1 if c.tile == s2_date.tile]
+    text = f"S2 date {s2_date.when:%Y-%m-%d} has no prepared S1 of tile {s2_date.tile} within {max_gap_hours:g} h"
+    if same:
+        near = min(same, key=lambda c: abs((c.when - s2_date.when).total_seconds()))
+        hours = abs((near.when - s2_date.when).total_seconds()) / 3600
+        return text + f" (the nearest, {near.when:%Y-%m-%d %H:%M}, is {hours:.0f} h away; see --max-s1-gap)"
+    others = sorted({c.tile for c in s1})
+    return text + (f" (S1 is prepared for tile(s) {', '.join(others)} only: prepare S2 and S1 under one tile name)"
+                   if others else " (no S1 is prepared: decloud prepare-s1)")
 
 
 def plan_synthesis(prepared: Sequence, out_dir: str | Path, *, period: str | int = "month",
                    start: str | None = None, end: str | None = None, images: int = IMAGES,
                    method: str = "median", bbox: Sequence[float] | None = None,
                    max_nodata_percent: float = MAX_NODATA_PERCENT,
-                   model: str | Path | None = None) -> tuple[list[PeriodTask], list[dict]]:
-    """The periods of the series (per tile) and those skipped (no date in the window), with why. With ``model`` (a
-    synthesis network), the method is ``network`` and ``images`` is the network's N."""
-    from .timeseries import _bound  # noqa: PLC0415
+                   model: str | Path | None = None, dem=None,
+                   max_s1_gap_hours: float = MAX_S1_GAP_HOURS) -> tuple[list[PeriodTask], list[dict]]:
+    """The periods of the series (per tile) and those skipped (no date in the window; for a network that takes S1
+    dates or a DEM, a picked date without S1 within ``max_s1_gap_hours``, a tile without a DEM), with why. With
+    ``model`` (a synthesis network), the method is ``network`` and ``images`` is the network's N. ``dem``: see
+    :func:`decloud.timeseries.dem_for`."""
+    from .timeseries import _bound, dem_for  # noqa: PLC0415
 
+    takes_s1 = takes_dem = False
     if model is not None:
-        images, method = synthesis_dates(model), "network"
+        (images, takes_s1, takes_dem), method = synthesis_inputs(model), "network"
+        if takes_dem and dem is None:
+            raise DecloudInputError(f"--model {model} takes a DEM (input role dem, on the 20 m grid): give --dem PATH "
+                                    "(one file, a folder of <tile>.tif such as the original's DEM_PREPARE, or --dem "
+                                    "TILE=PATH per tile)")
+        if not max_s1_gap_hours > 0:
+            raise DecloudInputError(f"--max-s1-gap {max_s1_gap_hours:g}: give hours > 0")
     elif method not in COMPOSITES:
         raise DecloudInputError(f"--method {method}: use {' or '.join(COMPOSITES)}, or --model DIR for a synthesis "
                                 "network")
@@ -272,17 +326,29 @@ def plan_synthesis(prepared: Sequence, out_dir: str | Path, *, period: str | int
     if box is not None and (box[0] >= box[2] or box[1] >= box[3]):
         raise DecloudInputError(f"--bbox {' '.join(f'{v:g}' for v in box)}: give XMIN YMIN XMAX YMAX with XMIN < XMAX "
                                 "and YMIN < YMAX")
+    s1 = [a for a in prepared if a.sensor == "S1"]
     tasks, skipped = [], []
     for tile in sorted({a.tile for a in s2}):
         dates = [a for a in s2 if a.tile == tile]
+        tile_dem, no_dem = dem_for(tile, dem) if takes_dem else (None, "")
         for p in periods(first, last, period):
             picked = pick_dates(dates, p.middle, window_days=p.window_days, images=images,
                                 max_nodata_percent=max_nodata_percent)
+            reason = ""
+            s1_picked = []
             if not picked:
                 near = [a for a in dates if abs(_days_from(a.when, p.middle)) < p.window_days]
                 reason = (f"no prepared S2 date of tile {tile} within {p.window_days:g} days of {p.middle}" if not near
                           else f"the {len(near)} S2 date(s) of tile {tile} within {p.window_days:g} days of "
                           f"{p.middle} all have {max_nodata_percent:g} % nodata or more")
+            elif takes_dem and tile_dem is None:
+                reason = no_dem
+            elif takes_s1:
+                s1_picked = [nearest_s1(a, s1, max_s1_gap_hours) for a in picked]
+                missing = [a for a, c in zip(picked, s1_picked) if c is None]
+                if missing:
+                    reason = "; ".join(dict.fromkeys(_no_s1(a, s1, max_s1_gap_hours) for a in missing))
+            if reason:
                 skipped.append({"task": f"synthesis {tile} {p.name}", "period": p.name, "tile": tile,
                                 "status": "skipped", "reason": reason})
                 continue
@@ -293,7 +359,10 @@ def plan_synthesis(prepared: Sequence, out_dir: str | Path, *, period: str | int
                                                                            for a in picked],
                 dates=[a.when.isoformat() for a in picked], cloud_percents=[float(a.cloud_percent) for a in picked],
                 output=str(output_path(out_dir, tile, p)), method=method, bbox=box,
-                model=str(Path(model).resolve()) if model is not None else ""))
+                model=str(Path(model).resolve()) if model is not None else "",
+                s1_images=[str(c.image) for c in s1_picked if c is not None],
+                s1_dates=[c.when.isoformat() for c in s1_picked if c is not None],
+                dem=str(tile_dem) if tile_dem is not None else ""))
     return tasks, skipped
 
 
@@ -427,11 +496,16 @@ def compose_network(task: PeriodTask, out: str | Path) -> None:
     (``-s2.dates``, repeats included), cropped as the composites are (the whole pixels the box touches)."""
     from .atomic import write_app  # noqa: PLC0415
     from .geotiff import extended_filename  # noqa: PLC0415
+    from .infer import crop as crop_extent  # noqa: PLC0415
     from .infer import decloud_app, describe_bands  # noqa: PLC0415
     from .otbenv import pyotb  # noqa: PLC0415
 
     otb = pyotb()
-    x0, y0, width, height = _window(_open(task.images[0]), task.bbox)
+    first = _open(task.images[0])
+    x0, y0, width, height = _window(first, task.bbox)
+    gt = first.GetGeoTransform()
+    xs, ys = (gt[0] + x0 * gt[1], gt[0] + (x0 + width) * gt[1]), (gt[3] + y0 * gt[5], gt[3] + (y0 + height) * gt[5])
+    extent = (min(xs), min(ys), max(xs), max(ys))  # the S2 window's, for the S1 dates and the DEM
 
     def crop(path: str):
         if task.bbox is None:
@@ -439,8 +513,12 @@ def compose_network(task: PeriodTask, out: str | Path) -> None:
         return otb.ExtractROI({"in": path, "mode": "standard", "startx": x0, "starty": y0, "sizex": width,
                                "sizey": height})
 
-    app = decloud_app({"s2_d": [crop(p) for p in task.images]}, model=task.model,
-                      dates={"s2_timestamp_t": task.middle})
+    inputs: dict[str, object] = {"s2_d": [crop(p) for p in task.images]}
+    if task.s1_images:
+        inputs["s1_d"] = [crop_extent(otb, Path(p), extent if task.bbox else None) for p in task.s1_images]
+    if task.dem:
+        inputs["dem"] = crop_extent(otb, Path(task.dem), extent if task.bbox else None)
+    app = decloud_app(inputs, model=task.model, dates={"s2_timestamp_t": task.middle})
     write_app(app, out, pixel_type="int16", ext_fname=extended_filename(np.dtype("int16")), name=task.output)
     describe_bands(out, name=task.output)
     from osgeo import gdal  # noqa: PLC0415
@@ -473,10 +551,14 @@ def run_task(task: PeriodTask, engine: str = "auto") -> dict:
     import socket  # noqa: PLC0415
 
     began = time.perf_counter()
+    inputs: dict[str, object] = {"images": task.images, "masks": task.masks, "dates": task.dates,
+                                 "cloud_percents": task.cloud_percents}
+    if task.s1_images:
+        inputs.update(s1_images=task.s1_images, s1_dates=task.s1_dates)
+    if task.dem:
+        inputs["dem"] = task.dem
     entry = {"task": f"synthesis {task.tile} {task.period}", "period": task.period, "tile": task.tile,
-             "middle": task.middle, "method": task.method, "output": task.output,
-             "inputs": {"images": task.images, "masks": task.masks, "dates": task.dates,
-                        "cloud_percents": task.cloud_percents},
+             "middle": task.middle, "method": task.method, "output": task.output, "inputs": inputs,
              "worker": f"{socket.gethostname()}:{os.getpid()}"}
     if task.model:
         entry["model"] = task.model
@@ -505,6 +587,10 @@ def run_synthesis(tasks: Sequence[PeriodTask], out_dir: str | Path, *, skipped: 
     for t in tasks:
         inputs[f"images of {t.period}"] = t.images
         inputs[f"masks of {t.period}"] = t.masks
+        if t.s1_images:
+            inputs[f"S1 dates of {t.period}"] = t.s1_images
+        if t.dem:
+            inputs[f"dem of {t.period}"] = t.dem
     refuse_input_as_output([t.output for t in tasks], inputs)
     cluster = cluster or distributed.ClusterOptions()
     extra = {"command": "decloud synthesis", "engine": engine}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -219,3 +220,86 @@ def test_decloud_synthesis_runs_a_synthesis_network(s2_model, tmp_path):
     proc = decloud("synthesis", tmp_path / "prep", "--out-dir", "x", "--model", tmp_path / "prep", "--workers", 0,
                    cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+
+
+# ----------------------------------------------------------------- decloud synthesis with S1 dates and the DEM
+
+S2S1 = "monthly_synthesis_6_s2s1_images_david"
+# Prepared S1 (tile synth) a day after each S2 date up to 07-05 (41 h after: within 72 h), none near 07-25 (the
+# nearest, 07-29 17:05, is 113 h after) nor 08-28.
+S1_DAYS = [(6, 4), (6, 11), (6, 21), (7, 6), (7, 29)]
+
+
+@pytest.fixture(scope="module")
+def s2s1(tmp_path_factory) -> tuple[Path, Path]:
+    """(the prepared S2 and S1 series of test_synthesis with S1 as above, a DEM on its 20 m grid); S2S1 imported."""
+    import keras  # noqa: PLC0415
+    from decloud.prepare import prepare_s1, prepare_s2  # noqa: PLC0415
+    from decloud.testing import synthetic_products as sp  # noqa: PLC0415
+    from test_synthesis import make_products  # noqa: PLC0415
+
+    root = tmp_path_factory.mktemp("s2s1")
+    make_products(root / "data")
+    for stack in sorted((root / "data").glob("S2_L2A_*_B2B3B4B8.tif")):
+        prepare_s2(stack, root / "prep", tile="synth")
+    for k, (m, d) in enumerate(S1_DAYS):
+        vv, _ = sp.make_s1tiling(root / "s1", tile="synth", when=datetime(2022, m, d, 17, 5, 12), size=128, seed=k)
+        prepare_s1(vv, root / "prep", tile="synth")
+    dem = write_geotiff(root / "dem.tif", np.random.default_rng(1).normal(800, 50, (64, 64, 1)).astype(np.float32),
+                        origin=sp.ORIGIN, spacing=(20.0, -20.0), epsg=sp.EPSG, nodata=-32768)
+    keras.utils.set_random_seed(4)
+    small(S2S1).export(str(root / "original"), verbose=False)
+    import_model(root / "original", S2S1, root / "model")
+    return root, dem
+
+
+def test_synthesis_plans_the_nearest_s1_of_each_date(s2s1):
+    """Each picked S2 date (repeats included) gets the nearest S1 of its tile within the gap, in the same order; a
+    period where one has none is skipped, naming the date and the nearest S1; the DEM is required."""
+    from decloud.errors import DecloudInputError  # noqa: PLC0415
+    from decloud.synthesis import plan_synthesis  # noqa: PLC0415
+    from decloud.timeseries import find_prepared  # noqa: PLC0415
+
+    root, dem = s2s1
+    prepared = find_prepared([root / "prep"])
+    tasks, skipped = plan_synthesis(prepared, root / "out", model=root / "model", dem=dem, start="2022-06-01",
+                                    end="2022-07-31")
+    assert [t.period for t in tasks] == ["2022-06"] and [s["period"] for s in skipped] == ["2022-07"]
+    (task,) = tasks
+    assert len(task.s1_images) == len(task.images) == 6 and task.dem == str(dem)
+    for s2_date, s1_date in zip(task.dates, task.s1_dates):
+        s2_day = datetime.fromisoformat(s2_date)
+        assert datetime.fromisoformat(s1_date).replace(tzinfo=None) - s2_day.replace(tzinfo=None) == \
+            timedelta(days=1, hours=17, minutes=5, seconds=12)
+    reason = skipped[0]["reason"]
+    assert ("S2 date 2022-07-25 has no prepared S1 of tile synth within 72 h (the nearest, 2022-07-29 17:05, is 113 h "
+            "away") in reason, reason
+    # a wider gap takes 07-29 for 07-25
+    tasks, skipped = plan_synthesis(prepared, root / "out", model=root / "model", dem=dem, start="2022-07-01",
+                                    end="2022-07-31", max_s1_gap_hours=120)
+    assert [t.period for t in tasks] == ["2022-07"] and not skipped
+    with pytest.raises(DecloudInputError, match="takes a DEM"):
+        plan_synthesis(prepared, root / "out", model=root / "model")
+
+
+def test_decloud_synthesis_runs_an_s2s1_synthesis_network(s2s1, tmp_path):
+    """The command line end to end: the period's output is DecloudInfer's on the picked S2 dates, their S1 dates and
+    the DEM, bit for bit; the report lists them; the period without S1 is listed as skipped."""
+    root, dem = s2s1
+    proc = decloud("synthesis", root / "prep", "--out-dir", "monthly", "--model", root / "model", "--dem", dem,
+                   "--start", "2022-06-01", "--end", "2022-07-31", "--workers", 0, "-q", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
+    assert "skipped synth 2022-07: S2 date 2022-07-25 has no prepared S1" in proc.stdout, proc.stdout
+    report = json.loads((tmp_path / "monthly" / "run_report.json").read_text())
+    (done,) = [e for e in report["tasks"] if e["status"] == "done"]
+    assert done["period"] == "2022-06" and len(done["inputs"]["s1_images"]) == 6 and done["inputs"]["dem"] == str(dem)
+    ref = tmp_path / "ref.tif"
+    proc = decloud("infer", ref, "--model", root / "model", "--s2-dates", *done["inputs"]["images"], "--s1-dates",
+                   *done["inputs"]["s1_images"], "--dem", dem, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = read_array(tmp_path / done["output"])
+    assert (got != NODATA).any()
+    np.testing.assert_array_equal(got, read_array(ref))
+    proc = decloud("synthesis", root / "prep", "--out-dir", "x", "--model", root / "model", "--workers", 0,
+                   cwd=tmp_path)
+    assert proc.returncode == 2 and "takes a DEM" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

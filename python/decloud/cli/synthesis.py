@@ -9,12 +9,14 @@ from ..distributed import add_cluster_arguments, cluster_options
 
 def run(args: argparse.Namespace) -> int:
     from ..synthesis import plan_synthesis, run_synthesis  # noqa: PLC0415
-    from ..timeseries import find_prepared  # noqa: PLC0415
+    from ..timeseries import find_prepared, parse_dem  # noqa: PLC0415
 
+    dem = parse_dem(args.dem)
     prepared = find_prepared(args.prepared)
     tasks, skipped = plan_synthesis(prepared, args.out_dir, period=args.period, start=args.start, end=args.end,
                                     images=args.images, method=args.method, bbox=args.bbox,
-                                    max_nodata_percent=args.max_nodata, model=args.model)
+                                    max_nodata_percent=args.max_nodata, model=args.model, dem=dem,
+                                    max_s1_gap_hours=args.max_s1_gap)
     method = f"network {args.model}" if args.model else args.method
     count = len(tasks[0].images) if tasks else args.images
     print(f"{len(tasks)} period(s) to produce ({method}, {count} dates each), {len(skipped)} skipped "
@@ -45,7 +47,7 @@ def register(sub) -> None:
                        "Dask tasks (--workers 0: one after the other here).",
                        epilog="example: decloud synthesis prep/ --out-dir monthly/ --period month --method median "
                        "--start 2018-01-01 --end 2018-06-30 --workers 2")
-    p.add_argument("prepared", nargs="+", help="prepared S2 folders, or folders holding them")
+    p.add_argument("prepared", nargs="+", help="prepared S2 (and S1) folders, or folders holding them")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--period", default="month", help="month (default) or a number of days")
     p.add_argument("--start", help="first day (YYYY-MM-DD; default: the first prepared date); DAYS periods start "
@@ -57,7 +59,16 @@ def register(sub) -> None:
     p.add_argument("--model", metavar="DIR",
                    help="a synthesis network (its card takes the dates s2_d0 ... s2_d<N-1>, e.g. the original's "
                    "monthly_synthesis_6_s2_images after decloud import-model): fed the period's N picked dates "
-                   "through DecloudInfer instead of a composite (--method and --images are then not used)")
+                   "through DecloudInfer instead of a composite (--method and --images are then not used); one that "
+                   "also takes S1 dates (e.g. monthly_synthesis_6_s2s1_images) is fed, per picked S2 date, the "
+                   "nearest prepared S1 of the tile within --max-s1-gap, and --dem")
+    p.add_argument("--max-s1-gap", type=float, default=72.0, metavar="HOURS",
+                   help="a synthesis network's S1 date is the nearest prepared S1 within this many hours of its S2 "
+                   "date (default 72, the original's monthly-synthesis layouts'); a period where a picked S2 date has "
+                   "none is skipped")
+    p.add_argument("--dem", action="append", metavar="PATH",
+                   help="DEM on the tiles' 20 m grid, for a network that takes one: one file for every tile, a folder "
+                   "of <tile>.tif (the original's DEM_PREPARE), or TILE=PATH (repeated, one per tile)")
     p.add_argument("--images", type=int, default=6, help="dates per period (default 6, as the original; a "
                    "network's N with --model)")
     p.add_argument("--max-nodata", type=float, default=5.0, metavar="PERCENT",
