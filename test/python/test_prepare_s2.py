@@ -21,9 +21,18 @@ from decloud.raster import read_array, write_geotiff
 from osgeo import gdal
 
 
+def band_names(path) -> list[str]:
+    from osgeo import gdal
+
+    ds = gdal.Open(str(path))
+    return [ds.GetRasterBand(b + 1).GetDescription() for b in range(ds.RasterCount)]
+
+
 def check(prepared, truth, *, has_20m=True, dark_value=0):
     s10 = read_array(prepared.s2_10m)
     assert s10.dtype == np.int16
+    # band names (GDAL descriptions): DecloudInfer refuses bands named in another order than a model's
+    assert band_names(prepared.s2_10m) == ["B2", "B3", "B4", "B8"]
     nodata = read_array(prepared.nodata)[:, :, 0] != 0
     # the truth holds both rules: all bands at nodata under a valid SCL / no EDG, and SCL 0 / EDG over valid bands
     size = truth.nodata.shape[0]
@@ -39,6 +48,7 @@ def check(prepared, truth, *, has_20m=True, dark_value=0):
     if has_20m:
         s20 = read_array(prepared.s2_20m)
         np.testing.assert_array_equal(s20, truth.truth_20m)
+        assert band_names(prepared.s2_20m) == ["B5", "B6", "B7", "B8A", "B11", "B12"]
         np.testing.assert_array_equal(np.all(s20 == -10000, axis=-1), truth.nodata_20m)
         assert not np.any(s20[~truth.nodata_20m] == -10000)
     blocks = prepared.blocks()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..atomic import atomic_output, write_app, write_json
@@ -95,18 +95,25 @@ def build_folder(folder: Path, marker: dict, fill: Callable[[Path], object]) -> 
     return True
 
 
-def write_image(app, path: Path, pixel_type: OTBPixelType, nodata: float | None = None) -> None:
+def write_image(app, path: Path, pixel_type: OTBPixelType, nodata: float | None = None,
+                descriptions: Sequence[str] | None = None) -> None:
     """Write a pyotb app's output as a tiled, compressed GeoTIFF (:mod:`decloud.geotiff`), with the nodata value
     ``nodata``, or none at all when it is None (OTB copies an input's NoData into its outputs: a mask computed from
-    an SCL would say NoData=0, and GIS software would show its clear pixels as empty); checked
-    (:func:`decloud.atomic.write_app`: a GDAL error during the write or an unreadable file is a DecloudIOError)."""
+    an SCL would say NoData=0, and GIS software would show its clear pixels as empty), and the band names
+    ``descriptions`` (GDAL band descriptions: DecloudInfer refuses an image whose bands are named in another order
+    than the model's); checked (:func:`decloud.atomic.write_app`: a GDAL error during the write or an unreadable
+    file is a DecloudIOError)."""
     write_app(app, path, pixel_type=pixel_type, ext_fname=extended_filename(pixel_type))
     from osgeo import gdal  # noqa: PLC0415
 
     gdal.UseExceptions()
     ds = gdal.Open(str(path), gdal.GA_Update)
+    if descriptions is not None and len(descriptions) != ds.RasterCount:
+        raise ValueError(f"{path}: {len(descriptions)} band names for {ds.RasterCount} bands")
     for b in range(ds.RasterCount):
         band = ds.GetRasterBand(b + 1)
+        if descriptions is not None:
+            band.SetDescription(descriptions[b])
         if nodata is not None:
             band.SetNoDataValue(nodata)
         elif band.GetNoDataValue() is not None:

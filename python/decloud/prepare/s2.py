@@ -171,7 +171,7 @@ def _prepare_into(product: S2Product, folder: Path, block_pixels: int) -> None:
         mask10, mask = None, None
         cloud = otb.BandMathX({"il": [ref], "exp": "0"})
     s2_10m, nodata_mask = _prepared_stack(otb, product, BANDS_10M, mask10, mask)
-    write_image(s2_10m, folder / "s2_10m.tif", "int16", S2_NODATA)
+    write_image(s2_10m, folder / "s2_10m.tif", "int16", S2_NODATA, descriptions=BANDS_10M)
     write_image(nodata_mask, folder / "nodata.tif", "uint8")
     write_image(cloud, folder / "cloud.tif", "uint8")
     if product.has_20m:
@@ -180,7 +180,7 @@ def _prepare_into(product: S2Product, folder: Path, block_pixels: int) -> None:
         else:
             scl20 = _on_grid(otb, product.cloud_mask.path, product.bands[BANDS_20M[0]].path)
             s2_20m, _ = _prepared_stack(otb, product, BANDS_20M, scl20, "im2b1 == 0")
-        write_image(s2_20m, folder / "s2_20m.tif", "int16", S2_NODATA)
+        write_image(s2_20m, folder / "s2_20m.tif", "int16", S2_NODATA, descriptions=BANDS_20M)
     counts = block_counts(folder / "cloud.tif", folder / "nodata.tif", block_pixels)
     np.savez_compressed(folder / "blocks.npz", **counts)
 
