@@ -288,6 +288,19 @@ def _system_reason(messages: list[str]) -> str | None:
     return None
 
 
+def output_done(path: str | Path, redo: str = "redoing it") -> bool:
+    """Whether an output of a resumable run is there and complete (:func:`verify_raster`); an unreadable one is
+    reported (``"<why>; <redo>"``) and counts as not done, to be written again."""
+    if not Path(path).exists():
+        return False
+    try:
+        verify_raster(path)
+    except DecloudIOError as e:
+        log.warning("%s; %s", e, redo)
+        return False
+    return True
+
+
 def verify_raster(path: str | Path, *, name: str | Path | None = None) -> None:
     """Open ``path`` with GDAL and read the last block of each band (and of each overview): a truncated or
     unreadable file is a :class:`DecloudIOError` naming ``name`` (default: ``path``)."""

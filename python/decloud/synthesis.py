@@ -57,7 +57,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from . import distributed
-from .atomic import atomic_output, check_otb_output, folder_lock, refuse_input_as_output, verify_raster
+from .atomic import atomic_output, check_otb_output, folder_lock, output_done, refuse_input_as_output, verify_raster
 from .errors import DecloudError, DecloudInputError, DecloudIOError
 from .interrupts import check, handle_signals
 
@@ -534,15 +534,6 @@ def metadata(task: PeriodTask) -> dict[str, str]:
             "DECLOUD_SYNTHESIS_DATES": " ".join(d[:19] for d in task.dates)}
 
 
-def _done(output: str) -> bool:
-    if not Path(output).exists():
-        return False
-    try:
-        verify_raster(output)
-    except DecloudIOError as e:
-        log.warning("%s; redoing that period", e)
-        return False
-    return True
 
 
 def run_task(task: PeriodTask, engine: str = "auto") -> dict:
@@ -562,7 +553,7 @@ def run_task(task: PeriodTask, engine: str = "auto") -> dict:
              "worker": f"{socket.gethostname()}:{os.getpid()}"}
     if task.model:
         entry["model"] = task.model
-    if _done(task.output):
+    if output_done(task.output, "redoing that period"):
         return entry | {"status": "exists", "duration_s": 0.0}
     use_app = engine == "otb" or (engine == "auto" and composite_app_available())
     write = compose_network if task.model else compose_app if use_app else compose_numpy
@@ -595,7 +586,7 @@ def run_synthesis(tasks: Sequence[PeriodTask], out_dir: str | Path, *, skipped: 
     cluster = cluster or distributed.ClusterOptions()
     extra = {"command": "decloud synthesis", "engine": engine}
     with folder_lock(out_dir, "decloud synthesis"), handle_signals((signal.SIGINT,)):
-        existing = {t.output: run_task(t, engine) for t in tasks if _done(t.output)}
+        existing = {t.output: run_task(t, engine) for t in tasks if output_done(t.output, "redoing that period")}
         todo = [t for t in tasks if t.output not in existing]
         before = [*skipped, *existing.values()]
         ran = distributed.run_tasks(functools.partial(run_task, engine=engine), todo, options=cluster, client=client,

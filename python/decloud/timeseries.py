@@ -44,9 +44,9 @@ from pathlib import Path
 import numpy as np
 
 from . import distributed
-from .atomic import check_otb_output, folder_lock, refuse_input_as_output, verify_raster
+from .atomic import check_otb_output, folder_lock, output_done, refuse_input_as_output
 from .card import read_card
-from .errors import DecloudError, DecloudInputError, DecloudIOError
+from .errors import DecloudError, DecloudInputError
 from .infer import default_model, infer, provenance_shares, required_roles
 from .interrupts import check, handle_signals
 from .layouts import Acquisition, AcquisitionsLayout, load_layout
@@ -473,16 +473,6 @@ def plan_timeseries(prepared: Sequence[Acquired], out_dir: str | Path, *,
     return tasks, skipped
 
 
-def _done(output: str) -> bool:
-    """Whether a date's output is there and complete (an unreadable one is removed, to be redone)."""
-    if not Path(output).exists():
-        return False
-    try:
-        verify_raster(output)
-    except DecloudIOError as e:
-        log.warning("%s; redoing that date", e)
-        return False
-    return True
 
 
 def provenance_path(output: str | Path) -> Path:
@@ -493,9 +483,9 @@ def provenance_path(output: str | Path) -> Path:
 
 def _task_done(task: DateTask, options: dict | None) -> bool:
     """Whether a date's output (and, with the option ``provenance``, its provenance output) is complete."""
-    if not _done(task.output):
+    if not output_done(task.output, "redoing that date"):
         return False
-    return not (options or {}).get("provenance") or _done(str(provenance_path(task.output)))
+    return not (options or {}).get("provenance") or output_done(str(provenance_path(task.output)), "redoing that date")
 
 
 def run_task(task: DateTask, options: dict | None = None) -> dict:

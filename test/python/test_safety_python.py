@@ -491,3 +491,17 @@ def test_qgis_setup_keeps_the_permissions_of_an_existing_runtime_folder(tmp_path
     fresh = tmp_path / "q2"
     assert decloud("qgis-setup", fresh).returncode == 0
     assert ((fresh / "runtime").stat().st_mode & 0o777) == 0o700
+
+
+def test_output_done_redoes_a_missing_or_truncated_output(tmp_path, caplog):
+    """atomic.output_done, what timeseries and synthesis resume by: a complete raster is done; a missing one is
+    not; a truncated one (a kill past the rename cannot make one, a copy or a disk can) is not, and says why."""
+    good = write_s2(tmp_path / "good.tif", seed=1, size=256)
+    assert atomic.output_done(good)
+    assert not atomic.output_done(tmp_path / "missing.tif")
+    broken = tmp_path / "broken.tif"
+    shutil.copy(good, broken)
+    os.truncate(broken, int(broken.stat().st_size * 0.6))
+    with caplog.at_level("WARNING"):
+        assert not atomic.output_done(broken, "redoing that date")
+    assert "broken.tif" in caplog.text and "redoing that date" in caplog.text
