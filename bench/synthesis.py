@@ -12,7 +12,9 @@ synthesis.pick_dates`: 6 within 22 days of the 15th, fewest clouds first), from 
                it, their cloudy pixels left out (the one side's value where the other has none; the one side's
                copy when no clear-ish input is on the other), decloud.scenarios.linear_gapfill: what a user with
                the reference's date gets from the classical method
-  synthesis    a synthesis network: none is shipped yet (issue 16, item 1), so its lines read ``none``
+  synthesis    the shipped synthesis network (``models/synthnet-v1``, or ``--model``) through the real app
+               (DecloudInfer, fed the picked dates in the rule's order with their cloudy pixels as nodata, as
+               ``decloud synthesis`` feeds it); ``--no-model``: its lines read ``none``
 
 Each is scored on the reference (decloud.metrics: PSNR, SSIM, SAM) on the pixels clear and valid in the reference
 and valid in EVERY output (the same pixels for all; ``coverage_<method>`` is the share of the reference's clear
@@ -20,6 +22,7 @@ pixels where that method gives a value). Lines (``name: value``):
 
   synthesis_psnr, median_psnr, bap_psnr, gapfilling_psnr   mean over the reference dates (all sets), dB
   synthesis_gain_db        synthesis minus the better of median / bap (``none`` without a synthesis model)
+  synthesis_wins           references where the synthesis beats the better composite of that reference
   best_composite_psnr      the better of median_psnr / bap_psnr
   <method>_ssim, <method>_sam, coverage_<method>           means over the reference dates
   <method>_psnr_<set>      per set
@@ -27,6 +30,7 @@ pixels where that method gives a value). Lines (``name: value``):
 
     python bench/synthesis.py            # every clear date of every qualifying month (a few minutes at most)
     python bench/synthesis.py --quick    # one reference per month, at most 2 per set (under a minute)
+    python bench/synthesis.py --model experiments/work/synthnet/runs/synthnet-v1/model
 
 Exits with status 2 and one line when the data folder is absent.
 """
@@ -37,9 +41,8 @@ import argparse
 import math
 import re
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -47,26 +50,18 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from decloud import metrics
+from decloud.benchmark import stdout_to_stderr, write_input
 from decloud.errors import DecloudError
-from decloud.scenarios import NODATA, SPLITS, Series, linear_gapfill, load_series
-from decloud.synthesis import MONTH_WINDOW_DAYS, bap_composite, median_composite, periods, pick_dates
+from decloud.infer import infer
+from decloud.raster import read_array
+from decloud.scenarios import NODATA, SPLITS, Series, SynthesisCase, linear_gapfill, load_series, synthesis_cases
+from decloud.synthesis import bap_composite, median_composite
 
 SETS = ("bolzano-west", "greenearthnet-portugal", "greenearthnet-sweden", "worldcereal-belgium-a")
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-METHODS = ("median", "bap", "gapfilling")
+MODEL = Path(__file__).resolve().parents[1] / "models" / "synthnet-v1"
+COMPOSITES = ("median", "bap", "gapfilling")
 CLEARISH = 0.10
-CLEAR = 0.02
-MIN_CLEARISH = 3
-
-
-@dataclass(frozen=True)
-class Obs:
-    """One date of a series as :func:`pick_dates` sees it."""
-
-    index: int
-    when: datetime
-    cloud_percent: float
-    nodata_percent: float
 
 
 def key(name: str) -> str:
@@ -95,52 +90,53 @@ def gapfilling_at(series: Series, ref: int, inputs: list[int], frac: np.ndarray)
     return linear_gapfill(tm1, tp1, stamps)
 
 
-def evaluate_set(series: Series, is_test, *, quick: bool) -> list[dict]:
-    """Scores per reference date of one set's test part."""
+def run_network(model: Path, series: Series, inputs: tuple[int, ...], work: Path) -> np.ndarray:
+    """The synthesis network through DecloudInfer: the picked dates in the rule's order (repeats included), each
+    with its cloudy pixels as nodata (what ``decloud synthesis`` feeds a synthesis network whose card says
+    ``holes: model``)."""
+    work.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for i in dict.fromkeys(inputs):
+        masked = np.where(series.cloud[i][..., None], NODATA, series.reflectance[i]).astype(np.int16)
+        paths[i] = write_input(work / f"s2_{series.dates[i]:%Y%m%d}.tif", masked, series)
+    with stdout_to_stderr():  # the app's progress lines: stdout keeps the name: value lines
+        out = infer(work / "synthesis.tif", {"s2_d": [paths[i] for i in inputs]}, model=model)
+    return read_array(out)
+
+
+def evaluate_set(series: Series, cases: list[SynthesisCase], *, model: Path | None, work: Path) -> list[dict]:
+    """Scores per reference date of one set's test part (its ``decloud.scenarios.synthesis_cases``)."""
     frac = series.cloud_fraction()
     valid = series.valid
-    nodata_pct = 100 * (1 - valid.mean(axis=(1, 2)))
-    obs = [Obs(i, datetime(d.year, d.month, d.day, tzinfo=timezone.utc), 100 * float(frac[i]), float(nodata_pct[i]))
-           for i, d in enumerate(series.dates)]
     rows = []
-    test_days = [d for d in series.dates if is_test(d)]
-    if not test_days:
-        return rows
-    for p in periods(min(test_days), max(test_days), "month"):
-        in_month = [i for i, d in enumerate(series.dates) if p.start <= d < p.end and is_test(d)]
-        if sum(frac[i] <= CLEARISH for i in in_month) < MIN_CLEARISH:
+    for case in cases:
+        ref, inputs = case.reference, case.unique
+        images, clouds = series.reflectance[inputs], series.cloud[inputs]
+        outputs: dict[str, np.ndarray | None] = {
+            "median": median_composite(images, clouds),
+            "bap": bap_composite(images, clouds, [series.dates[i] for i in inputs], case.period.middle,
+                                 [100 * float(frac[i]) for i in inputs]),
+            "gapfilling": gapfilling_at(series, ref, inputs, frac),
+        }
+        if any(v is None for v in outputs.values()):
             continue
-        refs = sorted((i for i in in_month if frac[i] <= CLEAR and valid[i].any()),
-                      key=lambda i: (abs((series.dates[i] - p.middle).days), i))
-        for ref in refs[:1] if quick else refs:
-            picked = pick_dates([o for o in obs if o.index != ref], p.middle, window_days=MONTH_WINDOW_DAYS)
-            inputs = list(dict.fromkeys(o.index for o in picked))
-            if not inputs:
-                continue
-            images, clouds = series.reflectance[inputs], series.cloud[inputs]
-            outputs: dict[str, np.ndarray | None] = {
-                "median": median_composite(images, clouds),
-                "bap": bap_composite(images, clouds, [series.dates[i] for i in inputs], p.middle,
-                                     [100 * float(frac[i]) for i in inputs]),
-                "gapfilling": gapfilling_at(series, ref, inputs, frac),
-            }
-            if any(v is None for v in outputs.values()):
-                continue
-            reference = series.reflectance[ref]
-            target = valid[ref] & ~series.cloud[ref]
-            common = target.copy()
-            for out in outputs.values():
-                common &= np.all(out != NODATA, axis=-1)  # type: ignore[operator]
-            if common.sum() < 100:
-                continue
-            row: dict = {"set": series.name, "period": p.name, "reference": series.dates[ref].isoformat(),
-                         "inputs": [series.dates[i].isoformat() for i in inputs]}
-            for name, out in outputs.items():
-                assert out is not None
-                s = metrics.scores(out, reference, common)
-                row[name] = {"psnr": s.psnr, "ssim": s.ssim, "sam": s.sam,
-                             "coverage": float((np.all(out != NODATA, axis=-1) & target).sum() / target.sum())}
-            rows.append(row)
+        if model is not None:
+            outputs["synthesis"] = run_network(model, series, case.inputs, work / f"{series.name}_{ref}")
+        reference = series.reflectance[ref]
+        target = valid[ref] & ~series.cloud[ref]
+        common = target.copy()
+        for out in outputs.values():
+            common &= np.all(out != NODATA, axis=-1)  # type: ignore[operator]
+        if common.sum() < 100:
+            continue
+        row: dict = {"set": series.name, "period": case.period.name, "reference": series.dates[ref].isoformat(),
+                     "inputs": [series.dates[i].isoformat() for i in inputs]}
+        for name, out in outputs.items():
+            assert out is not None
+            s = metrics.scores(out, reference, common)
+            row[name] = {"psnr": s.psnr, "ssim": s.ssim, "sam": s.sam,
+                         "coverage": float((np.all(out != NODATA, axis=-1) & target).sum() / target.sum())}
+        rows.append(row)
     return rows
 
 
@@ -154,7 +150,10 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DATA, help=f"folder of the real sets (default: {DATA})")
     parser.add_argument("--quick", action="store_true", help="one reference per month, at most 2 per set")
     parser.add_argument("--details", action="store_true", help="one line per reference date on stderr")
+    parser.add_argument("--model", type=Path, default=MODEL, help=f"the synthesis network (default: {MODEL})")
+    parser.add_argument("--no-model", action="store_true", help="composites only (no synthesis network)")
     args = parser.parse_args()
+    model = None if args.no_model else args.model
 
     folders = [args.data / name for name in SETS]
     missing = [str(f) for f in folders if not f.is_dir()]
@@ -162,40 +161,54 @@ def main() -> int:
         print(f"synthesis: the real data is absent ({', '.join(missing)}): give --data "
               "(see ../shared/data/README.md)", file=sys.stderr)
         return 2
+    if model == MODEL and not (MODEL / "card.json").is_file():
+        print(f"synthesis: no synthesis model is shipped yet ({MODEL}): composites only", file=sys.stderr)
+        model = None
+    if model is not None and not (model / "card.json").is_file():
+        print(f"synthesis: {model}: no synthesis model there (card.json); give --model DIR or --no-model",
+              file=sys.stderr)
+        return 2
     start = time.perf_counter()
     rows: list[dict] = []
     try:
-        for name, folder in zip(SETS, folders):
-            split = SPLITS[name]
-            part, is_test = split.test(load_series(folder, mask=split.mask))
-            found = evaluate_set(part, is_test, quick=args.quick)
-            if args.quick and len(found) > 2:
-                found = [found[0], found[-1]]
-            rows += found
+        with tempfile.TemporaryDirectory(prefix="decloud-bench-synthesis-") as work:
+            for name, folder in zip(SETS, folders):
+                split = SPLITS[name]
+                part, is_test = split.test(load_series(folder, mask=split.mask))
+                cases = synthesis_cases(part, is_test, per_period=1 if args.quick else None)
+                if args.quick and len(cases) > 2:  # the first and the last month's reference
+                    cases = [cases[0], cases[-1]]
+                rows += evaluate_set(part, cases, model=model, work=Path(work))
     except DecloudError as e:
         print(f"synthesis: error: {e}", file=sys.stderr)
         return 2
     if not rows:
         print("synthesis: no month with 3 clear-ish dates and a clear reference in the test parts", file=sys.stderr)
         return 1
+    methods = COMPOSITES + (("synthesis",) if model is not None else ())
     if args.details:
         for r in rows:
             print(f"  {r['set']} {r['period']} ref {r['reference']} inputs {' '.join(d[5:] for d in r['inputs'])}: "
-                  + ", ".join(f"{m} {r[m]['psnr']:.2f} dB" for m in METHODS), file=sys.stderr)
-    print("synthesis: no synthesis model is shipped yet (issue 16, item 1): synthesis_psnr and synthesis_gain_db "
-          "are none", file=sys.stderr)
-    psnr = {m: mean([r[m]["psnr"] for r in rows]) for m in METHODS}
+                  + ", ".join(f"{m} {r[m]['psnr']:.2f} dB" for m in methods), file=sys.stderr)
+    psnr = {m: mean([r[m]["psnr"] for r in rows]) for m in methods}
     best = max(psnr["median"], psnr["bap"])
-    lines = ["synthesis_psnr: none", f"median_psnr: {fmt(psnr['median'])}", f"bap_psnr: {fmt(psnr['bap'])}",
-             f"gapfilling_psnr: {fmt(psnr['gapfilling'])}", "synthesis_gain_db: none",
-             f"best_composite_psnr: {fmt(best)}"]
-    for m in METHODS:
+    if model is None:
+        print("synthesis: no synthesis model: synthesis_psnr and synthesis_gain_db are none", file=sys.stderr)
+        synthesis, gain, wins = None, None, "none"
+    else:
+        synthesis, gain = psnr["synthesis"], psnr["synthesis"] - best
+        wins = f"{sum(r['synthesis']['psnr'] > max(r['median']['psnr'], r['bap']['psnr']) for r in rows)}/{len(rows)}"
+    lines = [f"synthesis_psnr: {fmt(synthesis)}", f"median_psnr: {fmt(psnr['median'])}",
+             f"bap_psnr: {fmt(psnr['bap'])}", f"gapfilling_psnr: {fmt(psnr['gapfilling'])}",
+             f"synthesis_gain_db: {fmt(gain)}",
+             f"synthesis_wins: {wins}", f"best_composite_psnr: {fmt(best)}"]
+    for m in methods:
         lines += [f"{m}_ssim: {fmt(mean([r[m]['ssim'] for r in rows]))}",
                   f"{m}_sam: {fmt(mean([r[m]['sam'] for r in rows]))}",
                   f"coverage_{m}: {fmt(mean([r[m]['coverage'] for r in rows]))}"]
     for name in SETS:
         mine = [r for r in rows if r["set"] == name]
-        for m in METHODS:
+        for m in methods:
             lines.append(f"{m}_psnr_{key(name)}: {fmt(mean([r[m]['psnr'] for r in mine]) if mine else math.nan)}")
     lines += [f"references: {len(rows)}", f"periods: {len({(r['set'], r['period']) for r in rows})}",
               f"seconds: {time.perf_counter() - start:.1f}"]

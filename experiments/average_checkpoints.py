@@ -1,6 +1,6 @@
-"""Average the weights of several checkpoints of one gfnet run (stochastic weight averaging done after the
-fact: the mean of the last epochs' weights is usually smoother and generalises better than any one of them),
-and export the average as a SavedModel with its card.
+"""Average the weights of several checkpoints of one gfnet (or ``--network synthnet``) run (stochastic weight
+averaging done after the fact: the mean of the last epochs' weights is usually smoother and generalises better
+than any one of them), and export the average as a SavedModel with its card.
 
     python experiments/average_checkpoints.py OUT_MODEL ckpt1.weights.h5 ckpt2.weights.h5 ... [--option k=v]
 """
@@ -17,6 +17,7 @@ def main(argv=None) -> int:
     p.add_argument("out", type=Path)
     p.add_argument("checkpoints", type=Path, nargs="+")
     p.add_argument("--option", action="append", default=[])
+    p.add_argument("--network", default="gfnet", help="the registry name of the run's network (gfnet, synthnet)")
     p.add_argument("--name", default=None)
     p.add_argument("--training", type=Path, default=None, help="card.json whose training section to keep")
     args = p.parse_args(argv)
@@ -24,7 +25,7 @@ def main(argv=None) -> int:
 
     from decloud.card import export_model  # noqa: PLC0415
 
-    net, trainable = trainable_gfnet(network_options(args.option))
+    net, trainable = trainable_gfnet(network_options(args.option, args.network), args.network)
     total = None
     for ckpt in args.checkpoints:
         trainable.load_weights(str(ckpt))
@@ -33,7 +34,7 @@ def main(argv=None) -> int:
     trainable.set_weights([w / len(args.checkpoints) for w in total])
     training = json.loads(args.training.read_text())["training"] if args.training else {}
     training = {**training, "averaged_checkpoints": [c.name for c in args.checkpoints]}
-    export_model(net, args.out, network="gfnet", name=args.name or args.out.name, training=training)
+    export_model(net, args.out, network=args.network, name=args.name or args.out.name, training=training)
     print(f"averaged {len(args.checkpoints)} checkpoints into {args.out}")
     return 0
 

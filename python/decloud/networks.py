@@ -12,6 +12,8 @@
   gfnet       Decloud's own: (A) + a learned correction. The in-graph linear gap-filling is the base, a U-Net
               sees t, its cloud mask, t-1, t+1, their dates and the clear pixels' relation between them, and
               adds a correction that starts at zero (see ``gfnet``)
+  synthnet    Decloud's synthesis network (issue 16): N dates of a period in, one image out; the in-graph median
+              of the clear observations plus a learned choice among them that starts at zero (see ``synthnet``)
 
 Inputs are the stored values (the apps feed raw data): S2 int16 reflectance x 10000 (nodata -10000), S1
 uint16 log stretch, DEM metres. Normalisation is inside the graph (S2 / 10000, S1 / 65535, DEM / 1000) and so
@@ -519,8 +521,114 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     return keras.Model(inputs, outputs, name="gfnet")
 
 
+SYNTH_MULTIPLE = 8  # synthnet pads its inputs to a multiple of this (its low-resolution branch pools by 4)
+
+
+def _synthnet_layer(keras):
+    import tensorflow as tf  # noqa: PLC0415
+
+    class SynthesisNet(keras.layers.Layer):
+        """The whole synthesis network on N dates (see :func:`synthnet`)."""
+
+        def __init__(self, dates: int, width: int, **kwargs):
+            super().__init__(**kwargs)
+            self.dates, self.width = dates, width
+            conv = keras.layers.Conv2D
+            self.enc = [conv(width, 1, activation="relu", name="enc_1x1"),
+                        conv(width, 3, padding="same", activation="relu", name="enc_3x3")]
+            self.low = [conv(width, 3, padding="same", activation="relu", name="low_a"),
+                        conv(width, 3, padding="same", activation="relu", name="low_b")]
+            self.score = [conv(width, 1, activation="relu", name="score_a"), conv(1, 1, name="score_b")]
+            self.head = [conv(width, 3, padding="same", activation="relu", name="head_a"),
+                         conv(2 * S2_BANDS, 1, kernel_initializer="zeros", name="head_b")]
+
+        def call(self, dates):
+            n = self.dates
+            x = tf.stack(dates, axis=-1)  # [B, H, W, C, N], stored values
+            h, w = tf.shape(x)[1], tf.shape(x)[2]
+            m = SYNTH_MULTIPLE
+            x = tf.pad(x, [[0, 0], [0, (-h) % m], [0, (-w) % m], [0, 0], [0, 0]], constant_values=-10000.0)
+            valid = tf.reduce_all(x > -10000.0, axis=3)  # [B, H, W, N]: clear (the clouds come as nodata)
+            # A date repeated by the rule (fewer dates than N) counts once, as in the median composite.
+            keep = [tf.ones_like(valid[:, 0, 0, 0])]
+            for k in range(1, n):
+                same = [tf.reduce_all(tf.equal(x[..., k], x[..., j]), axis=[1, 2, 3]) for j in range(k)]
+                keep.append(tf.logical_not(tf.reduce_any(tf.stack(same, axis=-1), axis=-1)))
+            valid = tf.logical_and(valid, tf.stack(keep, axis=-1)[:, None, None, :])
+            vf = tf.cast(valid, x.dtype)
+            xs = tf.where(valid[:, :, :, None, :], x / 10000.0, 0.0)
+            count = tf.reduce_sum(vf, axis=-1)  # [B, H, W]
+            # per-pixel median of the clear observations (the mean of the two middle ones for an even count)
+            ordered = tf.sort(tf.where(valid[:, :, :, None, :], xs, 1e9), axis=-1)
+            c = tf.cast(count, tf.int32)[..., None, None] * tf.ones_like(ordered[..., :1], tf.int32)
+            lo = tf.gather(ordered, tf.maximum(c - 1, 0) // 2, axis=-1, batch_dims=4)[..., 0]
+            hi = tf.gather(ordered, tf.maximum(c, 0) // 2, axis=-1, batch_dims=4)[..., 0]
+            has = (count > 0)[..., None]
+            median = tf.where(has, 0.5 * (lo + tf.where(c[..., 0] > 1, hi, lo)), 0.0)  # [B, H, W, C]
+            mean = tf.reduce_sum(xs, axis=-1) / tf.maximum(count, 1.0)[..., None]
+            std = tf.sqrt(tf.reduce_sum(vf[:, :, :, None, :] * tf.square(xs - mean[..., None]), axis=-1)
+                          / tf.maximum(count, 1.0)[..., None] + 1e-8)
+            # per-date features, the dates folded into the batch (shared weights)
+            dev = tf.where(valid[:, :, :, None, :], xs - median[..., None], 0.0)
+            context = tf.concat([median, std, (count / n)[..., None]], axis=-1)
+            per_date = []
+            for k in range(n):
+                per_date.append(tf.concat([xs[..., k], dev[..., k], tf.reduce_mean(tf.abs(dev[..., k]), -1,
+                                                                                    keepdims=True),
+                                           vf[..., k:k + 1], context], axis=-1))
+            f = tf.concat(per_date, axis=0)  # [N*B, H, W, F]
+            for layer in self.enc:
+                f = layer(f)
+            low = tf.nn.avg_pool2d(f, 4, 4, "VALID")
+            for layer in self.low:
+                low = layer(low)
+            f = f + tf.image.resize(low, tf.shape(f)[1:3], "bilinear")
+            f = tf.stack(tf.split(f, n, axis=0), axis=-1)  # [B, H, W, width, N]
+            pooled = tf.reduce_sum(f * vf[:, :, :, None, :], axis=-1) / tf.maximum(count, 1.0)[..., None]
+            logits = []
+            for k in range(n):
+                s = tf.concat([f[..., k], pooled], axis=-1)
+                for layer in self.score:
+                    s = layer(s)
+                logits.append(s[..., 0])
+            logits = tf.where(valid, tf.stack(logits, axis=-1), -1e9)
+            weights = tf.nn.softmax(logits, axis=-1) * vf
+            chosen = tf.reduce_sum(xs * weights[:, :, :, None, :], axis=-1)
+            g = tf.concat([pooled, median, std], axis=-1)
+            for layer in self.head:
+                g = layer(g)
+            gate, residual = g[..., :S2_BANDS], g[..., S2_BANDS:]
+            out = tf.clip_by_value(median + gate * (chosen - median) + 0.1 * residual, 0.0, 3.2767)
+            out = tf.where(has, out * 10000.0, -10000.0)
+            return out[:, :h, :w]
+
+    return SynthesisNet
+
+
+def synthnet(*, dates: int = 6, width: int = 24):
+    """Decloud's synthesis network: one image of a period from its N dates (``s2_d0`` ... ``s2_d<N-1>``, in the
+    order of the original Decloud's rule, ``decloud.synthesis.pick_dates``), each with its cloudy pixels as
+    nodata (-10000: ``decloud synthesis`` masks them with each date's cloud mask; card ``holes: model``).
+
+    Its base is the per-pixel median of the clear observations, computed in the graph (a date repeated by the
+    rule counts once, as in the median composite). A small network with shared weights per date (a 1x1 and a 3x3
+    convolution at full resolution, two 3x3 at a quarter resolution for context) scores each clear observation
+    from its value, its deviation from the median, the spread of the others and its neighbourhood (undetected
+    cloud edges, shadows and haze stand out there); the output is the median plus a per-band gate times (the
+    score-weighted mean of the clear observations minus the median), plus a bounded residual. The gate and the
+    residual start at zero: the untrained network IS the median composite. Nodata (-10000) only where no date is
+    clear."""
+    keras = _keras()
+    inputs = {f"s2_d{k}": keras.Input((None, None, S2_BANDS), name=f"s2_d{k}") for k in range(dates)}
+    out = _synthnet_layer(keras)(dates, width, name="synthesis")(list(inputs.values()))
+    outputs = {"s2_target": out}
+    for c in CROPS:
+        outputs[f"s2_target_crop{c}"] = keras.layers.Cropping2D(c, name=f"s2_target_crop{c}")(out)
+    return keras.Model(inputs, outputs, name="synthnet")
+
+
 # Networks whose graph completes the nodata pixels of its inputs itself (card key "holes": "model").
-HOLES_IN_GRAPH = frozenset({"gfnet"})
+HOLES_IN_GRAPH = frozenset({"gfnet", "synthnet"})
 
 
 MODELS: dict[str, Callable] = {
@@ -529,6 +637,7 @@ MODELS: dict[str, Callable] = {
     "ssop_unet": ssop_unet,
     "msop_unet": msop_unet,
     "gfnet": gfnet,
+    "synthnet": synthnet,
 }
 
 

@@ -467,3 +467,124 @@ def load_s1_for(series: Series, folder: str | Path, *, max_gap_days: int = 3) ->
             bands.append(stretch(np.repeat(np.repeat(a, fy, 0), fx, 1)))
         out[i] = np.stack(bands, -1)
     return out
+
+
+# ---- monthly syntheses (issue 16): a clear date of a period withheld as the reference ----
+
+@dataclass(frozen=True)
+class _Dated:
+    """One date of a series as :func:`decloud.synthesis.pick_dates` sees it."""
+
+    index: int
+    when: datetime
+    cloud_percent: float
+    nodata_percent: float
+
+
+@dataclass(frozen=True)
+class SynthesisCase:
+    """A synthesis scenario: the period, its withheld reference date and the dates picked by the original Decloud's
+    rule among the others (indices, in the rule's order, repeats included: what a network of N dates is fed)."""
+
+    period: object  # decloud.synthesis.Period
+    reference: int
+    inputs: tuple[int, ...]
+
+    @property
+    def unique(self) -> list[int]:
+        """The picked dates, each once (what a composite uses)."""
+        return list(dict.fromkeys(self.inputs))
+
+
+def synthesis_cases(series: Series, in_part: Callable[[date], bool], *, clear_max: float = 0.02,
+                    clearish_max: float = 0.10, min_clearish: int = 3, images: int = 6,
+                    per_period: int | None = None) -> list[SynthesisCase]:
+    """The synthesis protocol of ``bench/synthesis.py`` on the dates of ``series`` for which ``in_part`` holds:
+    every calendar month with at least ``min_clearish`` dates of cloudy share <= ``clearish_max``; each date of
+    the month with share <= ``clear_max`` in turn is the reference (the nearest to the 15th first; the first
+    ``per_period`` of them), withheld; the inputs are the month's dates picked among the OTHER dates of the part
+    (:func:`decloud.synthesis.pick_dates`, ``images`` of them)."""
+    from .synthesis import MONTH_WINDOW_DAYS, periods, pick_dates  # noqa: PLC0415
+
+    frac = series.cloud_fraction()
+    valid = series.valid
+    nodata_pct = 100 * (1 - valid.mean(axis=(1, 2)))
+    obs = [_Dated(i, datetime(d.year, d.month, d.day, tzinfo=timezone.utc), 100 * float(frac[i]),
+                  float(nodata_pct[i])) for i, d in enumerate(series.dates) if in_part(d)]
+    days = [series.dates[o.index] for o in obs]
+    cases: list[SynthesisCase] = []
+    if not days:
+        return cases
+    for p in periods(min(days), max(days), "month"):
+        in_month = [o.index for o in obs if p.start <= series.dates[o.index] < p.end]
+        if sum(frac[i] <= clearish_max for i in in_month) < min_clearish:
+            continue
+        refs = sorted((i for i in in_month if frac[i] <= clear_max and valid[i].any()),
+                      key=lambda i: (abs((series.dates[i] - p.middle).days), i))
+        for ref in refs[:per_period] if per_period else refs:
+            picked = pick_dates([o for o in obs if o.index != ref], p.middle, window_days=MONTH_WINDOW_DAYS,
+                                images=images)
+            if picked:
+                cases.append(SynthesisCase(p, ref, tuple(o.index for o in picked)))
+    return cases
+
+
+def synthesis_examples(series: Series, split: Split, *, patch: int, count: int, seed: int = 0,
+                       images: int = 6, clear_max: float = 0.05, min_clearish: int = 2, fewer: float = 0.3,
+                       hidden_clouds: float = 0.15, holes: float = 0.15, min_target: float = 0.1) -> Iterator[dict]:
+    """``count`` training examples of a synthesis network (``synthnet``) from the TRAINING part of ``series``:
+    a :func:`synthesis_cases` case (reference withheld, ``images`` dates picked by the rule among the others of
+    the training part), its inputs ``s2_d0`` ... with their cloudy pixels as nodata (how ``decloud synthesis``
+    feeds such a network), a random crop and a dihedral transform. Augmentations: with probability ``fewer``, only
+    a random subset of the picked dates (the least cloudy repeated in front, as the rule does when fewer exist);
+    ``hidden_clouds``: the real clouds of another date pasted on one input WITHOUT masking them (masks miss
+    clouds); ``holes``: nodata holes in one input. The target ``s2_target`` is the reference on its clear pixels
+    where some input has data, -10000 elsewhere (the masked loss ignores those)."""
+    part, in_train = split.train(series)
+    rng = np.random.default_rng(seed)
+    frac = part.cloud_fraction()
+    cases = synthesis_cases(part, in_train, clear_max=clear_max, min_clearish=min_clearish, images=images)
+    usable = [i for i in range(len(part.dates)) if in_train(part.dates[i])]
+    cloudy = [i for i in usable if frac[i] >= 0.03]
+    if not cases:
+        raise DecloudInputError(f"{series.name}: no synthesis case in the training part (months with "
+                                f"{min_clearish} dates under 10 % clouds and a reference under {clear_max:.0%})")
+    h, w = part.reflectance.shape[1:3]
+    if h < patch or w < patch:
+        raise DecloudInputError(f"{series.name}: {h}x{w} pixels, smaller than patches of {patch}")
+    valid = part.valid
+    made = 0
+    while made < count:
+        case = cases[rng.integers(len(cases))]
+        inputs = list(case.inputs)
+        unique = case.unique
+        if rng.random() < fewer and len(unique) > 1:
+            keep = sorted(rng.choice(len(unique), rng.integers(1, len(unique)), replace=False))
+            unique = [unique[k] for k in keep]
+            inputs = [unique[0]] * (images - len(unique)) + unique
+        y, x = rng.integers(h - patch + 1), rng.integers(w - patch + 1)
+        win = (slice(y, y + patch), slice(x, x + patch))
+        stack = {}
+        for i in unique:
+            img = part.reflectance[i][win].copy()
+            img[part.cloud[i][win]] = NODATA
+            stack[i] = img
+        if cloudy and rng.random() < hidden_clouds:
+            other = cloudy[rng.integers(len(cloudy))]
+            victim = stack[unique[rng.integers(len(unique))]]
+            hidden = part.cloud[other][win] & valid[other][win] & (victim[..., 0] != NODATA)
+            victim[hidden] = part.reflectance[other][win][hidden]
+        if rng.random() < holes:
+            victim = stack[unique[rng.integers(len(unique))]]
+            victim[_holes((patch, patch), rng)] = NODATA
+        any_input = np.zeros((patch, patch), bool)
+        for img in stack.values():
+            any_input |= np.any(img != NODATA, axis=-1)
+        ref_ok = valid[case.reference][win] & ~part.cloud[case.reference][win] & any_input
+        if ref_ok.mean() < min_target:
+            continue
+        target = np.where(ref_ok[..., None], part.reflectance[case.reference][win], NODATA).astype(np.int16)
+        k, flip = _DIHEDRAL[rng.integers(8)]
+        yield {**{f"s2_d{n}": _dihedral(stack[i], k, flip) for n, i in enumerate(inputs)},
+               "s2_target": _dihedral(target, k, flip)}
+        made += 1

@@ -32,7 +32,10 @@ orbit; ties: the earlier) through ``-s1.dates``, in the same order; a period whe
 within that gap is skipped with the reason. (The original's processor mosaicked the 6 nearest S1 images of any gap
 per date; ``DecloudInfer`` takes one image per date and completes a date's S1 holes from the other dates' S1.) A
 network that takes the DEM is fed ``dem`` (``--dem``: one file, a folder of ``<tile>.tif`` such as the original's
-``DEM_PREPARE``, or one file per tile; :func:`decloud.timeseries.dem_for`).
+``DEM_PREPARE``, or one file per tile; :func:`decloud.timeseries.dem_for`). A network whose card says ``"holes":
+"model"`` (Decloud's own ``synthnet``) completes holes in its graph and takes each date's CLEAR pixels only: each
+picked date is fed with its cloudy pixels (its ``cloud.tif``) as nodata (:func:`masks_clouds`); the others (the
+original's) see the clouds, as the original's did.
 
 Outputs: ``<out_dir>/synthesis_<tile>_<period>.tif`` (int16, bands B2 B3 B4 B8, nodata -10000, metadata
 ``ACQUISITION_DATE`` = the period's middle, ``DECLOUD_SYNTHESIS`` = the method, ``DECLOUD_SYNTHESIS_DATES``),
@@ -237,6 +240,14 @@ def synthesis_dates(model: str | Path) -> int:
     """N, the dates a synthesis network takes (its card's roles ``s2_d0`` ... ``s2_d<N-1>``): see
     :func:`synthesis_inputs`."""
     return synthesis_inputs(model)[0]
+
+
+def masks_clouds(model: str | Path) -> bool:
+    """Whether a synthesis network takes each date's clear pixels only, its clouds as nodata: a network whose graph
+    completes holes itself (card ``"holes": "model"``: ``synthnet``)."""
+    from .card import read_card  # noqa: PLC0415
+
+    return read_card(model).get("holes") == "model"
 
 
 def synthesis_inputs(model: str | Path) -> tuple[int, bool, bool]:
@@ -513,7 +524,14 @@ def compose_network(task: PeriodTask, out: str | Path) -> None:
         return otb.ExtractROI({"in": path, "mode": "standard", "startx": x0, "starty": y0, "sizex": width,
                                "sizey": height})
 
-    inputs: dict[str, object] = {"s2_d": [crop(p) for p in task.images]}
+    if masks_clouds(task.model):
+        # the date's cloudy pixels (nonzero in its cloud.tif) as nodata: the network takes clear pixels only
+        clouds = "{" + ",".join(["-10000"] * len(BANDS)) + "}"
+        dates = [otb.BandMathX({"il": [crop(p), crop(m)], "exp": f"im2b1 > 0 ? {clouds} : im1"})
+                 for p, m in zip(task.images, task.masks)]
+    else:
+        dates = [crop(p) for p in task.images]
+    inputs: dict[str, object] = {"s2_d": dates}
     if task.s1_images:
         inputs["s1_d"] = [crop_extent(otb, Path(p), extent if task.bbox else None) for p in task.s1_images]
     if task.dem:

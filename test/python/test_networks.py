@@ -53,7 +53,7 @@ def test_every_variant_runs(name, options):
 def test_unknown_model_lists_the_valid_names():
     from decloud.original_families import ORIGINAL_FAMILIES
 
-    assert set(MODELS) == {"gapfilling", "ssop_mer", "ssop_unet", "msop_unet", "gfnet"} | set(ORIGINAL_FAMILIES)
+    assert set(MODELS) == {"gapfilling", "ssop_mer", "ssop_unet", "msop_unet", "gfnet", "synthnet"} | set(ORIGINAL_FAMILIES)
     with pytest.raises(DecloudKeyError) as raised:
         get_model("resnet")
     # one line, unquoted (KeyError's own str() would quote it), an input error of Decloud's and still a KeyError
