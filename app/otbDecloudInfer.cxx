@@ -46,8 +46,9 @@ namespace Wrapper
 namespace
 {
 /**
- * The application's parameter for each role a model card may name. decloud.infer.ROLES is the same table for
- * decloud infer and pyotb (test/python/test_infer_roles.py checks that they agree).
+ * The application's parameter for each role a model card may name. The table is python/decloud/roles.def, read by
+ * this file (the X-macros below) and by decloud.infer (ROLES, DATE_KEYS...): one table for the app, decloud infer
+ * and pyotb (test/python/test_infer_roles.py checks the installed app against it).
  */
 struct InputRole
 {
@@ -59,28 +60,23 @@ struct InputRole
   bool        indexed = false;     // a list of dates: card role <role><K> (s2_d0, s2_d1...) is its K-th image
 };
 const InputRole Roles[] = {
-  {"s2_t", "s2.t", "Sentinel-2 at t (the cloudy image)", false},
-  {"s2_tm1", "s2.tm1", "Sentinel-2 at t-1 (candidates in order of preference)", true},
-  {"s2_tp1", "s2.tp1", "Sentinel-2 at t+1 (candidates in order of preference)", true},
-  {"s2_d", "s2.dates", "Sentinel-2 at the dates of a synthesis, in order (one image per date the model takes)", true, true, true},
-  {"s1_t", "s1.t", "Sentinel-1 at t (candidates in order of preference)", true},
-  {"s1_tm1", "s1.tm1", "Sentinel-1 at t-1 (candidates in order of preference)", true},
-  {"s1_tp1", "s1.tp1", "Sentinel-1 at t+1 (candidates in order of preference)", true},
-  {"s1_d", "s1.dates", "Sentinel-1 at the dates of a synthesis, in the order of s2.dates", true, true, true},
-  {"s2_20m_t", "s2r20.t", "Sentinel-2 20 m bands at t", false},
-  {"s2_20m_tm1", "s2r20.tm1", "Sentinel-2 20 m bands at t-1 (candidates, in the order of s2.tm1's)", true},
-  {"s2_20m_tp1", "s2r20.tp1", "Sentinel-2 20 m bands at t+1 (candidates, in the order of s2.tp1's)", true},
-  {"dem", "dem", "Digital elevation model on the 20 m grid", false},
-  {"cloud_t", "mask", "the cloud mask of s2.t, 1 = cloudy, 0 = clear", false, false},
+#define DECLOUD_ROLE(role, key, list, own, indexed, description) {#role, key, description, list, own, indexed},
+#define DECLOUD_TIMESTAMP(...)
+#include "roles.def"
+#undef DECLOUD_TIMESTAMP
+#undef DECLOUD_ROLE
 };
 /** The S2 dates, by slot of decloud::HolesRule (t, t-1, t+1): their holes decide the output's validity. */
 const char* const S2Dates[] = {"s2_t", "s2_tm1", "s2_tp1"};
 /** The value a hole takes where no S2 date has data, and in the other inputs (a neutral value, as gfnet's). */
 constexpr double HoleFill = 0.0;
+/** The date roles (string parameters), from the same file. */
 const InputRole Timestamps[] = {
-  {"s2_timestamp_t", "date.t", "Date of s2.t", false},
-  {"s2_timestamp_tm1", "date.tm1", "Date of s2.tm1", false},
-  {"s2_timestamp_tp1", "date.tp1", "Date of s2.tp1", false},
+#define DECLOUD_ROLE(...)
+#define DECLOUD_TIMESTAMP(role, key, description) {#role, key, description, false},
+#include "roles.def"
+#undef DECLOUD_TIMESTAMP
+#undef DECLOUD_ROLE
 };
 
 /** K when card role `role` is date K of indexed table role `r` ("s2_d3" of "s2_d": 3), else -1. */

@@ -13,9 +13,12 @@ output pixel comes from (uint8: :data:`PROVENANCE_CLASSES`) and logs the share o
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Literal, TypeAlias
 
@@ -35,20 +38,69 @@ from .interrupts import check, handle_signals
 from .otbenv import pyotb
 from .raster import to_cog
 
-# DecloudInfer's image roles (the roles a model card names): role -> (the app's parameter, whether it takes a
-# list of candidates in order of preference). The app's table is Roles[] in app/otbDecloudInfer.cxx (plus cloud_t,
-# fed by -mask); test/python/test_infer_roles.py checks the two against the installed app. decloud infer's options
-# (--s2-20m-tm1...) and decloud_app's inputs follow this one table.
-ROLES: dict[str, tuple[str, bool]] = {
-    "s2_t": ("s2.t", False), "s2_tm1": ("s2.tm1", True), "s2_tp1": ("s2.tp1", True), "s2_d": ("s2.dates", True),
-    "s1_t": ("s1.t", True), "s1_tm1": ("s1.tm1", True), "s1_tp1": ("s1.tp1", True), "s1_d": ("s1.dates", True),
-    "s2_20m_t": ("s2r20.t", False), "s2_20m_tm1": ("s2r20.tm1", True), "s2_20m_tp1": ("s2r20.tp1", True),
-    "dem": ("dem", False),
-}
+# DecloudInfer's input roles (the roles a model card names): one table, roles.def in this package, that the app
+# #includes (Roles[] and Timestamps[] of app/otbDecloudInfer.cxx) and parse_role_table reads here, at import.
+# test/python/test_infer_roles.py checks the installed app against it. decloud infer's options (--s2-20m-tm1...)
+# and decloud_app's inputs follow it.
+ROLE_TABLE_FILE = "roles.def"
+_BOOL = r"(true|false)"
+_ROLE_LINE = re.compile(
+    rf'DECLOUD_ROLE\(([a-z][a-z0-9_]*), +"([a-z][a-z0-9.]*)", +{_BOOL}, +{_BOOL}, +{_BOOL}, +"([^"\\]+)"\)')
+_TIMESTAMP_LINE = re.compile(r'DECLOUD_TIMESTAMP\(([a-z][a-z0-9_]*), +"([a-z][a-z0-9.]*)", +"([^"\\]+)"\)')
+
+
+@dataclass(frozen=True)
+class TableRole:
+    """One line of roles.def: an image role (DECLOUD_ROLE) or a date role (DECLOUD_TIMESTAMP: a string parameter,
+    ``listed``, ``own_parameter`` and ``indexed`` are False, True, False)."""
+
+    role: str
+    key: str
+    listed: bool  # an image list: candidates in order of preference, or an indexed role's dates
+    own_parameter: bool  # False: the app declares the parameter apart (cloud_t: -mask)
+    indexed: bool  # a list of dates: card role <role><K> is its K-th image
+    description: str  # the parameter's name in the app
+
+
+def parse_role_table(text: str, source: str = ROLE_TABLE_FILE) -> tuple[list[TableRole], list[TableRole]]:
+    """The image roles and the date roles of a roles.def text, in order. A line that is neither blank, nor a ``//``
+    comment, nor one DECLOUD_ROLE(...) / DECLOUD_TIMESTAMP(...) entry of the file's format, or a role or parameter
+    named twice, raises ValueError naming the line."""
+    roles: list[TableRole] = []
+    timestamps: list[TableRole] = []
+    named: dict[str, int] = {}  # role or parameter -> its line
+    for number, line in enumerate(text.splitlines(), 1):
+        entry = line.strip()
+        if not entry or (entry.startswith("//") and not entry.endswith("\\")):  # (C++ would splice a \ line)
+            continue
+        if m := _ROLE_LINE.fullmatch(entry):
+            role, key, listed, own, indexed, description = m.groups()
+            row = TableRole(role, key, listed == "true", own == "true", indexed == "true", description)
+            if row.indexed and not row.listed:
+                raise ValueError(f"{source}:{number}: indexed role {role!r} is not a list: {line!r}")
+            roles.append(row)
+        elif m := _TIMESTAMP_LINE.fullmatch(entry):
+            role, key, description = m.groups()
+            row = TableRole(role, key, False, True, False, description)
+            timestamps.append(row)
+        else:
+            raise ValueError(f"{source}:{number}: not a DECLOUD_ROLE(role, \"key\", list, own, indexed, "
+                             f"\"description\") or DECLOUD_TIMESTAMP(role, \"key\", \"description\") line: {line!r}")
+        for name in dict.fromkeys((row.role, row.key)):  # (dem's role and parameter are one name)
+            if name in named:
+                raise ValueError(f"{source}:{number}: {name!r} is already named on line {named[name]}: {line!r}")
+            named[name] = number
+    return roles, timestamps
+
+
+_TABLE = files("decloud").joinpath(ROLE_TABLE_FILE)
+ROLE_TABLE, TIMESTAMP_TABLE = parse_role_table(_TABLE.read_text(encoding="utf-8"), str(_TABLE))
+# The image roles that have their own parameter: role -> (the app's parameter, whether it takes a list).
+ROLES: dict[str, tuple[str, bool]] = {r.role: (r.key, r.listed) for r in ROLE_TABLE if r.own_parameter}
 ROLE_KEYS = {role: key for role, (key, _) in ROLES.items()}
 # The dates of a synthesis model (N dates in, one image out): the card's roles s2_d0 ... s2_d<N-1> (s1_d0 ... for S1)
 # are the images of one list, -s2.dates (-s1.dates), date K its K-th image; the list holds exactly N.
-INDEXED_ROLES = {"s2_d", "s1_d"}
+INDEXED_ROLES = {r.role for r in ROLE_TABLE if r.own_parameter and r.indexed}
 LIST_ROLES = {role for role, (_, listed) in ROLES.items() if listed}
 CANDIDATE_ROLES = LIST_ROLES - INDEXED_ROLES
 
@@ -68,7 +120,7 @@ def table_role(card_role: str) -> tuple[str, int | None]:
     return card_role, None
 
 
-DATE_KEYS = {"s2_timestamp_t": "date.t", "s2_timestamp_tm1": "date.tm1", "s2_timestamp_tp1": "date.tp1"}
+DATE_KEYS = {r.role: r.key for r in TIMESTAMP_TABLE}
 DEFAULT_MODEL_NAME = "gfnet-v3"
 Encoding: TypeAlias = Literal["s2", "float"]  # DecloudInfer's -encoding: int16 reflectance x 10000, or float32
 # Values of DecloudInfer's provenance output (-outprov), in order.
