@@ -38,6 +38,7 @@ Exits with status 2 and one line when the data folder is absent.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import re
 import sys
@@ -152,6 +153,7 @@ def main() -> int:
     parser.add_argument("--details", action="store_true", help="one line per reference date on stderr")
     parser.add_argument("--model", type=Path, default=MODEL, help=f"the synthesis network (default: {MODEL})")
     parser.add_argument("--no-model", action="store_true", help="composites only (no synthesis network)")
+    parser.add_argument("--rows", type=Path, default=None, help="also write the per-reference scores (JSON) there")
     args = parser.parse_args()
     model = None if args.no_model else args.model
 
@@ -186,6 +188,8 @@ def main() -> int:
         print("synthesis: no month with 3 clear-ish dates and a clear reference in the test parts", file=sys.stderr)
         return 1
     methods = COMPOSITES + (("synthesis",) if model is not None else ())
+    if args.rows is not None:
+        args.rows.write_text(json.dumps(rows, indent=1))
     if args.details:
         for r in rows:
             print(f"  {r['set']} {r['period']} ref {r['reference']} inputs {' '.join(d[5:] for d in r['inputs'])}: "
