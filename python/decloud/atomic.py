@@ -11,7 +11,10 @@ One place for these rules (every stage uses them):
 - :func:`write_app` writes a pyotb app's output and checks it before anyone renames it: a GDAL error during
   the write (a full disk: OTB itself exits 0 with only a message), or a file that GDAL cannot open or whose
   last block of a band cannot be read, is a :class:`~decloud.errors.DecloudIOError` naming the output and
-  the cause.
+  the cause (an :class:`~decloud.errors.OTBAppIOError`, naming the app, when the app's write failed).
+- :func:`app_failure` turns the exception pyotb raises for a failed application into an
+  :class:`~decloud.errors.OTBAppError` naming the app (and the parameter or input at fault when known), whose
+  message is OTB's own error line (:func:`app_error`); the caller chains pyotb's (``raise ... from e``).
 - :func:`refuse_input_as_output` refuses an output path that is one of the inputs (same path, symbolic link or
   hard link) before anything runs; :func:`check_otb_output` refuses a ``?`` in an OTB output path (OTB would
   read what follows as extended filename options and write somewhere else).
@@ -38,7 +41,14 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from .errors import DecloudBusyError, DecloudInputError, DecloudIOError
+from .errors import (
+    DecloudBusyError,
+    DecloudInputError,
+    DecloudIOError,
+    OTBAppError,
+    OTBAppInputError,
+    OTBAppIOError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +343,8 @@ def write_app(app, path: str | Path, *, pixel_type: str, ext_fname: str = "", na
     The write runs in a worker thread (:func:`decloud.interrupts.run_in_thread`), so that SIGINT / SIGTERM stop
     the command at once instead of aborting it inside OTB's Python log callback. A GDAL error during the write,
     an exception of the app, or a file that :func:`verify_raster` rejects is a :class:`DecloudIOError`
-    naming ``name`` (the final output; default ``path``) and the cause.
+    naming ``name`` (the final output; default ``path``) and the cause; for the first two it is an
+    :class:`OTBAppIOError` naming the app, with the app's exception (if any) chained.
     """
     from .interrupts import run_in_thread  # noqa: PLC0415
 
@@ -341,20 +352,21 @@ def write_app(app, path: str | Path, *, pixel_type: str, ext_fname: str = "", na
     check_otb_output(name)
     check_otb_output(path)
 
-    def write() -> tuple[list[str], str | None]:
+    def write() -> tuple[list[str], Exception | None]:
         with capture_gdal_errors(all_threads=True) as errors:
             try:
                 app.write(str(path), pixel_type=pixel_type, ext_fname=ext_fname or None)
             except Exception as e:  # noqa: BLE001 - pyotb wraps OTB's exception in a RuntimeError
-                return list(errors), app_error(e)
+                return list(errors), e
         return list(errors), None
 
-    errors, failure = run_in_thread(write, on_abandon=lambda: _remove(Path(path)))
+    errors, exception = run_in_thread(write, on_abandon=lambda: _remove(Path(path)))
+    failure = app_error(exception) if exception is not None else None
     if failure or errors:
         cause = _system_reason([*errors, failure or ""])
         if cause is None:  # OTB's context, then GDAL's reason
             cause = f"{failure.rstrip(' :')}: {errors[0]}" if failure and errors else failure or errors[0]
-        raise DecloudIOError(f"{name}: writing failed: {cause}")
+        raise OTBAppIOError(f"{name}: writing failed: {cause}", app=getattr(app, "name", None)) from exception
     verify_raster(path, name=name)
     return Path(path)
 
@@ -367,6 +379,18 @@ def app_error(e: Exception) -> str:
     line = line.split("(FATAL)")[-1].split(": ", 1)[-1].strip() if "(FATAL)" in line else line
     line = re.sub(r"itk::ERROR: \w+\(0x[0-9a-fA-F]+\): ", "", line)
     return line.replace("otb::ApplicationException", "").strip()
+
+
+def app_failure(e: Exception, app: str, *, key: str | None = None, prefix: str | None = None,
+                error: type[OTBAppError] = OTBAppInputError) -> OTBAppError:
+    """The :class:`OTBAppError` (``error``: :class:`OTBAppInputError` by default, the application refused an input)
+    for ``e``, the exception pyotb raised when the OTB application ``app`` failed; ``key``: the parameter or input
+    at fault, when known. Its message is ``prefix`` then OTB's own line (:func:`app_error`); ``prefix`` None: the
+    app's name, unless the line begins with it. Raise it ``from e``, which keeps pyotb's exception as the cause."""
+    message = app_error(e)
+    if prefix is None:
+        prefix = "" if message.startswith(app) else f"{app}: "
+    return error(prefix + message, app=app, key=key)
 
 
 # ----------------------------------------------------------------------------------------------- folder locks
@@ -454,11 +478,11 @@ def _acquire(path: Path, folder: Path) -> int:
             raise DecloudIOError(f"{path}: cannot create the lock file: {e.strerror or e}") from e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except BlockingIOError as e:
             holder = _read_holder(fd)
             os.close(fd)
             raise DecloudBusyError(f"{folder}: in use by {_describe(holder)}; wait for it to end or stop it "
-                                   f"(lock file {path})") from None
+                                   f"(lock file {path})") from e
         except OSError as e:
             if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
                 os.close(fd)

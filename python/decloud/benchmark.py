@@ -190,7 +190,7 @@ def run_model(model: Model, paths: dict[str, Path], dates: dict[str, str], out: 
 
 def run_gapfilling_app(paths: dict[str, Path], dates: dict[str, str], out: Path) -> np.ndarray:
     """DecloudGapFilling on t-1 and t+1 with their dates, at t; returns the output array (int16)."""
-    from .atomic import app_error  # noqa: PLC0415
+    from .atomic import app_failure  # noqa: PLC0415
     from .infer import write_atomically  # noqa: PLC0415
     from .otbenv import pyotb  # noqa: PLC0415
     from .raster import read_array  # noqa: PLC0415
@@ -199,9 +199,7 @@ def run_gapfilling_app(paths: dict[str, Path], dates: dict[str, str], out: Path)
         app = pyotb().DecloudGapFilling({"il": [str(paths["tm1"]), str(paths["tp1"])],
                                          "dates": [dates["tm1"], dates["tp1"]], "date": dates["t"]})
     except Exception as e:  # pyotb wraps the app's FATAL line in a RuntimeError
-        message = app_error(e)
-        prefix = "" if message.startswith("DecloudGapFilling") else "DecloudGapFilling: "
-        raise OTBAppError(prefix + message) from e
+        raise app_failure(e, "DecloudGapFilling", error=OTBAppError) from e
     write_atomically(app, out, pixel_type="int16")
     return read_array(out)
 

@@ -27,16 +27,16 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
 
-from .atomic import atomic_output, folder_lock, write_json
+from .atomic import app_failure, atomic_output, folder_lock, write_json
 from .errors import DecloudInputError, DecloudIOError
 from .otbenv import pyotb
 from .patch_index import PatchGrid
-from .search import Sample
+from .search import Sample, Strategy
 
 if TYPE_CHECKING:
     from .distributed import ClusterOptions
@@ -56,11 +56,15 @@ class TileCatalog:
 
 def extract_patches(sources: Sequence[Path], corners: Sequence[tuple[float, float]], patch_size: int,
                     out_prefix: Path) -> list[Path]:
-    """Run DecloudPatchesExtraction (in process, through pyotb); returns one patch stack per source."""
+    """Run DecloudPatchesExtraction (in process, through pyotb); returns one patch stack per source. A failure of
+    the app (an unreadable prepared raster...) is an :class:`~decloud.errors.OTBAppInputError`."""
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
-    pyotb().App("DecloudPatchesExtraction", {
-        "il": [str(s) for s in sources], "patchsize": patch_size,
-        "pos": [f"{x!r},{y!r}" for x, y in corners], "outprefix": str(out_prefix)})
+    try:
+        pyotb().App("DecloudPatchesExtraction", {
+            "il": [str(s) for s in sources], "patchsize": patch_size,
+            "pos": [f"{x!r},{y!r}" for x, y in corners], "outprefix": str(out_prefix)})
+    except Exception as e:  # pyotb wraps the app's one-line FATAL in a RuntimeError
+        raise app_failure(e, "DecloudPatchesExtraction") from e
     return [Path(f"{out_prefix}_{i + 1}.tif") for i in range(len(sources))]
 
 
@@ -217,7 +221,7 @@ def write_examples(out_dir: str | Path, examples: Iterable[Mapping[str, np.ndarr
                     for example in itertools.chain([first], itertools.islice(iterator, shard_size - 1)):
                         writer.write(encode(example))
         except tf.errors.OpError as e:  # e.g. a full disk
-            raise DecloudIOError(f"{path}: writing failed: {e.message}") from None
+            raise DecloudIOError(f"{path}: writing failed: {e.message}") from e
         shards.append(path)
     _write_json(out_dir / "shapes_and_types.json", shapes)
     return shards
@@ -283,8 +287,6 @@ def catalog_from_prepared(index, prepared_dir: str | Path, dem: str | Path | Non
 # The records' contents: bump when a key is added, so that tile datasets written before are written again
 # (2: the cloud mask of t, ``cloud_t``).
 RECORDS_VERSION = 2
-
-Strategy = Literal["random", "constant", "season"]
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from typing import Literal
 import numpy as np
 
 from . import raster, scenarios, synthetic
+from .atomic import app_failure
 from .errors import DecloudInputError
 from .infer import default_model, infer, write_atomically
 from .metrics import scores
@@ -130,8 +131,11 @@ def run_demo(out_dir: str | Path, *, scene: Scene = "real", size: int = 512, ser
                     model=model_dir, mask=p["mask"], dates=_dates_for(model_dir, dates))
     seconds["DecloudInfer"] = time.perf_counter() - start
     start = time.perf_counter()
-    gapfilling_app = pyotb().DecloudGapFilling({"il": [str(p["tm1"]), str(p["tp1"])],
-                                                "dates": [dates["tm1"], dates["tp1"]], "date": dates["t"]})
+    try:
+        gapfilling_app = pyotb().DecloudGapFilling({"il": [str(p["tm1"]), str(p["tp1"])],
+                                                    "dates": [dates["tm1"], dates["tp1"]], "date": dates["t"]})
+    except Exception as e:  # pyotb wraps the app's one-line FATAL in a RuntimeError
+        raise app_failure(e, "DecloudGapFilling") from e
     gapfilling = write_atomically(gapfilling_app, out_dir / "decloud_gapfilling.tif", pixel_type="int16")
     seconds["DecloudGapFilling"] = time.perf_counter() - start
 

@@ -44,13 +44,14 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar, get_args
 
 from .atomic import write_json
 from .errors import DecloudError, DecloudInputError
 from .interrupts import check
 
-CLUSTERS = ("local", "slurm", "pbs")
+Cluster = Literal["local", "slurm", "pbs"]  # where the tasks run: local processes, Slurm or PBS jobs
+CLUSTERS: tuple[Cluster, ...] = get_args(Cluster)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
                     "TF_NUM_INTEROP_THREADS", "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "ITK_NUMBER_OF_THREADS",
                     "GDAL_NUM_THREADS")
@@ -66,7 +67,7 @@ class ClusterOptions:
     workers: int | None = None
     threads_per_worker: int | None = None
     scheduler: str | None = None
-    cluster: str = "local"
+    cluster: Cluster = "local"
     retries: int = 3
     # dask-jobqueue (slurm, pbs)
     queue: str | None = None

@@ -22,8 +22,27 @@ class DecloudIOError(DecloudError, OSError):
     """Reading or writing a file failed."""
 
 
-class OTBAppError(DecloudError, RuntimeError):
-    """An OTB application failed; the message names the app and OTB's own error."""
+class OTBAppError(DecloudError):
+    """An OTB application failed. ``app`` names it, ``key`` the parameter or input at fault when it is known (None
+    otherwise); the exception pyotb raised is chained as ``__cause__``; the message is OTB's own error line
+    (:func:`decloud.atomic.app_failure` makes one). Whose fault it is decides the subclass: :class:`OTBAppInputError`
+    (an input of the user), :class:`OTBAppIOError` (writing the output), this class itself (neither is known).
+
+    Not a RuntimeError, though pyotb raises one: callers catch GDAL's errors as RuntimeError (a full disk...) and
+    must not take an application's refusal of an input for one of them."""
+
+    def __init__(self, message: str, *, app: str | None = None, key: str | None = None) -> None:
+        super().__init__(message)
+        self.app = app
+        self.key = key
+
+
+class OTBAppInputError(OTBAppError, DecloudInputError):
+    """An OTB application refused an input of the user (an unreadable image, a wrong parameter value)."""
+
+
+class OTBAppIOError(OTBAppError, DecloudIOError):
+    """An OTB application failed to write its output (a full disk, an unreadable result...)."""
 
 
 class DecloudBusyError(DecloudError):

@@ -39,9 +39,9 @@ def is_real(pixel_type: PixelType) -> bool:
         return pixel_type in _OTB_REAL
     try:
         kind = np.dtype(pixel_type).kind
-    except TypeError:
+    except TypeError as e:
         raise ValueError(f"{pixel_type!r} is not a pixel type; valid names: "
-                         f"{', '.join(_OTB_INTEGER + _OTB_REAL)}, or a numpy dtype") from None
+                         f"{', '.join(_OTB_INTEGER + _OTB_REAL)}, or a numpy dtype") from e
     if kind not in "iuf" or np.dtype(pixel_type).itemsize > 8:
         raise ValueError(f"{pixel_type!r}: Decloud writes integer or real pixels only")
     return kind == "f"

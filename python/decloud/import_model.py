@@ -176,8 +176,8 @@ def read_signature(model_dir: str | Path) -> tuple[dict[str, TensorInfo], dict[s
     proto = saved_model_pb2.SavedModel()
     try:
         proto.ParseFromString(path.read_bytes())
-    except Exception as e:  # noqa: BLE001 - a protobuf DecodeError: the file is not a SavedModel
-        raise DecloudInputError(f"{path}: not a SavedModel ({e})") from None
+    except Exception as e:
+        raise DecloudInputError(f"{path}: not a SavedModel ({e})") from e
     for graph in proto.meta_graphs:
         if "serve" in graph.meta_info_def.tags and "serving_default" in graph.signature_def:
             sig = graph.signature_def["serving_default"]

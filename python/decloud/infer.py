@@ -151,7 +151,11 @@ def decloud_app(inputs: dict, *, model: str | Path | None = None, mask=None, dat
                 ram: int | None = None, threads: int | None = None, mask_classes: Sequence[int] | None = None):
     """The DecloudInfer app (pyotb, executed, not written) for inputs by role; usable in a pyotb chain.
     ``mask_classes``: the mask is a class map (e.g. Sen2Cor's SCL) whose classes listed count as cloudy
-    (SCL: :data:`decloud.products.SCL_CLOUD_CLASSES`); without it a class map is refused."""
+    (SCL: :data:`decloud.products.SCL_CLOUD_CLASSES`); without it a class map is refused. An application's
+    failure is an :class:`~decloud.errors.OTBAppInputError` naming it (DecloudInfer, or the ExtractROI of an input's
+    crop, with that input's key), pyotb's exception chained."""
+    from .errors import DecloudKeyError, OTBAppInputError  # noqa: PLC0415
+
     otb = pyotb()
     model = Path(model) if model else default_model()
     params: dict = {"model": str(model), "tile": int(tile), "encoding": encoding}
@@ -164,15 +168,17 @@ def decloud_app(inputs: dict, *, model: str | Path | None = None, mask=None, dat
         try:
             images = [crop(otb, v, bbox) for v in values]
         except RuntimeError as e:  # pyotb's, e.g. an unreadable image
-            raise DecloudInputError(f"{ROLE_KEYS[role]}: {app_error(e)}") from e
+            raise OTBAppInputError(f"{ROLE_KEYS[role]}: {app_error(e)}", app="ExtractROI", key=ROLE_KEYS[role]) from e
         params[ROLE_KEYS[role]] = images if role in LIST_ROLES else images[0]
     for role, date in (dates or {}).items():
+        if role not in DATE_KEYS:
+            raise DecloudKeyError(f"unknown date role {role!r}; date roles: {', '.join(DATE_KEYS)}")
         params[DATE_KEYS[role]] = date
     if mask is not None:
         try:
             params["mask"] = crop(otb, mask, bbox)
         except RuntimeError as e:
-            raise DecloudInputError(f"mask: {app_error(e)}") from e
+            raise OTBAppInputError(f"mask: {app_error(e)}", app="ExtractROI", key="mask") from e
         if mask_classes:
             params["maskclasses"] = [str(int(c)) for c in mask_classes]
     if padding is not None:
@@ -184,7 +190,7 @@ def decloud_app(inputs: dict, *, model: str | Path | None = None, mask=None, dat
     try:
         return otb.DecloudInfer(params)
     except Exception as e:  # pyotb wraps the app's one-line FATAL in a RuntimeError
-        raise DecloudInputError(app_error(e)) from e
+        raise OTBAppInputError(app_error(e), app="DecloudInfer") from e
 
 
 def write_atomically(app, out: str | Path, *, pixel_type: OTBPixelType, cog: bool = False) -> Path:

@@ -49,7 +49,7 @@ from .card import read_card
 from .errors import DecloudError, DecloudInputError
 from .infer import default_model, infer, provenance_shares, required_roles
 from .interrupts import check, handle_signals
-from .layouts import Acquisition, AcquisitionsLayout, load_layout
+from .layouts import Acquisition, AcquisitionsLayout, Orbit, load_layout
 from .prepare.common import check_tile_name, prepared_tile, read_marker
 from .search import CONSTRAINTS, constraint_masks, describe_constraint
 
@@ -146,8 +146,8 @@ def _bound(text: str | None, name: str, tz, *, end: bool = False) -> datetime | 
         return None
     try:
         when = datetime.fromisoformat(text)
-    except ValueError:
-        raise DecloudInputError(f"{name}: {text!r} is not a date (YYYY-MM-DD)") from None
+    except ValueError as e:
+        raise DecloudInputError(f"{name}: {text!r} is not a date (YYYY-MM-DD)") from e
     when = when if when.tzinfo or tz is None else when.replace(tzinfo=tz)
     return when + timedelta(days=1) if end and len(text) <= 10 else when
 
@@ -207,7 +207,7 @@ def _window_text(window: tuple[float, float]) -> str:
     return f"[{window[0]:+g} h, {window[1]:+g} h]"
 
 
-def _s1_gap(acquisition: Acquired, s1: Sequence[Acquired], orbit: str) -> float:
+def _s1_gap(acquisition: Acquired, s1: Sequence[Acquired], orbit: Orbit) -> float:
     """Hours to the nearest S1 of ``orbit`` (or any) of the acquisition's tile; inf when there is none."""
     gaps = [abs((c.when - acquisition.when).total_seconds()) / 3600 for c in s1
             if c.tile == acquisition.tile and (orbit == "any" or c.orbit == orbit)]

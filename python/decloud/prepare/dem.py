@@ -96,7 +96,7 @@ def prepare_dem(sources: Sequence[str | Path], reference: str | Path, out_dir: s
             try:
                 gdal.BuildVRT(str(vrt), [str(s) for s in paths], VRTNodata=DEM_NODATA)
             except RuntimeError as e:
-                raise DecloudInputError(f"{named}: cannot mosaic these DEM files ({e})") from None
+                raise DecloudInputError(f"{named}: cannot mosaic these DEM files ({e})") from e
             # the 20 m grid as a raster for Superimpose (only its geometry is used)
             gdal.BuildVRT(str(grid_vrt), [str(grid_raster)], outputBounds=bounds, xRes=px, yRes=py,
                           resolution="user")

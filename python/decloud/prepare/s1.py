@@ -102,6 +102,7 @@ RESAMPLING = ("bilinear (OTB Superimpose) on linear sigma0; a pixel whose suppor
               "is nodata")
 
 Scale = Literal["linear", "db"]
+ScaleOption = Literal["auto", "linear", "db"]  # --scale: auto reads the tags and the values
 Direction = Literal["ascending", "descending"]
 
 
@@ -186,7 +187,7 @@ def _open(path: Path):
     try:
         return gdal.Open(str(path))  # read-only: nothing is ever written beside the input
     except RuntimeError as e:
-        raise DecloudInputError(f"{path}: not a raster GDAL can read ({e})") from None
+        raise DecloudInputError(f"{path}: not a raster GDAL can read ({e})") from e
 
 
 def _tags(ds, band: int = 1) -> dict[str, str]:
@@ -248,13 +249,13 @@ def _acquired(path: Path, tags: dict[str, str]) -> tuple[datetime, str]:
             raise DecloudInputError(f"{path}: unparsable time of day {value!r} in its {key} tag (expected HH:MM:SS)")
         try:
             when = datetime.combine(when.date(), time(int(m["H"]), int(m["M"]), int(m["S"])), tzinfo=timezone.utc)
-        except ValueError:
-            raise DecloudInputError(f"{path}: invalid time of day {value!r} in its {key} tag") from None
+        except ValueError as e:
+            raise DecloudInputError(f"{path}: invalid time of day {value!r} in its {key} tag") from e
         source += f" and the {key} tag"
     return when, source
 
 
-def _direction(path: Path, tags: dict[str, str], orbit: str | None) -> tuple[Direction, str]:
+def _direction(path: Path, tags: dict[str, str], orbit: Direction | None) -> tuple[Direction, str]:
     found: list[tuple[Direction, str]] = []
     if (m := DIRECTION.search(path.stem)) is not None:
         found.append(("ascending" if m["dir"].lower().startswith("asc") else "descending", "the name"))
@@ -266,7 +267,7 @@ def _direction(path: Path, tags: dict[str, str], orbit: str | None) -> tuple[Dir
         for d, where in found:
             if d != orbit:
                 raise DecloudInputError(f"{path}: --orbit {orbit} but {where} says {d}")
-        return orbit, "option"  # type: ignore[return-value]
+        return orbit, "option"
     if not found:
         raise DecloudInputError(f"{path}: orbit direction unknown (no ASC/DES in its name, no ORBIT tag): "
                                 "give --orbit ascending or --orbit descending")
@@ -280,8 +281,8 @@ def _relative_orbit(path: Path, tags: dict[str, str]) -> int | None:
         return None
     try:
         return int(float(tag[1]))
-    except ValueError:
-        raise DecloudInputError(f"{path}: unparsable relative orbit {tag[1]!r} in its {tag[0]} tag") from None
+    except ValueError as e:
+        raise DecloudInputError(f"{path}: unparsable relative orbit {tag[1]!r} in its {tag[0]} tag") from e
 
 
 def _units(ds, tags: dict[str, str]) -> str | None:
@@ -341,7 +342,7 @@ def _sibling(path: Path, m: re.Match, pol: str) -> Path:
     return path.with_name(path.name[: m.start("pol")] + other + path.name[m.end("pol"):])
 
 
-def read_s1_source(path: str | Path, *, orbit: str | None = None) -> S1Source:
+def read_s1_source(path: str | Path, *, orbit: Direction | None = None) -> S1Source:
     """Identify one S1 acquisition from its file (the VV file, the VH file or a two-band file): its VV and VH
     bands, date, orbit, tile (S1Tiling) and what its tags say of its scale. Reads names and tags only."""
     given = Path(path)
@@ -424,7 +425,7 @@ def acquisitions(paths: Sequence[str | Path]) -> list[Path]:
     return kept
 
 
-def _scale(source: S1Source, scale: str) -> tuple[Scale, str]:
+def _scale(source: S1Source, scale: ScaleOption) -> tuple[Scale, str]:
     """Linear or dB: ``scale`` ("auto", "linear", "db"), the tags, the values; a claim the values contradict is an
     error."""
     if scale not in ("auto", "linear", "db"):
@@ -440,7 +441,7 @@ def _scale(source: S1Source, scale: str) -> tuple[Scale, str]:
         raise DecloudInputError(f"{source.vv.path}: no valid VV pixel (all nodata, NaN or 0)")
     median = float(np.median(sample[valid]))
     looks: Scale = "db" if median < 0 else "linear"
-    claims = [(scale, "--scale")] if scale != "auto" else []
+    claims: list[tuple[str, str]] = [(scale, "--scale")] if scale != "auto" else []
     if source.units is not None:
         claims.append((source.units, "its UNITS tag"))
     if source.kind == "s1tiling" and scale == "auto":
@@ -532,8 +533,9 @@ def _linear(source: S1Source, scale: Scale, otb):
     return otb.BandMathX({"il": [str(p) for p in paths], "exp": "; ".join(exprs + valids)})
 
 
-def prepare_s1(path: str | Path, out_dir: str | Path, *, reference: str | Path | None = None, scale: str = "auto",
-               orbit: str | None = None, tile: str | None = None, block_pixels: int = 64) -> PreparedS1:
+def prepare_s1(path: str | Path, out_dir: str | Path, *, reference: str | Path | None = None,
+               scale: ScaleOption = "auto", orbit: Direction | None = None, tile: str | None = None,
+               block_pixels: int = 64) -> PreparedS1:
     """Prepare one S1 acquisition (its VV file, its VH file or a two-band file) into ``out_dir`` (see the module
     doc): onto the grid of ``reference`` when given (required unless the S1 is at 10 m)."""
     source = read_s1_source(path, orbit=orbit)

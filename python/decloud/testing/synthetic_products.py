@@ -20,7 +20,7 @@ import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -245,7 +245,7 @@ def make_stack(out_dir: str | Path, *, when: datetime = datetime(2022, 6, 2), si
 
 
 def make_s1tiling(out_dir: str | Path, *, tile: str = "32TPS", when: datetime = datetime(2022, 6, 3, 17, 5, 12),
-                  direction: str = "ASC", orbit: int = 117, size: int = 128, seed: int = 0,
+                  direction: Literal["ASC", "DES"] = "ASC", orbit: int = 117, size: int = 128, seed: int = 0,
                   nodata_cols: int = 0) -> tuple[Path, np.ndarray]:
     """An S1Tiling acquisition: ``s1a_<tile>_vv|vh_<ASC|DES>_<orbit>_<stamp>.tif`` (float32 linear sigma0, 0 =
     nodata in the first ``nodata_cols`` columns). Returns the VV path and the [size, size, 2] sigma0 truth."""
