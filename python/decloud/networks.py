@@ -646,8 +646,8 @@ def get_model(name: str, **options):
     valid names, a TypeError the options."""
     try:
         builder = MODELS[name]
-    except KeyError:
-        raise DecloudKeyError(f"unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}") from None
+    except KeyError as e:
+        raise DecloudKeyError(f"unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}") from e
     return builder(**options)
 
 

@@ -60,7 +60,15 @@ from typing import Literal, Protocol
 import numpy as np
 
 from . import distributed
-from .atomic import atomic_output, check_otb_output, folder_lock, output_done, refuse_input_as_output, verify_raster
+from .atomic import (
+    app_failure,
+    atomic_output,
+    check_otb_output,
+    folder_lock,
+    output_done,
+    refuse_input_as_output,
+    verify_raster,
+)
 from .errors import DecloudError, DecloudInputError, DecloudIOError
 from .interrupts import check, handle_signals
 
@@ -73,6 +81,7 @@ MAX_S1_GAP_HOURS = 72.0  # the original's monthly-synthesis layouts' max_s1s2_ga
 BLOCK_ROWS = 256
 COMPOSITES = ("median", "bap")
 Method = Literal["median", "bap"]
+Engine = Literal["auto", "otb", "numpy"]  # who computes a composite (--engine)
 log = logging.getLogger(__name__)
 
 
@@ -489,9 +498,7 @@ def compose_app(task: PeriodTask, out: str | Path) -> None:
     try:
         app = otb.DecloudComposite(params)
     except Exception as e:  # pyotb wraps the app's one-line FATAL in a RuntimeError
-        from .atomic import app_error  # noqa: PLC0415
-
-        raise DecloudInputError(f"DecloudComposite: {app_error(e)}") from e
+        raise app_failure(e, "DecloudComposite", prefix="DecloudComposite: ") from e
     write_app(app, out, pixel_type="int16", ext_fname=extended_filename(np.dtype("int16")), name=task.output)
     from osgeo import gdal  # noqa: PLC0415
 
@@ -554,7 +561,7 @@ def metadata(task: PeriodTask) -> dict[str, str]:
 
 
 
-def run_task(task: PeriodTask, engine: str = "auto") -> dict:
+def run_task(task: PeriodTask, engine: Engine = "auto") -> dict:
     """Produce one period unless its output exists; its report entry."""
     import os  # noqa: PLC0415
     import socket  # noqa: PLC0415
@@ -587,7 +594,7 @@ def run_task(task: PeriodTask, engine: str = "auto") -> dict:
 
 
 def run_synthesis(tasks: Sequence[PeriodTask], out_dir: str | Path, *, skipped: Sequence[dict] = (),
-                  engine: str = "auto", progress: bool = True, cluster: distributed.ClusterOptions | None = None,
+                  engine: Engine = "auto", progress: bool = True, cluster: distributed.ClusterOptions | None = None,
                   client=None) -> list[dict]:
     """Run the periods (on Dask unless ``cluster.workers == 0``), holding ``out_dir``'s lock; returns the report
     entries (skipped periods first). A failed period does not stop the others; the run then raises."""
