@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Literal, TypeAlias
 
 from .atomic import (
-    app_error,
+    app_failure,
     atomic_output,
     capture_gdal_errors,
     check_otb_output,
@@ -32,7 +32,7 @@ from .atomic import (
     write_app,
 )
 from .card import read_card
-from .errors import DecloudInputError, DecloudIOError
+from .errors import DecloudInputError, DecloudIOError, DecloudKeyError
 from .geotiff import OTBPixelType, extended_filename
 from .interrupts import check, handle_signals
 from .otbenv import pyotb
@@ -154,7 +154,6 @@ def decloud_app(inputs: dict, *, model: str | Path | None = None, mask=None, dat
     (SCL: :data:`decloud.products.SCL_CLOUD_CLASSES`); without it a class map is refused. An application's
     failure is an :class:`~decloud.errors.OTBAppInputError` naming it (DecloudInfer, or the ExtractROI of an input's
     crop, with that input's key), pyotb's exception chained."""
-    from .errors import DecloudKeyError, OTBAppInputError  # noqa: PLC0415
 
     otb = pyotb()
     model = Path(model) if model else default_model()
@@ -168,7 +167,7 @@ def decloud_app(inputs: dict, *, model: str | Path | None = None, mask=None, dat
         try:
             images = [crop(otb, v, bbox) for v in values]
         except RuntimeError as e:  # pyotb's, e.g. an unreadable image
-            raise OTBAppInputError(f"{ROLE_KEYS[role]}: {app_error(e)}", app="ExtractROI", key=ROLE_KEYS[role]) from e
+            raise app_failure(e, "ExtractROI", key=ROLE_KEYS[role], prefix=f"{ROLE_KEYS[role]}: ") from e
         params[ROLE_KEYS[role]] = images if role in LIST_ROLES else images[0]
     for role, date in (dates or {}).items():
         if role not in DATE_KEYS:
@@ -178,7 +177,7 @@ def decloud_app(inputs: dict, *, model: str | Path | None = None, mask=None, dat
         try:
             params["mask"] = crop(otb, mask, bbox)
         except RuntimeError as e:
-            raise OTBAppInputError(f"mask: {app_error(e)}", app="ExtractROI", key="mask") from e
+            raise app_failure(e, "ExtractROI", key="mask", prefix="mask: ") from e
         if mask_classes:
             params["maskclasses"] = [str(int(c)) for c in mask_classes]
     if padding is not None:
@@ -190,7 +189,7 @@ def decloud_app(inputs: dict, *, model: str | Path | None = None, mask=None, dat
     try:
         return otb.DecloudInfer(params)
     except Exception as e:  # pyotb wraps the app's one-line FATAL in a RuntimeError
-        raise OTBAppInputError(app_error(e), app="DecloudInfer") from e
+        raise app_failure(e, "DecloudInfer", prefix="") from e
 
 
 def write_atomically(app, out: str | Path, *, pixel_type: OTBPixelType, cog: bool = False) -> Path:
