@@ -128,6 +128,19 @@ PROVENANCE_CLASSES = ("nodata", "t kept", "network", "gap-filling fallback", "si
 log = logging.getLogger(__name__)
 
 
+def shipped_model(name: str | Path) -> Path:
+    """``name`` as given when it is a folder, else the shipped model of that name (``synthnet-v1``: installed with
+    the module, else the source tree's models/); an input error naming both places otherwise."""
+    given = Path(name)
+    if given.is_dir() or given.name != str(name):
+        return given
+    for folder in (Path(sys.prefix) / "share" / "decloud" / "models", Path(__file__).resolve().parents[2] / "models"):
+        if (folder / given.name / "card.json").is_file():
+            return folder / given.name
+    raise DecloudInputError(f"--model {name}: no such folder, and no shipped model of that name "
+                            f"(in {Path(sys.prefix) / 'share' / 'decloud' / 'models'})")
+
+
 def default_model() -> Path:
     """The shipped default model: installed with the module, else the source tree's models/."""
     for folder in (Path(sys.prefix) / "share" / "decloud" / "models", Path(__file__).resolve().parents[2] / "models"):

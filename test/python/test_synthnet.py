@@ -133,3 +133,13 @@ def test_the_real_splits_have_synthesis_cases_for_training():
     for name, split in SPLITS.items():
         part, in_train = split.train(load_series(data / name, mask=split.mask))
         assert synthesis_cases(part, in_train, clear_max=0.05, min_clearish=2), name
+
+
+def test_a_shipped_model_is_found_by_its_name(tmp_path):
+    from decloud.errors import DecloudInputError  # noqa: PLC0415
+    from decloud.infer import DEFAULT_MODEL_NAME, shipped_model  # noqa: PLC0415
+
+    assert (shipped_model(DEFAULT_MODEL_NAME) / "card.json").is_file()
+    assert shipped_model(tmp_path) == tmp_path  # a folder is used as given
+    with pytest.raises(DecloudInputError, match="--model no-such-model: no such folder, and no shipped model"):
+        shipped_model("no-such-model")

@@ -8,9 +8,12 @@ from ..distributed import add_cluster_arguments, cluster_options
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..infer import shipped_model  # noqa: PLC0415
     from ..synthesis import plan_synthesis, run_synthesis  # noqa: PLC0415
     from ..timeseries import find_prepared, parse_dem  # noqa: PLC0415
 
+    if args.model is not None:
+        args.model = shipped_model(args.model)
     dem = parse_dem(args.dem)
     prepared = find_prepared(args.prepared)
     tasks, skipped = plan_synthesis(prepared, args.out_dir, period=args.period, start=args.start, end=args.end,
@@ -57,7 +60,8 @@ def register(sub) -> None:
                    help="produce only this box (coordinates in the images' CRS)")
     p.add_argument("--method", default="median", help="median (default) or bap (best available pixel)")
     p.add_argument("--model", metavar="DIR",
-                   help="a synthesis network (its card takes the dates s2_d0 ... s2_d<N-1>, e.g. the original's "
+                   help="a synthesis network (a folder, or the name of a shipped one: synthnet-v1, Decloud's own; "
+                   "its card takes the dates s2_d0 ... s2_d<N-1>, e.g. the original's "
                    "monthly_synthesis_6_s2_images after decloud import-model): fed the period's N picked dates "
                    "through DecloudInfer instead of a composite (--method and --images are then not used); one that "
                    "also takes S1 dates (e.g. monthly_synthesis_6_s2s1_images) is fed, per picked S2 date, the "
