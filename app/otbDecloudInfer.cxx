@@ -17,6 +17,7 @@
 #include "otbDecloudModelCard.h"
 #include "otbDecloudNodataFilter.h"
 #include "otbDecloudOutputTags.h"
+#include "otbDecloudTiling.h"
 #include "otbTensorflowMultisourceModelFilter.h"
 
 #include "itkShrinkImageFilter.h"
@@ -114,25 +115,6 @@ std::string Join(const std::vector<std::string>& items, const std::string& sep =
   return out.str();
 }
 
-/**
- * Output tile side (a multiple of `multiple`, at most `target`) that covers `size` pixels with the fewest
- * computed pixels, each tile computing tile + 2 x padding.
- */
-unsigned long BestTile(unsigned long size, unsigned long target, unsigned long multiple, unsigned long padding)
-{
-  const unsigned long largest = std::max(multiple, std::min(target, (size + multiple - 1) / multiple * multiple) / multiple * multiple);
-  unsigned long best = largest, bestCost = ~0UL;
-  for (unsigned long tile = largest; tile >= multiple; tile -= multiple)
-  {
-    const unsigned long cost = (size + tile - 1) / tile * (tile + 2 * padding);
-    if (cost < bestCost)
-    {
-      best = tile;
-      bestCost = cost;
-    }
-  }
-  return best;
-}
 } // namespace
 
 class DecloudInfer : public DecloudApplication
@@ -381,21 +363,15 @@ private:
     const auto offered = m_Card.Paddings("s2_target");
     if (offered.empty())
       otbAppLogFATAL("model: the card names no output 's2_target' (nor s2_target_crop<N>)");
-    std::vector<std::string> names;
-    for (unsigned int p : offered)
-      names.push_back(std::to_string(p));
-    if (HasValue("padding"))
+    try
     {
-      const auto p = static_cast<unsigned int>(std::max(0, GetParameterInt("padding")));
-      if (std::find(offered.begin(), offered.end(), p) == offered.end())
-        otbAppLogFATAL("padding: the model offers " << Join(names) << ", not " << GetParameterInt("padding"));
-      return p;
+      const bool given = HasValue("padding");
+      return decloud::ChoosePadding(offered, given, given ? GetParameterInt("padding") : 0);
     }
-    unsigned int best = offered.front(); // the smallest, when none is 32 or less (imported original models)
-    for (unsigned int p : offered)
-      if (p <= 32)
-        best = p;
-    return best;
+    catch (const std::invalid_argument& e)
+    {
+      otbAppLogFATAL("padding: " << e.what());
+    }
   }
 
   /** The image inputs the card names, each as its (cropped) images; fails listing the missing roles. */
@@ -567,15 +543,12 @@ private:
     const auto&         reference = cropped.front()->GetLargestPossibleRegion();
     const unsigned long multiple = std::max(1u, m_Card.spatialMultiple);
     const unsigned long target = TileInRam(static_cast<unsigned long>(GetParameterInt("tile")), multiple, padding);
+    const decloud::TilePlan   plan = decloud::PlanTiles({{reference.GetSize(0), reference.GetSize(1)}}, target, multiple, padding);
     ModelFilterType::SizeType ef;
-    double                    waste = 1.0;
-    for (unsigned int dim = 0; dim < 2; ++dim)
-    {
-      ef[dim] = BestTile(reference.GetSize(dim), target, multiple, padding);
-      waste *= static_cast<double>((reference.GetSize(dim) + ef[dim] - 1) / ef[dim] * (ef[dim] + 2 * padding)) / reference.GetSize(dim);
-    }
+    ef[0] = plan.tile[0];
+    ef[1] = plan.tile[1];
     otbAppLogINFO("Tiles of " << ef[0] << "x" << ef[1] << " output pixels, each computed with a margin of " << padding
-                              << " pixels: " << waste << " pixels computed per output pixel");
+                              << " pixels: " << plan.waste << " pixels computed per output pixel");
 
     // Each image role as one image, its holes as nodata: NaN and partial holes made whole holes, candidates
     // completed per pixel in order. The S2 dates (slots of decloud::HolesRule) decide the output's validity.
@@ -836,48 +809,24 @@ private:
 
   /**
    * The largest tile side (a multiple of `multiple`, at most `requested`) whose input and output tensors fit in
-   * -ram; says so when it is smaller than asked. One multiple at least.
+   * -ram (decloud::TileInRam); says so when it is smaller than asked. One multiple at least.
    */
   unsigned long TileInRam(unsigned long requested, unsigned long multiple, unsigned int padding)
   {
-    const double ram = std::max(1, GetParameterInt("ram")) * 1024.0 * 1024.0;
-    auto         bytes = [&](unsigned long tile) {
-      double values = 0;
-      for (const auto& used : m_Used)
-        if (!used.second->timestamp)
-        {
-          const double side = static_cast<double>(tile + 2 * padding) / used.second->scale;
-          values += side * side * used.second->bands.size();
-        }
-      for (const char* key : {"s2_target", "s2_20m_target"})
-        if (const auto* out = m_Card.FindOutput(decloud::ModelCard::CroppedOutput(key, padding)))
-          if (std::string(key) == "s2_target" || HasValue("out20m"))
-          {
-            const double side = static_cast<double>(tile) / out->scale;
-            values += side * side * out->bands.size();
-          }
-      return values * sizeof(float);
-    };
-    const unsigned long largest = std::max(multiple, requested / multiple * multiple);
-    unsigned long       tile = largest;
-    if (bytes(tile) > ram)
-    {
-      // Bisection on multiples of `multiple` (bytes grows with the tile).
-      unsigned long lo = 1, hi = largest / multiple;
-      while (lo < hi)
-      {
-        const unsigned long mid = (lo + hi + 1) / 2;
-        if (bytes(mid * multiple) <= ram)
-          lo = mid;
-        else
-          hi = mid - 1;
-      }
-      tile = lo * multiple;
-      otbAppLogINFO("tile: lowered from " << requested << " to " << tile << " pixels: the input and output tensors of "
+    std::vector<decloud::TileTensor> tensors;
+    for (const auto& used : m_Used)
+      if (!used.second->timestamp)
+        tensors.push_back({used.second->scale, used.second->bands.size(), true});
+    for (const char* key : {"s2_target", "s2_20m_target"})
+      if (const auto* out = m_Card.FindOutput(decloud::ModelCard::CroppedOutput(key, padding)))
+        if (std::string(key) == "s2_target" || HasValue("out20m"))
+          tensors.push_back({out->scale, out->bands.size(), false});
+    const decloud::TileFit fit = decloud::TileInRam(requested, multiple, padding, tensors, std::max(1, GetParameterInt("ram")) * 1024.0 * 1024.0);
+    if (fit.lowered)
+      otbAppLogINFO("tile: lowered from " << requested << " to " << fit.tile << " pixels: the input and output tensors of "
                     "a larger tile would not fit in -ram " << GetParameterInt("ram") << " MB ("
-                    << static_cast<long>(std::ceil(bytes(tile) / 1048576.0)) << " MB for this one)");
-    }
-    return tile;
+                    << static_cast<long>(std::ceil(decloud::TileBytes(tensors, fit.tile, padding) / 1048576.0)) << " MB for this one)");
+    return fit.tile;
   }
 
   /**

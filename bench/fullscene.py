@@ -296,6 +296,7 @@ def tiles_per_block(size: int, block: int, tile: int) -> int:
     return sum((min(b + block, size) - 1) // tile - b // tile + 1 for b in range(0, size, block))
 
 
+# The reference is C++: decloud::BestTile in src/otbDecloudTiling.cxx (tested by test/otbDecloudTilingTest.cxx).
 def best_tile(size: int, target: int, multiple: int, padding: int) -> int:
     """DecloudInfer's choice of tile side (a multiple of `multiple`, at most `target`) for `size` pixels."""
     largest = max(multiple, min(target, -(-size // multiple) * multiple) // multiple * multiple)
