@@ -4,6 +4,7 @@
 #include "otbWrapperApplicationFactory.h"
 #include "otbWrapperDecloudApplication.h"
 
+#include "otbDecloudCardCheck.h"
 #include "otbDecloudClassMaskFilter.h"
 #include "otbDecloudCloudMaskFilter.h"
 #include "otbDecloudCloudTransitionFilter.h"
@@ -336,25 +337,14 @@ private:
       otbAppLogFATAL("model: " << e.what());
     }
     // The card must describe this SavedModel.
-    const tf::Signature& sig = m_Model->GetServingSignature();
-    for (const auto& in : m_Card.inputs)
+    try
     {
-      const tf::TensorSpec* spec = sig.FindInput(in.tensor);
-      if (!spec)
-        otbAppLogFATAL("model: card.json is inconsistent with the SavedModel: the card names input '"
-                       << in.tensor << "', the model's inputs are " << tf::Signature::Keys(sig.inputs));
-      if (!in.timestamp && spec->NumberOfChannels() > 0 && spec->NumberOfChannels() != static_cast<int64_t>(in.bands.size()))
-        otbAppLogFATAL("model: card.json is inconsistent with the SavedModel: input '" << in.tensor << "' has "
-                       << in.bands.size() << " bands in the card, " << spec->NumberOfChannels() << " in the model");
+      decloud::CheckCardMatchesSignature(m_Card, m_Model->GetServingSignature());
     }
-    for (const auto& spec : sig.inputs)
-      if (!m_Card.FindTensor(spec.key))
-        otbAppLogFATAL("model: card.json is inconsistent with the SavedModel: the model's input '" << spec.key
-                       << "' is not in the card");
-    for (const auto& out : m_Card.outputs)
-      if (!sig.FindOutput(out.tensor))
-        otbAppLogFATAL("model: card.json is inconsistent with the SavedModel: the card names output '"
-                       << out.tensor << "', the model's outputs are " << tf::Signature::Keys(sig.outputs));
+    catch (const std::runtime_error& e)
+    {
+      otbAppLogFATAL("model: " << e.what());
+    }
     otbAppLogINFO("Model " << m_Card.name << " (" << m_Card.network << ") from " << dir);
   }
 
