@@ -122,6 +122,8 @@ def table_role(card_role: str) -> tuple[str, int | None]:
 
 DATE_KEYS = {r.role: r.key for r in TIMESTAMP_TABLE}
 DEFAULT_MODEL_NAME = "gfnet-v3"
+# Where the module's install puts the shipped models (CMakeLists.txt: share/decloud/models of the prefix, the venv).
+SHIPPED_MODELS = Path(sys.prefix) / "share" / "decloud" / "models"
 Encoding: TypeAlias = Literal["s2", "float"]  # DecloudInfer's -encoding: int16 reflectance x 10000, or float32
 # Values of DecloudInfer's provenance output (-outprov), in order.
 PROVENANCE_CLASSES = ("nodata", "t kept", "network", "gap-filling fallback", "single-date fallback")
@@ -129,24 +131,22 @@ log = logging.getLogger(__name__)
 
 
 def shipped_model(name: str | Path) -> Path:
-    """``name`` as given when it is a folder, else the shipped model of that name (``synthnet-v1``: installed with
-    the module, else the source tree's models/); an input error naming both places otherwise."""
+    """``name`` as given when it is a folder, else the shipped model of that name (``synthnet-v1``), installed with
+    the module (:data:`SHIPPED_MODELS`); an input error otherwise."""
     given = Path(name)
     if given.is_dir() or given.name != str(name):
         return given
-    for folder in (Path(sys.prefix) / "share" / "decloud" / "models", Path(__file__).resolve().parents[2] / "models"):
-        if (folder / given.name / "card.json").is_file():
-            return folder / given.name
-    raise DecloudInputError(f"--model {name}: no such folder, and no shipped model of that name "
-                            f"(in {Path(sys.prefix) / 'share' / 'decloud' / 'models'})")
+    if (SHIPPED_MODELS / given.name / "card.json").is_file():
+        return SHIPPED_MODELS / given.name
+    raise DecloudInputError(f"--model {name}: no such folder, and no shipped model of that name (in {SHIPPED_MODELS})")
 
 
 def default_model() -> Path:
-    """The shipped default model: installed with the module, else the source tree's models/."""
-    for folder in (Path(sys.prefix) / "share" / "decloud" / "models", Path(__file__).resolve().parents[2] / "models"):
-        if (folder / DEFAULT_MODEL_NAME / "card.json").is_file():
-            return folder / DEFAULT_MODEL_NAME
-    raise DecloudInputError(f"the default model {DEFAULT_MODEL_NAME} is not installed: give --model")
+    """The shipped default model, installed with the module (:data:`SHIPPED_MODELS`; never the source tree's)."""
+    if (SHIPPED_MODELS / DEFAULT_MODEL_NAME / "card.json").is_file():
+        return SHIPPED_MODELS / DEFAULT_MODEL_NAME
+    raise DecloudInputError(f"the default model {DEFAULT_MODEL_NAME} is not installed in {SHIPPED_MODELS} (run the "
+                            "set-up, ./dev.sh setup), or give --model")
 
 
 def crop(otb, image, bbox: Sequence[float] | None):
