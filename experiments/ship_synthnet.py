@@ -43,9 +43,9 @@ def plot(rows: list[dict], path: Path) -> None:
     lo = min(min(r["synthesis"]["psnr"], r["median"]["psnr"]) for r in rows) - 1
     hi = max(max(r["synthesis"]["psnr"], r["median"]["psnr"], r["bap"]["psnr"]) for r in rows) + 1
     ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
-    ax.set_xlabel("better composite of the reference (median or BAP), PSNR dB")
+    ax.set_xlabel("the better of median and BAP for that reference, PSNR dB")
     ax.set_ylabel("synthesis network, PSNR dB")
-    ax.set_title("Withheld clear dates of the test parts: above the line, the network wins")
+    ax.set_title("Withheld clear dates, test parts (above the line: the network wins)", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

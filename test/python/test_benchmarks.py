@@ -73,7 +73,11 @@ def test_synthesis_benchmark_quick_prints_its_contract():
     out = figures(proc.stdout)
     for name in ("median_psnr", "bap_psnr", "gapfilling_psnr", "best_composite_psnr"):
         assert math.isfinite(float(out[name])), (name, out[name])
-    # no synthesis model is shipped yet: said so, never a placeholder number
-    assert out["synthesis_psnr"] == "none" and out["synthesis_gain_db"] == "none"
-    assert "no synthesis model is shipped yet" in proc.stderr
-    assert int(out["references"]) > 0 and float(out["seconds"]) < 60
+    # the shipped synthesis network (models/synthnet-v1), run through DecloudInfer on the same references
+    for name in ("synthesis_psnr", "synthesis_gain_db", "synthesis_ssim", "synthesis_sam"):
+        assert math.isfinite(float(out[name])), (name, out[name])
+    gain = float(out["synthesis_psnr"]) - max(float(out["median_psnr"]), float(out["bap_psnr"]))
+    assert abs(float(out["synthesis_gain_db"]) - gain) < 2e-3
+    wins, total = map(int, out["synthesis_wins"].split("/"))
+    assert total == int(out["references"]) > 0 and 0 <= wins <= total
+    assert float(out["seconds"]) > 0  # the time is a benchmark figure, not a test: see docs/synthesis.md
