@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 from pathlib import Path
 
+from decloud.atomic import atomic_output
 from decloud.benchmark import run_benchmark
 
 SETS = ("bolzano-west", "greenearthnet-portugal", "greenearthnet-sweden", "worldcereal-belgium-a")
@@ -54,17 +54,8 @@ def main(argv=None) -> int:
     }
     card["limits"] = LIMITS
     (staged / "card.json").write_text(json.dumps(card, indent=2))
-    tmp = args.models_dir / f".{args.name}.part"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(staged, tmp)
-    if target.exists():
-        old = args.models_dir / f".{args.name}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, target)
+    with atomic_output(target, folder=True) as tmp:  # the previous model stays until the new one is complete
+        shutil.copytree(staged, tmp, dirs_exist_ok=True)
     results = Path("experiments/results") / args.name
     results.mkdir(parents=True, exist_ok=True)
     for name in ("summary.md", "summary.json", "scenarios.csv", "psnr.png"):

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from decloud.atomic import atomic_output
 
 LIMITS = [
     "Trained on four small real sets (Alps in June, Tagus valley summer 20 m, Swedish forest spring 20 m, Flemish "
@@ -87,17 +88,8 @@ def main(argv=None) -> int:
     card["limits"] = LIMITS
     (staged / "card.json").write_text(json.dumps(card, indent=2))
     target = args.models_dir / args.name
-    tmp = args.models_dir / f".{args.name}.part"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(staged, tmp)
-    if target.exists():
-        old = args.models_dir / f".{args.name}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, target)
+    with atomic_output(target, folder=True) as tmp:  # the previous model stays until the new one is complete
+        shutil.copytree(staged, tmp, dirs_exist_ok=True)
     print(proc.stdout)
     print(f"shipped: {target}")
     return 0
