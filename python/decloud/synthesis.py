@@ -386,6 +386,81 @@ def plan_synthesis(prepared: Sequence, out_dir: str | Path, *, period: str | int
     return tasks, skipped
 
 
+# ---------------------------------------------------------------------------------------- training examples
+
+MAX_SERIES_BYTES = 4 * 2**30  # a series read into memory for training examples (dates x pixels x 9 bytes)
+
+
+def prepared_series(prepared: Sequence, *, tile: str | None = None, bbox: Sequence[float] | None = None,
+                    until: date | None = None):
+    """The prepared S2 dates of one tile (``decloud prepare-s2`` folders), cropped to ``bbox``, as a
+    :class:`decloud.scenarios.Series` in memory (reflectance int16 with -10000 nodata; clouds: ``cloud.tif`` != 0)."""
+    from .raster import read_array  # noqa: PLC0415
+    from .scenarios import Series  # noqa: PLC0415
+
+    s2 = [a for a in prepared if a.sensor == "S2"]
+    tiles = sorted({a.tile for a in s2})
+    if not s2:
+        raise DecloudInputError("no prepared S2 date (run decloud prepare-s2 first)")
+    if tile is None and len(tiles) > 1:
+        raise DecloudInputError(f"prepared dates of {len(tiles)} tiles ({', '.join(tiles)}): choose one with --tile")
+    tile = tile or tiles[0]
+    dates = sorted((a for a in s2 if a.tile == tile), key=lambda a: a.when)
+    if not dates:
+        raise DecloudInputError(f"--tile {tile}: no prepared S2 date of that tile (tiles: {', '.join(tiles)})")
+    first = _open(str(dates[0].image))
+    x0, y0, width, height = _window(first, bbox)
+    size = len(dates) * width * height * 9
+    if size > MAX_SERIES_BYTES:
+        raise DecloudInputError(f"{len(dates)} dates of {width} x {height} pixels need {size / 2**30:.1f} GiB in "
+                                f"memory (at most {MAX_SERIES_BYTES / 2**30:.0f}): give --bbox or fewer dates")
+    gt = list(first.GetGeoTransform())
+    gt[0] += x0 * gt[1]
+    gt[3] += y0 * gt[5]
+    images, clouds = [], []
+    for a in dates:
+        ds = _open(str(a.image))
+        if (ds.RasterXSize, ds.RasterYSize) != (first.RasterXSize, first.RasterYSize):
+            raise DecloudInputError(f"{a.image}: {ds.RasterXSize} x {ds.RasterYSize} pixels, {dates[0].image} has "
+                                    f"{first.RasterXSize} x {first.RasterYSize}: not one tile's grid")
+        win = (slice(y0, y0 + height), slice(x0, x0 + width))
+        images.append(read_array(a.image)[win].astype(np.int16))
+        clouds.append(read_array(a.folder / "cloud.tif")[win][..., 0] != 0)
+    reflectance = np.stack(images)
+    cloud = np.stack(clouds) & np.any(reflectance != NODATA, axis=-1)
+    if until is not None:
+        keep = [k for k, a in enumerate(dates) if a.when.date() < until]
+        dates, reflectance, cloud = [dates[k] for k in keep], reflectance[keep], cloud[keep]
+    return Series(tile, tuple(a.when.date() for a in dates), reflectance, cloud, "cloud.tif", tuple(gt),
+                  first.GetProjection())
+
+
+def write_synthesis_examples(prepared: Sequence, out_dir: str | Path, *, tile: str | None = None,
+                             bbox: Sequence[float] | None = None, until: date | None = None, patch: int = 64,
+                             count: int = 1000, seed: int = 0, quiet: bool = True) -> dict:
+    """Training records of a synthesis network (``synthnet``) from a prepared series (one tile): ``count`` examples
+    of :func:`decloud.scenarios.synthesis_examples` (a clear date of a month withheld as the target, the month's
+    dates picked by the rule among the others as inputs, their clouds as nodata), written as TFRecord shards that
+    ``decloud train synthnet`` reads, with ``synthesis_examples.json`` describing them. ``until``: only the dates
+    before that day are read (keep the later ones for testing)."""
+    from .atomic import write_json  # noqa: PLC0415
+    from .dataset import write_examples  # noqa: PLC0415
+    from .scenarios import Split, synthesis_examples  # noqa: PLC0415
+
+    series = prepared_series(prepared, tile=tile, bbox=bbox, until=until)
+    split = Split("temporal", "auto")  # every date read is a training date
+    write_examples(out_dir, synthesis_examples(series, split, patch=patch, count=count, seed=seed), total=count,
+                   quiet=quiet)
+    info = {"tile": series.name, "dates": [d.isoformat() for d in series.dates], "patch": patch, "examples": count,
+            "seed": seed, "bbox": list(bbox) if bbox is not None else None,
+            "until": until.isoformat() if until else None,
+            "examples_are": "decloud.scenarios.synthesis_examples: a clear date of a month withheld as the target, "
+                            "the month's dates picked by the original Decloud's rule among the others as inputs "
+                            "(s2_d0 ...), their clouds as nodata"}
+    write_json(Path(out_dir) / "synthesis_examples.json", info, what="description of the examples")
+    return info
+
+
 # ---------------------------------------------------------------------------------------------- running
 
 def composite_app_available() -> bool:

@@ -143,3 +143,28 @@ def test_a_shipped_model_is_found_by_its_name(tmp_path):
     assert shipped_model(tmp_path) == tmp_path  # a folder is used as given
     with pytest.raises(DecloudInputError, match="--model no-such-model: no such folder, and no shipped model"):
         shipped_model("no-such-model")
+
+
+@pytest.mark.slow  # writes records and trains one epoch (about a minute)
+def test_decloud_synthesis_examples_then_decloud_train_synthnet(prepared, tmp_path):  # noqa: F811
+    """A user's own synthnet: records from a prepared series (decloud synthesis-examples), then decloud train."""
+    from decloud.train import record_keys  # noqa: PLC0415
+
+    out = ok(decloud("synthesis-examples", prepared, "--out-dir", "ex", "--patch", 32, "--count", 12, "-q",
+                     cwd=tmp_path))
+    assert "12 examples of 32 x 32 pixels" in out and "decloud train synthnet" in out
+    assert record_keys(tmp_path / "ex") == {f"s2_d{k}" for k in range(6)} | {"s2_target"}
+    info = json.loads((tmp_path / "ex" / "synthesis_examples.json").read_text())
+    assert info["tile"] == "synth" and len(info["dates"]) >= 3
+    ok(decloud("train", "synthnet", "--dataset", "ex", "--epochs", 1, "--batch-size", 4, "--out-dir", "run", "-q",
+               cwd=tmp_path))
+    card = json.loads((tmp_path / "run" / "model" / "card.json").read_text())
+    assert card["network"] == "synthnet" and card["holes"] == "model"
+
+
+def test_decloud_synthesis_examples_refuses_bad_input_in_one_line(prepared, tmp_path):  # noqa: F811
+    proc = decloud("synthesis-examples", prepared, "--out-dir", "ex", "--until", "2022-13-01", cwd=tmp_path)
+    assert proc.returncode == 2 and "--until 2022-13-01: not a day" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    proc = decloud("synthesis-examples", prepared, "--out-dir", "ex", "--until", "2022-06-01", cwd=tmp_path)
+    assert proc.returncode == 2 and "no synthesis case" in proc.stderr and "Traceback" not in proc.stderr

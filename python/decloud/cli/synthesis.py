@@ -35,6 +35,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_examples(args: argparse.Namespace) -> int:
+    from datetime import date  # noqa: PLC0415
+
+    from ..errors import DecloudInputError  # noqa: PLC0415
+    from ..synthesis import write_synthesis_examples  # noqa: PLC0415
+    from ..timeseries import find_prepared  # noqa: PLC0415
+
+    try:
+        until = date.fromisoformat(args.until) if args.until else None
+    except ValueError as e:
+        raise DecloudInputError(f"--until {args.until}: not a day (YYYY-MM-DD)") from e
+    info = write_synthesis_examples(find_prepared(args.prepared), args.out_dir, tile=args.tile, bbox=args.bbox,
+                                    until=until, patch=args.patch, count=args.count, seed=args.seed,
+                                    quiet=args.quiet)
+    print(f"{info['examples']} examples of {info['patch']} x {info['patch']} pixels from {len(info['dates'])} dates "
+          f"of tile {info['tile']} in {args.out_dir}; train with: decloud train synthnet --dataset {args.out_dir} "
+          "--out-dir RUN")
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("synthesis", help="one cloud-free image per month or per N days of a prepared series "
                        "(composites or a synthesis network; resumable)",
@@ -82,3 +102,24 @@ def register(sub) -> None:
     add_cluster_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+    e = sub.add_parser("synthesis-examples", help="training records of a synthesis network (synthnet) from a "
+                       "prepared series", description="From the prepared S2 dates of one tile: examples where a "
+                       "clear date of a month is withheld as the target and the month's dates picked by the "
+                       "original's rule among the others are the inputs (their clouds as nodata), random crops and "
+                       "dihedral transforms, fewer dates, undetected clouds and holes; written as TFRecord shards "
+                       "for decloud train synthnet.",
+                       epilog="example: decloud synthesis-examples prep/ --out-dir ex/ --bbox 500000 5600000 505120 "
+                       "5605120 --until 2023-01-01 --count 2000 && decloud train synthnet --dataset ex/ --out-dir run/")
+    e.add_argument("prepared", nargs="+", help="prepared S2 folders, or folders holding them")
+    e.add_argument("--out-dir", required=True)
+    e.add_argument("--tile", help="the tile (required when the folders hold several)")
+    e.add_argument("--bbox", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
+                   help="read only this box (the images' CRS): the dates are held in memory")
+    e.add_argument("--until", metavar="YYYY-MM-DD", help="read only the dates before this day (keep the later ones "
+                   "to test on)")
+    e.add_argument("--patch", type=int, default=64, help="patch side in pixels (default 64)")
+    e.add_argument("--count", type=int, default=1000, help="number of examples (default 1000)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=run_examples)
