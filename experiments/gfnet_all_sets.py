@@ -14,13 +14,10 @@ Options for ablations: --option use_mask=false etc., --name.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import sys
 from pathlib import Path
 
-from decloud.dataset import write_examples
-from decloud.scenarios import SPLITS, load_series, training_examples
+from decloud.scenarios import SPLITS, training_examples
 
 # Patch side and number of examples per set: the patch is the largest multiple of 32 that fits the set (with room
 # for random crops where the set is large); counts roughly follow the number of distinct training scenarios.
@@ -33,25 +30,13 @@ PLAN = {
 
 
 def build_datasets(data: Path, work: Path, *, seed: int, scale: float, holes: float = 0.15) -> list[Path]:
-    folders = []
-    for name, (patch, count) in PLAN.items():
-        if not (data / name).is_dir():
-            print(f"[gfnet] {data / name} is absent: set skipped", file=sys.stderr)
-            continue
-        out = work / "data" / name
-        folders.append(out)
-        if (out / "done.json").exists():
-            continue
-        split = SPLITS[name]
-        series = load_series(data / name, mask=split.mask)
-        n = max(8, int(count * scale))
-        write_examples(out, training_examples(series, split, patch=patch, count=n, seed=seed, holes=holes), total=n,
-                       quiet=False, shard_size=128)
-        (out / "done.json").write_text(json.dumps({"set": name, "patch": patch, "examples": n,
-                                                   "split": split.describe(), "seed": seed, "holes": holes}))
-    if not folders:
-        raise SystemExit(f"[gfnet] no set found under {data}")
-    return folders
+    from gfnet_common import build_set_records  # noqa: PLC0415
+
+    plan = {name: (patch, max(8, int(count * scale))) for name, (patch, count) in PLAN.items()}
+    return build_set_records(
+        data, work, plan, lambda series, split, patch, n: training_examples(series, split, patch=patch, count=n,
+                                                                            seed=seed, holes=holes),
+        tag="gfnet", describe={"seed": seed, "holes": holes})
 
 
 def main(argv=None) -> int:

@@ -15,13 +15,10 @@ Each step is skipped when its output is complete, so the script can be re-run af
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import sys
 from pathlib import Path
 
-from decloud.dataset import write_examples
-from decloud.scenarios import SPLITS, load_series, synthesis_examples
+from decloud.scenarios import SPLITS, synthesis_examples
 
 # Patch side and number of examples per set (the training parts' sizes: belgium-a is 64 x 64 pixels).
 PLAN = {
@@ -33,24 +30,12 @@ PLAN = {
 
 
 def build_datasets(data: Path, work: Path, *, seed: int) -> list[Path]:
-    folders = []
-    for name, (patch, count) in PLAN.items():
-        if not (data / name).is_dir():
-            print(f"[synthnet] {data / name} is absent: set skipped", file=sys.stderr)
-            continue
-        out = work / "data" / name
-        folders.append(out)
-        if (out / "done.json").exists():
-            continue
-        split = SPLITS[name]
-        series = load_series(data / name, mask=split.mask)
-        write_examples(out, synthesis_examples(series, split, patch=patch, count=count, seed=seed), total=count,
-                       quiet=False, shard_size=128)
-        (out / "done.json").write_text(json.dumps({"set": name, "patch": patch, "examples": count,
-                                                   "split": split.describe(), "seed": seed}))
-    if not folders:
-        raise SystemExit(f"[synthnet] no set found under {data}")
-    return folders
+    from gfnet_common import build_set_records  # noqa: PLC0415
+
+    return build_set_records(
+        data, work, PLAN, lambda series, split, patch, n: synthesis_examples(series, split, patch=patch, count=n,
+                                                                             seed=seed),
+        tag="synthnet", describe={"seed": seed})
 
 
 def main(argv=None) -> int:
