@@ -16,6 +16,7 @@
 #include "otbDecloudHolesCompletionFilter.h"
 #include "otbDecloudHolesPlanFilter.h"
 #include "otbDecloudModelCard.h"
+#include "otbDecloudModelSession.h"
 #include "otbDecloudNodataFilter.h"
 #include "otbDecloudOutputTags.h"
 #include "otbDecloudTiling.h"
@@ -312,25 +313,20 @@ private:
     if (!HasValue("model"))
       otbAppLogFATAL("model: no model given and the default model (" << DECLOUD_DEFAULT_MODEL << ") is not installed");
     const std::string dir = GetParameterString("model");
-    if (!itksys::SystemTools::FileIsDirectory(dir))
-      otbAppLogFATAL("model: '" << dir << "' is not a directory");
     try
     {
+      decloud::CheckModelDirectory(dir); // before the card: a missing folder is named as such
       m_Card = decloud::ModelCard::Read(dir);
     }
     catch (const std::runtime_error& e)
     {
       otbAppLogFATAL("model: " << e.what());
     }
-    if (!itksys::SystemTools::FileExists(dir + "/saved_model.pb"))
-      otbAppLogFATAL("model: '" << dir << "' holds no saved_model.pb (is it a TensorFlow SavedModel?)");
     try
     {
-      tf::SessionOptions options;
-      options.intraOpThreads = GetParameterInt("optim.intraop");
-      options.interOpThreads = GetParameterInt("optim.interop");
-      m_Model = std::make_shared<tf::SavedModel>(dir, std::vector<std::string>{"serve"}, options);
-      m_Model->GetServingSignature();
+      m_Model = decloud::LoadSavedModel(dir, {"serve"},
+                                        decloud::SessionOptionsFor(GetParameterInt("optim.intraop"), GetParameterInt("optim.interop")),
+                                        decloud::SavedModelFiles::Binary);
     }
     catch (const std::exception& e)
     {
@@ -1138,14 +1134,9 @@ private:
   /** Run the network on the first tile now, so that a model/input mismatch fails before anything is written. */
   void ProbeFirstTile(ModelFilterType* filter)
   {
-    try
-    {
-      filter->ComputeFirstCell();
-    }
-    catch (const itk::ExceptionObject& e)
-    {
-      otbAppLogFATAL("model: the model fails on the first tile: " << ExceptionMessage(e));
-    }
+    const std::string error = decloud::ProbeFirstTile(*filter);
+    if (!error.empty())
+      otbAppLogFATAL("model: " << error);
   }
 
   decloud::ModelCard                                        m_Card;

@@ -11,9 +11,8 @@
 
 #include "otbConcatenateVectorImageFilter.h"
 #include "otbDecloudExceptionMessage.h"
+#include "otbDecloudModelSession.h"
 #include "otbTensorflowMultisourceModelFilter.h"
-
-#include <itksys/SystemTools.hxx>
 
 #include <cctype>
 #include <cstdlib>
@@ -190,21 +189,14 @@ private:
   void LoadModel()
   {
     const std::string dir = GetParameterString("model.dir");
-    if (!itksys::SystemTools::FileIsDirectory(dir))
-      otbAppLogFATAL("model.dir: '" << dir << "' is not a directory");
-    if (!itksys::SystemTools::FileExists(dir + "/saved_model.pb") &&
-        !itksys::SystemTools::FileExists(dir + "/saved_model.pbtxt"))
-      otbAppLogFATAL("model.dir: '" << dir << "' holds no saved_model.pb (is it a TensorFlow SavedModel?)");
     std::vector<std::string> tags = {"serve"};
     if (HasValue("model.tagsets") && !GetParameterStringList("model.tagsets").empty())
       tags = GetParameterStringList("model.tagsets");
     try
     {
-      tf::SessionOptions options;
-      options.intraOpThreads = GetParameterInt("optim.intraop");
-      options.interOpThreads = GetParameterInt("optim.interop");
-      m_Model = std::make_shared<tf::SavedModel>(dir, tags, options);
-      m_Model->GetServingSignature();
+      m_Model = decloud::LoadSavedModel(dir, tags,
+                                        decloud::SessionOptionsFor(GetParameterInt("optim.intraop"), GetParameterInt("optim.interop")),
+                                        decloud::SavedModelFiles::BinaryOrText);
     }
     catch (const std::exception& e)
     {
@@ -318,7 +310,10 @@ private:
     }
     m_Filter->SetProcessingTileSize(tile);
 
-    ProbeFirstTile();
+    // Run the model on one grid cell now, so that a model/field mismatch fails before any output is written.
+    const std::string probe = decloud::ProbeFirstTile(*m_Filter);
+    if (!probe.empty())
+      otbAppLogFATAL("model.dir: " << probe);
     SetParameterOutputImage("out", m_Filter->GetOutput());
     WriteOutputs();
   }
@@ -368,19 +363,6 @@ private:
                                                                 << (dim ? "height" : "width") << " of " << fixed
                                                                 << " but the receptive field is " << rf[dim]);
         }
-    }
-  }
-
-  /** Run the model on one grid cell now, so that a model/field mismatch fails before any output is written. */
-  void ProbeFirstTile()
-  {
-    try
-    {
-      m_Filter->ComputeFirstCell();
-    }
-    catch (const itk::ExceptionObject& e)
-    {
-      otbAppLogFATAL("model.dir: the model fails on the first tile: " << ExceptionMessage(e));
     }
   }
 

@@ -1,0 +1,74 @@
+/*
+ * Decloud: the one way the applications that run a SavedModel (TensorflowModelServe, DecloudInfer) open it and
+ * check it: the TensorFlow session options from their optim.intraop / optim.interop, the model folder's checks, the
+ * SavedModel loaded with its serving signature resolved, and the first-tile probe that makes a model/input mismatch
+ * fail before any output is written. The errors name no key: each app prefixes its own (model.dir, model), so that
+ * the messages users see name the key they gave.
+ */
+#ifndef otbDecloudModelSession_h
+#define otbDecloudModelSession_h
+
+#include "OTBDecloudExport.h"
+
+#include "itkMacro.h" // before otbDecloudExceptionMessage.h: ITK wants itkExceptionObject.h through it
+#include "otbDecloudExceptionMessage.h"
+#include "otbTensorflowCAPI.h"
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace otb
+{
+namespace decloud
+{
+
+/**
+ * The session options of the apps' optim.intraop and optim.interop: threads inside one operation, operations run
+ * in parallel (0 or less: TensorFlow's choice); the GPU memory grows as needed (tf::SessionOptions' default).
+ */
+OTBDecloud_EXPORT tf::SessionOptions SessionOptionsFor(int intraOpThreads, int interOpThreads);
+
+/** Throws std::runtime_error "'<dir>' is not a directory" when `dir` is not a folder. */
+OTBDecloud_EXPORT void CheckModelDirectory(const std::string& dir);
+
+/** The files that make a folder a SavedModel: saved_model.pb (DecloudInfer), or .pb or .pbtxt (OTBTF's app). */
+enum class SavedModelFiles
+{
+  Binary,
+  BinaryOrText
+};
+
+/**
+ * The SavedModel in the folder `dir` (CheckModelDirectory first), its MetaGraph of `tags` loaded in a session with
+ * `options` and its serving signature resolved. Throws std::runtime_error "'<dir>' holds no saved_model.pb (is it a
+ * TensorFlow SavedModel?)" when the folder lacks the file `files` asks for, TensorFlow's message when it cannot load
+ * the model, tf::SavedModel::GetServingSignature's when the model has no serving signature.
+ */
+OTBDecloud_EXPORT std::shared_ptr<tf::SavedModel> LoadSavedModel(const std::string& dir, const std::vector<std::string>& tags,
+                                                                 const tf::SessionOptions& options, SavedModelFiles files);
+
+/**
+ * Runs a model filter (TensorflowMultisourceModelFilter) on its first grid cell now (ComputeFirstCell), so that a
+ * model that fails on these inputs fails before a writer creates the output file. Returns "" when it runs, else "the
+ * model fails on the first tile: <the pipeline's message>" (an itk::ExceptionObject; anything else propagates).
+ */
+template <class TModelFilter>
+std::string ProbeFirstTile(TModelFilter& filter)
+{
+  try
+  {
+    filter.ComputeFirstCell();
+  }
+  catch (const itk::ExceptionObject& e)
+  {
+    return "the model fails on the first tile: " + ExceptionMessage(e);
+  }
+  return "";
+}
+
+} // namespace decloud
+} // namespace otb
+
+#endif

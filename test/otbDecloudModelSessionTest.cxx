@@ -1,0 +1,173 @@
+/*
+ * Unit test of src/otbDecloudModelSession.cxx, the model path TensorflowModelServe and DecloudInfer share, without a
+ * model: the session options from the apps' thread counts; the model folder's errors (not a folder, no
+ * saved_model.pb; saved_model.pbtxt accepted only where OTBTF's app accepts it, TensorFlow's own error for a file it
+ * cannot load); the first-tile probe's message, on filters that run, fail with an ITK error, or throw something else.
+ * test/python/test_tensorflow_model_serve.py and test_decloud_infer.py run the apps on real and broken models.
+ */
+#include "otbDecloudModelSession.h"
+
+#include "itkMacro.h"
+
+#include <itksys/SystemTools.hxx>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+
+namespace
+{
+namespace decloud = otb::decloud;
+
+int failures = 0;
+
+void Check(bool ok, const std::string& what)
+{
+  if (!ok)
+  {
+    std::cerr << "FAILED: " << what << "\n";
+    ++failures;
+  }
+}
+
+void CheckEqual(const std::string& got, const std::string& expected, const std::string& what)
+{
+  Check(got == expected, what + ": got '" + got + "', expected '" + expected + "'");
+}
+
+/** The message LoadSavedModel throws for `dir` ("" when it loads). */
+std::string LoadError(const std::string& dir, decloud::SavedModelFiles files)
+{
+  try
+  {
+    decloud::LoadSavedModel(dir, {"serve"}, decloud::SessionOptionsFor(1, 1), files);
+  }
+  catch (const std::exception& e)
+  {
+    return e.what();
+  }
+  return "";
+}
+
+std::string DirectoryError(const std::string& dir)
+{
+  try
+  {
+    decloud::CheckModelDirectory(dir);
+  }
+  catch (const std::runtime_error& e)
+  {
+    return e.what();
+  }
+  return "";
+}
+
+/** Stand-ins for TensorflowMultisourceModelFilter's ComputeFirstCell. */
+struct RunningFilter
+{
+  int calls = 0;
+  void ComputeFirstCell() { ++calls; }
+};
+struct FailingFilter // as itkExceptionMacro words it in the filter
+{
+  void ComputeFirstCell()
+  {
+    throw itk::ExceptionObject(__FILE__, __LINE__,
+                               "itk::ERROR: FailingFilter(0x5581): Output 'y' has shape [1, 8, 8, 3] but 4 channels "
+                               "were expected\n",
+                               ITK_LOCATION);
+  }
+};
+struct OtherErrorFilter
+{
+  void ComputeFirstCell() { throw std::logic_error("not an ITK error"); }
+};
+
+void Touch(const std::string& path)
+{
+  std::ofstream(path) << "not a model\n";
+}
+
+} // namespace
+
+int main(int argc, char* argv[])
+{
+  if (argc != 2)
+  {
+    std::cerr << "usage: " << argv[0] << " <scratch folder>\n";
+    return EXIT_FAILURE;
+  }
+  const std::string root = argv[1];
+  itksys::SystemTools::RemoveADirectory(root);
+  itksys::SystemTools::MakeDirectory(root);
+
+  // Session options: the thread counts as given (0: TensorFlow's choice), the GPU memory growing as needed.
+  const otb::tf::SessionOptions threads = decloud::SessionOptionsFor(3, 2);
+  Check(threads.intraOpThreads == 3 && threads.interOpThreads == 2, "optim.intraop 3, optim.interop 2");
+  Check(threads.gpuMemoryGrowth, "the GPU memory grows as needed");
+  const otb::tf::SessionOptions choice = decloud::SessionOptionsFor(0, 0);
+  Check(choice.intraOpThreads == 0 && choice.interOpThreads == 0 && choice.gpuMemoryGrowth, "0 threads: TensorFlow's choice");
+
+  // The model folder.
+  const std::string missing = root + "/missing";
+  const std::string file = root + "/file.txt";
+  Touch(file);
+  const std::string empty = root + "/empty";
+  itksys::SystemTools::MakeDirectory(empty);
+  CheckEqual(DirectoryError(missing), "'" + missing + "' is not a directory", "a missing folder");
+  CheckEqual(DirectoryError(file), "'" + file + "' is not a directory", "a file");
+  CheckEqual(DirectoryError(empty), "", "a folder");
+  for (auto files : {decloud::SavedModelFiles::Binary, decloud::SavedModelFiles::BinaryOrText})
+  {
+    CheckEqual(LoadError(missing, files), "'" + missing + "' is not a directory", "loading a missing folder");
+    CheckEqual(LoadError(empty, files), "'" + empty + "' holds no saved_model.pb (is it a TensorFlow SavedModel?)",
+               "loading an empty folder");
+  }
+  // saved_model.pbtxt: a SavedModel for TensorflowModelServe (as in OTBTF), not for DecloudInfer.
+  const std::string text = root + "/text";
+  itksys::SystemTools::MakeDirectory(text);
+  Touch(text + "/saved_model.pbtxt");
+  CheckEqual(LoadError(text, decloud::SavedModelFiles::Binary),
+             "'" + text + "' holds no saved_model.pb (is it a TensorFlow SavedModel?)", "saved_model.pbtxt, binary only");
+  const std::string textError = LoadError(text, decloud::SavedModelFiles::BinaryOrText);
+  Check(!textError.empty() && textError.find("holds no saved_model.pb") == std::string::npos,
+        "saved_model.pbtxt accepted, then TensorFlow's own error: '" + textError + "'");
+  // A saved_model.pb TensorFlow cannot read: its error, thrown (no crash, no model).
+  const std::string broken = root + "/broken";
+  itksys::SystemTools::MakeDirectory(broken);
+  Touch(broken + "/saved_model.pb");
+  const std::string brokenError = LoadError(broken, decloud::SavedModelFiles::Binary);
+  Check(!brokenError.empty() && brokenError.find("holds no saved_model.pb") == std::string::npos,
+        "a broken saved_model.pb: TensorFlow's error: '" + brokenError + "'");
+
+  // The first-tile probe.
+  RunningFilter running;
+  CheckEqual(decloud::ProbeFirstTile(running), "", "a model that runs");
+  Check(running.calls == 1, "the first cell computed once");
+  FailingFilter failing;
+  CheckEqual(decloud::ProbeFirstTile(failing),
+             "the model fails on the first tile: Output 'y' has shape [1, 8, 8, 3] but 4 channels were expected",
+             "a model that fails: the message without ITK's prefix");
+  OtherErrorFilter other;
+  bool propagated = false;
+  try
+  {
+    decloud::ProbeFirstTile(other);
+  }
+  catch (const std::logic_error&)
+  {
+    propagated = true;
+  }
+  Check(propagated, "an error that is not ITK's propagates");
+
+  itksys::SystemTools::RemoveADirectory(root);
+  if (failures)
+  {
+    std::cerr << failures << " checks failed\n";
+    return EXIT_FAILURE;
+  }
+  std::cout << "all checks passed\n";
+  return EXIT_SUCCESS;
+}
