@@ -353,6 +353,20 @@ def _holes(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     return d > rng.uniform(-0.3, 0.45) * max(h, w)
 
 
+def _patch_fits(series: Series, patch: int) -> tuple[int, int]:
+    """The series' (rows, cols); an input error when patches of ``patch`` pixels do not fit."""
+    h, w = series.reflectance.shape[1:3]
+    if h < patch or w < patch:
+        raise DecloudInputError(f"{series.name}: {h}x{w} pixels, smaller than patches of {patch}")
+    return h, w
+
+
+def _random_window(h: int, w: int, patch: int, rng: np.random.Generator) -> tuple[slice, slice]:
+    """A random ``patch`` x ``patch`` window of an h x w image (rows drawn first, then columns)."""
+    y, x = rng.integers(h - patch + 1), rng.integers(w - patch + 1)
+    return slice(y, y + patch), slice(x, x + patch)
+
+
 def training_examples(series: Series, split: Split, *, patch: int, count: int, seed: int = 0,
                       clear_max: float = 0.05, neighbour_max: float = 0.05, cloudy_min: float = 0.03,
                       window_days: int = 45, holes: float = 0.15, min_pasted: float = 0.02,
@@ -382,9 +396,7 @@ def training_examples(series: Series, split: Split, *, patch: int, count: int, s
     if not plans or not cloudy:
         raise DecloudInputError(f"{series.name}: no training scenario (clear references with clear neighbours "
                                 f"within {window_days} days: {len(plans)}, cloudy dates: {len(cloudy)})")
-    h, w = part.reflectance.shape[1:3]
-    if h < patch or w < patch:
-        raise DecloudInputError(f"{series.name}: {h}x{w} pixels, smaller than patches of {patch}")
+    h, w = _patch_fits(part, patch)
     valid = part.valid
     made = 0
     while made < count:
@@ -394,8 +406,7 @@ def training_examples(series: Series, split: Split, *, patch: int, count: int, s
         c = cloudy[rng.integers(len(cloudy))]
         if c in (r, b, a):
             continue
-        y, x = rng.integers(h - patch + 1), rng.integers(w - patch + 1)
-        win = (slice(y, y + patch), slice(x, x + patch))
+        win = _random_window(h, w, patch, rng)
         ref = part.reflectance[r][win]
         ref_ok = valid[r][win] & ~part.cloud[r][win]
         pasted = part.cloud[c][win] & valid[c][win] & valid[r][win]
@@ -549,9 +560,7 @@ def synthesis_examples(series: Series, split: Split, *, patch: int, count: int, 
     if not cases:
         raise DecloudInputError(f"{series.name}: no synthesis case in the training part (months with "
                                 f"{min_clearish} dates under 10 % clouds and a reference under {clear_max:.0%})")
-    h, w = part.reflectance.shape[1:3]
-    if h < patch or w < patch:
-        raise DecloudInputError(f"{series.name}: {h}x{w} pixels, smaller than patches of {patch}")
+    h, w = _patch_fits(part, patch)
     valid = part.valid
     made = 0
     while made < count:
@@ -562,8 +571,7 @@ def synthesis_examples(series: Series, split: Split, *, patch: int, count: int, 
             keep = sorted(rng.choice(len(unique), rng.integers(1, len(unique)), replace=False))
             unique = [unique[k] for k in keep]
             inputs = [unique[0]] * (images - len(unique)) + unique
-        y, x = rng.integers(h - patch + 1), rng.integers(w - patch + 1)
-        win = (slice(y, y + patch), slice(x, x + patch))
+        win = _random_window(h, w, patch, rng)
         stack = {}
         for i in unique:
             img = part.reflectance[i][win].copy()
