@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..infer import INDEXED_ROLES, LIST_ROLES, ROLE_KEYS, role_option
+from .options import add_bbox
 
 
 def add_processing_options(p: argparse.ArgumentParser) -> None:
@@ -16,8 +17,7 @@ def add_processing_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--padding", type=int, help="margin computed and dropped around each tile (default 32)")
     p.add_argument("--encoding", choices=("s2", "float"), default="s2",
                    help="s2: int16 reflectance x 10000, nodata -10000 (default); float: float32, same scale")
-    p.add_argument("--bbox", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
-                   help="process only this box (coordinates in the images' CRS)")
+    add_bbox(p, "process only this box")
     p.add_argument("--cog", action="store_true", help="write cloud-optimized GeoTIFFs with overviews")
     p.add_argument("--ram", type=int, help="OTB's memory budget for streaming, MB (default 256)")
     p.add_argument("--threads", type=int, help="TensorFlow threads per operation (default: all cores)")

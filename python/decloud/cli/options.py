@@ -7,6 +7,12 @@ from pathlib import Path
 from ..errors import DecloudInputError
 
 
+def add_bbox(parser, what: str) -> None:
+    """``--bbox XMIN YMIN XMAX YMAX`` (coordinates in the images' CRS); ``what``: what the box limits."""
+    parser.add_argument("--bbox", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
+                        help=f"{what} (coordinates in the images' CRS)")
+
+
 def parse_assignments(items: list[str] | None, option: str, form: str) -> dict[str, str]:
     """``["A=x", "B=y"]`` -> ``{"A": "x", "B": "y"}``; an item without ``=`` names ``option`` and ``form``."""
     parsed = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..distributed import add_cluster_arguments, cluster_options
+from .options import add_bbox
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,8 +77,7 @@ def register(sub) -> None:
     p.add_argument("--start", help="first day (YYYY-MM-DD; default: the first prepared date); DAYS periods start "
                    "here")
     p.add_argument("--end", help="last day, included (YYYY-MM-DD; default: the last prepared date)")
-    p.add_argument("--bbox", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
-                   help="produce only this box (coordinates in the images' CRS)")
+    add_bbox(p, "produce only this box")
     p.add_argument("--method", default="median", help="median (default) or bap (best available pixel)")
     p.add_argument("--model", metavar="DIR",
                    help="a synthesis network (a folder, or the name of a shipped one: synthnet-v1, Decloud's own; "
@@ -114,8 +114,7 @@ def register(sub) -> None:
     e.add_argument("prepared", nargs="+", help="prepared S2 folders, or folders holding them")
     e.add_argument("--out-dir", required=True)
     e.add_argument("--tile", help="the tile (required when the folders hold several)")
-    e.add_argument("--bbox", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
-                   help="read only this box (the images' CRS): the dates are held in memory")
+    add_bbox(e, "read only this box: the dates are held in memory")
     e.add_argument("--until", metavar="YYYY-MM-DD", help="read only the dates before this day (keep the later ones "
                    "to test on)")
     e.add_argument("--patch", type=int, default=64, help="patch side in pixels (default 64)")
