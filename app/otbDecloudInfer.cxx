@@ -698,9 +698,9 @@ private:
         const tf::TensorSpec* spec = sig.FindInput(used.second->tensor);
         auto                  tensor = tf::AllocateTensor(spec->dtype, {1});
         tf::DispatchNumericType(spec->dtype, [&](auto zero) {
-          *static_cast<decltype(zero)*>(TF_TensorData(tensor.get())) = static_cast<decltype(zero)>(seconds);
+          *static_cast<decltype(zero)*>(tf::C().TensorData(tensor.get())) = static_cast<decltype(zero)>(seconds);
         });
-        m_Dates.emplace_back(used.second->tensor, std::shared_ptr<TF_Tensor>(tensor.release(), TF_DeleteTensor));
+        m_Dates.emplace_back(used.second->tensor, std::shared_ptr<TF_Tensor>(tensor.release(), tf::TensorDeleter()));
       }
     m_Filter = NewModelFilter(decloud::ModelCard::CroppedOutput("s2_target", padding), 1, ef);
 

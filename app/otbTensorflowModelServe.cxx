@@ -232,7 +232,7 @@ private:
           if (!sig.FindInput(entry.first))
             otbAppLogFATAL("model.userplaceholders: the model has no input '" << entry.first
                                                                               << "' (inputs: " << tf::Signature::Keys(sig.inputs) << ")");
-          m_Filter->AddUserPlaceholder(entry.first, std::shared_ptr<TF_Tensor>(entry.second.release(), TF_DeleteTensor));
+          m_Filter->AddUserPlaceholder(entry.first, std::shared_ptr<TF_Tensor>(entry.second.release(), tf::TensorDeleter()));
         }
         catch (const std::runtime_error& e)
         {

@@ -523,9 +523,9 @@ tf::TensorPtr TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::MakeI
     tf::DispatchNumericType(dtype, [&](auto zero) {
       using T = decltype(zero);
       if (inside)
-        detail::CopyRegionToBuffer<T>(input, region, static_cast<T*>(TF_TensorData(tensor.get())));
+        detail::CopyRegionToBuffer<T>(input, region, static_cast<T*>(tf::C().TensorData(tensor.get())));
       else
-        detail::CopyMirroredRegionToBuffer<T>(input, region, static_cast<T*>(TF_TensorData(tensor.get())));
+        detail::CopyMirroredRegionToBuffer<T>(input, region, static_cast<T*>(tf::C().TensorData(tensor.get())));
     });
   }
   else
@@ -540,7 +540,7 @@ tf::TensorPtr TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::MakeI
     nValues = blocksX * blocksY * patchValues;
     tf::DispatchNumericType(dtype, [&](auto zero) {
       using T = decltype(zero);
-      T* data = static_cast<T*>(TF_TensorData(tensor.get()));
+      T* data = static_cast<T*>(tf::C().TensorData(tensor.get()));
       for (size_t by = 0; by < blocksY; ++by)
         for (size_t bx = 0; bx < blocksX; ++bx)
         {
@@ -568,7 +568,7 @@ tf::TensorPtr TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::MakeI
   {
     tf::DispatchNumericType(dtype, [&](auto zero) {
       using T = decltype(zero);
-      const T* data = static_cast<const T*>(TF_TensorData(tensor.get()));
+      const T* data = static_cast<const T*>(tf::C().TensorData(tensor.get()));
       const T  nodata = static_cast<T>(source.nodataValue);
       allNodata = std::all_of(data, data + nValues, [nodata](T v) { return v == nodata; });
     });
@@ -662,16 +662,16 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::FinishRun(Pend
     TF_Tensor*   t = results[k].get();
     const size_t channels = m_OutputChannels[k];
     const size_t expected = run.tile.GetNumberOfPixels() * channels;
-    const size_t actual = static_cast<size_t>(TF_TensorElementCount(t));
+    const size_t actual = static_cast<size_t>(tf::C().TensorElementCount(t));
     if (actual != expected)
       itkExceptionMacro("Output '" << m_OutputSpecs[k].key << "' has shape " << tf::ShapeToString(tf::TensorShape(t))
                                    << " (" << actual << " values) but the tile " << run.tile.GetSize(0) << "x"
                                    << run.tile.GetSize(1) << " x " << channels << " bands needs " << expected
                                    << ": check the receptive field, the expression field "
                                    << "and the spacing scale against the model's strides");
-    tf::DispatchNumericType(TF_TensorType(t), [&](auto zero) {
+    tf::DispatchNumericType(tf::C().TensorType(t), [&](auto zero) {
       using T = decltype(zero);
-      const T* data = static_cast<const T*>(TF_TensorData(t));
+      const T* data = static_cast<const T*>(tf::C().TensorData(t));
       for (size_t y = 0; y < part.GetSize(1); ++y)
       {
         const size_t     row = part.GetIndex(1) + y;

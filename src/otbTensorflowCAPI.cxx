@@ -1,6 +1,8 @@
 #include "otbTensorflowCAPI.h"
 
 #include <algorithm>
+#include <dlfcn.h>
+#include <type_traits>
 #include <cctype>
 #include <cstring>
 #include <regex>
@@ -11,6 +13,70 @@ namespace otb
 {
 namespace tf
 {
+
+namespace
+{
+// Load TensorFlow's C library and resolve the functions the engine calls (see CApi in the header).
+CApi LoadCApi()
+{
+#ifdef DECLOUD_TENSORFLOW_LIBRARY
+  const std::vector<std::string> candidates{DECLOUD_TENSORFLOW_LIBRARY, "libtensorflow_cc.so.2"};
+#else
+  const std::vector<std::string> candidates{"libtensorflow_cc.so.2"};
+#endif
+  void*       handle = nullptr;
+  std::string errors;
+  for (const auto& path : candidates)
+  {
+    handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    if (handle)
+      break;
+    const char* why = dlerror();
+    errors += (errors.empty() ? "" : "; ") + std::string(why ? why : path);
+  }
+  if (!handle)
+    throw std::runtime_error("cannot load TensorFlow's C library (the module's TensorFlow was moved or removed? "
+                             "re-run ./dev.sh setup): " + errors);
+  CApi api{};
+  auto resolve = [handle](auto& function, const char* name) {
+    void* symbol = dlsym(handle, name);
+    if (!symbol)
+      throw std::runtime_error(std::string("TensorFlow's C library has no ") + name + " (an incompatible version?)");
+    function = reinterpret_cast<std::remove_reference_t<decltype(function)>>(symbol);
+  };
+  resolve(api.AllocateTensor, "TF_AllocateTensor");
+  resolve(api.CloseSession, "TF_CloseSession");
+  resolve(api.DataTypeSize, "TF_DataTypeSize");
+  resolve(api.DeleteBuffer, "TF_DeleteBuffer");
+  resolve(api.DeleteGraph, "TF_DeleteGraph");
+  resolve(api.DeleteSession, "TF_DeleteSession");
+  resolve(api.DeleteSessionOptions, "TF_DeleteSessionOptions");
+  resolve(api.DeleteStatus, "TF_DeleteStatus");
+  resolve(api.DeleteTensor, "TF_DeleteTensor");
+  resolve(api.Dim, "TF_Dim");
+  resolve(api.GetCode, "TF_GetCode");
+  resolve(api.GraphOperationByName, "TF_GraphOperationByName");
+  resolve(api.LoadSessionFromSavedModel, "TF_LoadSessionFromSavedModel");
+  resolve(api.Message, "TF_Message");
+  resolve(api.NewBuffer, "TF_NewBuffer");
+  resolve(api.NewGraph, "TF_NewGraph");
+  resolve(api.NewSessionOptions, "TF_NewSessionOptions");
+  resolve(api.NewStatus, "TF_NewStatus");
+  resolve(api.NumDims, "TF_NumDims");
+  resolve(api.SessionRun, "TF_SessionRun");
+  resolve(api.SetConfig, "TF_SetConfig");
+  resolve(api.TensorData, "TF_TensorData");
+  resolve(api.TensorElementCount, "TF_TensorElementCount");
+  resolve(api.TensorType, "TF_TensorType");
+  return api;
+}
+} // namespace
+
+const CApi& C()
+{
+  static const CApi api = LoadCApi();  // thread-safe, once; never unloaded (sessions may outlive main's locals)
+  return api;
+}
 
 namespace
 {
@@ -187,8 +253,8 @@ Signature ParseSignatureDef(WireReader r, const std::string& name)
 
 void ThrowIfError(const TF_Status* status, const std::string& context)
 {
-  if (TF_GetCode(status) != TF_OK)
-    throw std::runtime_error(context + ": " + TF_Message(status));
+  if (tf::C().GetCode(status) != TF_OK)
+    throw std::runtime_error(context + ": " + tf::C().Message(status));
 }
 
 // ConfigProto wire encoding for the few fields we set.
@@ -329,25 +395,25 @@ std::string ShapeToString(const std::vector<int64_t>& shape)
 // ---------------------------------------------------------------------------------------------
 
 SavedModel::SavedModel(const std::string& dir, const std::vector<std::string>& tags, const SessionOptions& options)
-  : m_Directory(dir), m_Graph(TF_NewGraph())
+  : m_Directory(dir), m_Graph(tf::C().NewGraph())
 {
-  StatusPtr         status(TF_NewStatus());
-  SessionOptionsPtr sessionOptions(TF_NewSessionOptions());
+  StatusPtr         status(tf::C().NewStatus());
+  SessionOptionsPtr sessionOptions(tf::C().NewSessionOptions());
   const std::string config = SerializeConfigProto(options);
-  TF_SetConfig(sessionOptions.get(), config.data(), config.size(), status.get());
+  tf::C().SetConfig(sessionOptions.get(), config.data(), config.size(), status.get());
   ThrowIfError(status.get(), "cannot set the TensorFlow session options");
 
   std::vector<const char*> tagPointers;
   for (const auto& tag : tags)
     tagPointers.push_back(tag.c_str());
-  BufferPtr metaGraph(TF_NewBuffer());
-  m_Session = TF_LoadSessionFromSavedModel(sessionOptions.get(), nullptr, dir.c_str(), tagPointers.data(),
+  BufferPtr metaGraph(tf::C().NewBuffer());
+  m_Session = tf::C().LoadSessionFromSavedModel(sessionOptions.get(), nullptr, dir.c_str(), tagPointers.data(),
                                            static_cast<int>(tagPointers.size()), m_Graph.get(), metaGraph.get(),
                                            status.get());
-  if (TF_GetCode(status.get()) != TF_OK)
+  if (tf::C().GetCode(status.get()) != TF_OK)
   {
     // TF's message can span many lines; the first one says what is wrong.
-    std::string message = TF_Message(status.get());
+    std::string message = tf::C().Message(status.get());
     message = message.substr(0, message.find('\n'));
     throw std::runtime_error("cannot load the SavedModel " + dir + ": " + message);
   }
@@ -358,9 +424,9 @@ SavedModel::~SavedModel()
 {
   if (m_Session)
   {
-    StatusPtr status(TF_NewStatus());
-    TF_CloseSession(m_Session, status.get());
-    TF_DeleteSession(m_Session, status.get());
+    StatusPtr status(tf::C().NewStatus());
+    tf::C().CloseSession(m_Session, status.get());
+    tf::C().DeleteSession(m_Session, status.get());
   }
 }
 
@@ -391,7 +457,7 @@ TF_Output SavedModel::ResolveTensor(const std::string& tensorName) const
   const size_t      colon = tensorName.rfind(':');
   const std::string opName = tensorName.substr(0, colon);
   const int         index = colon == std::string::npos ? 0 : std::stoi(tensorName.substr(colon + 1));
-  TF_Operation*     op = TF_GraphOperationByName(m_Graph.get(), opName.c_str());
+  TF_Operation*     op = tf::C().GraphOperationByName(m_Graph.get(), opName.c_str());
   if (!op)
     throw std::runtime_error("the graph of " + m_Directory + " has no operation '" + opName + "'");
   return TF_Output{op, index};
@@ -400,9 +466,9 @@ TF_Output SavedModel::ResolveTensor(const std::string& tensorName) const
 std::vector<TensorPtr> SavedModel::Run(const std::vector<TF_Output>& inputs, const std::vector<TF_Tensor*>& values,
                                        const std::vector<TF_Output>& outputs) const
 {
-  StatusPtr               status(TF_NewStatus());
+  StatusPtr               status(tf::C().NewStatus());
   std::vector<TF_Tensor*> results(outputs.size(), nullptr);
-  TF_SessionRun(m_Session, nullptr, inputs.data(), values.data(), static_cast<int>(inputs.size()), outputs.data(),
+  tf::C().SessionRun(m_Session, nullptr, inputs.data(), values.data(), static_cast<int>(inputs.size()), outputs.data(),
                 results.data(), static_cast<int>(outputs.size()), nullptr, 0, nullptr, status.get());
   std::vector<TensorPtr> owned;
   for (TF_Tensor* t : results)
@@ -418,7 +484,7 @@ TensorPtr AllocateTensor(TF_DataType dtype, const std::vector<int64_t>& shape)
   size_t n = 1;
   for (int64_t d : shape)
     n *= static_cast<size_t>(d);
-  TensorPtr t(TF_AllocateTensor(dtype, shape.data(), static_cast<int>(shape.size()), n * TF_DataTypeSize(dtype)));
+  TensorPtr t(tf::C().AllocateTensor(dtype, shape.data(), static_cast<int>(shape.size()), n * tf::C().DataTypeSize(dtype)));
   if (!t)
     throw std::runtime_error("cannot allocate a " + DataTypeName(dtype) + " tensor of shape " + ShapeToString(shape));
   return t;
@@ -426,9 +492,9 @@ TensorPtr AllocateTensor(TF_DataType dtype, const std::vector<int64_t>& shape)
 
 std::vector<int64_t> TensorShape(const TF_Tensor* tensor)
 {
-  std::vector<int64_t> shape(TF_NumDims(tensor));
+  std::vector<int64_t> shape(tf::C().NumDims(tensor));
   for (size_t i = 0; i < shape.size(); ++i)
-    shape[i] = TF_Dim(tensor, static_cast<int>(i));
+    shape[i] = tf::C().Dim(tensor, static_cast<int>(i));
   return shape;
 }
 
@@ -475,21 +541,21 @@ std::pair<std::string, TensorPtr> ExpressionToTensor(const std::string& expressi
   if (allInt)
   {
     t = AllocateTensor(TF_INT32, shape);
-    auto* p = static_cast<int32_t*>(TF_TensorData(t.get()));
+    auto* p = static_cast<int32_t*>(tf::C().TensorData(t.get()));
     for (size_t i = 0; i < items.size(); ++i)
       p[i] = std::stoi(items[i]);
   }
   else if (allFloat)
   {
     t = AllocateTensor(TF_FLOAT, shape);
-    auto* p = static_cast<float*>(TF_TensorData(t.get()));
+    auto* p = static_cast<float*>(tf::C().TensorData(t.get()));
     for (size_t i = 0; i < items.size(); ++i)
       p[i] = std::stof(items[i]);
   }
   else if (allBool)
   {
     t = AllocateTensor(TF_BOOL, shape);
-    auto* p = static_cast<bool*>(TF_TensorData(t.get()));
+    auto* p = static_cast<bool*>(tf::C().TensorData(t.get()));
     for (size_t i = 0; i < items.size(); ++i)
       p[i] = (items[i][0] == 't' || items[i][0] == 'T');
   }
