@@ -179,7 +179,9 @@ case "$cmd" in
     lane=()
     pytest_args=()
     for arg in "$@"; do
-      if [ "$arg" = --fast ]; then lane=(-m "not slow"); else pytest_args+=("$arg"); fi
+      # The fast lane spreads its test files over the cores (pytest-xdist; a module's shared fixtures stay in one
+      # worker). The full suite stays in one process: its kill tests and benchmarks time processes side by side.
+      if [ "$arg" = --fast ]; then lane=(-m "not slow" -n "$JOBS" --dist loadfile); else pytest_args+=("$arg"); fi
     done
     setup; install_apt_packages "${TEST_APT_PACKAGES[@]}"; enter_env
     log "ruff"
