@@ -65,7 +65,7 @@ def test_regression_candidates_recover_a_linear_relation_inside_a_cloud():
     gf, _vgf, _vt, _tn, _feats, cands, _both = layer(x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"],
                                               x["s2_timestamp_t"], x["s2_timestamp_tm1"], x["s2_timestamp_tp1"])
     gf = np.asarray(gf)[0, :rows, :cols] * 10000
-    cands = np.asarray(cands)[0, :rows, :cols] * 10000
+    cands = np.stack([np.asarray(c) for c in cands], -1)[0, :rows, :cols] * 10000  # a list of candidates
     assert cands.shape[-1] == 6  # 4 classical corrections + local and scene-wide regressions
     inside = cloud.copy()
     err_gf = np.abs(gf - truth)[inside].mean()
@@ -121,7 +121,7 @@ def test_one_sided_candidates_where_a_neighbour_has_no_data(missing):
             x["s2_timestamp_tp1"])
     gf, _vgf, _vt, _tn, feats, cands, _both = features(scale=2, one_sided=True, fit_residual=True)(*args)
     gf = np.asarray(gf)[0, :rows, :cols] * 10000
-    cands = np.asarray(cands)[0, :rows, :cols] * 10000
+    cands = np.stack([np.asarray(c) for c in cands], -1)[0, :rows, :cols] * 10000  # a list of candidates
     inside = cloud & edge
     np.testing.assert_allclose(gf[inside], other[inside], atol=0.5)  # the gap-filling is the other neighbour
     err_gf = np.abs(gf - truth)[inside].mean()
@@ -131,7 +131,7 @@ def test_one_sided_candidates_where_a_neighbour_has_no_data(missing):
     # fit_residual: 4 more feature planes than without it
     _, _, _, _, feats_off, cands_off, _ = features(scale=2, one_sided=False, fit_residual=False)(*args)
     assert feats.shape[-1] == feats_off.shape[-1] + 4
-    np.testing.assert_array_equal(np.asarray(cands_off)[0, :rows, :cols, :, 4:][inside], 0.0)
+    np.testing.assert_array_equal(np.stack([np.asarray(c) for c in cands_off], -1)[0, :rows, :cols, :, 4:][inside], 0.0)
 
 
 def test_no_free_residual_where_a_neighbour_has_no_data():
