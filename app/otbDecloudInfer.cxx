@@ -265,12 +265,7 @@ private:
     SetDefaultParameterInt("closing", 2);
 
     AddParameter(ParameterType_Group, "optim", "TensorFlow threads");
-    AddParameter(ParameterType_Int, "optim.intraop", "TensorFlow threads inside one operation (0: TensorFlow's choice)");
-    SetDefaultParameterInt("optim.intraop", 0);
-    SetMinimumParameterIntValue("optim.intraop", 0);
-    AddParameter(ParameterType_Int, "optim.interop", "TensorFlow operations run in parallel (0: TensorFlow's choice)");
-    SetDefaultParameterInt("optim.interop", 0);
-    SetMinimumParameterIntValue("optim.interop", 0);
+    AddSessionThreadParameters();
 
     AddParameter(ParameterType_OutputImage, "out", "Output image at t, without clouds");
     SetParameterDescription("out", "Nodata (-10000) only where no S2 date of the model has data at the pixel (and, "
@@ -325,7 +320,7 @@ private:
     try
     {
       m_Model = decloud::LoadSavedModel(dir, {"serve"},
-                                        decloud::SessionOptionsFor(GetParameterInt("optim.intraop"), GetParameterInt("optim.interop")),
+                                        decloud::SessionOptionsOf(*this),
                                         decloud::SavedModelFiles::Binary);
     }
     catch (const std::exception& e)

@@ -144,12 +144,7 @@ private:
     SetMinimumParameterIntValue("optim.tilesizey", 1);
     SetDefaultParameterInt("optim.tilesizey", 16);
 
-    AddParameter(ParameterType_Int, "optim.intraop", "TensorFlow threads inside one operation (0: TensorFlow's choice)");
-    SetMinimumParameterIntValue("optim.intraop", 0);
-    SetDefaultParameterInt("optim.intraop", 0);
-    AddParameter(ParameterType_Int, "optim.interop", "TensorFlow operations run in parallel (0: TensorFlow's choice)");
-    SetMinimumParameterIntValue("optim.interop", 0);
-    SetDefaultParameterInt("optim.interop", 0);
+    AddSessionThreadParameters();
 
     AddParameter(ParameterType_OutputImage, "out", "Output image");
     AddRAMParameter();
@@ -195,7 +190,7 @@ private:
     try
     {
       m_Model = decloud::LoadSavedModel(dir, tags,
-                                        decloud::SessionOptionsFor(GetParameterInt("optim.intraop"), GetParameterInt("optim.interop")),
+                                        decloud::SessionOptionsOf(*this),
                                         decloud::SavedModelFiles::BinaryOrText);
     }
     catch (const std::exception& e)

@@ -30,6 +30,13 @@ namespace decloud
  */
 OTBDecloud_EXPORT tf::SessionOptions SessionOptionsFor(int intraOpThreads, int interOpThreads);
 
+/** SessionOptionsFor the app's optim.intraop and optim.interop (DecloudApplication::AddSessionThreadParameters). */
+template <class TApplication>
+tf::SessionOptions SessionOptionsOf(TApplication& app)
+{
+  return SessionOptionsFor(app.GetParameterInt("optim.intraop"), app.GetParameterInt("optim.interop"));
+}
+
 /** Throws std::runtime_error "'<dir>' is not a directory" when `dir` is not a folder. */
 OTBDecloud_EXPORT void CheckModelDirectory(const std::string& dir);
 

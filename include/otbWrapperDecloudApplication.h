@@ -254,6 +254,20 @@ protected:
     return "";
   }
 
+  /**
+   * optim.intraop and optim.interop, TensorFlow's thread counts, for the apps that run a SavedModel (read by
+   * decloud::SessionOptionsOf, otbDecloudModelSession.h).
+   */
+  void AddSessionThreadParameters()
+  {
+    AddParameter(ParameterType_Int, "optim.intraop", "TensorFlow threads inside one operation (0: TensorFlow's choice)");
+    SetDefaultParameterInt("optim.intraop", 0);
+    SetMinimumParameterIntValue("optim.intraop", 0);
+    AddParameter(ParameterType_Int, "optim.interop", "TensorFlow operations run in parallel (0: TensorFlow's choice)");
+    SetDefaultParameterInt("optim.interop", 0);
+    SetMinimumParameterIntValue("optim.interop", 0);
+  }
+
   /** Encoding and COG parameters for the output image parameters `outputKeys` (declared before). */
   void AddEncodingParameters(const std::vector<std::string>& outputKeys)
   {
