@@ -42,3 +42,14 @@ def require_prepared(folder: str, option: str, image: str) -> None:
     if not (path / "done.json").is_file() or not (path / image).is_file():
         raise DecloudInputError(f"{option} {folder}: not a finished preparation output (no done.json or {image}; "
                                 "made by decloud prepare-s2 / prepare-s1)")
+
+
+def print_run_summary(entries: list[dict], skipped: list[dict], out_dir, done_words: str, skip_label) -> None:
+    """The last lines of a resumable run (timeseries, synthesis): how many tasks ``done_words`` ("date(s)
+    processed"), already done and skipped, the report's path, then each skipped task (``skip_label(entry)``) with
+    its reason."""
+    done = sum(e["status"] == "done" for e in entries)
+    exists = sum(e["status"] == "exists" for e in entries)
+    print(f"{done} {done_words}, {exists} already done, {len(skipped)} skipped; report: {out_dir}/run_report.json")
+    for s in skipped:
+        print(f"  skipped {skip_label(s)}: {s['reason']}")

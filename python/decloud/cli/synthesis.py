@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..distributed import add_cluster_arguments, cluster_options
-from .options import add_bbox
+from .options import add_bbox, print_run_summary
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,12 +27,7 @@ def run(args: argparse.Namespace) -> int:
           "(listed at the end)")
     entries = run_synthesis(tasks, args.out_dir, skipped=skipped, engine=args.engine, progress=not args.quiet,
                             cluster=cluster_options(args))
-    done = sum(e["status"] == "done" for e in entries)
-    exists = sum(e["status"] == "exists" for e in entries)
-    print(f"{done} period(s) produced, {exists} already done, {len(skipped)} skipped; report: "
-          f"{args.out_dir}/run_report.json")
-    for s in skipped:
-        print(f"  skipped {s['tile']} {s['period']}: {s['reason']}")
+    print_run_summary(entries, skipped, args.out_dir, "period(s) produced", lambda s: f"{s['tile']} {s['period']}")
     return 0
 
 

@@ -7,6 +7,7 @@ import argparse
 from ..distributed import add_cluster_arguments, cluster_options
 from ..errors import DecloudInputError
 from .infer import add_processing_options, processing_options
+from .options import print_run_summary
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,12 +33,7 @@ def run(args: argparse.Namespace) -> int:
         options["provenance"] = True
     entries = run_timeseries(tasks, args.out_dir, skipped=skipped, options=options, progress=not args.quiet,
                              cluster=cluster_options(args))
-    done = sum(e["status"] == "done" for e in entries)
-    exists = sum(e["status"] == "exists" for e in entries)
-    print(f"{done} date(s) processed, {exists} already done, {len(skipped)} skipped; report: "
-          f"{args.out_dir}/run_report.json")
-    for s in skipped:
-        print(f"  skipped {s['date'][:10]}: {s['reason']}")
+    print_run_summary(entries, skipped, args.out_dir, "date(s) processed", lambda s: s["date"][:10])
     return 0
 
 
