@@ -420,6 +420,29 @@ private:
         otbAppLogWARNING("" << r.key << " is ignored: model " << m_Card.name << " does not take it");
   }
 
+  /** Every image (each candidate too) on one grid, and where each input is in it. */
+  struct Grid
+  {
+    std::vector<GridImage>                 images;
+    std::vector<std::pair<size_t, size_t>> spans;     // per used image role: [first, last) in images
+    bool                                   withMask = false; // -mask given
+    size_t                                 maskIndex = 0;    // the mask's place in images (cloud_t's when the model takes it)
+  };
+
+  /** Each used image role as one image (its holes as nodata, its candidates completed), and the S2 dates among them. */
+  struct RoleSet
+  {
+    std::vector<ImageType*>   images; // per used image role
+    std::array<ImageType*, 3> dates{{nullptr, nullptr, nullptr}}; // the slots of decloud::HolesRule
+    std::vector<ImageType*>   synthesis; // the S2 dates of a synthesis model (s2_d0...), in order
+    double                    s2Nodata = S2Nodata;
+    ImageType*                s2t = nullptr;
+    size_t                    s2tGrid = 0; // s2.t's place in the grid
+    int                       dateCount = 0; // of dates
+    ImageType*                anyDate = nullptr; // a synthesis's first valid date, for its plan
+  };
+
+  /** The model and its inputs checked, the pipeline built stage by stage, the outputs written. */
   void DoExecute() override
   {
     CheckOutputs();
@@ -433,10 +456,34 @@ private:
     LoadModel();
     CollectInputs();
     const unsigned int padding = ChoosePadding();
+    const Grid         grid = AssembleGrid();
+    SetOutputTags(grid);
+    const auto                      cropped = OnCommonExtent(grid.images);
+    const ModelFilterType::SizeType ef = TileSize(cropped.front(), padding);
+    const RoleSet                   roles = RoleImages(grid, cropped);
+    ImageType*                      weight = SetupPlan(grid, cropped, roles);
+    const double                    weightOfT = WeightOfT();
+    const auto                      completed = ModelSources(roles, weightOfT, ef, padding);
+    DateTensors();
+    m_Filter = NewModelFilter(decloud::ModelCard::CroppedOutput("s2_target", padding), 1, ef);
+    LogHoles(roles);
+    SetupCompose(cropped, roles, completed, weightOfT, weight, grid.withMask);
+    SetupOutputs(padding, ef);
+    m_Compose->ResetCounts();
+    WriteOutputs();
+    if (m_WroteOutputs)
+      LogProvenance(m_Compose->GetCounts());
+  }
 
-    // Every image (each candidate too) on one grid: the first image role's.
-    std::vector<GridImage> grid;
-    std::vector<std::pair<size_t, size_t>> spans; // per used image role: [first, last) in grid
+  /**
+   * Every image (each candidate too) on one grid, the first image role's, with the mask's place; checks the bands,
+   * pixel type and S2 encoding of each.
+   */
+  Grid AssembleGrid()
+  {
+    Grid                                    result;
+    std::vector<GridImage>&                 grid = result.images;
+    std::vector<std::pair<size_t, size_t>>& spans = result.spans;
     for (const auto& used : m_Used)
     {
       if (used.second->timestamp)
@@ -464,9 +511,9 @@ private:
     }
     if (grid.empty() || grid.front().scale != 1)
       otbAppLogFATAL("model: the card names no 10 m image input to define the output grid");
-    const bool withMask = HasValue("mask");
-    size_t     maskIndex = grid.size(); // the mask's place in grid (cloud_t's when the model takes it)
-    if (withMask)
+    result.withMask = HasValue("mask");
+    result.maskIndex = grid.size(); // the mask's place in grid (cloud_t's when the model takes it)
+    if (result.withMask)
     {
       if (!m_Card.FindInput("s2_t"))
         otbAppLogFATAL("mask: model " << m_Card.name << " does not take s2.t, whose clear pixels the mask would keep");
@@ -477,7 +524,7 @@ private:
         {
           if (used.second->role == "cloud_t")
           {
-            maskIndex = spans[imageRole].first;
+            result.maskIndex = spans[imageRole].first;
             fed = true;
           }
           ++imageRole;
@@ -508,7 +555,13 @@ private:
         }
       }
     }
-    NoteSpacing(grid[spans.front().first]);
+    return result;
+  }
+
+  /** The tags of every output (date, model, note), after noting the pixel spacing of the first image role. */
+  void SetOutputTags(const Grid& grid)
+  {
+    NoteSpacing(grid.images[grid.spans.front().first]);
     m_Tags = decloud::OutputTags();
     const std::string date = OutputDate();
     if (!date.empty())
@@ -519,9 +572,12 @@ private:
       m_Tags.Set(decloud::NoteItem, m_Note);
       otbAppLogINFO("Note (also in the output's " << decloud::NoteItem << "): " << m_Note);
     }
-    const auto cropped = OnCommonExtent(grid);
+  }
 
-    const auto&         reference = cropped.front()->GetLargestPossibleRegion();
+  /** The tile size in output pixels (within -tile and -ram, a multiple of the model's), said in the log. */
+  ModelFilterType::SizeType TileSize(ImageType* first, unsigned int padding)
+  {
+    const auto&         reference = first->GetLargestPossibleRegion();
     const unsigned long multiple = std::max(1u, m_Card.spatialMultiple);
     const unsigned long target = TileInRam(static_cast<unsigned long>(GetParameterInt("tile")), multiple, padding);
     const decloud::TilePlan   plan = decloud::PlanTiles({{reference.GetSize(0), reference.GetSize(1)}}, target, multiple, padding);
@@ -530,23 +586,23 @@ private:
     ef[1] = plan.tile[1];
     otbAppLogINFO("Tiles of " << ef[0] << "x" << ef[1] << " output pixels, each computed with a margin of " << padding
                               << " pixels: " << plan.waste << " pixels computed per output pixel");
+    return ef;
+  }
 
-    // Each image role as one image, its holes as nodata: NaN and partial holes made whole holes, candidates
-    // completed per pixel in order. The S2 dates (slots of decloud::HolesRule) decide the output's validity.
-    const bool holes = m_Card.modelFillsHoles;
-    std::vector<ImageType*>   roleImages; // per used image role
-    std::array<ImageType*, 3> dates{{nullptr, nullptr, nullptr}};
-    std::vector<ImageType*>   synthesis; // the S2 dates of a synthesis model (s2_d0...), in order
-    double                    s2Nodata = S2Nodata;
-    ImageType*                s2t = nullptr;
-    size_t                    s2tGrid = 0; // s2.t's place in grid
-    imageRole = 0;
+  /**
+   * Each image role as one image, its holes as nodata: NaN and partial holes made whole holes, candidates completed
+   * per pixel in order. The S2 dates (slots of decloud::HolesRule) decide the output's validity.
+   */
+  RoleSet RoleImages(const Grid& grid, const std::vector<ImageType*>& cropped)
+  {
+    RoleSet roles;
+    size_t  imageRole = 0;
     for (const auto& used : m_Used)
     {
       const decloud::CardInput& in = *used.second;
       if (in.timestamp)
         continue;
-      const auto& span = spans[imageRole++];
+      const auto& span = grid.spans[imageRole++];
       const bool  isMask = in.mask || in.role == "cloud_t";
       std::vector<ImageType*> candidates;
       for (size_t k = span.first; k < span.second; ++k)
@@ -565,73 +621,85 @@ private:
       const int slot = S2Slot(in.role);
       if (slot >= 0)
       {
-        dates[slot] = image;
-        s2Nodata = in.hasNodata ? in.nodata : S2Nodata;
+        roles.dates[slot] = image;
+        roles.s2Nodata = in.hasNodata ? in.nodata : S2Nodata;
       }
       if (SynthesisDate(in.role) >= 0)
       {
-        synthesis.push_back(image);
-        s2Nodata = in.hasNodata ? in.nodata : S2Nodata;
+        roles.synthesis.push_back(image);
+        roles.s2Nodata = in.hasNodata ? in.nodata : S2Nodata;
       }
       if (in.role == "s2_t")
       {
-        s2t = image;
-        s2tGrid = span.first;
+        roles.s2t = image;
+        roles.s2tGrid = span.first;
       }
-      roleImages.push_back(image);
+      roles.images.push_back(image);
     }
-    const int dateCount = static_cast<int>(std::count_if(dates.begin(), dates.end(), [](ImageType* d) { return d; }));
+    roles.dateCount = static_cast<int>(std::count_if(roles.dates.begin(), roles.dates.end(), [](ImageType* d) { return d; }));
     // A synthesis's output is valid where one of its dates has data: its plan judges from their first valid pixel.
-    ImageType* anyDate = nullptr;
-    if (!synthesis.empty())
+    if (!roles.synthesis.empty())
     {
-      if (dateCount > 0)
+      if (roles.dateCount > 0)
         otbAppLogFATAL("model: the card names both the dates of a synthesis (s2_d0...) and s2.t, s2.tm1 or s2.tp1");
       auto any = FirstValidType::New();
-      any->SetNodataValue(s2Nodata);
-      for (ImageType* d : synthesis)
+      any->SetNodataValue(roles.s2Nodata);
+      for (ImageType* d : roles.synthesis)
         any->PushBackInput(d);
       m_Keep.push_back(any.GetPointer());
-      anyDate = any->GetOutput();
+      roles.anyDate = any->GetOutput();
     }
-    if (holes && dateCount == 0 && !anyDate)
+    if (m_Card.modelFillsHoles && roles.dateCount == 0 && !roles.anyDate)
       otbAppLogFATAL("model: card.json says \"holes\": \"model\", but the model takes none of s2.t, s2.tm1, s2.tp1");
+    return roles;
+  }
 
-    // The cloud weight of t (with -mask): 1 on clouds, a smooth transition, 0 on clear pixels (kept).
+  /**
+   * m_Plan: where each output pixel comes from, from the inputs alone (the output's validity and its provenance).
+   * Returns the cloud weight of t with -mask (1 on clouds, a smooth transition, 0 on clear pixels, kept), else nullptr.
+   */
+  ImageType* SetupPlan(const Grid& grid, const std::vector<ImageType*>& cropped, const RoleSet& roles)
+  {
     ImageType* weight = nullptr;
-    if (withMask)
+    if (grid.withMask)
     {
       auto transition = TransitionType::New();
-      transition->SetInput(cropped[maskIndex]);
+      transition->SetInput(cropped[grid.maskIndex]);
       transition->SetTransition(static_cast<unsigned int>(GetParameterInt("transition")));
       m_Keep.push_back(transition.GetPointer());
       weight = transition->GetOutput();
     }
-    // Where each output pixel comes from, from the inputs alone: the output's validity and its provenance.
     m_Plan = PlanType::New();
-    for (unsigned int k = 0; k < dates.size(); ++k)
-      if (dates[k])
-        m_Plan->SetDate(static_cast<decloud::HolesRule::Slot>(k), dates[k]);
-    if (anyDate)
-      m_Plan->SetDate(decloud::HolesRule::Tm1, anyDate); // one date: the network where it has data, else nodata
-    if (weight && s2t)
+    for (unsigned int k = 0; k < roles.dates.size(); ++k)
+      if (roles.dates[k])
+        m_Plan->SetDate(static_cast<decloud::HolesRule::Slot>(k), roles.dates[k]);
+    if (roles.anyDate)
+      m_Plan->SetDate(decloud::HolesRule::Tm1, roles.anyDate); // one date: the network where it has data, else nodata
+    if (weight && roles.s2t)
       m_Plan->SetCloudWeight(weight);
-    m_Plan->SetNodataValue(s2Nodata);
-    m_Plan->SetModelFillsHoles(holes);
+    m_Plan->SetNodataValue(roles.s2Nodata);
+    m_Plan->SetModelFillsHoles(m_Card.modelFillsHoles);
+    return weight;
+  }
 
-    // The model's sources. Models that complete holes themselves are fed their S2 dates as they are (nodata
-    // included) and never skip a tile on them; the others are fed completed S2 dates, which skip a tile only where
-    // no date has data in all of it (the fill value everywhere), and their other inputs with holes at 0.
-    const double weightOfT = WeightOfT();
+  /**
+   * m_Sources: the model's sources. Models that complete holes themselves are fed their S2 dates as they are (nodata
+   * included) and never skip a tile on them; the others are fed completed S2 dates, which skip a tile only where no
+   * date has data in all of it (the fill value everywhere), and their other inputs with holes at 0. Returns the
+   * completed S2 dates, per slot.
+   */
+  std::array<ImageType*, 3> ModelSources(const RoleSet& roles, double weightOfT, const ModelFilterType::SizeType& ef, unsigned int padding)
+  {
+    const bool                holes = m_Card.modelFillsHoles;
     std::array<ImageType*, 3> completed{{nullptr, nullptr, nullptr}};
-    imageRole = 0;
+    size_t                    imageRole = 0;
     m_Sources.clear();
     for (const auto& used : m_Used)
     {
       const decloud::CardInput& in = *used.second;
       if (in.timestamp)
         continue;
-      ImageType* image = roleImages[imageRole++];
+      ImageType* image = roles.images[imageRole++];
       bool       hasNodata = false;
       double     nodata = in.nodata;
       const int  slot = S2Slot(in.role);
@@ -641,17 +709,17 @@ private:
         // For models that do not complete holes, the holes of t count as cloudy (they are estimated).
         auto cloud = CloudMaskType::New();
         cloud->SetInput(image);
-        if (!holes && s2t)
-          cloud->SetImage(s2t, s2Nodata);
+        if (!holes && roles.s2t)
+          cloud->SetImage(roles.s2t, roles.s2Nodata);
         m_Keep.push_back(cloud.GetPointer());
         image = cloud->GetOutput();
       }
       else if (!holes && slot >= 0)
       {
         auto completion = CompletionType::New();
-        for (unsigned int k = 0; k < dates.size(); ++k)
-          if (dates[k])
-            completion->SetDate(static_cast<decloud::HolesRule::Slot>(k), dates[k]);
+        for (unsigned int k = 0; k < roles.dates.size(); ++k)
+          if (roles.dates[k])
+            completion->SetDate(static_cast<decloud::HolesRule::Slot>(k), roles.dates[k]);
         completion->SetTarget(static_cast<decloud::HolesRule::Slot>(slot));
         completion->SetWeight(weightOfT);
         completion->SetFillValue(HoleFill);
@@ -669,7 +737,7 @@ private:
         auto         first = FirstValidType::New();
         first->SetNodataValue(d);
         first->PushBackInput(image);
-        for (ImageType* other : synthesis)
+        for (ImageType* other : roles.synthesis)
           if (other != image)
             first->PushBackInput(other);
         m_Keep.push_back(first.GetPointer());
@@ -684,6 +752,12 @@ private:
         rf[dim] = (ef[dim] + 2 * padding) / in.scale;
       m_Sources.push_back({in.tensor, rf, image, in.scale, hasNodata, nodata});
     }
+    return completed;
+  }
+
+  /** m_Dates: each date the model takes, as its tensor of shape [1] (seconds, in the type of its input). */
+  void DateTensors()
+  {
     const tf::Signature& sig = m_Model->GetServingSignature();
     m_Dates.clear();
     for (const auto& used : m_Used)
@@ -691,32 +765,41 @@ private:
       {
         const double          seconds = DateParameter(used.first->key);
         const tf::TensorSpec* spec = sig.FindInput(used.second->tensor);
-        auto                  tensor = tf::AllocateTensor(spec->dtype, {1});
-        tf::DispatchNumericType(spec->dtype, [&](auto zero) {
-          *static_cast<decltype(zero)*>(tf::C().TensorData(tensor.get())) = static_cast<decltype(zero)>(seconds);
-        });
-        m_Dates.emplace_back(used.second->tensor, std::shared_ptr<TF_Tensor>(tensor.release(), tf::TensorDeleter()));
+        m_Dates.emplace_back(used.second->tensor,
+                             std::shared_ptr<TF_Tensor>(tf::ScalarTensor(spec->dtype, seconds).release(), tf::TensorDeleter()));
       }
-    m_Filter = NewModelFilter(decloud::ModelCard::CroppedOutput("s2_target", padding), 1, ef);
+  }
 
-    if (holes)
+  /** Says in the log how the holes of the S2 inputs are handled and where the output is valid. */
+  void LogHoles(const RoleSet& roles)
+  {
+    if (m_Card.modelFillsHoles)
     {
       otbAppLogINFO("Model " << m_Card.name << " completes the holes of its S2 inputs itself: output valid where "
                     "s2.t, s2.tm1 or s2.tp1 has data (no closing, no erosion), nodata where the model gives nodata");
     }
-    else if (!synthesis.empty())
+    else if (!roles.synthesis.empty())
     {
-      otbAppLogINFO("Synthesis of " << synthesis.size() << " dates: the holes of each date are completed from the "
+      otbAppLogINFO("Synthesis of " << roles.synthesis.size() << " dates: the holes of each date are completed from the "
                     "other dates in their order before the network sees them; output valid wherever a date has data");
     }
-    else if (dateCount > 0)
+    else if (roles.dateCount > 0)
     {
       otbAppLogINFO("Holes of the S2 inputs are completed before the network sees them (t-1 and t+1 from each other, t "
                     << (HasDates() ? "from the gap-filling at date.t" : "from the mean of t-1 and t+1 (no dates given)")
                     << "); output valid wherever an S2 date has data; where only one date has data, the gap-filling, "
                        "else that date");
     }
+  }
 
+  /**
+   * m_Compose: the network's estimate where the plan says so, else the fallback (from the completed dates) or the
+   * original s2.t (with -mask, by `weight`).
+   */
+  void SetupCompose(const std::vector<ImageType*>& cropped, const RoleSet& roles, const std::array<ImageType*, 3>& completed,
+                    double weightOfT, ImageType* weight, bool withMask)
+  {
+    const bool holes = m_Card.modelFillsHoles;
     m_Compose = ComposeType::New();
     m_Compose->SetEstimate(m_Filter->GetOutput());
     m_Compose->SetPlan(m_Plan->GetOutput());
@@ -731,24 +814,28 @@ private:
         {
           // Where fewer than two dates have data, every completed date holds the one that has: the fallback.
           auto fallback = CompletionType::New();
-          for (unsigned int j = 0; j < dates.size(); ++j)
-            if (dates[j])
-              fallback->SetDate(static_cast<decloud::HolesRule::Slot>(j), dates[j]);
+          for (unsigned int j = 0; j < roles.dates.size(); ++j)
+            if (roles.dates[j])
+              fallback->SetDate(static_cast<decloud::HolesRule::Slot>(j), roles.dates[j]);
           fallback->SetTarget(static_cast<decloud::HolesRule::Slot>(k));
           fallback->SetWeight(weightOfT);
           fallback->SetFillValue(HoleFill);
-          fallback->SetNodataValue(s2Nodata);
+          fallback->SetNodataValue(roles.s2Nodata);
           m_Keep.push_back(fallback.GetPointer());
           m_Compose->SetFallback(fallback->GetOutput());
           break;
         }
     if (withMask)
     {
-      m_Compose->SetOriginal(Sanitized(cropped[s2tGrid], true, s2Nodata, s2Nodata), weight);
+      m_Compose->SetOriginal(Sanitized(cropped[roles.s2tGrid], true, roles.s2Nodata, roles.s2Nodata), weight);
       otbAppLogINFO("Cloud mask given: clear pixels of s2.t are kept, cloudy ones replaced (transition "
                     << GetParameterInt("transition") << " pixels)");
     }
+  }
 
+  /** The outputs set up (out, out20m, outprov), after running the network on the first tile. */
+  void SetupOutputs(unsigned int padding, const ModelFilterType::SizeType& ef)
+  {
     try
     {
       m_Compose->UpdateOutputInformation();
@@ -772,10 +859,6 @@ private:
     }
     UseTiledGeoTIFF();
     SetParameterOutputImage("out", Tagged(m_Compose->GetOutput(), OutputTagsOf(decloud::ModelCard::CroppedOutput("s2_target", padding))));
-    m_Compose->ResetCounts();
-    WriteOutputs();
-    if (m_WroteOutputs)
-      LogProvenance(m_Compose->GetCounts());
   }
 
   /** Zero or negative sizes are mistakes, named by their key (OTB would silently clamp them to a minimum). */

@@ -160,6 +160,12 @@ private:
 /** Allocate a tensor of the given type and shape (owned). */
 OTBDecloud_EXPORT TensorPtr AllocateTensor(TF_DataType dtype, const std::vector<int64_t>& shape);
 
+/**
+ * A tensor of shape [1] holding `value` cast to `dtype` (owned), e.g. a date fed to a model as seconds.
+ * Throws std::runtime_error for a type that is not numeric (see DispatchNumericType).
+ */
+OTBDecloud_EXPORT TensorPtr ScalarTensor(TF_DataType dtype, double value);
+
 /** Shape of a tensor. */
 OTBDecloud_EXPORT std::vector<int64_t> TensorShape(const TF_Tensor* tensor);
 

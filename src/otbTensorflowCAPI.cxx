@@ -490,6 +490,16 @@ TensorPtr AllocateTensor(TF_DataType dtype, const std::vector<int64_t>& shape)
   return t;
 }
 
+TensorPtr ScalarTensor(TF_DataType dtype, double value)
+{
+  TensorPtr t;
+  DispatchNumericType(dtype, [&](auto zero) {
+    t = AllocateTensor(dtype, {1});
+    *static_cast<decltype(zero)*>(tf::C().TensorData(t.get())) = static_cast<decltype(zero)>(value);
+  });
+  return t;
+}
+
 std::vector<int64_t> TensorShape(const TF_Tensor* tensor)
 {
   std::vector<int64_t> shape(tf::C().NumDims(tensor));

@@ -2,15 +2,18 @@
  * Unit test of src/otbDecloudModelSession.cxx, the model path TensorflowModelServe and DecloudInfer share, without a
  * model: the session options from the apps' thread counts; the model folder's errors (not a folder, no
  * saved_model.pb; saved_model.pbtxt accepted only where OTBTF's app accepts it, TensorFlow's own error for a file it
- * cannot load); the first-tile probe's message, on filters that run, fail with an ITK error, or throw something else.
+ * cannot load); the first-tile probe's message, on filters that run, fail with an ITK error, or throw something else;
+ * tf::ScalarTensor, the date tensors DecloudInfer feeds a model.
  * test/python/test_tensorflow_model_serve.py and test_decloud_infer.py run the apps on real and broken models.
  */
 #include "otbDecloudModelSession.h"
+#include "otbTensorflowCAPI.h"
 
 #include "itkMacro.h"
 
 #include <itksys/SystemTools.hxx>
 
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -161,6 +164,27 @@ int main(int argc, char* argv[])
     propagated = true;
   }
   Check(propagated, "an error that is not ITK's propagates");
+
+  // Scalar tensors (the dates DecloudInfer feeds a model): shape [1], the value cast to the type; others refused.
+  const otb::tf::TensorPtr seconds = otb::tf::ScalarTensor(TF_FLOAT, 1.5);
+  Check(otb::tf::C().TensorType(seconds.get()) == TF_FLOAT, "a float32 scalar tensor is float32");
+  CheckEqual(otb::tf::ShapeToString(otb::tf::TensorShape(seconds.get())), "[1]", "a float32 scalar tensor's shape");
+  Check(*static_cast<const float*>(otb::tf::C().TensorData(seconds.get())) == 1.5f, "a float32 scalar tensor holds 1.5");
+  const otb::tf::TensorPtr date = otb::tf::ScalarTensor(TF_INT64, 1718236800.0);
+  Check(otb::tf::C().TensorType(date.get()) == TF_INT64, "an int64 scalar tensor is int64");
+  CheckEqual(otb::tf::ShapeToString(otb::tf::TensorShape(date.get())), "[1]", "an int64 scalar tensor's shape");
+  Check(*static_cast<const int64_t*>(otb::tf::C().TensorData(date.get())) == 1718236800,
+        "an int64 scalar tensor holds 1718236800");
+  bool refused = false;
+  try
+  {
+    otb::tf::ScalarTensor(TF_STRING, 1);
+  }
+  catch (const std::runtime_error&)
+  {
+    refused = true;
+  }
+  Check(refused, "a string scalar tensor is refused (std::runtime_error)");
 
   itksys::SystemTools::RemoveADirectory(root);
   if (failures)
