@@ -184,6 +184,10 @@ def decloud(*args, cwd: Path) -> subprocess.CompletedProcess:
                           env=app_environment(), timeout=600, cwd=cwd)
 
 
+# Slow (11 s: a prepared series, the command, two reference runs); the fast lane runs the command with a network in
+# test_decloud_synthesis_runs_an_s2s1_synthesis_network (the same picking, bit for bit against DecloudInfer) and
+# test_synthnet.py::test_decloud_synthesis_feeds_synthnet_clear_pixels_only.
+@pytest.mark.slow
 def test_decloud_synthesis_runs_a_synthesis_network(s2_model, tmp_path):
     """On a small prepared series (test_synthesis's six dates): one output per month, each DecloudInfer fed the
     month's dates picked by the original's rule, in its order (repeats included), bit for bit; the report and the
