@@ -3,6 +3,7 @@
  * matching card passes (unknown channels, timestamps, an input fed under another tensor name); each mismatch is
  * named: a card input the model lacks, a band count, a model input no card input feeds, a card output the model lacks.
  */
+#include "otbDecloudUnitTest.h"
 #include "otbDecloudCardCheck.h"
 
 #include <cstdlib>
@@ -17,16 +18,8 @@ using otb::decloud::ModelCard;
 using otb::tf::Signature;
 using otb::tf::TensorSpec;
 
-int failures = 0;
-
-void Check(bool ok, const std::string& what)
-{
-  if (!ok)
-  {
-    std::cerr << "FAILED: " << what << "\n";
-    ++failures;
-  }
-}
+using otb::decloud::unittest::Check;
+using otb::decloud::unittest::CheckEqual;
 
 TensorSpec Spec(const std::string& key, int64_t channels)
 {
@@ -118,11 +111,5 @@ int main()
   sig.inputs.push_back(Spec("dem", 1));
   Expect(card, sig, prefix + "the model's input 'dem' is not in the card", "the inputs first");
 
-  if (failures)
-  {
-    std::cerr << failures << " checks failed\n";
-    return EXIT_FAILURE;
-  }
-  std::cout << "all checks passed\n";
-  return EXIT_SUCCESS;
+  return otb::decloud::unittest::Finish();
 }

@@ -4,6 +4,7 @@
  * odd and even counts, rounding; best available pixel; masks, nodata, NaN, nodata where nothing is valid).
  * test/python/test_composite_app.py runs the app against a numpy reference.
  */
+#include "otbDecloudUnitTest.h"
 #include "otbDecloudCompositeFilter.h"
 #include "otbVectorImage.h"
 
@@ -21,43 +22,17 @@ using Image = otb::VectorImage<float, 2>;
 using Filter = otb::DecloudCompositeFilter<Image>;
 using otb::decloud::CompositeMode;
 
-int failures = 0;
-
-void Check(bool ok, const std::string& what)
-{
-  if (!ok)
-  {
-    std::cerr << "FAILED: " << what << "\n";
-    ++failures;
-  }
-}
+using otb::decloud::unittest::Check;
+using otb::decloud::unittest::CheckEqual;
 
 Image::Pointer MakeImage(unsigned int bands, const std::vector<std::vector<float>>& pixels)
 {
-  Image::Pointer    image = Image::New();
-  Image::RegionType region;
-  region.SetSize(0, static_cast<itk::SizeValueType>(pixels.size()));
-  region.SetSize(1, 1);
-  image->SetRegions(region);
-  image->SetNumberOfComponentsPerPixel(bands);
-  image->Allocate();
-  for (size_t x = 0; x < pixels.size(); ++x)
-  {
-    Image::PixelType p(bands);
-    for (unsigned int b = 0; b < bands; ++b)
-      p[b] = pixels[x][b];
-    image->SetPixel({{static_cast<itk::IndexValueType>(x), 0}}, p);
-  }
-  return image;
+  return otb::decloud::unittest::MakeRowImage<Image>(bands, pixels);
 }
 
 std::vector<float> Pixel(Image* image, unsigned int x)
 {
-  const auto         p = image->GetPixel({{static_cast<itk::IndexValueType>(x), 0}});
-  std::vector<float> v;
-  for (unsigned int b = 0; b < p.Size(); ++b)
-    v.push_back(p[b]);
-  return v;
+  return otb::decloud::unittest::RowPixel(image, x);
 }
 
 std::string Text(const std::vector<float>& v)
@@ -186,11 +161,5 @@ int main()
   TestOrder();
   TestCloudShare();
   TestFilter();
-  if (failures)
-  {
-    std::cerr << failures << " check(s) failed\n";
-    return EXIT_FAILURE;
-  }
-  std::cout << "all checks passed\n";
-  return EXIT_SUCCESS;
+  return otb::decloud::unittest::Finish();
 }

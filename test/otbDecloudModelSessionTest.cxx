@@ -6,6 +6,7 @@
  * tf::ScalarTensor, the date tensors DecloudInfer feeds a model.
  * test/python/test_tensorflow_model_serve.py and test_decloud_infer.py run the apps on real and broken models.
  */
+#include "otbDecloudUnitTest.h"
 #include "otbDecloudModelSession.h"
 #include "otbTensorflowCAPI.h"
 
@@ -24,21 +25,9 @@ namespace
 {
 namespace decloud = otb::decloud;
 
-int failures = 0;
+using otb::decloud::unittest::Check;
+using otb::decloud::unittest::CheckEqual;
 
-void Check(bool ok, const std::string& what)
-{
-  if (!ok)
-  {
-    std::cerr << "FAILED: " << what << "\n";
-    ++failures;
-  }
-}
-
-void CheckEqual(const std::string& got, const std::string& expected, const std::string& what)
-{
-  Check(got == expected, what + ": got '" + got + "', expected '" + expected + "'");
-}
 
 /** The message LoadSavedModel throws for `dir` ("" when it loads). */
 std::string LoadError(const std::string& dir, decloud::SavedModelFiles files)
@@ -187,11 +176,5 @@ int main(int argc, char* argv[])
   Check(refused, "a string scalar tensor is refused (std::runtime_error)");
 
   itksys::SystemTools::RemoveADirectory(root);
-  if (failures)
-  {
-    std::cerr << failures << " checks failed\n";
-    return EXIT_FAILURE;
-  }
-  std::cout << "all checks passed\n";
-  return EXIT_SUCCESS;
+  return otb::decloud::unittest::Finish();
 }

@@ -3,6 +3,7 @@
  * PlanTiles): tiles are multiples of the card's spatial multiple, the smallest computed area wins (ties: the larger
  * tile), an image smaller than a tile, multiple 1 and 0, a padding larger than the image, RAM limits, the waste.
  */
+#include "otbDecloudUnitTest.h"
 #include "otbDecloudTiling.h"
 
 #include <cmath>
@@ -16,21 +17,9 @@ namespace
 {
 using namespace otb::decloud;
 
-int failures = 0;
+using otb::decloud::unittest::Check;
+using otb::decloud::unittest::CheckEqual;
 
-void Check(bool ok, const std::string& what)
-{
-  if (!ok)
-  {
-    std::cerr << "FAILED: " << what << "\n";
-    ++failures;
-  }
-}
-
-void CheckEqual(unsigned long got, unsigned long expected, const std::string& what)
-{
-  Check(got == expected, what + ": got " + std::to_string(got) + ", expected " + std::to_string(expected));
-}
 
 unsigned long Cost(unsigned long size, unsigned long tile, unsigned long padding)
 {
@@ -162,11 +151,5 @@ int main()
   TestBestTile();
   TestPlanTiles();
   TestTileInRam();
-  if (failures)
-  {
-    std::cerr << failures << " checks failed\n";
-    return EXIT_FAILURE;
-  }
-  std::cout << "all checks passed\n";
-  return EXIT_SUCCESS;
+  return otb::decloud::unittest::Finish();
 }

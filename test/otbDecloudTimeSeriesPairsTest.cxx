@@ -3,6 +3,7 @@
  * ties in input order, the inclusive gap), decloud::ParseTimestamp, and DecloudTimeSeriesPairsFilter (per pixel
  * the first pairs with data, nodata = all bands, NaN nodata, empty slots, an image in several pairs read once).
  */
+#include "otbDecloudUnitTest.h"
 #include "otbDecloudTimeSeriesPairs.h"
 #include "otbDecloudTimeSeriesPairsFilter.h"
 #include "otbVectorImage.h"
@@ -21,16 +22,8 @@ using otb::decloud::PairSorting;
 using otb::decloud::SyncPair;
 using Image = otb::VectorImage<float, 2>;
 
-int failures = 0;
-
-void Check(bool ok, const std::string& what)
-{
-  if (!ok)
-  {
-    std::cerr << "FAILED: " << what << "\n";
-    ++failures;
-  }
-}
+using otb::decloud::unittest::Check;
+using otb::decloud::unittest::CheckEqual;
 
 std::string Text(const std::vector<SyncPair>& pairs)
 {
@@ -88,30 +81,12 @@ void TestParseTimestamp()
 
 Image::Pointer MakeImage(unsigned int bands, const std::vector<std::vector<float>>& pixels)
 {
-  Image::Pointer image = Image::New();
-  Image::RegionType region;
-  region.SetSize(0, static_cast<itk::SizeValueType>(pixels.size()));
-  region.SetSize(1, 1);
-  image->SetRegions(region);
-  image->SetNumberOfComponentsPerPixel(bands);
-  image->Allocate();
-  for (size_t x = 0; x < pixels.size(); ++x)
-  {
-    Image::PixelType p(bands);
-    for (unsigned int b = 0; b < bands; ++b)
-      p[b] = pixels[x][b];
-    image->SetPixel({{static_cast<itk::IndexValueType>(x), 0}}, p);
-  }
-  return image;
+  return otb::decloud::unittest::MakeRowImage<Image>(bands, pixels);
 }
 
 std::vector<float> Pixel(Image* image, unsigned int x)
 {
-  const auto         p = image->GetPixel({{static_cast<itk::IndexValueType>(x), 0}});
-  std::vector<float> v;
-  for (unsigned int b = 0; b < p.Size(); ++b)
-    v.push_back(p[b]);
-  return v;
+  return otb::decloud::unittest::RowPixel(image, x);
 }
 
 bool Same(const std::vector<float>& a, const std::vector<float>& b)
@@ -188,11 +163,5 @@ int main()
   TestCandidatePairs();
   TestParseTimestamp();
   TestFilter();
-  if (failures)
-  {
-    std::cerr << failures << " check(s) failed\n";
-    return EXIT_FAILURE;
-  }
-  std::cout << "all checks passed\n";
-  return EXIT_SUCCESS;
+  return otb::decloud::unittest::Finish();
 }
