@@ -59,10 +59,7 @@ private:
     AddDocTag("Decloud"); // first: the group of the QGIS descriptors
     AddDocTag(Tags::Filter);
 
-    AddParameter(ParameterType_InputImageList, "il", "Images of the period (e.g. prepared s2_10m.tif)");
-    AddParameter(ParameterType_InputImageList, "masks", "Cloud masks, one per image, in the same order (nonzero = cloudy)");
-    MandatoryOff("masks");
-    AddParameter(ParameterType_StringList, "dates", "Dates of the images, in the same order (YYYY-MM-DD[THH:MM:SS], UTC)");
+    AddDatedImagesParameters("Images of the period (e.g. prepared s2_10m.tif)");
     AddParameter(ParameterType_Choice, "mode", "Composite");
     AddChoice("mode.median", "Median: per pixel and band, the median of the clear valid observations");
     AddChoice("mode.bap", "Best available pixel: the clear valid observation of the least cloudy image, nearest to -date");

@@ -54,10 +54,7 @@ private:
     AddDocTag("Decloud"); // first: the group of the QGIS descriptors
     AddDocTag(Tags::Filter);
 
-    AddParameter(ParameterType_InputImageList, "il", "Dated images (e.g. prepared s2_10m.tif)");
-    AddParameter(ParameterType_InputImageList, "masks", "Cloud masks, one per image, in the same order (nonzero = cloudy)");
-    MandatoryOff("masks");
-    AddParameter(ParameterType_StringList, "dates", "Dates of the images, in the same order (YYYY-MM-DD[THH:MM:SS], UTC)");
+    AddDatedImagesParameters("Dated images (e.g. prepared s2_10m.tif)");
     AddParameter(ParameterType_String, "date", "Date t of the output image");
     AddParameter(ParameterType_Float, "nodata", "Nodata value of the images (and of the output)");
     SetDefaultParameterFloat("nodata", S2Nodata);

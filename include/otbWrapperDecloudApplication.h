@@ -90,6 +90,15 @@ protected:
     unsigned int                       bands = 0;
   };
 
+  /** Declares -il (described as `images`), -masks and -dates, which LoadDatedImages reads. */
+  void AddDatedImagesParameters(const std::string& images)
+  {
+    AddParameter(ParameterType_InputImageList, "il", images);
+    AddParameter(ParameterType_InputImageList, "masks", "Cloud masks, one per image, in the same order (nonzero = cloudy)");
+    MandatoryOff("masks");
+    AddParameter(ParameterType_StringList, "dates", "Dates of the images, in the same order (YYYY-MM-DD[THH:MM:SS], UTC)");
+  }
+
   /** Reads and checks -il, -masks, -dates and -date: as many masks and dates as images, dates that parse, a
    * shared grid (worked on the common extent), masks covering their images, the same number of bands, and with
    * the S2 encoding an input type that can hold it. Each failure is one line naming the parameter and input. */
