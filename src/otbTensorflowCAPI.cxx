@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <dlfcn.h>
+#include <iostream>
+#include <new>
+#include <unistd.h>
 #include <type_traits>
 #include <cctype>
 #include <cstring>
@@ -16,9 +19,43 @@ namespace tf
 
 namespace
 {
+// RTLD_DEEPBIND makes TensorFlow look up its symbols in its own libraries first, which is what saves the second of
+// dynamic linking (see CApi in the header). Its known trap: data that the executable holds by COPY relocation. An
+// executable that names std::cerr (otbApplicationLauncherCommandLine does) gets its own copy of the object, which
+// libstdc++ constructs and everyone uses; a deep-bound TensorFlow would bind to libstdc++'s original, never
+// constructed, and crash on its first write to std::cerr (checked on a toy library: SIGSEGV). So:
+//  - libstdc++'s original cout / cerr / clog, where they are not the process's ones, are constructed on the process's
+//    stream buffers before TensorFlow is loaded (what TensorFlow writes there goes where the process's streams go);
+//  - where the executable holds a copy of libc's `environ` (python3 does), which libc's setenv updates and its
+//    original does not, TensorFlow is loaded without RTLD_DEEPBIND (slower to load, nothing stale).
+bool DeepBindIsSafe()
+{
+  void* libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+  const void* own = libc ? dlsym(libc, "environ") : nullptr;
+  return own == static_cast<const void*>(&environ);
+}
+
+void AdoptStream(void* libstdcxx, const char* symbol, std::ostream& stream)
+{
+  void* own = libstdcxx ? dlsym(libstdcxx, symbol) : nullptr;
+  if (own && own != static_cast<void*>(&stream))
+    new (own) std::ostream(stream.rdbuf()); // libstdc++'s raw storage for the object (as std::ios_base::Init does)
+}
+
+void AdoptStandardStreams()
+{
+  void* libstdcxx = dlopen("libstdc++.so.6", RTLD_NOW | RTLD_NOLOAD);
+  AdoptStream(libstdcxx, "_ZSt4cout", std::cout);
+  AdoptStream(libstdcxx, "_ZSt4cerr", std::cerr);
+  AdoptStream(libstdcxx, "_ZSt4clog", std::clog);
+}
+
 // Load TensorFlow's C library and resolve the functions the engine calls (see CApi in the header).
 CApi LoadCApi()
 {
+  const bool deep = DeepBindIsSafe();
+  if (deep)
+    AdoptStandardStreams();
 #ifdef DECLOUD_TENSORFLOW_LIBRARY
   const std::vector<std::string> candidates{DECLOUD_TENSORFLOW_LIBRARY, "libtensorflow_cc.so.2"};
 #else
@@ -28,7 +65,7 @@ CApi LoadCApi()
   std::string errors;
   for (const auto& path : candidates)
   {
-    handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | (deep ? RTLD_DEEPBIND : 0));
     if (handle)
       break;
     const char* why = dlerror();

@@ -3,7 +3,7 @@
  * model: the session options from the apps' thread counts; the model folder's errors (not a folder, no
  * saved_model.pb; saved_model.pbtxt accepted only where OTBTF's app accepts it, TensorFlow's own error for a file it
  * cannot load); the first-tile probe's message, on filters that run, fail with an ITK error, or throw something else;
- * tf::ScalarTensor, the date tensors DecloudInfer feeds a model.
+ * tf::ScalarTensor, the date tensors DecloudInfer feeds a model; the std::cerr a deep-bound TensorFlow writes to.
  * test/python/test_tensorflow_model_serve.py and test_decloud_infer.py run the apps on real and broken models.
  */
 #include "otbDecloudUnitTest.h"
@@ -15,6 +15,7 @@
 #include <itksys/SystemTools.hxx>
 
 #include <cstdint>
+#include <dlfcn.h>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -174,6 +175,21 @@ int main(int argc, char* argv[])
     refused = true;
   }
   Check(refused, "a string scalar tensor is refused (std::runtime_error)");
+
+  // TensorFlow is loaded now (tf::C()), deep-bound in this executable, which names std::cerr and so holds its own
+  // copy of it (COPY relocation): the std::cerr that TensorFlow writes to, libstdc++'s original, must work (before
+  // it was constructed on the process's stream buffer, writing to it crashed: src/otbTensorflowCAPI.cxx).
+  void* libstdcxx = dlopen("libstdc++.so.6", RTLD_NOW | RTLD_NOLOAD);
+  auto* tensorflowsCerr = static_cast<std::ostream*>(libstdcxx ? dlsym(libstdcxx, "_ZSt4cerr") : nullptr);
+  Check(tensorflowsCerr != nullptr, "libstdc++'s std::cerr found");
+  if (tensorflowsCerr)
+  {
+    std::cout << "this executable's std::cerr " << (tensorflowsCerr == &std::cerr ? "is" : "is not")
+              << " libstdc++'s (which TensorFlow writes to)\n";
+    *tensorflowsCerr << "(a line written through the std::cerr TensorFlow sees)\n";
+    tensorflowsCerr->flush();
+    Check(tensorflowsCerr->good(), "the std::cerr TensorFlow sees can be written to");
+  }
 
   itksys::SystemTools::RemoveADirectory(root);
   return otb::decloud::unittest::Finish();
