@@ -30,6 +30,7 @@ namespace tf
  * looking up each of libtensorflow_cc's 500 000 symbol relocations through the hundred OTB / ITK / GDAL libraries
  * loaded before it, even for `-help`. Measured: 1.35 s -> 0.41 s to load it in an OTB process. Where TensorFlow
  * is already loaded (a Python process that imported tensorflow, then ran an app through pyotb), that copy is used.
+ * RTLD_DEEPBIND only where it is safe, and the standard streams made safe for it first (src/otbTensorflowCAPI.cxx).
  *
  * Call TensorFlow through it: tf::C().SessionRun(...). The library is the one the module was configured with
  * (DECLOUD_TENSORFLOW_LIBRARY), else libtensorflow_cc.so.2 on the library path. Throws std::runtime_error naming
