@@ -3,8 +3,9 @@
 On a generated multi-band image, for a Decloud-sized U-Net (5 stride-2 levels, widths 64..512, ~16.5 M
 parameters) and a small variant (widths 16..128):
   - bare TensorFlow: the SavedModel's serving function called in Python on every tile of the image
-    (tiles of the size the app uses, inputs already in memory), the best of the runs;
-  - the app: otbcli_TensorflowModelServe reading the GeoTIFF and writing the output GeoTIFF, same tiles;
+    (tiles of the size the app uses, inputs already in memory, after a warm-up tile), the best of the runs;
+  - the app: otbcli_TensorflowModelServe reading the GeoTIFF and writing the output GeoTIFF, same tiles, the
+    best of as many runs (each a whole process: start, TensorFlow and model loading, graph optimisation);
   - peak RSS of the app process, at two image sizes (it must stay flat as the image grows), with
     GDAL_CACHEMAX=128 (GDAL's block cache otherwise grows to 5 % of the machine's RAM).
 
@@ -113,7 +114,12 @@ def main() -> None:
             bare = bare_tensorflow_mpx_s(model_dir, images[size][1], tile, repeats)
             print(f"{name}_bare_tf_mpx_s: {bare:.3f}", flush=True)
             for s in sizes:
-                mpx, seconds, rss = app_run(model_dir, images[s][0], tmp / f"out_{name}_{s}.tif", tile)
+                # the best of ``repeats`` runs at the full size, as on the bare side: a shared machine's noise
+                # hits one run or the other; each run pays the whole fixed cost (process, TensorFlow, model)
+                runs = [app_run(model_dir, images[s][0], tmp / f"out_{name}_{s}.tif", tile)
+                        for _ in range(repeats if s == size else 1)]
+                mpx, seconds, rss = max(runs, key=lambda r: r[0])
+                rss = max(r[2] for r in runs)
                 print(f"{name}_engine_{s}px_mpx_s: {mpx:.3f}", flush=True)
                 print(f"{name}_engine_{s}px_seconds: {seconds:.1f}", flush=True)
                 print(f"{name}_peak_rss_{s}px_mb: {rss:.0f}", flush=True)
