@@ -59,3 +59,41 @@ def test_a_changed_prefix_reconfigures(tmp_path):
     run = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "venv2" / "bin" / "tiny").exists()
+
+
+MODELS_CMAKE = DEV_SH.parent / "cmake" / "DecloudModels.cmake"
+
+
+def _install_models(root: Path, prefix: Path) -> subprocess.CompletedProcess:
+    """Configure and install a project made of the module's model install rules alone."""
+    (root / "CMakeLists.txt").write_text(f"cmake_minimum_required(VERSION 3.16)\nproject(models NONE)\n"
+                                         f'include("{MODELS_CMAKE}")\n')
+    for cmd in (["cmake", "-S", str(root), "-B", str(root / "build")],
+                ["cmake", "--install", str(root / "build"), "--prefix", str(prefix)]):
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+    return run
+
+
+def _model(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    (folder / "card.json").write_text("{}")
+
+
+def test_the_install_removes_the_models_it_no_longer_ships_and_keeps_the_users(tmp_path):
+    src, prefix = tmp_path / "src", tmp_path / "prefix"
+    installed = prefix / "share" / "decloud" / "models"
+    _model(src / "models" / "model-a")
+    _model(src / "models" / "model-b")
+    _model(installed / "gfnet-v1")  # an install from before the manifest, with models dropped since
+    (installed / "gfnet-v2" / "assets").mkdir(parents=True)  # (one left as empty folders)
+    _install_models(src, prefix)
+    assert (installed / ".shipped").read_text().split() == ["model-a", "model-b"]
+    assert not (installed / "gfnet-v1").exists() and not (installed / "gfnet-v2").exists()
+
+    _model(installed / "mine")  # a user's own model, put beside the shipped ones
+    shutil.rmtree(src / "models" / "model-b")  # the project drops a model
+    run = _install_models(src, prefix)
+    assert "model-b (a model no longer shipped)" in run.stdout
+    assert sorted(p.name for p in installed.iterdir()) == [".shipped", "mine", "model-a"]
+    assert (installed / ".shipped").read_text().split() == ["model-a"]
