@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from decloud.scenarios import SPLITS, training_examples
@@ -29,10 +30,11 @@ PLAN = {
 }
 
 
-def build_datasets(data: Path, work: Path, *, seed: int, scale: float, holes: float = 0.15) -> list[Path]:
+def build_datasets(data: Path, work: Path, *, seed: int, scale: float, holes: float = 0.15,
+                   without: Sequence[str] = ()) -> list[Path]:
     from gfnet_common import build_set_records  # noqa: PLC0415
 
-    plan = {name: (patch, max(8, int(count * scale))) for name, (patch, count) in PLAN.items()}
+    plan = {name: (patch, max(8, int(count * scale))) for name, (patch, count) in PLAN.items() if name not in without}
     return build_set_records(
         data, work, plan, lambda series, split, patch, n: training_examples(series, split, patch=patch, count=n,
                                                                             seed=seed, holes=holes),
@@ -54,6 +56,9 @@ def main(argv=None) -> int:
                         "a new value needs a new --work folder (its examples are cached)")
     p.add_argument("--loss", default="log_mse", choices=("l1", "log_mse"))
     p.add_argument("--option", action="append", default=[], help="network option KEY=VALUE (e.g. width=0.25)")
+    p.add_argument("--without", action="append", default=[], choices=sorted(PLAN), metavar="SET",
+                   help="leave this set out of training entirely (a region the model never saw: its whole series "
+                        "can then test generalisation, experiments/gfnet_diagnose.py --unseen); repeatable")
     p.add_argument("--init-weights", type=Path, default=None,
                    help="start from these weights (a .weights.h5 of a run with the same options): a second stage")
     args = p.parse_args(argv)
@@ -65,10 +70,11 @@ def main(argv=None) -> int:
     from gfnet_common import network_options  # noqa: PLC0415
 
     options = network_options(args.option)
-    folders = build_datasets(args.data, args.work, seed=args.seed, scale=args.scale, holes=args.holes)
+    folders = build_datasets(args.data, args.work, seed=args.seed, scale=args.scale, holes=args.holes,
+                             without=args.without)
     run = args.work / "runs" / args.name
     extra = {"data": {name: {"patch": PLAN[name][0], "split": SPLITS[name].describe()}
-                      for name in PLAN if (args.data / name).is_dir()},
+                      for name in PLAN if (args.data / name).is_dir() and name not in args.without},
              "examples": "real cloudy pixels of other dates pasted on clear dates under their real masks "
                          "(decloud.scenarios.training_examples), training parts only"}
     lr = keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=2, min_lr=2e-5)
