@@ -45,7 +45,7 @@ Strategy = Literal["default", "mirrored", "multiworker"]
 TARGETS = ("s2_target", "s2_20m_target")
 
 
-Loss = Literal["l1", "log_mse"]
+Loss = Literal["l1", "log_mse", "log_mse_safe"]
 
 
 def masked_l1(y_true, y_pred):
@@ -70,7 +70,53 @@ def masked_log_mse(y_true, y_pred):
     return tf.reduce_sum(db * has) / tf.maximum(tf.reduce_sum(has), 1.0)
 
 
-LOSSES = {"l1": masked_l1, "log_mse": masked_log_mse}
+def _example_db(target, estimate, valid):
+    """10 log10 of each example's MSE over ``valid`` (+ 10^2, as masked_log_mse) and whether it has pixels."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    count = tf.reduce_sum(valid, axis=[1, 2, 3])
+    mse = tf.reduce_sum(tf.square(target - estimate) * valid, axis=[1, 2, 3]) / tf.maximum(count, 1.0)
+    return 10.0 * tf.math.log(mse + 100.0) / tf.math.log(10.0), tf.cast(count > 0, estimate.dtype)
+
+
+def masked_log_mse_safe(y_true, y_pred):
+    """``masked_log_mse`` plus, on each example where the network's error (in dB) is above that of the linear
+    gap-filling of the same inputs, the excess: an example the network makes worse than the gap-filling counts
+    twice. The objective of a correction that should do no harm (the benchmark's worst scenario), not only gain on
+    average. ``y_true`` holds the target and, after it, the gap-filling ([..., :C] and [..., C:], C the output's
+    bands): the training pipeline appends it (``_with_gapfilling``)."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    bands = tf.shape(y_pred)[-1]
+    target, gapfilled = y_true[..., :bands], y_true[..., bands:]
+    valid = tf.cast(target > -10000, y_pred.dtype)
+    db, has = _example_db(target, y_pred, valid)
+    db_gf, _ = _example_db(target, gapfilled, valid)
+    per_example = db + tf.nn.relu(db - tf.stop_gradient(db_gf))
+    return tf.reduce_sum(per_example * has) / tf.maximum(tf.reduce_sum(has), 1.0)
+
+
+LOSSES = {"l1": masked_l1, "log_mse": masked_log_mse, "log_mse_safe": masked_log_mse_safe}
+LOSS_NAMES = {"l1": "masked L1", "log_mse": "masked per-example MSE in dB",
+              "log_mse_safe": "masked per-example MSE in dB, plus its excess over the linear gap-filling's"}
+# losses that compare with the linear gap-filling: the pipeline appends it to the target
+GAPFILLING_LOSSES = frozenset({"log_mse_safe"})
+GAPFILLING_KEYS = ("s2_tm1", "s2_tp1", "s2_timestamp_t", "s2_timestamp_tm1", "s2_timestamp_tp1")
+
+
+def _with_gapfilling(x: dict, y: dict, target: str = "s2_target") -> tuple[dict, dict]:
+    """(x, y) with the linear gap-filling of x (t-1 and t+1 in time; where one has no data, the other; nodata where
+    neither has: the in-graph gap-filling of gfnet) appended to the target's channels, for GAPFILLING_LOSSES."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    before, after = x["s2_tm1"], x["s2_tp1"]
+    t, t_before, t_after = x["s2_timestamp_t"], x["s2_timestamp_tm1"], x["s2_timestamp_tp1"]
+    w = tf.clip_by_value((t - t_before) / tf.maximum(t_after - t_before, 1.0), 0.0, 1.0)[:, None, None, None]
+    vb = tf.reduce_all(before > -9999.5, axis=-1, keepdims=True)
+    va = tf.reduce_all(after > -9999.5, axis=-1, keepdims=True)
+    mix = (1.0 - w) * before + w * after
+    gapfilled = tf.where(vb & va, mix, tf.where(vb, before, tf.where(va, after, -10000.0)))
+    return x, {**y, target: tf.concat([y[target], gapfilled], axis=-1)}
 
 
 def _folders(dataset_dir) -> list[Path]:
@@ -326,8 +372,9 @@ def train(network: str, dataset_dir: str | Path | Sequence[str | Path], out_dir:
           loss: Loss = "l1", init_weights: str | Path | None = None, force: bool = False) -> Path:
     """Train ``network`` (registry name, ``options`` for it) on one dataset folder or several (see
     ``_pipeline``); returns the exported model folder. ``card_extra`` joins the card's training section
-    (data, split). ``loss``: ``l1`` (masked L1) or ``log_mse`` (per-example masked MSE in dB, see
-    ``masked_log_mse``).
+    (data, split). ``loss``: ``l1`` (masked L1), ``log_mse`` (per-example masked MSE in dB, see
+    ``masked_log_mse``) or ``log_mse_safe`` (the same plus its excess over the gap-filling's, see
+    ``masked_log_mse_safe``).
 
     Options follow the records (:func:`resolve_options`): ``with_dem`` / ``with_sar`` not given default to false
     for records without a DEM / S1. The run in ``out_dir`` (:func:`run_state`): a finished run of the same
@@ -384,7 +431,7 @@ def _train(network: str, options: dict, folders: list[Path], out_dir: Path, *, v
             "validation": str(Path(valid_dir).resolve()) if valid_dir else None,
             "init_weights": str(init_weights.resolve()) if init_weights else None,
             "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
-            "loss": {"l1": "masked L1", "log_mse": "masked per-example MSE in dB"}[loss], **(card_extra or {})}
+            "loss": LOSS_NAMES[loss], **(card_extra or {})}
     if state.status == "trained":  # fit ended, the export did not: export the weights it ended with
         with scope.scope():
             _load_weights(trainable, out_dir / "checkpoints" / FINAL_WEIGHTS, "checkpoint", network, options)
@@ -397,6 +444,13 @@ def _train(network: str, options: dict, folders: list[Path], out_dir: Path, *, v
     train_ds = _pipeline(folders, input_keys, targets, batch_size, shuffle=True, seed=seed)
     valid_ds = (_pipeline(Path(valid_dir), input_keys, targets, batch_size, shuffle=False, seed=seed)
                 if valid_dir else None)
+    if loss in GAPFILLING_LOSSES:
+        missing = [k for k in GAPFILLING_KEYS if k not in input_keys]
+        if missing or targets != ["s2_target"]:
+            raise DecloudInputError(f"loss {loss}: compares with the linear gap-filling of t-1 and t+1, which "
+                                    f"{network} does not take ({', '.join(missing) or 'a 20 m output'})")
+        train_ds = train_ds.map(_with_gapfilling)
+        valid_ds = valid_ds.map(_with_gapfilling) if valid_ds is not None else None
     monitor = "val_loss" if valid_ds is not None else "loss"
     cbs = [
         _epoch_log(out_dir / "logs" / HISTORY_FILE),  # before the backup: an epoch logged is never lost

@@ -265,3 +265,85 @@ def test_multiworker_training_on_two_cpu_processes(records, tmp_path):
     assert len(chief.variables) == len(other.variables) > 0
     for a, b in zip(chief.variables, other.variables):  # same network, same variable order
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+# ---- the loss that compares with the gap-filling (gfnet's "do no harm" objective)
+
+def _gfnet_examples(n: int, size: int = 64, seed: int = 0):
+    """gfnet training examples (the keys and types of decloud.scenarios.training_examples): a smooth scene at t-1
+    and t+1, the target between them, t cloudy over a square; t-1 with a nodata hole."""
+    rng = np.random.default_rng(seed)
+    day = 86400
+    for _ in range(n):
+        base = rng.uniform(300, 3000, (1, 1, 4)) + rng.normal(0, 50, (size, size, 4))
+        tm1 = base + rng.normal(0, 30, base.shape)
+        tp1 = base + 200 + rng.normal(0, 30, base.shape)
+        target = 0.5 * (tm1 + tp1) + 80 + rng.normal(0, 10, base.shape)
+        cloud = np.zeros((size, size, 1), np.uint8)
+        cloud[16:48, 16:48] = 1
+        t = np.where(cloud.astype(bool), 9000, target)
+        tm1[:8, :8] = -10000
+        yield {"s2_t": t.astype(np.int16), "s2_tm1": tm1.astype(np.int16), "s2_tp1": tp1.astype(np.int16),
+               "cloud_t": cloud, "s2_target": target.astype(np.int16), "s2_timestamp_t": 1_650_000_000 + 5 * day,
+               "s2_timestamp_tm1": 1_650_000_000, "s2_timestamp_tp1": 1_650_000_000 + 10 * day}
+
+
+def test_the_safe_loss_counts_twice_what_is_worse_than_the_gap_filling():
+    from decloud.train import masked_log_mse, masked_log_mse_safe
+
+    rng = np.random.default_rng(1)
+    target = rng.uniform(0, 3000, (2, 8, 8, 4)).astype(np.float32)
+    target[0, 0, 0] = -10000  # a target pixel without data counts nowhere
+    gapfilled = target + rng.normal(0, 100, target.shape).astype(np.float32)
+    better = target + rng.normal(0, 20, target.shape).astype(np.float32)
+    worse = target + rng.normal(0, 400, target.shape).astype(np.float32)
+    estimate = np.stack([better[0], worse[1]])  # example 0 beats the gap-filling, example 1 does not
+
+    def db(a, b, valid):
+        return 10 * np.log10(np.mean(np.square(a - b)[valid]) + 100.0)
+
+    valid = target > -10000
+    net = [db(target[i], estimate[i], valid[i]) for i in range(2)]
+    gf = [db(target[i], gapfilled[i], valid[i]) for i in range(2)]
+    expected = np.mean([net[0], net[1] + (net[1] - gf[1])])
+    y_true = np.concatenate([target, gapfilled], axis=-1)
+    assert float(masked_log_mse_safe(y_true, estimate)) == pytest.approx(expected, rel=1e-5)
+    assert float(masked_log_mse(target, estimate)) == pytest.approx(np.mean(net), rel=1e-5)
+    # as good as the gap-filling or better everywhere: the plain per-example dB
+    assert float(masked_log_mse_safe(np.concatenate([target, worse], -1), estimate)) == pytest.approx(
+        float(masked_log_mse(target, estimate)), rel=1e-6)
+
+
+def test_the_gap_filling_appended_to_the_target_is_the_numpy_reference():
+    import tensorflow as tf
+    from decloud.scenarios import linear_gapfill
+    from decloud.train import _with_gapfilling
+
+    ex = next(_gfnet_examples(1))
+    ex["s2_tp1"][40:, 40:] = -10000  # holes in both neighbours (t-1's in the corner), one pixel in both
+    ex["s2_tm1"][40, 40] = -10000
+    x = {k: tf.constant(np.asarray(v, np.float32)[None]) for k, v in ex.items() if k != "s2_target"}
+    _, y = _with_gapfilling(x, {"s2_target": tf.constant(ex["s2_target"][None].astype(np.float32))})
+    stamps = {"t": ex["s2_timestamp_t"], "tm1": ex["s2_timestamp_tm1"], "tp1": ex["s2_timestamp_tp1"]}
+    expected = linear_gapfill(ex["s2_tm1"], ex["s2_tp1"], stamps)
+    got = y["s2_target"].numpy()[0]
+    np.testing.assert_array_equal(got[..., :4], ex["s2_target"])
+    np.testing.assert_allclose(got[..., 4:], expected, atol=1e-3)
+    assert (got[40, 40, 4:] == -10000).all()
+
+
+def test_gfnet_trains_with_the_safe_loss(tmp_path):
+    write_examples(tmp_path / "records", _gfnet_examples(4), shard_size=4)
+    model_dir = train("gfnet", tmp_path / "records", tmp_path / "run", options={"width": 0.125}, epochs=1,
+                      batch_size=2, verbose=0, loss="log_mse_safe")
+    card = read_card(model_dir)
+    assert card["training"]["loss"] == "masked per-example MSE in dB, plus its excess over the linear gap-filling's"
+    assert all(np.isfinite(card["training"]["history"]["loss"]))
+
+
+def test_the_safe_loss_needs_a_network_that_takes_the_neighbours(tmp_path):
+    write_examples(tmp_path / "records", _gfnet_examples(2), shard_size=2)
+    with pytest.raises(DecloudInputError, match="loss log_mse_safe: compares with the linear gap-filling of t-1 "
+                                                "and t\\+1, which ssop_unet does not take"):
+        train("ssop_unet", tmp_path / "records", tmp_path / "run", options={**TINY}, epochs=1, batch_size=2,
+              verbose=0, loss="log_mse_safe")
