@@ -332,6 +332,7 @@ def test_the_gap_filling_appended_to_the_target_is_the_numpy_reference():
     assert (got[40, 40, 4:] == -10000).all()
 
 
+@pytest.mark.slow
 def test_gfnet_trains_with_the_safe_loss(tmp_path):
     write_examples(tmp_path / "records", _gfnet_examples(4), shard_size=4)
     model_dir = train("gfnet", tmp_path / "records", tmp_path / "run", options={"width": 0.125}, epochs=1,
