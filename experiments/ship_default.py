@@ -18,11 +18,14 @@ from decloud.benchmark import run_benchmark
 SETS = ("bolzano-west", "greenearthnet-portugal", "greenearthnet-sweden", "worldcereal-belgium-a")
 LIMITS = [
     "Trained on four small real sets (Alps in June, Tagus valley summer 20 m, Swedish forest spring 20 m, Flemish "
-    "farmland over 16 months): other landscapes, seasons and sensors' processing are untested.",
+    "farmland over 16 months): other landscapes, seasons and sensors' processing are untested, except by leaving one "
+    "set out: the same recipe trained without sweden gains +2.77 dB over the gap-filling on all 18 of its scenarios "
+    "(worst -0.17 dB), without portugal +0.62 dB on its 45 (worst -2.54 dB) (experiments/results/unseen/).",
     "Needs the cloud mask of t and the dates of t, t-1, t+1: with a mask that misses clouds, the missed clouds are "
     "kept as clear pixels of t (the app keeps clear pixels bit for bit).",
     "Where t is fully cloudy over a whole tile, the network can only re-weight t-1 and t+1 (no clear pixel to "
-    "learn the local shift from): expect little gain there.",
+    "learn the local shift from): on a region it never saw, +0.61 dB (sweden, 6 scenarios) and -0.39 dB "
+    "(portugal, 15) there.",
     "Reflectance is clipped to [0, 3.2767] (the int16 encoding); 10 m bands B2 B3 B4 B8 only (GreenEarthNet's "
     "fourth band is B8A at 20 m).",
 ]
