@@ -55,21 +55,6 @@ def masked_l1(y_true, y_pred):
     return tf.reduce_sum(tf.abs(y_true - y_pred) * valid) / tf.maximum(tf.reduce_sum(valid), 1.0)
 
 
-def masked_log_mse(y_true, y_pred):
-    """10 log10 of each example's MSE over its target pixels (reflectance x 10000; a floor of 10^2, i.e. 40 dB),
-    averaged over the examples that have target pixels: minus the mean per-example PSNR, up to a constant. Each
-    example counts in decibels, as in the benchmark (a mean of per-scenario PSNR gains), so that sets with small
-    errors (smooth 20 m data) weigh as much as sets with large ones."""
-    import tensorflow as tf  # noqa: PLC0415
-
-    valid = tf.cast(y_true > -10000, y_pred.dtype)
-    count = tf.reduce_sum(valid, axis=[1, 2, 3])
-    mse = tf.reduce_sum(tf.square(y_true - y_pred) * valid, axis=[1, 2, 3]) / tf.maximum(count, 1.0)
-    db = 10.0 * tf.math.log(mse + 100.0) / tf.math.log(10.0)
-    has = tf.cast(count > 0, y_pred.dtype)
-    return tf.reduce_sum(db * has) / tf.maximum(tf.reduce_sum(has), 1.0)
-
-
 def _example_db(target, estimate, valid):
     """10 log10 of each example's MSE over ``valid`` (+ 10^2, as masked_log_mse) and whether it has pixels."""
     import tensorflow as tf  # noqa: PLC0415
@@ -77,6 +62,17 @@ def _example_db(target, estimate, valid):
     count = tf.reduce_sum(valid, axis=[1, 2, 3])
     mse = tf.reduce_sum(tf.square(target - estimate) * valid, axis=[1, 2, 3]) / tf.maximum(count, 1.0)
     return 10.0 * tf.math.log(mse + 100.0) / tf.math.log(10.0), tf.cast(count > 0, estimate.dtype)
+
+
+def masked_log_mse(y_true, y_pred):
+    """10 log10 of each example's MSE over its target pixels (reflectance x 10000; a floor of 10^2, i.e. 40 dB),
+    averaged over the examples that have target pixels: minus the mean per-example PSNR, up to a constant. Each
+    example counts in decibels, as in the benchmark (a mean of per-scenario PSNR gains), so that sets with small
+    errors (smooth 20 m data) weigh as much as sets with large ones."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    db, has = _example_db(y_true, y_pred, tf.cast(y_true > -10000, y_pred.dtype))
+    return tf.reduce_sum(db * has) / tf.maximum(tf.reduce_sum(has), 1.0)
 
 
 def masked_log_mse_safe(y_true, y_pred):
@@ -425,6 +421,12 @@ def _train(network: str, options: dict, folders: list[Path], out_dir: Path, *, v
         targets = [k for k in TARGETS if k in outputs]
         trainable = keras.Model(model.inputs, {k: outputs[k] for k in targets})
         trainable.compile(optimizer=keras.optimizers.Adam(learning_rate), loss={k: LOSSES[loss] for k in targets})
+    input_keys = [t.name.split(":")[0] for t in model.inputs]
+    if loss in GAPFILLING_LOSSES:  # before the run starts: nothing of it is written
+        missing = [k for k in GAPFILLING_KEYS if k not in input_keys]
+        if missing or targets != ["s2_target"]:
+            raise DecloudInputError(f"loss {loss}: compares with the linear gap-filling of t-1 and t+1, which "
+                                    f"{network} does not take ({', '.join(missing) or 'a 20 m output'})")
         if init_weights is not None:
             _load_weights(trainable, init_weights, "--init-weights", network, options)
     info = {"network": network, "options": options, "dataset": [str(p.resolve()) for p in folders],
@@ -440,15 +442,10 @@ def _train(network: str, options: dict, folders: list[Path], out_dir: Path, *, v
         _clear(out_dir)
     write_json(out_dir / RUN_FILE, {"network": network, "options": options, "epochs": epochs,
                                     "init_weights": info["init_weights"]}, what="run description")
-    input_keys = [t.name.split(":")[0] for t in model.inputs]
     train_ds = _pipeline(folders, input_keys, targets, batch_size, shuffle=True, seed=seed)
     valid_ds = (_pipeline(Path(valid_dir), input_keys, targets, batch_size, shuffle=False, seed=seed)
                 if valid_dir else None)
     if loss in GAPFILLING_LOSSES:
-        missing = [k for k in GAPFILLING_KEYS if k not in input_keys]
-        if missing or targets != ["s2_target"]:
-            raise DecloudInputError(f"loss {loss}: compares with the linear gap-filling of t-1 and t+1, which "
-                                    f"{network} does not take ({', '.join(missing) or 'a 20 m output'})")
         train_ds = train_ds.map(_with_gapfilling)
         valid_ds = valid_ds.map(_with_gapfilling) if valid_ds is not None else None
     monitor = "val_loss" if valid_ds is not None else "loss"

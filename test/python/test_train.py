@@ -348,3 +348,4 @@ def test_the_safe_loss_needs_a_network_that_takes_the_neighbours(tmp_path):
                                                 "and t\\+1, which ssop_unet does not take"):
         train("ssop_unet", tmp_path / "records", tmp_path / "run", options={**TINY}, epochs=1, batch_size=2,
               verbose=0, loss="log_mse_safe")
+    assert not (tmp_path / "run" / "run.json").exists()  # refused before the run started
