@@ -118,8 +118,8 @@ def main() -> None:
                 # hits one run or the other; each run pays the whole fixed cost (process, TensorFlow, model)
                 runs = [app_run(model_dir, images[s][0], tmp / f"out_{name}_{s}.tif", tile)
                         for _ in range(repeats if s == size else 1)]
-                mpx, seconds, rss = max(runs, key=lambda r: r[0])
-                rss = max(r[2] for r in runs)
+                mpx, seconds, _ = max(runs, key=lambda r: r[0])
+                rss = max(r[2] for r in runs)  # the peak over all of them
                 print(f"{name}_engine_{s}px_mpx_s: {mpx:.3f}", flush=True)
                 print(f"{name}_engine_{s}px_seconds: {seconds:.1f}", flush=True)
                 print(f"{name}_peak_rss_{s}px_mb: {rss:.0f}", flush=True)

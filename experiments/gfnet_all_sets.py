@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from decloud.scenarios import SPLITS, training_examples
+from decloud.train import LOSSES
 
 # Patch side and number of examples per set: the patch is the largest multiple of 32 that fits the set (with room
 # for random crops where the set is large); counts roughly follow the number of distinct training scenarios.
@@ -54,7 +55,7 @@ def main(argv=None) -> int:
     p.add_argument("--holes", type=float, default=0.15,
                    help="share of examples with nodata holes in t-1, t+1 or t (gfnet-v2: 0.15, gfnet-v3: 0.35); "
                         "a new value needs a new --work folder (its examples are cached)")
-    p.add_argument("--loss", default="log_mse", choices=("l1", "log_mse", "log_mse_safe"))
+    p.add_argument("--loss", default="log_mse", choices=sorted(LOSSES))
     p.add_argument("--option", action="append", default=[], help="network option KEY=VALUE (e.g. width=0.25)")
     p.add_argument("--without", action="append", default=[], choices=sorted(PLAN), metavar="SET",
                    help="leave this set out of training entirely (a region the model never saw: its whole series "
