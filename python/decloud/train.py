@@ -427,7 +427,8 @@ def _train(network: str, options: dict, folders: list[Path], out_dir: Path, *, v
         if missing or targets != ["s2_target"]:
             raise DecloudInputError(f"loss {loss}: compares with the linear gap-filling of t-1 and t+1, which "
                                     f"{network} does not take ({', '.join(missing) or 'a 20 m output'})")
-        if init_weights is not None:
+    if init_weights is not None:
+        with scope.scope():
             _load_weights(trainable, init_weights, "--init-weights", network, options)
     info = {"network": network, "options": options, "dataset": [str(p.resolve()) for p in folders],
             "validation": str(Path(valid_dir).resolve()) if valid_dir else None,
