@@ -233,6 +233,68 @@ def dilate(x, size: int):
     return out
 
 
+def regression_coefficients(mom, ridge: float = REGRESSION_RIDGE):
+    """Per band, the least-squares fit ``y ~ a + c1 xb + c2 xa`` (slopes with ridge ``ridge``, clipped to
+    [-1.5, 1.5]) from the moments [..., 8]: means of y, xb, xa, xb^2, xa^2, xb xa, xb y, xa y. Returns (a, c1, c2)."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    my, mb, ma = mom[..., 0], mom[..., 1], mom[..., 2]
+    sbb = mom[..., 3] - mb * mb + ridge
+    saa = mom[..., 4] - ma * ma + ridge
+    sab = mom[..., 5] - mb * ma
+    sby = mom[..., 6] - mb * my
+    say = mom[..., 7] - ma * my
+    det = sbb * saa - sab * sab
+    c1 = tf.clip_by_value((saa * sby - sab * say) / det, -1.5, 1.5)
+    c2 = tf.clip_by_value((sbb * say - sab * sby) / det, -1.5, 1.5)
+    return my - c1 * mb - c2 * ma, c1, c2
+
+
+def held_out_errors(y, d_b, d_a, xb, xa, weight, cell: int = REGRESSION_CELL, ridge: float = REGRESSION_RIDGE,
+                    prior: float = REGRESSION_PRIOR):
+    """How well each way of filling a cloud explains t's clear pixels it was NOT fitted on: per cell of
+    ``cell`` pixels with clear pixels (``weight`` > 0), the mean squared error (mean over the bands) there of
+    the estimate fitted on the other 8 cells of its 3 x 3 window (shrunk towards the scene by ``prior``, as
+    the candidates are): the gap-filling alone (``y`` = t minus it), the gap-filling + local bias, t-1 + local
+    bias (``d_b`` = t minus t-1), t+1 + local bias (``d_a``), the local regression of ``y`` on (``xb``,
+    ``xa``), the scene-wide regression. Leave-one-cell-out in closed form from the cells' moments, so it costs
+    little; a cloud is filled from around it the same way, so the error held out is the one to expect there.
+    Returns (4 + log10 of each error plus 1e-6 (reflectance 0.001) [B, h, w, 6] at the cells' grid, the cells'
+    share of clear pixels [B, h, w, 1]). ``y``, ``d_b``, ``d_a``, ``xb``, ``xa``: [B, H, W, bands], ``weight``
+    [B, H, W, 1]; H and W multiples of ``cell``."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    prods = [y, xb, xa, xb * xb, xa * xa, xb * xa, xb * y, xa * y, y * y, d_b, d_b * d_b, d_a, d_a * d_a]
+    cells = tf.stack([cell_mean(p_ * weight, cell) for p_ in prods], axis=-1)  # [B, h, w, bands, 13]
+    wcell = cell_mean(weight, cell)[..., None]  # [B, h, w, 1, 1]
+    glob = tf.math.divide_no_nan(tf.reduce_mean(cells, axis=[1, 2], keepdims=True),
+                                 tf.reduce_mean(wcell, axis=[1, 2], keepdims=True))
+    shape = tf.shape(cells)
+
+    def window_sum(x):  # the sum over each 3 x 3 window of cells (none outside the image)
+        return tf.nn.avg_pool2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), 3, 1, "VALID") * 9.0
+
+    around = tf.reshape(window_sum(tf.reshape(cells, tf.concat([shape[:3], [-1]], 0))), shape) - cells
+    waround = window_sum(wcell[..., 0])[..., None] - wcell  # the 8 other cells
+    fit = (around / 8.0 + prior * glob) / (waround / 8.0 + prior)  # the moments a hole's fill is made from
+    here = tf.math.divide_no_nan(cells, wcell)  # the held-out cell's own moments
+    e = [here[..., k] for k in range(13)]
+    ey, eb, ea, ebb, eaa, eba, eby, eay, eyy, edb, edbb, eda, edaa = e
+
+    def regression_error(a, c1, c2):  # E[(y - a - c1 xb - c2 xa)^2] over the cell
+        return (eyy + a * a + c1 * c1 * ebb + c2 * c2 * eaa - 2 * a * ey - 2 * c1 * eby - 2 * c2 * eay
+                + 2 * a * c1 * eb + 2 * a * c2 * ea + 2 * c1 * c2 * eba)
+
+    def bias_error(m, e1, e2):  # E[(d - m)^2] over the cell, m the mean of d around it
+        return e2 - 2 * m * e1 + m * m
+
+    errors = [eyy, bias_error(fit[..., 0], ey, eyy), bias_error(fit[..., 9], edb, edbb),
+              bias_error(fit[..., 11], eda, edaa), regression_error(*regression_coefficients(fit, ridge)),
+              regression_error(*regression_coefficients(glob, ridge))]
+    logs = [tf.math.log(tf.maximum(tf.reduce_mean(err, axis=3), 0.0) + 1e-6) / tf.math.log(10.0) + 4.0
+            for err in errors]
+    return tf.stack(logs, axis=-1), wcell[..., 0]
+
 def _gfnet_layers(keras):
     """The graph-side layers of ``gfnet`` (built on demand: keras is imported only when a network is built)."""
     import tensorflow as tf  # noqa: PLC0415
@@ -294,18 +356,8 @@ def _gfnet_layers(keras):
         prods = [y, xb, xa, xb * xb, xa * xa, xb * xa, xb * y, xa * y]
         local, glob, shape = window_moments(prods, weight, cell, prior)
 
-        def solve(mom):
-            mom = tf.reshape(mom, tf.concat([tf.shape(mom)[:3], [-1, 8]], 0))
-            my, mb, ma = mom[..., 0], mom[..., 1], mom[..., 2]
-            sbb = mom[..., 3] - mb * mb + ridge
-            saa = mom[..., 4] - ma * ma + ridge
-            sab = mom[..., 5] - mb * ma
-            sby = mom[..., 6] - mb * my
-            say = mom[..., 7] - ma * my
-            det = sbb * saa - sab * sab
-            c1 = tf.clip_by_value((saa * sby - sab * say) / det, -1.5, 1.5)
-            c2 = tf.clip_by_value((sbb * say - sab * sby) / det, -1.5, 1.5)
-            return my - c1 * mb - c2 * ma, c1, c2  # [B, h, w, bands] each
+        def solve(mom):  # [B, h, w, bands] each
+            return regression_coefficients(tf.reshape(mom, tf.concat([tf.shape(mom)[:3], [-1, 8]], 0)), ridge)
 
         # (each coefficient upsampled on its own: slicing full-resolution planes copies them)
         coef = [tf.image.resize(c, shape[1:3], method="bilinear") for c in solve(local)]
@@ -345,17 +397,17 @@ def _gfnet_layers(keras):
 
         def __init__(self, levels: int = 5, margin: int = 2, use_mask: bool = True, use_dates: bool = True,
                      scale: int = 1, regression: bool = True, one_sided: bool = False, fit_residual: bool = False,
-                     **kwargs):
+                     held_out: bool = False, **kwargs):
             super().__init__(**kwargs)
             self.levels, self.margin, self.use_mask, self.use_dates = levels, margin, use_mask, use_dates
             self.scale, self.regression = scale, regression
-            self.one_sided, self.fit_residual = one_sided, fit_residual
+            self.one_sided, self.fit_residual, self.held_out = one_sided, fit_residual, held_out
 
         def get_config(self):
             return {**super().get_config(), "levels": self.levels, "margin": self.margin,
                     "use_mask": self.use_mask, "use_dates": self.use_dates, "scale": self.scale,
                     "regression": self.regression, "one_sided": self.one_sided,
-                    "fit_residual": self.fit_residual}
+                    "fit_residual": self.fit_residual, "held_out": self.held_out}
 
         def call(self, t, tm1, tp1, cloud, ts_t, ts_tm1, ts_tp1):
             multiple = 32 * self.scale
@@ -412,6 +464,13 @@ def _gfnet_layers(keras):
                     weights.append(clear_t * vgf)
             clear = (1.0 - cloudy) * vt if self.use_mask else vt
             planes = [tn, clear, bn, an, gf, vb, va]
+            reliability = None
+            if self.held_out:
+                # each way of filling, scored on t's clear pixels it was not fitted on, spread into the cells
+                # without any (a cloud's cells take the errors of the cells around, a scene without clear pixels
+                # the scene's: none, 0)
+                errors, wcell = held_out_errors(d_gf, d_b, d_a, bn, an, stats)
+                reliability = push_pull(errors, tf.repeat(wcell, 6, axis=-1), 1, fractional=True)
 
             def one_weight_per_channel(ws):
                 return tf.concat([tf.repeat(w_, 4, axis=-1) for w_ in ws], -1)
@@ -438,8 +497,11 @@ def _gfnet_layers(keras):
                 planes = tf.concat([cell_mean(p, k) for p in planes], -1)
                 stats = low[id(stats)] if id(stats) in low else cell_mean(stats, k)
             ones = tf.ones_like(planes[..., :1])
+            extra = []
+            if reliability is not None:
+                extra = [tf.image.resize(reliability, tf.shape(planes)[1:3], method="bilinear")]
             features = tf.concat([planes, spread, density(stats, 8 // self.scale), density(stats, 32 // self.scale),
-                                  w * ones, gap_b * ones, gap_a * ones], -1)
+                                  w * ones, gap_b * ones, gap_a * ones, *extra], -1)
             # Candidate corrections of the gap-filling, each an estimate minus the gap-filling: the gap-filling
             # + the local bias of t; t-1 + its local bias; t+1 + its local bias; t itself (masks over-flag: a
             # "cloudy" pixel may be clear ground or a thin veil) -- zero where the date has no data. With
@@ -500,7 +562,7 @@ def _gfnet_layers(keras):
 
 def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False, use_mask: bool = True,
           use_dates: bool = True, residual: bool = True, levels: int = 5, margin: int = 2, scale: int = 2,
-          regression: bool = True, one_sided: bool = True, fit_residual: bool = True):
+          regression: bool = True, one_sided: bool = True, fit_residual: bool = True, held_out: bool = False):
     """Gap-filling-residual multi-temporal U-Net: S2 at t (cloudy) with its cloud mask ``cloud_t``, S2 at t-1
     and t+1, their dates (and optionally S1 at the three dates, a DEM). Its output is the in-graph linear
     gap-filling plus a learned correction whose last convolution starts at zero: the untrained network IS the
@@ -517,7 +579,10 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     (without, the correction learnt where both have data is applied there); and the free residual is left out
     there (the correction is the candidates' mix alone). ``fit_residual`` (on since gfnet-v3):
     the U-Net also sees how well the local regression explains t's clear pixels (spread into the clouds), to know
-    where to trust it. gfnet-v2 was trained with both off.
+    where to trust it. gfnet-v2 was trained with both off. ``held_out``: the U-Net also sees, for each way of
+    filling (the gap-filling alone, with the local bias, t-1 or t+1 with it, the two regressions), its error on
+    t's clear pixels held out from its fit (leave one 32-pixel cell out), spread into the clouds: which of them
+    to trust in this scene, not one mix learnt for all.
 
     ``scale`` 2 (default): the U-Net works at half resolution (its output, mix weights and residual, is
     upsampled), the gap-filling and the candidates at full resolution: about 3 times faster than ``scale`` 1.
@@ -539,7 +604,7 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     gf, vgf, vt, tn, features, candidates, both = Features(levels=levels, margin=margin, use_mask=use_mask,
                                                      use_dates=use_dates, scale=scale, regression=regression,
                                                      one_sided=one_sided, fit_residual=fit_residual,
-                                                     name="gapfill_features")(
+                                                     held_out=held_out, name="gapfill_features")(
         inputs["s2_t"], inputs["s2_tm1"], inputs["s2_tp1"], inputs["cloud_t"], inputs["s2_timestamp_t"],
         inputs["s2_timestamp_tm1"], inputs["s2_timestamp_tp1"])
     if with_sar:

@@ -156,3 +156,83 @@ def test_no_free_residual_where_a_neighbour_has_no_data():
     np.testing.assert_allclose(gated[:, 4:], mix[:, 4:] * 10000, atol=0.05)
     np.testing.assert_allclose(gated[:, :4], (mix[:, :4] + free) * 10000, atol=0.05)
     np.testing.assert_allclose(plain, (mix + free) * 10000, atol=0.05)
+
+
+def test_held_out_errors_are_leave_one_cell_out():
+    """gfnet's held_out features: each way of filling fitted on the 8 cells around a cell (shrunk towards the
+    scene, as the candidates are) and scored on that cell's clear pixels, equal to a brute-force numpy fit."""
+    import tensorflow as tf
+
+    from decloud.networks import REGRESSION_PRIOR, REGRESSION_RIDGE, held_out_errors
+
+    rng = np.random.default_rng(3)
+    cell, n = 4, 4  # a 4 x 4 grid of 4-pixel cells, 2 bands
+    xb = rng.normal(0.2, 0.05, (1, cell * n, cell * n, 2))
+    xa = xb + rng.normal(0.01, 0.02, xb.shape)
+    t = 0.7 * xb + 0.4 * xa + rng.normal(0.0, 0.01, xb.shape)
+    gf = 0.5 * (xb + xa)
+    weight = (rng.random((1, cell * n, cell * n, 1)) > 0.3).astype(np.float64)
+    weight[:, :cell, :cell] = 0.0  # a cell without clear pixels: no error of its own
+    args = [a.astype(np.float32) for a in (t - gf, t - xb, t - xa, xb, xa, weight)]
+    logs, share = held_out_errors(*[tf.constant(a) for a in args], cell=cell)
+    logs, share = logs.numpy()[0], share.numpy()[0, ..., 0]
+
+    w = weight[0, ..., 0] > 0
+    y, db, da, b, a, tt = (t - gf)[0], (t - xb)[0], (t - xa)[0], xb[0], xa[0], t[0]
+    cells = [(i, j) for i in range(n) for j in range(n)]
+
+    def pixels(i, j):
+        m = np.zeros_like(w)
+        m[i * cell:(i + 1) * cell, j * cell:(j + 1) * cell] = True
+        return m & w
+
+    def shrunk_mean(values, i, j):
+        """the mean of values over the 8 cells around (i, j), shrunk towards the scene-wide mean (as gfnet)"""
+        around = np.zeros_like(w)
+        for di in (-1, 0, 1):
+            for dj in (-1, 0, 1):
+                if (di or dj) and 0 <= i + di < n and 0 <= j + dj < n:
+                    around |= pixels(i + di, j + dj)
+        s = values[around].sum(0) / cell ** 2 / 8.0
+        k = around.sum() / cell ** 2 / 8.0
+        return (s + REGRESSION_PRIOR * values[w].mean(0)) / (k + REGRESSION_PRIOR)
+
+    def regression(mom):
+        my, mb, ma, bb, aa, ba, by, ay = mom
+        sbb, saa, sab = bb - mb * mb + REGRESSION_RIDGE, aa - ma * ma + REGRESSION_RIDGE, ba - mb * ma
+        sby, say = by - mb * my, ay - ma * my
+        det = sbb * saa - sab * sab
+        c1 = np.clip((saa * sby - sab * say) / det, -1.5, 1.5)
+        c2 = np.clip((sbb * say - sab * sby) / det, -1.5, 1.5)
+        return my - c1 * mb - c2 * ma, c1, c2
+
+    prods = [y, b, a, b * b, a * a, b * a, b * y, a * y]
+    for i, j in cells:
+        here = pixels(i, j)
+        assert share[i, j] == pytest.approx(here.sum() / cell ** 2, abs=1e-6)
+        if not here.any():
+            continue
+        c0, c1, c2 = regression([shrunk_mean(p, i, j) for p in prods])
+        g0, g1, g2 = regression([p[w].mean(0) for p in prods])
+        expected = [
+            np.mean(y[here] ** 2),
+            np.mean((y[here] - shrunk_mean(y, i, j)) ** 2),
+            np.mean((db[here] - shrunk_mean(db, i, j)) ** 2),
+            np.mean((da[here] - shrunk_mean(da, i, j)) ** 2),
+            np.mean((y[here] - c0 - c1 * b[here] - c2 * a[here]) ** 2),
+            np.mean((y[here] - g0 - g1 * b[here] - g2 * a[here]) ** 2),
+        ]
+        np.testing.assert_allclose(logs[i, j], np.log10(np.array(expected) + 1e-6) + 4.0, atol=2e-3)
+    # the regression of t on its neighbours explains t far better than the gap-filling alone
+    assert np.all(logs[..., 4][share > 0] < logs[..., 0][share > 0] - 0.3)
+
+
+def test_gfnet_with_held_out_errors_is_still_the_gap_filling_untrained():
+    tm1, tp1 = _landscape(160, 160)
+    t = (0.5 * (tm1 + tp1) + 50.0).astype(np.float32)
+    cloud = np.zeros((160, 160), bool)
+    cloud[40:80, 30:90] = True
+    x = _inputs(np.where(cloud[..., None], 8000.0, t).astype(np.float32), tm1, tp1, cloud)
+    plain, held = get_model("gfnet"), get_model("gfnet", held_out=True)
+    np.testing.assert_allclose(held(x)["s2_target"].numpy(), plain(x)["s2_target"].numpy(), atol=0.01)
+    assert held.count_params() > plain.count_params()  # the U-Net reads 6 more planes
