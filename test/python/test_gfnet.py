@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from decloud.networks import _gfnet_layers, _keras, get_model
+import tensorflow as tf
+from decloud.networks import REGRESSION_PRIOR, REGRESSION_RIDGE, _gfnet_layers, _keras, get_model, held_out_errors
 from decloud.scenarios import linear_gapfill
 
 NODATA = -10000
@@ -161,10 +162,6 @@ def test_no_free_residual_where_a_neighbour_has_no_data():
 def test_held_out_errors_are_leave_one_cell_out():
     """gfnet's held_out features: each way of filling fitted on the 8 cells around a cell (shrunk towards the
     scene, as the candidates are) and scored on that cell's clear pixels, equal to a brute-force numpy fit."""
-    import tensorflow as tf
-
-    from decloud.networks import REGRESSION_PRIOR, REGRESSION_RIDGE, held_out_errors
-
     rng = np.random.default_rng(3)
     cell, n = 4, 4  # a 4 x 4 grid of 4-pixel cells, 2 bands
     xb = rng.normal(0.2, 0.05, (1, cell * n, cell * n, 2))
@@ -178,7 +175,7 @@ def test_held_out_errors_are_leave_one_cell_out():
     logs, share = logs.numpy()[0], share.numpy()[0, ..., 0]
 
     w = weight[0, ..., 0] > 0
-    y, db, da, b, a, tt = (t - gf)[0], (t - xb)[0], (t - xa)[0], xb[0], xa[0], t[0]
+    y, db, da, b, a = (t - gf)[0], (t - xb)[0], (t - xa)[0], xb[0], xa[0]
     cells = [(i, j) for i in range(n) for j in range(n)]
 
     def pixels(i, j):
