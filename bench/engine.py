@@ -10,7 +10,10 @@ parameters) and a small variant (widths 16..128):
     GDAL_CACHEMAX=128 (GDAL's block cache otherwise grows to 5 % of the machine's RAM).
 
 Prints `name: value` lines: engine_mpx_s, bare_tf_mpx_s, ratio (engine / bare, for the big model) and
-peak_rss_mb (the app, largest image), plus the same figures per model and image size.
+peak_rss_mb (the app, largest image), plus the same figures per model and image size, and per model where the
+app's time goes: `<model>_marginal_ratio` (its time per pixel between the two sizes, against bare TensorFlow's)
+and `<model>_fixed_seconds` (what each run pays whatever the size: process, TensorFlow runtime, model loading,
+graph optimisation at the first tile; the bare side's warm-up leaves it out).
 
     python bench/engine.py            # 4096 x 4096 image (several minutes on 2 cores)
     python bench/engine.py --quick    # 1024 x 1024, under a minute
@@ -124,7 +127,17 @@ def main() -> None:
                 print(f"{name}_engine_{s}px_seconds: {seconds:.1f}", flush=True)
                 print(f"{name}_peak_rss_{s}px_mb: {rss:.0f}", flush=True)
                 results[(name, s)] = (mpx, rss)
+                results[(name, s, "seconds")] = seconds
             results[name] = bare
+            # Where the app's time goes: the two sizes give its time per pixel (the marginal throughput, against
+            # bare TensorFlow's) and its fixed cost per run (process, TensorFlow runtime, model, graph
+            # optimisation at the first tile), which the bare side's warm-up leaves out.
+            pixels = [s * s / 1e6 for s in sizes]
+            seconds = [results[(name, s, "seconds")] for s in sizes]
+            if seconds[1] > seconds[0]:
+                marginal = (pixels[1] - pixels[0]) / (seconds[1] - seconds[0])
+                print(f"{name}_marginal_ratio: {marginal / bare:.3f}", flush=True)
+                print(f"{name}_fixed_seconds: {seconds[1] - pixels[1] / marginal:.2f}", flush=True)
         engine, rss = results[("unet", size)]
         print(f"engine_mpx_s: {engine:.3f}")
         print(f"bare_tf_mpx_s: {results['unet']:.3f}")
