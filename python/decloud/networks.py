@@ -197,6 +197,7 @@ DAY_SECONDS = 86400.0
 CANDIDATES = 4  # gfnet's candidate corrections without the regressions (see GapFillFeatures)
 REGRESSION_CELL = 32  # pixels: the cell of the local regression's statistics (3 x 3 cells: a 96-pixel window)
 REGRESSION_RIDGE = 1e-3  # reflectance**2: pulls the regression towards the gap-filling + local bias
+SELECT_TEMPERATURE = 0.1  # log10 of the held-out error: 0.1 apart (26 %) is a factor e in the selection's weights
 REGRESSION_PRIOR = 0.05  # share of a window: weight of the scene-wide statistics in a window's regression
 
 
@@ -397,17 +398,18 @@ def _gfnet_layers(keras):
 
         def __init__(self, levels: int = 5, margin: int = 2, use_mask: bool = True, use_dates: bool = True,
                      scale: int = 1, regression: bool = True, one_sided: bool = False, fit_residual: bool = False,
-                     held_out: bool = False, **kwargs):
+                     held_out: bool = False, selected: bool = False, **kwargs):
             super().__init__(**kwargs)
             self.levels, self.margin, self.use_mask, self.use_dates = levels, margin, use_mask, use_dates
             self.scale, self.regression = scale, regression
             self.one_sided, self.fit_residual, self.held_out = one_sided, fit_residual, held_out
+            self.selected = selected
 
         def get_config(self):
             return {**super().get_config(), "levels": self.levels, "margin": self.margin,
                     "use_mask": self.use_mask, "use_dates": self.use_dates, "scale": self.scale,
                     "regression": self.regression, "one_sided": self.one_sided,
-                    "fit_residual": self.fit_residual, "held_out": self.held_out}
+                    "fit_residual": self.fit_residual, "held_out": self.held_out, "selected": self.selected}
 
         def call(self, t, tm1, tp1, cloud, ts_t, ts_tm1, ts_tp1):
             multiple = 32 * self.scale
@@ -465,7 +467,7 @@ def _gfnet_layers(keras):
             clear = (1.0 - cloudy) * vt if self.use_mask else vt
             planes = [tn, clear, bn, an, gf, vb, va]
             reliability = None
-            if self.held_out:
+            if self.held_out or self.selected:
                 # each way of filling, scored on t's clear pixels it was not fitted on, spread into the cells
                 # without any (a cloud's cells take the errors of the cells around, a scene without clear pixels
                 # the scene's: none, 0)
@@ -498,7 +500,7 @@ def _gfnet_layers(keras):
                 stats = low[id(stats)] if id(stats) in low else cell_mean(stats, k)
             ones = tf.ones_like(planes[..., :1])
             extra = []
-            if reliability is not None:
+            if self.held_out:
                 extra = [tf.image.resize(reliability, tf.shape(planes)[1:3], method="bilinear")]
             features = tf.concat([planes, spread, density(stats, 8 // self.scale), density(stats, 32 // self.scale),
                                   w * ones, gap_b * ones, gap_a * ones, *extra], -1)
@@ -512,6 +514,16 @@ def _gfnet_layers(keras):
             bias_gf, bias_b, bias_a = bias
             base = both * bias_gf + only_b * bias_b + only_a * bias_a if self.one_sided else vgf * bias_gf
             candidates = [base, vb * (bn + bias_b - gf), va * (an + bias_a - gf), vgf * vt * (tn - gf)] + fits
+            if self.selected:
+                # One more candidate, adaptive by construction: the ways of filling weighted by their held-out
+                # errors around (softmax of minus log10 error / SELECT_TEMPERATURE over: none (the gap-filling
+                # alone), its local bias, t-1 and t+1 with theirs, the two regressions), so that the mix needs no
+                # per-scene weights of its own to follow the way that explains t's clear pixels best.
+                p = tf.nn.softmax(-reliability / SELECT_TEMPERATURE, axis=-1)
+                p = tf.image.resize(p, tf.shape(t)[1:3], method="bilinear")
+                ways = [base, candidates[1], candidates[2], fits[0], fits[1]]
+                chosen = tf.add_n([p[..., k + 1:k + 2] * c for k, c in enumerate(ways)])
+                candidates.append(both * chosen)
             return gf, vgf, vt, tn, features, candidates, both
 
     class ResidualOutput(keras.layers.Layer):
@@ -562,7 +574,8 @@ def _gfnet_layers(keras):
 
 def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False, use_mask: bool = True,
           use_dates: bool = True, residual: bool = True, levels: int = 5, margin: int = 2, scale: int = 2,
-          regression: bool = True, one_sided: bool = True, fit_residual: bool = True, held_out: bool = False):
+          regression: bool = True, one_sided: bool = True, fit_residual: bool = True, held_out: bool = False,
+          selected: bool = False):
     """Gap-filling-residual multi-temporal U-Net: S2 at t (cloudy) with its cloud mask ``cloud_t``, S2 at t-1
     and t+1, their dates (and optionally S1 at the three dates, a DEM). Its output is the in-graph linear
     gap-filling plus a learned correction whose last convolution starts at zero: the untrained network IS the
@@ -582,7 +595,8 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     where to trust it. gfnet-v2 was trained with both off. ``held_out``: the U-Net also sees, for each way of
     filling (the gap-filling alone, with the local bias, t-1 or t+1 with it, the two regressions), its error on
     t's clear pixels held out from its fit (leave one 32-pixel cell out), spread into the clouds: which of them
-    to trust in this scene, not one mix learnt for all.
+    to trust in this scene, not one mix learnt for all. ``selected``: one more candidate, those ways weighted by
+    their held-out errors (a soft choice of the way that explains t's clear pixels best around each cloud).
 
     ``scale`` 2 (default): the U-Net works at half resolution (its output, mix weights and residual, is
     upsampled), the gap-filling and the candidates at full resolution: about 3 times faster than ``scale`` 1.
@@ -601,10 +615,13 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
         inputs[f"s2_timestamp_{d}"] = keras.Input((), name=f"s2_timestamp_{d}")
     if scale not in (1, 2):
         raise ValueError(f"gfnet: scale {scale} must be 1 or 2")
+    if selected and not regression:
+        raise ValueError("gfnet: selected needs regression (the regressions are among the ways it selects)")
     gf, vgf, vt, tn, features, candidates, both = Features(levels=levels, margin=margin, use_mask=use_mask,
                                                      use_dates=use_dates, scale=scale, regression=regression,
                                                      one_sided=one_sided, fit_residual=fit_residual,
-                                                     held_out=held_out, name="gapfill_features")(
+                                                     held_out=held_out, selected=selected,
+                                                     name="gapfill_features")(
         inputs["s2_t"], inputs["s2_tm1"], inputs["s2_tp1"], inputs["cloud_t"], inputs["s2_timestamp_t"],
         inputs["s2_timestamp_tm1"], inputs["s2_timestamp_tp1"])
     if with_sar:
@@ -625,7 +642,7 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     # 3x3 first and last convolutions (the paper's U-Nets use 5x5): these two run at full resolution on many
     # channels and dominate the cost of a small network.
     feats = _UNetEncoder(keras, widths, with_dem, False, kernel=3)(features, dem)
-    n = CANDIDATES + (2 if regression else 0)
+    n = CANDIDATES + (2 if regression else 0) + (1 if selected else 0)
     head = _unet_decoder(keras, [[f] for f in feats], widths, n + S2_BANDS, False, zero_init=residual,
                          kernel=3)["s2_target"]
     out = Output(residual=residual, candidates=n, free_where_both=one_sided, name="s2_target_raw")(

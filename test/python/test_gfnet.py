@@ -233,3 +233,24 @@ def test_gfnet_with_held_out_errors_is_still_the_gap_filling_untrained():
     plain, held = get_model("gfnet"), get_model("gfnet", held_out=True)
     np.testing.assert_allclose(held(x)["s2_target"].numpy(), plain(x)["s2_target"].numpy(), atol=0.01)
     assert held.count_params() > plain.count_params()  # the U-Net reads 6 more planes
+
+
+def test_selected_candidate_follows_the_way_with_the_smallest_held_out_error():
+    """gfnet's selected candidate: where t is its neighbours plus a scene-wide shift of 400 (haze), the local bias
+    of the gap-filling explains t's clear pixels exactly, so the candidate is that bias inside the cloud too."""
+    tm1, tp1 = _landscape(160, 160)
+    gf = linear_gapfill(tm1, tp1, STAMPS)
+    t = (gf + 400.0).astype(np.float32)
+    cloud = np.zeros((160, 160), bool)
+    cloud[48:112, 40:120] = True
+    x = _inputs(np.where(cloud[..., None], 9000.0, t).astype(np.float32), tm1, tp1, cloud)
+    features, _ = _gfnet_layers(_keras())
+    args = (x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"], x["s2_timestamp_t"], x["s2_timestamp_tm1"],
+            x["s2_timestamp_tp1"])
+    cands = features(scale=2, one_sided=True, fit_residual=True, selected=True)(*args)[5]
+    assert len(cands) == 7
+    chosen = np.asarray(cands[-1])[0, :160, :160] * 10000
+    np.testing.assert_allclose(chosen[cloud].mean(0), 400.0, atol=20.0)
+    assert get_model("gfnet", selected=True)(x)["s2_target"].shape == (1, 160, 160, 4)  # untrained: runs
+    with pytest.raises(ValueError, match="selected needs regression"):
+        get_model("gfnet", selected=True, regression=False)
