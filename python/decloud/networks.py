@@ -523,7 +523,9 @@ def _gfnet_layers(keras):
                 p = tf.image.resize(p, tf.shape(t)[1:3], method="bilinear")
                 ways = [base, candidates[1], candidates[2], fits[0], fits[1]]
                 chosen = tf.add_n([p[..., k + 1:k + 2] * c for k, c in enumerate(ways)])
-                candidates.append(both * chosen)
+                # no clear pixel of t at all: no error to choose by (the spread errors are all 0), no candidate
+                has = tf.cast(tf.reduce_sum(wcell, axis=[1, 2, 3], keepdims=True) > 0, chosen.dtype)
+                candidates.append(both * has * chosen)
             return gf, vgf, vt, tn, features, candidates, both
 
     class ResidualOutput(keras.layers.Layer):

@@ -252,5 +252,11 @@ def test_selected_candidate_follows_the_way_with_the_smallest_held_out_error():
     chosen = np.asarray(cands[-1])[0, :160, :160] * 10000
     np.testing.assert_allclose(chosen[cloud].mean(0), 400.0, atol=20.0)
     assert get_model("gfnet", selected=True)(x)["s2_target"].shape == (1, 160, 160, 4)  # untrained: runs
+    # t fully cloudy: no held-out error to choose by, no selected candidate
+    x["cloud_t"][:] = 1.0
+    args = (x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"], x["s2_timestamp_t"], x["s2_timestamp_tm1"],
+            x["s2_timestamp_tp1"])
+    cands = features(scale=2, one_sided=True, fit_residual=True, selected=True)(*args)[5]
+    assert np.all(np.asarray(cands[-1]) == 0.0)
     with pytest.raises(ValueError, match="selected needs regression"):
         get_model("gfnet", selected=True, regression=False)
