@@ -279,8 +279,7 @@ def held_out_errors(y, d_b, d_a, xb, xa, weight, cell: int = REGRESSION_CELL, ri
     waround = window_sum(wcell[..., 0])[..., None] - wcell  # the 8 other cells
     fit = (around / 8.0 + prior * glob) / (waround / 8.0 + prior)  # the moments a hole's fill is made from
     here = tf.math.divide_no_nan(cells, wcell)  # the held-out cell's own moments
-    e = [here[..., k] for k in range(13)]
-    ey, eb, ea, ebb, eaa, eba, eby, eay, eyy, edb, edbb, eda, edaa = e
+    ey, eb, ea, ebb, eaa, eba, eby, eay, eyy, edb, edbb, eda, edaa = tf.unstack(here, 13, axis=-1)
 
     def regression_error(a, c1, c2):  # E[(y - a - c1 xb - c2 xa)^2] over the cell
         return (eyy + a * a + c1 * c1 * ebb + c2 * c2 * eaa - 2 * a * ey - 2 * c1 * eby - 2 * c2 * eay
@@ -295,6 +294,7 @@ def held_out_errors(y, d_b, d_a, xb, xa, weight, cell: int = REGRESSION_CELL, ri
     logs = [tf.math.log(tf.maximum(tf.reduce_mean(err, axis=3), 0.0) + 1e-6) / tf.math.log(10.0) + 4.0
             for err in errors]
     return tf.stack(logs, axis=-1), wcell[..., 0]
+
 
 def _gfnet_layers(keras):
     """The graph-side layers of ``gfnet`` (built on demand: keras is imported only when a network is built)."""
