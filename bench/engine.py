@@ -126,19 +126,18 @@ def main() -> None:
                 print(f"{name}_engine_{s}px_mpx_s: {mpx:.3f}", flush=True)
                 print(f"{name}_engine_{s}px_seconds: {seconds:.1f}", flush=True)
                 print(f"{name}_peak_rss_{s}px_mb: {rss:.0f}", flush=True)
-                results[(name, s)] = (mpx, rss)
-                results[(name, s, "seconds")] = seconds
+                results[(name, s)] = (mpx, rss, seconds)
             results[name] = bare
             # Where the app's time goes: the two sizes give its time per pixel (the marginal throughput, against
             # bare TensorFlow's) and its fixed cost per run (process, TensorFlow runtime, model, graph
             # optimisation at the first tile), which the bare side's warm-up leaves out.
             pixels = [s * s / 1e6 for s in sizes]
-            seconds = [results[(name, s, "seconds")] for s in sizes]
+            seconds = [results[(name, s)][2] for s in sizes]
             if seconds[1] > seconds[0]:
                 marginal = (pixels[1] - pixels[0]) / (seconds[1] - seconds[0])
                 print(f"{name}_marginal_ratio: {marginal / bare:.3f}", flush=True)
                 print(f"{name}_fixed_seconds: {seconds[1] - pixels[1] / marginal:.2f}", flush=True)
-        engine, rss = results[("unet", size)]
+        engine, rss, _ = results[("unet", size)]
         print(f"engine_mpx_s: {engine:.3f}")
         print(f"bare_tf_mpx_s: {results['unet']:.3f}")
         print(f"ratio: {engine / results['unet']:.3f}")
