@@ -234,6 +234,22 @@ def dilate(x, size: int):
     return out
 
 
+def regression_products(y, xb, xa) -> list:
+    """The 8 products whose means ``regression_coefficients`` solves from: y, xb, xa, xb^2, xa^2, xb xa, xb y,
+    xa y."""
+    return [y, xb, xa, xb * xb, xa * xa, xb * xa, xb * y, xa * y]
+
+
+def cell_moments(prods, weight, cell: int):
+    """The weighted sums of ``prods`` [B, H, W, bands] each over the cells of ``cell`` x ``cell`` pixels,
+    divided by the cell's area, stacked: [B, h, w, bands, n]. Each weighted product is pooled at full
+    resolution, then stacked at the cells' size (stacking the full-resolution products first cost a quarter of
+    a tile's time)."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    return tf.stack([cell_mean(p * weight, cell) for p in prods], axis=-1)
+
+
 def regression_coefficients(mom, ridge: float = REGRESSION_RIDGE):
     """Per band, the least-squares fit ``y ~ a + c1 xb + c2 xa`` (slopes with ridge ``ridge``, clipped to
     [-1.5, 1.5]) from the moments [..., 8]: means of y, xb, xa, xb^2, xa^2, xb xa, xb y, xa y. Returns (a, c1, c2)."""
@@ -252,7 +268,7 @@ def regression_coefficients(mom, ridge: float = REGRESSION_RIDGE):
 
 
 def held_out_errors(y, d_b, d_a, xb, xa, weight, cell: int = REGRESSION_CELL, ridge: float = REGRESSION_RIDGE,
-                    prior: float = REGRESSION_PRIOR):
+                    prior: float = REGRESSION_PRIOR, regression_cells=None):
     """How well each way of filling a cloud explains t's clear pixels it was NOT fitted on: per cell of
     ``cell`` pixels with clear pixels (``weight`` > 0), the mean squared error (mean over the bands) there of
     the estimate fitted on the other 8 cells of its 3 x 3 window (shrunk towards the scene by ``prior``, as
@@ -262,11 +278,15 @@ def held_out_errors(y, d_b, d_a, xb, xa, weight, cell: int = REGRESSION_CELL, ri
     little; a cloud is filled from around it the same way, so the error held out is the one to expect there.
     Returns (4 + log10 of each error plus 1e-6 (reflectance 0.001) [B, h, w, 6] at the cells' grid, the cells'
     share of clear pixels [B, h, w, 1]). ``y``, ``d_b``, ``d_a``, ``xb``, ``xa``: [B, H, W, bands], ``weight``
-    [B, H, W, 1]; H and W multiples of ``cell``."""
+    [B, H, W, 1]; H and W multiples of ``cell``. ``regression_cells``: the ``cell_moments`` of the
+    ``regression_products`` with the same weight and cell, when the caller has them already (the regressions'
+    own), so that they are not computed twice."""
     import tensorflow as tf  # noqa: PLC0415
 
-    prods = [y, xb, xa, xb * xb, xa * xa, xb * xa, xb * y, xa * y, y * y, d_b, d_b * d_b, d_a, d_a * d_a]
-    cells = tf.stack([cell_mean(p_ * weight, cell) for p_ in prods], axis=-1)  # [B, h, w, bands, 13]
+    if regression_cells is None:
+        regression_cells = cell_moments(regression_products(y, xb, xa), weight, cell)
+    cells = tf.concat([regression_cells, cell_moments([y * y, d_b, d_b * d_b, d_a, d_a * d_a], weight, cell)],
+                      axis=-1)  # [B, h, w, bands, 13]
     wcell = cell_mean(weight, cell)[..., None]  # [B, h, w, 1, 1]
     glob = tf.math.divide_no_nan(tf.reduce_mean(cells, axis=[1, 2], keepdims=True),
                                  tf.reduce_mean(wcell, axis=[1, 2], keepdims=True))
@@ -323,15 +343,15 @@ def _gfnet_layers(keras):
         pooled = cell_mean(weight, factor)
         return tf.image.resize(pooled, tf.shape(weight)[1:3], method="bilinear")
 
-    def window_moments(prods, weight, cell: int, prior: float):
+    def window_moments(prods, weight, cell: int, prior: float, cells=None):
         """The means of ``prods`` (per band) over the pixels where ``weight`` > 0: per window of 3 x 3 cells of
         ``cell`` pixels, shrunk towards the scene-wide means by ``prior`` (a window without such pixels takes the
-        scene's), and scene-wide; all 0 where no pixel has weight. Returns (local [B, h, w, bands x n],
-        scene-wide [B, 1, 1, bands x n], the stacked products' shape)."""
-        # Each weighted product is pooled into its cells at full resolution, then stacked at the cells' size
-        # (stacking the full-resolution products first cost a quarter of a tile's time). The cells tile the
-        # (padded) image exactly, so the scene-wide means are the means of the cells.
-        cells = tf.stack([cell_mean(p * weight, cell) for p in prods], axis=-1)
+        scene's), and scene-wide; all 0 where no pixel has weight. ``cells``: their ``cell_moments`` if the
+        caller has them. Returns (local [B, h, w, bands x n], scene-wide [B, 1, 1, bands x n], the stacked
+        products' shape)."""
+        # The cells tile the (padded) image exactly, so the scene-wide means are the means of the cells.
+        if cells is None:
+            cells = cell_moments(prods, weight, cell)
         cshape = tf.shape(cells)  # [B, h, w, bands, n]
         cells = tf.reshape(cells, tf.concat([cshape[:3], [-1]], 0))
         shape = tf.concat([tf.shape(prods[0])[:3], cshape[3:]], 0)  # the stacked products' [B, H, W, bands, n]
@@ -345,7 +365,7 @@ def _gfnet_layers(keras):
         return (win + prior * glob) / (wwin + prior) * has, glob, shape
 
     def regressions(y, xb, xa, weight, cell: int = REGRESSION_CELL, ridge: float = REGRESSION_RIDGE,
-                    prior: float = REGRESSION_PRIOR):
+                    prior: float = REGRESSION_PRIOR, cells=None):
         """Per band, the least-squares fit of ``y`` (t minus the gap-filling) on the two neighbours ``xb``,
         ``xa``, over the pixels where ``weight`` > 0 (t's clear pixels): ``y ~ my + c1 (xb - mb) + c2 (xa - ma)``
         (ridge ``ridge`` on the slopes: with little variance, the fit is the local bias). Two fits: local
@@ -353,9 +373,8 @@ def _gfnet_layers(keras):
         window without clear pixels takes the scene's fit) and scene-wide. This is the per-band linear
         regression of t on (t-1, t+1) that QUALITY.md measures at 1 to 5 dB above the gap-filling on partly
         cloudy dates. Returns the two predicted corrections of the gap-filling, [B, H, W, bands] each. Sizes
-        must be multiples of ``cell``."""
-        prods = [y, xb, xa, xb * xb, xa * xa, xb * xa, xb * y, xa * y]
-        local, glob, shape = window_moments(prods, weight, cell, prior)
+        must be multiples of ``cell``. ``cells``: the ``cell_moments`` of the products, if the caller has them."""
+        local, glob, shape = window_moments(regression_products(y, xb, xa), weight, cell, prior, cells)
 
         def solve(mom):  # [B, h, w, bands] each
             return regression_coefficients(tf.reshape(mom, tf.concat([tf.shape(mom)[:3], [-1, 8]], 0)), ridge)
@@ -451,9 +470,12 @@ def _gfnet_layers(keras):
             else:
                 weights = [stats] * 6
             fits = []
+            # the cells' moments of the regression's products: shared by the regressions and the held-out errors
+            regression_cells = (cell_moments(regression_products(d_gf, bn, an), stats, REGRESSION_CELL)
+                                if self.regression or self.held_out or self.selected else None)
             if self.regression:
                 # the regression of t on (t-1, t+1) fitted on t's clear pixels: local and scene-wide
-                fits = [both * f for f in regressions(d_gf, bn, an, stats)]
+                fits = [both * f for f in regressions(d_gf, bn, an, stats, cells=regression_cells)]
                 if self.one_sided:
                     # where one neighbour has no data, the gap-filling is the other one: the regression of t on it
                     one_b = single_regressions(d_b, bn, clear_t * vb)
@@ -471,7 +493,7 @@ def _gfnet_layers(keras):
                 # each way of filling, scored on t's clear pixels it was not fitted on, spread into the cells
                 # without any (a cloud's cells take the errors of the cells around, a scene without clear pixels
                 # the scene's: none, 0)
-                errors, wcell = held_out_errors(d_gf, d_b, d_a, bn, an, stats)
+                errors, wcell = held_out_errors(d_gf, d_b, d_a, bn, an, stats, regression_cells=regression_cells)
                 reliability = push_pull(errors, tf.repeat(wcell, 6, axis=-1), 1, fractional=True)
 
             def one_weight_per_channel(ws):
