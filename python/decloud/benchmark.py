@@ -3,7 +3,10 @@ stacks run through the real applications and scored against its cloud-free refer
 
 For each folder (``S2_L2A_YYYYMMDD_B2B3B4B8.tif`` with ``_SCL.tif`` and/or ``_CLM.tif``): a folder whose name
 is a real set of :data:`decloud.scenarios.SPLITS` is read with that set's mask and only its test part is used;
-any other folder is used whole, with the ``mask`` asked for. Per scenario
+any other folder is used whole, with the ``mask`` asked for. A date whose mask calls it clear but which is far
+brighter in blue than its clear neighbours is a cloud the mask missed, and is never a reference or a neighbour
+(:func:`decloud.scenarios.missed_clouds`: a reference that is a cloud scores every method against the cloud).
+Per scenario
 (:func:`decloud.scenarios.test_scenarios` or :func:`decloud.scenarios.plan_scenarios`), the inputs are written
 as GeoTIFFs in a work folder (int16, nodata -10000, the series' grid; the cloud mask of t as uint8 0/1) and
 run through:

@@ -248,3 +248,35 @@ def test_real_set_uses_its_test_split(tmp_path):
             benchmark.score(linear_gapfill(scene.tm1, scene.tp1, scene.timestamps), scene)["psnr"], abs=0.02)
     model_rows = [r for r in rows if r["method"] == result.models[0].label]
     assert model_rows and all(r["error"] == "" and float(r["coverage"]) > 0.9 for r in model_rows)
+
+
+def _clear_series(offsets: list[int]) -> sc_module.Series:
+    """Five clear dates, 5 days apart, of one landscape plus ``offsets`` (x 10000) on every band."""
+    base = s2_like(SIZE, SIZE, seed=4, clouds=False).astype(np.int32)
+    days = tuple(date(2022, 6, 1 + 5 * k) for k in range(len(offsets)))
+    refl = np.stack([np.clip(base + o, 1, 32767) for o in offsets]).astype(np.int16)
+    return sc_module.Series("clear", days, refl, np.zeros(refl.shape[:3], bool), "scl", (0, 10, 0, 0, 0, -10), "")
+
+
+def test_a_clear_date_much_brighter_than_its_neighbours_is_a_missed_cloud_never_used():
+    # 06-11 is 0.3 brighter than both neighbours (a cloud its mask calls clear), 06-16 0.05 (haze, a real change)
+    series = _clear_series([0, 0, 3000, 500, 500])
+    assert sc_module.missed_clouds(series, range(5)) == {2}
+    assert sc_module.clear_dates(series) == [0, 1, 3, 4]
+    used = {i for s in plan_scenarios(series, cloudy_min=0.0) for i in (s.reference, s.before, s.after)}
+    assert 2 not in used and used
+    # a brightening that stays (a real change of the ground, or snow) is not flagged: it is like its next date
+    assert sc_module.missed_clouds(_clear_series([0, 0, 3000, 3000, 3000]), range(5)) == set()
+
+
+@pytest.mark.slow
+def test_only_belgium_2018_09_23_is_a_missed_cloud_in_the_real_sets():
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent (the real sets of ../shared/data)")
+    found = {}
+    for name, split in SPLITS.items():
+        series = load_series(SHARED / name, mask=split.mask)
+        clear = np.flatnonzero(series.cloud_fraction() <= 0.05)
+        found[name] = sorted(series.dates[i].isoformat() for i in sc_module.missed_clouds(series, clear))
+    assert found == {"bolzano-west": [], "greenearthnet-portugal": [], "greenearthnet-sweden": [],
+                     "worldcereal-belgium-a": ["2018-09-23"]}
