@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One leave-one-out model of experiments/results/unseen (the "several seeds" test of the selected candidate):
-#   bash loo_seeds.sh SET SEED base|sel
-# trains gfnet-v4's recipe (base) or the same with --option selected=true (sel) without SET, with SEED, on the
+#   bash loo_seeds.sh SET SEED base|sel|outlier
+# trains gfnet-v4's recipe (base) or the same with --option selected=true (sel) or --option outlier=true
+# (outlier) without SET, with SEED, on the
 # cached examples of work/gfnet3 (the seed changes the initial weights and the order of the batches, not the
 # examples), then averages epochs 10-12 into work/seed<SEED>-<variant>-<set>/gfnet-s<SEED><variant>-<short>.
 # Run from experiments/.
@@ -10,7 +11,12 @@ set_name=$1 seed=$2 variant=$3
 short=${set_name#greenearthnet-}
 work=work/seed${seed}-${variant}-${short}
 options=(--option width=0.25)
-[[ $variant == sel ]] && options+=(--option selected=true)
+case $variant in
+    base) ;;
+    sel) options+=(--option selected=true) ;;
+    outlier) options+=(--option outlier=true) ;;
+    *) echo "loo_seeds.sh: unknown variant $variant (base, sel, outlier)" >&2; exit 2 ;;
+esac
 mkdir -p "$work/data"
 for s in bolzano-west greenearthnet-portugal greenearthnet-sweden worldcereal-belgium-a; do
     [[ $s == "$set_name" ]] || ln -sfn "../../gfnet3/data/$s" "$work/data/$s"

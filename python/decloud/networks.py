@@ -364,6 +364,26 @@ def _gfnet_layers(keras):
         has = tf.cast(wsum > 0, cells.dtype)
         return (win + prior * glob) / (wwin + prior) * has, glob, shape
 
+    def outlier_features(xb, xa, vb, va, weight, cells, scale: int, prior: float = REGRESSION_PRIOR):
+        """How unlike the clear pixels its local fits come from each pixel is: per band, |t-1 minus its mean
+        over t's clear pixels of the window| in that window's standard deviations, and the same for t+1, as
+        log(1 + z), averaged over ``scale`` x ``scale`` pixels (the features' grid): 8 channels. The local
+        biases and regressions are fitted on t's clear pixels around a cloud; under the cloud, land unlike them
+        (a bright field among crops, a road, bare soil) is where they extrapolate, and where the gap-filling
+        alone may be better. 0 where the neighbour has no data, and everywhere when t has no clear pixel.
+        ``cells``: the ``cell_moments`` of the regression's products with ``weight``."""
+        local, _, _ = window_moments([xb], weight, REGRESSION_CELL, prior, cells)
+        mom = tf.reshape(local, tf.concat([tf.shape(local)[:3], [-1, 8]], 0))
+        mb, ma = mom[..., 1], mom[..., 2]
+        sb = tf.sqrt(tf.maximum(mom[..., 3] - mb * mb, 0.0) + 1e-6)
+        sa = tf.sqrt(tf.maximum(mom[..., 4] - ma * ma, 0.0) + 1e-6)
+        lb, la, lvb, lva = (cell_mean(x, scale) for x in (xb, xa, vb, va))
+        stats_ = [tf.image.resize(x, tf.shape(lb)[1:3], method="bilinear") for x in (mb, sb, ma, sa)]
+        has = tf.cast(tf.reduce_sum(weight, axis=[1, 2, 3], keepdims=True) > 0, xb.dtype)
+        zb = tf.math.log1p(tf.minimum(tf.abs(lb - stats_[0]) / stats_[1], 100.0)) * tf.floor(lvb) * has
+        za = tf.math.log1p(tf.minimum(tf.abs(la - stats_[2]) / stats_[3], 100.0)) * tf.floor(lva) * has
+        return tf.concat([zb, za], -1)
+
     def regressions(y, xb, xa, weight, cell: int = REGRESSION_CELL, ridge: float = REGRESSION_RIDGE,
                     prior: float = REGRESSION_PRIOR, cells=None):
         """Per band, the least-squares fit of ``y`` (t minus the gap-filling) on the two neighbours ``xb``,
@@ -417,18 +437,19 @@ def _gfnet_layers(keras):
 
         def __init__(self, levels: int = 5, margin: int = 2, use_mask: bool = True, use_dates: bool = True,
                      scale: int = 1, regression: bool = True, one_sided: bool = False, fit_residual: bool = False,
-                     held_out: bool = False, selected: bool = False, **kwargs):
+                     held_out: bool = False, selected: bool = False, outlier: bool = False, **kwargs):
             super().__init__(**kwargs)
             self.levels, self.margin, self.use_mask, self.use_dates = levels, margin, use_mask, use_dates
             self.scale, self.regression = scale, regression
             self.one_sided, self.fit_residual, self.held_out = one_sided, fit_residual, held_out
-            self.selected = selected
+            self.selected, self.outlier = selected, outlier
 
         def get_config(self):
             return {**super().get_config(), "levels": self.levels, "margin": self.margin,
                     "use_mask": self.use_mask, "use_dates": self.use_dates, "scale": self.scale,
                     "regression": self.regression, "one_sided": self.one_sided,
-                    "fit_residual": self.fit_residual, "held_out": self.held_out, "selected": self.selected}
+                    "fit_residual": self.fit_residual, "held_out": self.held_out, "selected": self.selected,
+                    "outlier": self.outlier}
 
         def call(self, t, tm1, tp1, cloud, ts_t, ts_tm1, ts_tp1):
             multiple = 32 * self.scale
@@ -472,7 +493,7 @@ def _gfnet_layers(keras):
             fits = []
             # the cells' moments of the regression's products: shared by the regressions and the held-out errors
             regression_cells = (cell_moments(regression_products(d_gf, bn, an), stats, REGRESSION_CELL)
-                                if self.regression or self.held_out or self.selected else None)
+                                if self.regression or self.held_out or self.selected or self.outlier else None)
             if self.regression:
                 # the regression of t on (t-1, t+1) fitted on t's clear pixels: local and scene-wide
                 fits = [both * f for f in regressions(d_gf, bn, an, stats, cells=regression_cells)]
@@ -495,6 +516,8 @@ def _gfnet_layers(keras):
                 # the scene's: none, 0)
                 errors, wcell = held_out_errors(d_gf, d_b, d_a, bn, an, stats, regression_cells=regression_cells)
                 reliability = push_pull(errors, tf.repeat(wcell, 6, axis=-1), 1, fractional=True)
+            if self.outlier:  # (stats at full resolution, as the regression's cells were made with)
+                outliers = outlier_features(bn, an, vb, va, stats, regression_cells, self.scale)
 
             def one_weight_per_channel(ws):
                 return tf.concat([tf.repeat(w_, 4, axis=-1) for w_ in ws], -1)
@@ -524,6 +547,8 @@ def _gfnet_layers(keras):
             extra = []
             if self.held_out:
                 extra = [tf.image.resize(reliability, tf.shape(planes)[1:3], method="bilinear")]
+            if self.outlier:
+                extra.append(outliers)
             features = tf.concat([planes, spread, density(stats, 8 // self.scale), density(stats, 32 // self.scale),
                                   w * ones, gap_b * ones, gap_a * ones, *extra], -1)
             # Candidate corrections of the gap-filling, each an estimate minus the gap-filling: the gap-filling
@@ -599,7 +624,7 @@ def _gfnet_layers(keras):
 def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False, use_mask: bool = True,
           use_dates: bool = True, residual: bool = True, levels: int = 5, margin: int = 2, scale: int = 2,
           regression: bool = True, one_sided: bool = True, fit_residual: bool = True, held_out: bool = False,
-          selected: bool = False):
+          selected: bool = False, outlier: bool = False):
     """Gap-filling-residual multi-temporal U-Net: S2 at t (cloudy) with its cloud mask ``cloud_t``, S2 at t-1
     and t+1, their dates (and optionally S1 at the three dates, a DEM). Its output is the in-graph linear
     gap-filling plus a learned correction whose last convolution starts at zero: the untrained network IS the
@@ -621,6 +646,8 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     t's clear pixels held out from its fit (leave one 32-pixel cell out), spread into the clouds: which of them
     to trust in this scene, not one mix learnt for all. ``selected``: one more candidate, those ways weighted by
     their held-out errors (a soft choice of the way that explains t's clear pixels best around each cloud).
+    ``outlier``: the U-Net also sees how far each pixel's t-1 and t+1 are from the clear pixels of t around it
+    (in local standard deviations, per band): where the local fits extrapolate.
 
     ``scale`` 2 (default): the U-Net works at half resolution (its output, mix weights and residual, is
     upsampled), the gap-filling and the candidates at full resolution: about 3 times faster than ``scale`` 1.
@@ -644,7 +671,7 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     gf, vgf, vt, tn, features, candidates, both = Features(levels=levels, margin=margin, use_mask=use_mask,
                                                      use_dates=use_dates, scale=scale, regression=regression,
                                                      one_sided=one_sided, fit_residual=fit_residual,
-                                                     held_out=held_out, selected=selected,
+                                                     held_out=held_out, selected=selected, outlier=outlier,
                                                      name="gapfill_features")(
         inputs["s2_t"], inputs["s2_tm1"], inputs["s2_tp1"], inputs["cloud_t"], inputs["s2_timestamp_t"],
         inputs["s2_timestamp_tm1"], inputs["s2_timestamp_tp1"])

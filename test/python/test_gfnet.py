@@ -260,3 +260,30 @@ def test_selected_candidate_follows_the_way_with_the_smallest_held_out_error():
     assert np.all(np.asarray(cands[-1]) == 0.0)
     with pytest.raises(ValueError, match="selected needs regression"):
         get_model("gfnet", selected=True, regression=False)
+
+
+def test_outlier_features_mark_land_unlike_the_clear_pixels_around():
+    """gfnet's outlier features: under a cloud, a field much brighter in t-1 and t+1 than t's clear pixels around
+    stands out (the local fits extrapolate there); the rest of the cloud does not; nothing when t is fully
+    cloudy; and the untrained network is still the gap-filling."""
+    tm1, tp1 = _landscape(160, 160)
+    tm1[60:76, 60:76] += 3000.0
+    tp1[60:76, 60:76] += 3000.0
+    t = (0.5 * (tm1 + tp1) + 50.0).astype(np.float32)
+    cloud = np.zeros((160, 160), bool)
+    cloud[40:100, 40:120] = True
+    x = _inputs(np.where(cloud[..., None], 8000.0, t).astype(np.float32), tm1, tp1, cloud)
+    features, _ = _gfnet_layers(_keras())
+    args = (x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"], x["s2_timestamp_t"], x["s2_timestamp_tm1"],
+            x["s2_timestamp_tp1"])
+    z = np.asarray(features(scale=2, one_sided=True, fit_residual=True, outlier=True)(*args)[4])[0, ..., -8:]
+    assert np.all(np.isfinite(z)) and z.shape[:2] == (96, 96)  # the features' grid: half resolution, padded to 192
+    field, rest = z[31:37, 31:37].mean(), z[22:48, 45:58].mean()
+    assert field > 2.0 and rest < 1.0, (field, rest)
+    plain, outlier = get_model("gfnet"), get_model("gfnet", outlier=True)
+    np.testing.assert_allclose(outlier(x)["s2_target"].numpy(), plain(x)["s2_target"].numpy(), atol=0.01)
+    x["cloud_t"][:] = 1.0
+    args = (x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"], x["s2_timestamp_t"], x["s2_timestamp_tm1"],
+            x["s2_timestamp_tp1"])
+    z = np.asarray(features(scale=2, one_sided=True, fit_residual=True, outlier=True)(*args)[4])[0, ..., -8:]
+    assert np.all(z == 0.0)
