@@ -184,24 +184,34 @@ def build_scene(series: Series, sc: Scenario) -> Scene:
                  sc.label(series))
 
 
+def missed_cloud_gaps(blue: Sequence[np.ndarray], usable: Sequence[np.ndarray], *,
+                      min_pixels: int = 100) -> dict[int, float]:
+    """The rule of ``MISSED_CLOUD_BLUE`` on dates in time order that their masks call clear: ``blue`` (B2 x
+    10000) and ``usable`` (valid and clear) per date, on one grid. Returns {position: how much brighter than
+    the nearer-in-brightness adjacent date, in median} for the missed clouds: brighter than each adjacent date
+    (previous and next, at least one compared on ``min_pixels`` common usable pixels) by more than the
+    threshold. Two adjacent missed clouds hide each other; one is what the real sets have."""
+    missed = {}
+    for k in range(len(blue)):
+        gaps = []
+        for j in (k - 1, k + 1):
+            if 0 <= j < len(blue) and blue[j].shape == blue[k].shape:
+                both = usable[k] & usable[j]
+                if both.sum() >= min_pixels:
+                    gaps.append(float(np.median(blue[k][both].astype(np.int32) - blue[j][both])))
+        if gaps and min(gaps) > MISSED_CLOUD_BLUE:
+            missed[k] = min(gaps)
+    return missed
+
+
 def missed_clouds(series: Series, candidates: Sequence[int], *, min_pixels: int = 100) -> set[int]:
-    """The dates of ``candidates`` (indices of dates their masks call clear) that are clouds the mask missed:
-    brighter in B2 than each adjacent candidate (previous and next in time, at least one compared) by more than
-    ``MISSED_CLOUD_BLUE`` in median over the pixels valid and clear in both (``min_pixels`` at least). Two
-    adjacent missed clouds hide each other; one is what the real sets have."""
+    """The dates of ``candidates`` (indices of dates their masks call clear) that are clouds the mask missed
+    (``missed_cloud_gaps`` among them in time order)."""
     order = sorted(set(candidates), key=lambda i: series.dates[i])
     usable = series.valid & ~series.cloud
-    blue = series.reflectance[..., 0]
-    missed = set()
-    for k, i in enumerate(order):
-        gaps = []
-        for j in (order[k - 1] if k else None, order[k + 1] if k + 1 < len(order) else None):
-            both = usable[i] & usable[j] if j is not None else None
-            if both is not None and both.sum() >= min_pixels:
-                gaps.append(float(np.median(blue[i][both].astype(np.int32) - blue[j][both])))
-        if gaps and min(gaps) > MISSED_CLOUD_BLUE:
-            missed.add(i)
-    return missed
+    gaps = missed_cloud_gaps([series.reflectance[i, ..., 0] for i in order], [usable[i] for i in order],
+                             min_pixels=min_pixels)
+    return {order[k] for k in gaps}
 
 
 def clear_dates(series: Series, *, clear_max: float = 0.02, dates: Sequence[date] | None = None) -> list[int]:

@@ -11,9 +11,11 @@ take (``target``) are not used. ``window_before`` / ``window_after`` (``--window
 ``MAX`` or ``MIN-MAX``) replace the windows of t-1 and t+1. Candidates are ranked by cloud share (a share within
 the layout's cloud tolerance counts as clear), then by nearness to t: a cloudy neighbour is taken only when no
 clearer one is in the window; the first ``MAX_CANDIDATES`` complete each other per pixel where one has no data
-(swath edges). S1 images (for models that take them) are those of the tile within the gap of each S2 date, nearest
-first. A date that does not fit is skipped, with the reason (which constraint left no candidate, with the counts) in
-the plan and the report.
+(swath edges). A date its mask calls clear that is a cloud the mask missed (far brighter in blue than the clear dates
+of its tile before and after it: :func:`decloud.scenarios.missed_cloud_gaps`, on a decimated read) ranks as fully
+cloudy, with a warning naming it, and its candidates' entry says ``missed_cloud``. S1 images (for models that take
+them) are those of the tile within the gap of each S2 date, nearest first. A date that does not fit is skipped, with
+the reason (which constraint left no candidate, with the counts) in the plan and the report.
 
 Running (``run_timeseries``): one task per date, each writing ``<out_dir>/<S2 folder name>_decloud.tif``
 (and, with the option ``provenance``, ``<S2 folder name>_provenance.tif`` beside it: where each pixel comes from)
@@ -227,10 +229,60 @@ def fit(acq: Acquisition, candidates: Sequence[Acquired], s1: Sequence[Acquired]
     return [c for c, ok in zip(candidates, masks["s1"]) if ok], steps
 
 
-def rank(candidates: Sequence[Acquired], t: datetime, tolerance: float) -> list[Acquired]:
-    """Best first: the least cloud (a share within ``tolerance`` percent counts as clear), then the nearest to t."""
-    return sorted(candidates, key=lambda c: (round(max(c.cloud_percent - tolerance, 0.0), 1),
+def rank(candidates: Sequence[Acquired], t: datetime, tolerance: float,
+         missed: Mapping[Path, float] | None = None) -> list[Acquired]:
+    """Best first: the least cloud (a share within ``tolerance`` percent counts as clear; a missed cloud, one of
+    ``missed``, counts as fully cloudy), then the nearest to t."""
+    missed = missed or {}
+    return sorted(candidates, key=lambda c: (round(max((100.0 if c.folder in missed else c.cloud_percent)
+                                                       - tolerance, 0.0), 1),
                                              abs((c.when - t).total_seconds()), c.folder.name))
+
+
+MISSED_CLOUD_SIDE = 512  # the side of the decimated read missed clouds are judged on
+
+
+def _blue_and_usable(a: Acquired, side: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """B2 and its usable pixels (valid, not cloudy) of a prepared S2 date, read decimated to at most ``side`` px a
+    side (nearest pixel); None for a date without its cloud.tif / nodata.tif (the original Decloud's views)."""
+    from osgeo import gdal  # noqa: PLC0415
+
+    gdal.UseExceptions()
+    paths = [a.image, a.folder / "cloud.tif", a.folder / "nodata.tif"]
+    if not all(p.exists() for p in paths):
+        return None
+    arrays = []
+    for p in paths:
+        try:
+            ds = gdal.Open(str(p))  # kept while its band is read (a band outlives no dataset)
+            band = ds.GetRasterBand(1)
+            f = max(1, -(-max(band.XSize, band.YSize) // side))
+            arrays.append(band.ReadAsArray(buf_xsize=max(1, band.XSize // f), buf_ysize=max(1, band.YSize // f)))
+        except RuntimeError as e:
+            raise DecloudInputError(f"{p}: not readable by GDAL ({e})") from e
+        ds = None
+    blue, cloud, nodata = arrays
+    return blue, (cloud == 0) & (nodata == 0) & (blue != -10000)
+
+
+def missed_cloud_dates(s2: Sequence[Acquired], tolerance: float, *, side: int = MISSED_CLOUD_SIDE) -> dict[Path, float]:
+    """Per tile, the prepared S2 dates within ``tolerance`` percent of cloud that are clouds their masks missed
+    (:func:`decloud.scenarios.missed_cloud_gaps` among them, in time order): {folder: how much brighter in B2 x
+    10000 than its clear neighbours, in median}."""
+    from .scenarios import missed_cloud_gaps  # noqa: PLC0415
+
+    out: dict[Path, float] = {}
+    for tile in sorted({a.tile for a in s2}):
+        clear = sorted((a for a in s2 if a.tile == tile and a.cloud_percent <= tolerance), key=lambda a: a.when)
+        dates, blue, usable = [], [], []
+        for a in clear:
+            read = _blue_and_usable(a, side)
+            if read is not None:
+                dates.append(a)
+                blue.append(read[0])
+                usable.append(read[1])
+        out.update({dates[k].folder: gap for k, gap in missed_cloud_gaps(blue, usable).items()})
+    return out
 
 
 def _why_not(name: str, window_text: str, in_window: int, steps: list[tuple[str, int]]) -> str:
@@ -374,6 +426,11 @@ def plan_timeseries(prepared: Sequence[Acquired], out_dir: str | Path, *,
         raise DecloudInputError(f"--start {start} is after --end {end}: no date can be in that range")
     out_dir = Path(out_dir)
     tasks, skipped = [], []
+    missed = missed_cloud_dates(s2, tolerance)
+    for folder, brighter in sorted(missed.items()):
+        log.warning("%s: its cloud mask calls it clear, but its blue band is %.2f brighter than the clear dates "
+                    "before and after it: a cloud the mask missed, ranked as fully cloudy for t-1 and t+1",
+                    folder, brighter / 10000.0)
     for t in s2:
         if (t0 and t.when < t0) or (t1 and t.when >= t1):
             continue
@@ -414,7 +471,7 @@ def plan_timeseries(prepared: Sequence[Acquired], out_dir: str | Path, *,
             if not kept:
                 problems.append(_why_not(name, _window_text(window), len(in_window), steps))
                 continue
-            found = rank(kept, t.when, tolerance)
+            found = rank(kept, t.when, tolerance, missed)
             role20 = TWENTY_M_ROLES[name]
             if role20 in wanted:
                 images20 = {c.folder: twenty_m_image(c, twenty.get(role20)) for c in found[:MAX_CANDIDATES]}
@@ -427,7 +484,9 @@ def plan_timeseries(prepared: Sequence[Acquired], out_dir: str | Path, *,
             if f"s2_{name}" in wanted:
                 inputs[f"s2_{name}"] = [str(c.image) for c in found[:MAX_CANDIDATES]]
                 candidates[f"s2_{name}"] = [{"date": c.when.isoformat(), "cloud_percent": c.cloud_percent,
-                                             "nodata_percent": c.nodata_percent} for c in found[:MAX_CANDIDATES]]
+                                             "nodata_percent": c.nodata_percent,
+                                             **({"missed_cloud": True} if c.folder in missed else {})}
+                                            for c in found[:MAX_CANDIDATES]]
         for name, acquisition in chosen.items():
             if f"s2_timestamp_{name}" in wanted:
                 dates[f"s2_timestamp_{name}"] = acquisition.when.strftime("%Y-%m-%dT%H:%M:%S")

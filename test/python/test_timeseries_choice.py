@@ -169,3 +169,28 @@ def test_real_bolzano_no_cloudy_neighbour_when_a_clear_one_is_in_reach(tmp_path)
     for role in ("s2_tm1", "s2_tp1"):
         first = by_date["2022-06-17"].candidates[role][0]
         assert first["cloud_percent"] < 10, (role, first)
+
+
+def test_a_clear_date_that_is_a_cloud_the_mask_missed_ranks_last(tmp_path, caplog):
+    """06-12's SCL is clear but the date is a cloud (every band 0.5 brighter, as worldcereal-belgium-a 2018-09-23,
+    a thick cloud SCL classes as snow): for t = 06-13 it is the nearest clear date before, yet t-1 is 06-10, with
+    06-12 as the last candidate and said to be a missed cloud."""
+    for day, percent in {10: 0, 12: 0, 13: 40, 15: 0, 20: 0}.items():
+        path = cloudy_stack(tmp_path / "products", day, percent)
+        if day == 12:
+            write_geotiff(path, np.clip(read_array(path).astype(np.int32) + 5000, 1, 10000).astype(np.uint16),
+                          origin=sp.ORIGIN, spacing=(10, -10), epsg=sp.EPSG, nodata=0)
+        prepare_s2(path, tmp_path / "prepared", tile="bolzano")
+    with caplog.at_level("WARNING", logger="decloud.timeseries"):
+        tasks, _ = plan(tmp_path)
+    t = tasks["2022-06-13"]
+    assert days(t.inputs["s2_tm1"]) == [10, 12]
+    assert [c.get("missed_cloud", False) for c in t.candidates["s2_tm1"]] == [False, True]
+    assert days(t.inputs["s2_tp1"])[0] == 15
+    assert "a cloud the mask missed" in caplog.text and "20220612" in caplog.text
+    # the same series without the cloud: 06-12, the nearest, is t-1
+    shutil.rmtree(tmp_path / "prepared")
+    for day in (10, 12, 13, 15, 20):
+        prepare_s2(cloudy_stack(tmp_path / "plain" / str(day), day, 40 if day == 13 else 0), tmp_path / "prepared",
+                   tile="bolzano")
+    assert days(plan(tmp_path)[0]["2022-06-13"].inputs["s2_tm1"]) == [12, 10]
