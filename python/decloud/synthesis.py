@@ -9,7 +9,9 @@ Dates (:func:`pick_dates`, the original Decloud's rule, re-implemented): the pre
 original, DAYS / 2 + 7 for DAYS) with less than ``max_nodata_percent`` nodata (5 %, as the original), fewest clouds
 first (then the nearest to the middle, then the name), at most ``images`` (6); when fewer exist, the least cloudy
 is repeated in front until there are ``images`` (what a network of N inputs needs). A period without any such
-date is skipped, with the reason.
+date is skipped, with the reason. A date its mask calls clear (5 % or less) that is a cloud the mask missed (far
+brighter in blue than the clear dates before and after it: :func:`decloud.timeseries.missed_cloud_dates`) counts as
+fully cloudy there: picked last, last for ``bap``, with a warning naming it.
 
 Composites (:func:`median_composite`, :func:`bap_composite`; the numpy references of the OTB app
 ``DecloudComposite``, which runs them when it is installed): per pixel, over the CLEAR observations of the picked
@@ -52,7 +54,7 @@ import signal
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Literal, Protocol
@@ -83,6 +85,8 @@ COMPOSITES = ("median", "bap")
 Method = Literal["median", "bap"]
 Engine = Literal["auto", "otb", "numpy"]  # who computes a composite (--engine)
 log = logging.getLogger(__name__)
+# the dates judged for clouds their masks missed (decloud.timeseries.missed_cloud_dates): those their masks call clear
+MISSED_CLOUD_CLEAR_PERCENT = 5.0
 
 
 class Dated(Protocol):
@@ -316,7 +320,7 @@ def plan_synthesis(prepared: Sequence, out_dir: str | Path, *, period: str | int
     dates or a DEM, a picked date without S1 within ``max_s1_gap_hours``, a tile without a DEM), with why. With
     ``model`` (a synthesis network), the method is ``network`` and ``images`` is the network's N. ``dem``: see
     :func:`decloud.timeseries.dem_for`."""
-    from .timeseries import _bound, dem_for  # noqa: PLC0415
+    from .timeseries import _bound, dem_for, missed_cloud_dates  # noqa: PLC0415
 
     takes_s1 = takes_dem = False
     if model is not None:
@@ -334,6 +338,13 @@ def plan_synthesis(prepared: Sequence, out_dir: str | Path, *, period: str | int
     s2 = [a for a in prepared if a.sensor == "S2"]
     if not s2:
         raise DecloudInputError("no prepared S2 date (run decloud prepare-s2 first)")
+    # a date its mask calls clear that is a cloud the mask missed ranks, and composites, as fully cloudy
+    missed = missed_cloud_dates(s2, MISSED_CLOUD_CLEAR_PERCENT)
+    for folder, brighter in sorted(missed.items()):
+        log.warning("%s: its cloud mask calls it clear, but its blue band is %.2f brighter than the clear dates "
+                    "before and after it: a cloud the mask missed, picked last and counted as fully cloudy",
+                    folder, brighter / 10000.0)
+    s2 = [replace(a, cloud_percent=100.0) if a.folder in missed else a for a in s2]
     tz = s2[0].when.tzinfo
     t0, t1 = _bound(start, "start", tz), _bound(end, "end", tz, end=True)
     if t0 is not None and t1 is not None and t0 >= t1:

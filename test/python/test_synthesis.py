@@ -266,3 +266,30 @@ def test_synthesis_benchmark_says_when_the_data_is_absent(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("synthesis: the real data is absent") and len(proc.stderr.splitlines()) == 1
+
+
+def test_a_clear_date_that_is_a_cloud_the_mask_missed_is_picked_last(tmp_path, caplog):
+    """06-10's SCL is clear but the date is a cloud (every band 0.5 brighter, as worldcereal-belgium-a 2018-09-23):
+    June's picks put it last, counted as fully cloudy (so bap never takes it before a clear date), with a
+    warning; the other dates keep their own shares."""
+    from decloud.raster import read_array, write_geotiff
+    from decloud.synthesis import plan_synthesis
+    from decloud.timeseries import find_prepared
+
+    for k, d in enumerate((5, 10, 15, 20)):
+        stack = sp.make_stack(tmp_path / "data", when=datetime(2022, 6, d), size=64, seed=k)
+        data = np.maximum(read_array(stack.path).astype(np.int32), 1) + (5000 if d == 10 else 0)
+        write_geotiff(stack.path, np.minimum(data, 10000).astype(np.uint16), origin=sp.ORIGIN, spacing=(10, -10),
+                      epsg=sp.EPSG, nodata=0)
+        scl = np.full((64, 64), 4, np.uint8)
+        scl[:20] = 9 if d == 20 else 4  # 06-20: 31 % cloudy
+        write_geotiff(stack.path.with_name(f"S2_L2A_202206{d:02d}_SCL.tif"), scl, origin=sp.ORIGIN,
+                      spacing=(10, -10), epsg=sp.EPSG, nodata=0)
+        prepare_s2(stack.path, tmp_path / "prep", tile="synth")
+    with caplog.at_level("WARNING", logger="decloud.synthesis"):
+        tasks, _ = plan_synthesis(find_prepared([tmp_path / "prep"]), tmp_path / "out", start="2022-06-01",
+                                  end="2022-06-30", images=4)
+    (june,) = tasks
+    assert [d[5:10] for d in june.dates] == ["06-15", "06-05", "06-20", "06-10"]
+    assert [round(c) for c in june.cloud_percents] == [0, 0, 31, 100]
+    assert "a cloud the mask missed" in caplog.text and "20220610" in caplog.text
