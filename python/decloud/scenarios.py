@@ -555,16 +555,21 @@ def synthesis_cases(series: Series, in_part: Callable[[date], bool], *, clear_ma
     every calendar month with at least ``min_clearish`` dates of cloudy share <= ``clearish_max``; each date of
     the month with share <= ``clear_max`` in turn is the reference (the nearest to the 15th first; the first
     ``per_period`` of them), withheld; the inputs are the month's dates picked among the OTHER dates of the part
-    (:func:`decloud.synthesis.pick_dates`, ``images`` of them)."""
-    from .synthesis import MONTH_WINDOW_DAYS, periods, pick_dates  # noqa: PLC0415
+    (:func:`decloud.synthesis.pick_dates`, ``images`` of them). A cloud its mask missed (``missed_clouds``
+    among the dates of 5 % cloud or less) is never a reference and is picked as fully cloudy, as ``decloud
+    synthesis`` picks it."""
+    from .synthesis import MISSED_CLOUD_CLEAR_PERCENT, MONTH_WINDOW_DAYS, periods, pick_dates  # noqa: PLC0415
 
     frac = series.cloud_fraction()
     valid = series.valid
     nodata_pct = 100 * (1 - valid.mean(axis=(1, 2)))
-    obs = [_Dated(i, datetime(d.year, d.month, d.day, tzinfo=timezone.utc), 100 * float(frac[i]),
-                  float(nodata_pct[i])) for i, d in enumerate(series.dates) if in_part(d)]
+    # a cloud its mask missed: never a reference, and picked as fully cloudy (as decloud synthesis picks it)
+    missed = missed_clouds(series, [i for i, d in enumerate(series.dates)
+                                    if in_part(d) and 100 * frac[i] <= MISSED_CLOUD_CLEAR_PERCENT])
+    obs = [_Dated(i, datetime(d.year, d.month, d.day, tzinfo=timezone.utc),
+                  100.0 if i in missed else 100 * float(frac[i]), float(nodata_pct[i]))
+           for i, d in enumerate(series.dates) if in_part(d)]
     days = [series.dates[o.index] for o in obs]
-    missed = missed_clouds(series, [o.index for o in obs if frac[o.index] <= clear_max])  # never a reference
     cases: list[SynthesisCase] = []
     if not days:
         return cases
