@@ -320,7 +320,7 @@ def plan_synthesis(prepared: Sequence, out_dir: str | Path, *, period: str | int
     dates or a DEM, a picked date without S1 within ``max_s1_gap_hours``, a tile without a DEM), with why. With
     ``model`` (a synthesis network), the method is ``network`` and ``images`` is the network's N. ``dem``: see
     :func:`decloud.timeseries.dem_for`."""
-    from .timeseries import _bound, dem_for, missed_cloud_dates  # noqa: PLC0415
+    from .timeseries import _bound, dem_for, missed_cloud_dates, warn_missed_clouds  # noqa: PLC0415
 
     takes_s1 = takes_dem = False
     if model is not None:
@@ -340,10 +340,7 @@ def plan_synthesis(prepared: Sequence, out_dir: str | Path, *, period: str | int
         raise DecloudInputError("no prepared S2 date (run decloud prepare-s2 first)")
     # a date its mask calls clear that is a cloud the mask missed ranks, and composites, as fully cloudy
     missed = missed_cloud_dates(s2, MISSED_CLOUD_CLEAR_PERCENT)
-    for folder, brighter in sorted(missed.items()):
-        log.warning("%s: its cloud mask calls it clear, but its blue band is %.2f brighter than the clear dates "
-                    "before and after it: a cloud the mask missed, picked last and counted as fully cloudy",
-                    folder, brighter / 10000.0)
+    warn_missed_clouds(missed, "picked last and counted as fully cloudy")
     s2 = [replace(a, cloud_percent=100.0) if a.folder in missed else a for a in s2]
     tz = s2[0].when.tzinfo
     t0, t1 = _bound(start, "start", tz), _bound(end, "end", tz, end=True)

@@ -265,6 +265,14 @@ def _blue_and_usable(a: Acquired, side: int) -> tuple[np.ndarray, np.ndarray] | 
     return blue, (cloud == 0) & (nodata == 0) & (blue != -10000)
 
 
+def warn_missed_clouds(missed: Mapping[Path, float], consequence: str) -> None:
+    """One warning per missed cloud of ``missed_cloud_dates``, naming the date's folder, by how much it is brighter,
+    and ``consequence`` (what is done with it)."""
+    for folder, brighter in sorted(missed.items()):
+        log.warning("%s: its cloud mask calls it clear, but its blue band is %.2f brighter than the clear dates "
+                    "before and after it: a cloud the mask missed, %s", folder, brighter / 10000.0, consequence)
+
+
 def missed_cloud_dates(s2: Sequence[Acquired], tolerance: float, *, side: int = MISSED_CLOUD_SIDE) -> dict[Path, float]:
     """Per tile, the prepared S2 dates within ``tolerance`` percent of cloud that are clouds their masks missed
     (:func:`decloud.scenarios.missed_cloud_gaps` among them, in time order): {folder: how much brighter in B2 x
@@ -427,10 +435,7 @@ def plan_timeseries(prepared: Sequence[Acquired], out_dir: str | Path, *,
     out_dir = Path(out_dir)
     tasks, skipped = [], []
     missed = missed_cloud_dates(s2, tolerance)
-    for folder, brighter in sorted(missed.items()):
-        log.warning("%s: its cloud mask calls it clear, but its blue band is %.2f brighter than the clear dates "
-                    "before and after it: a cloud the mask missed, ranked as fully cloudy for t-1 and t+1",
-                    folder, brighter / 10000.0)
+    warn_missed_clouds(missed, "ranked as fully cloudy for t-1 and t+1")
     for t in s2:
         if (t0 and t.when < t0) or (t1 and t.when >= t1):
             continue
