@@ -372,7 +372,7 @@ def _gfnet_layers(keras):
         (a bright field among crops, a road, bare soil) is where they extrapolate, and where the gap-filling
         alone may be better. 0 where the neighbour has no data, and everywhere when t has no clear pixel.
         ``cells``: the ``cell_moments`` of the regression's products with ``weight``."""
-        local, _, _ = window_moments([xb], weight, REGRESSION_CELL, prior, cells)
+        local, _, _ = window_moments([xb], weight, REGRESSION_CELL, prior, cells)  # ([xb]: the shape only)
         mom = tf.reshape(local, tf.concat([tf.shape(local)[:3], [-1, 8]], 0))
         mb, ma = mom[..., 1], mom[..., 2]
         sb = tf.sqrt(tf.maximum(mom[..., 3] - mb * mb, 0.0) + 1e-6)
@@ -394,7 +394,9 @@ def _gfnet_layers(keras):
         regression of t on (t-1, t+1) that QUALITY.md measures at 1 to 5 dB above the gap-filling on partly
         cloudy dates. Returns the two predicted corrections of the gap-filling, [B, H, W, bands] each. Sizes
         must be multiples of ``cell``. ``cells``: the ``cell_moments`` of the products, if the caller has them."""
-        local, glob, shape = window_moments(regression_products(y, xb, xa), weight, cell, prior, cells)
+        # (given the cells, window_moments only needs one product for the shape: the others are not built)
+        prods = [y] if cells is not None else regression_products(y, xb, xa)
+        local, glob, shape = window_moments(prods, weight, cell, prior, cells)
 
         def solve(mom):  # [B, h, w, bands] each
             return regression_coefficients(tf.reshape(mom, tf.concat([tf.shape(mom)[:3], [-1, 8]], 0)), ridge)
