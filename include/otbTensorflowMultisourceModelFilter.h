@@ -9,6 +9,7 @@
 #include "itkImageToImageFilter.h"
 
 #include <future>
+#include <list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -134,9 +135,15 @@ public:
 
   /**
    * Compute the output's first grid cell now, then release it: a model that fails on these inputs fails
-   * here, before a writer creates the output file. Throws what the pipeline throws.
+   * here, before a writer creates the output file. Throws what the pipeline throws. The network's outputs for the
+   * tiles this computes are kept, and the next GenerateData() that needs one of them uses them instead of running
+   * the network on it again (as long as neither the filter nor its inputs' pipelines have been modified since).
    */
   void ComputeFirstCell();
+
+  /** How many tiles the network has run on, and how many were taken from ComputeFirstCell()'s, since construction. */
+  itkGetConstMacro(NumberOfNetworkRuns, unsigned long);
+  itkGetConstMacro(NumberOfReusedRuns, unsigned long);
 
   /** Minimum receptive field of source i (per dimension) for the current EF, scale and spacings. */
   SizeType GetMinimumReceptiveField(unsigned int i) const;
@@ -172,8 +179,11 @@ private:
   void       ComputePaddedOutputGrid();
   void       SetOutputGrid(const PointType& origin, const SpacingType& spacing, const SizeType& size);
   void PullInputs(const RegionType& tile);
-  PendingRun LaunchRun(const RegionType& tile) const;
+  PendingRun LaunchRun(const RegionType& tile);
+  /** The kept run of `tile` if there is one, else its inputs pulled (if `pullInputs`) and its run launched. */
+  PendingRun StartRun(const RegionType& tile, bool pullInputs);
   void FinishRun(PendingRun& run);
+  itk::ModifiedTimeType KeptRunsTime() const;
   RegionType OutputRegionToInputRegion(const RegionType& outputRegion, const TInputImage* input) const;
   void ImageToExtent(const TInputImage* image, const SizeType& receptiveField, PointType& extentInf,
                      PointType& extentSup) const;
@@ -196,6 +206,19 @@ private:
   std::vector<tf::TensorSpec> m_InputSpecs;
   std::vector<tf::TensorSpec> m_OutputSpecs;
   std::vector<unsigned int>   m_OutputChannels;
+
+  /** ComputeFirstCell()'s runs, kept for the GenerateData() that follows (each used once). */
+  struct KeptRun
+  {
+    RegionType                 tile;
+    bool                       skipped = false;
+    std::vector<tf::TensorPtr> results;
+  };
+  bool                  m_KeepRuns = false;
+  std::list<KeptRun>    m_KeptRuns;
+  itk::ModifiedTimeType m_KeptRunsTime = 0;
+  unsigned long         m_NumberOfNetworkRuns = 0;
+  unsigned long         m_NumberOfReusedRuns = 0;
 };
 
 } // namespace otb

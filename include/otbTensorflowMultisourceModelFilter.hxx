@@ -282,9 +282,31 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::ComputeFirstCe
   first.Crop(output->GetLargestPossibleRegion()); // boundary padding: the grid may overhang the image
   output->SetRequestedRegion(first);
   output->PropagateRequestedRegion();
-  output->UpdateOutputData();
+  m_KeptRuns.clear();
+  m_KeepRuns = true;
+  try
+  {
+    output->UpdateOutputData();
+  }
+  catch (...)
+  {
+    m_KeepRuns = false;
+    m_KeptRuns.clear();
+    throw;
+  }
+  m_KeepRuns = false;
   output->ReleaseData();
   output->SetRequestedRegionToLargestPossibleRegion();
+  m_KeptRunsTime = KeptRunsTime();
+}
+
+template <class TInputImage, class TOutputImage>
+itk::ModifiedTimeType TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::KeptRunsTime() const
+{
+  itk::ModifiedTimeType time = this->GetMTime();
+  for (unsigned int i = 0; i < this->GetNumberOfIndexedInputs(); ++i)
+    time = std::max(time, this->GetInput(i)->GetPipelineMTime());
+  return time;
 }
 
 template <class TInputImage, class TOutputImage>
@@ -590,7 +612,7 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::PullInputs(con
 
 template <class TInputImage, class TOutputImage>
 typename TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::PendingRun
-TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::LaunchRun(const RegionType& tile) const
+TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::LaunchRun(const RegionType& tile)
 {
   PendingRun run;
   run.tile = tile;
@@ -624,14 +646,43 @@ TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::LaunchRun(const Reg
   // TensorFlow owns copies of the inputs from here on: the caller may pull the next tile meanwhile.
   auto model = m_Model;
   run.results = std::async(std::launch::async, [model, feeds, values, fetches]() { return model->Run(feeds, values, fetches); });
+  ++m_NumberOfNetworkRuns;
   return run;
+}
+
+template <class TInputImage, class TOutputImage>
+typename TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::PendingRun
+TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::StartRun(const RegionType& tile, bool pullInputs)
+{
+  if (!m_KeptRuns.empty() && KeptRunsTime() != m_KeptRunsTime)
+    m_KeptRuns.clear(); // the filter or its inputs changed since ComputeFirstCell()
+  for (auto kept = m_KeptRuns.begin(); kept != m_KeptRuns.end(); ++kept)
+    if (kept->tile == tile)
+    {
+      PendingRun run;
+      run.tile = tile;
+      run.skipped = kept->skipped;
+      std::promise<std::vector<tf::TensorPtr>> results;
+      results.set_value(std::move(kept->results));
+      run.results = results.get_future();
+      m_KeptRuns.erase(kept);
+      ++m_NumberOfReusedRuns;
+      return run;
+    }
+  if (pullInputs)
+    PullInputs(tile);
+  return LaunchRun(tile);
 }
 
 template <class TInputImage, class TOutputImage>
 void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::FinishRun(PendingRun& run)
 {
   if (run.skipped)
+  {
+    if (m_KeepRuns)
+      m_KeptRuns.push_back({run.tile, true, {}});
     return;
+  }
   std::vector<tf::TensorPtr> results;
   try
   {
@@ -650,14 +701,13 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::FinishRun(Pend
   TOutputImage*    output = this->GetOutput();
   const RegionType buffered = output->GetBufferedRegion();
   RegionType       part = run.tile;
-  if (!part.Crop(buffered))
-    return;
+  const bool       meetsBuffer = part.Crop(buffered);
   const size_t     nBands = output->GetNumberOfComponentsPerPixel();
   const size_t     efx = m_OutputExpressionField[0], efy = m_OutputExpressionField[1];
   const size_t     blocksX = run.tile.GetSize(0) / efx;
   OutputValueType* outBuffer = output->GetBufferPointer();
   size_t           bandOffset = 0;
-  for (size_t k = 0; k < results.size(); ++k)
+  for (size_t k = 0; meetsBuffer && k < results.size(); ++k)
   {
     TF_Tensor*   t = results[k].get();
     const size_t channels = m_OutputChannels[k];
@@ -696,6 +746,8 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::FinishRun(Pend
     });
     bandOffset += channels;
   }
+  if (m_KeepRuns)
+    m_KeptRuns.push_back({run.tile, false, std::move(results)});
 }
 
 template <class TInputImage, class TOutputImage>
@@ -711,16 +763,15 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::GenerateData()
 
   // Software pipelining: while TensorFlow runs tile k (its own threads), this thread pulls the inputs
   // of tile k + 1 (reading, upstream filters) and copies them into tensors. The first tile's inputs were
-  // updated by the pipeline itself.
+  // updated by the pipeline itself. A tile that ComputeFirstCell() ran is not run again.
   const std::vector<RegionType> tiles = TilesCovering(output->GetRequestedRegion());
-  PendingRun                    current = LaunchRun(tiles.front());
+  PendingRun                    current = StartRun(tiles.front(), false);
   for (size_t k = 0; k < tiles.size(); ++k)
   {
     PendingRun next;
     if (k + 1 < tiles.size())
     {
-      PullInputs(tiles[k + 1]);
-      next = LaunchRun(tiles[k + 1]);
+      next = StartRun(tiles[k + 1], true);
     }
     FinishRun(current);
     current = std::move(next);

@@ -68,6 +68,9 @@ def test_tiled_output_equals_untiled(models, image4, untiled, tmp_path, tile):
     a, b = raster.read_array(untiled), raster.read_array(tiled)
     assert a.shape == b.shape
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-3)
+    # The network runs once per tile: the tile the first-tile probe computed is kept for the output, not run again.
+    tiles = -(-a.shape[0] // tile) * -(-a.shape[1] // tile)
+    assert f"The network ran on {tiles} tiles (1 of them by the first-tile probe, kept for the output)" in run.output
 
 
 @pytest.fixture(scope="module")
