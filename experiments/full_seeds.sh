@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# One full-training model of the three-seed test on the test parts (experiments/results/unseen/README.md,
+# "Full training, three seeds"):
+#   bash full_seeds.sh SEED base|outlier
+# trains gfnet-v4's recipe (base) or the same with --option outlier=true on the training parts of the four sets, with
+# SEED, on the cached examples of work/gfnet3 (the seed changes the initial weights and the order of the batches,
+# not the examples), then averages epochs 13-16 into work/full-s<SEED><variant>/gfnet-s<SEED><variant>.
+# Run from experiments/.
+set -euo pipefail
+seed=$1 variant=$2
+work=work/full-s${seed}${variant}
+options=(--option width=0.25)
+case $variant in
+    base) ;;
+    outlier) options+=(--option outlier=true) ;;
+    *) echo "full_seeds.sh: unknown variant $variant (base, outlier)" >&2; exit 2 ;;
+esac
+mkdir -p "$work/data"
+for s in bolzano-west greenearthnet-portugal greenearthnet-sweden worldcereal-belgium-a; do
+    ln -sfn "../../gfnet3/data/$s" "$work/data/$s"
+done
+python gfnet_all_sets.py --data ../../shared/data --work "$work" --name gfnet-full --epochs 16 --seed "$seed" \
+    --holes 0.35 "${options[@]}" --loss log_mse_safe
+python average_checkpoints.py "$work/gfnet-s${seed}${variant}" \
+    "$work"/runs/gfnet-full/checkpoints/ep1{3,4,5,6}.weights.h5 "${options[@]}" \
+    --name "gfnet-s${seed}${variant}" --training "$work/runs/gfnet-full/model/card.json"
