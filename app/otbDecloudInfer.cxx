@@ -474,15 +474,8 @@ private:
     if (m_WroteOutputs)
     {
       LogProvenance(m_Compose->GetCounts());
-      LogNetworkRuns(*m_Filter);
+      otbAppLogINFO("" << decloud::NetworkRunsMessage(*m_Filter));
     }
-  }
-
-  /** How many tiles the network ran on, the first-tile probe's included (kept for the output, not run twice). */
-  void LogNetworkRuns(const ModelFilterType& filter)
-  {
-    otbAppLogINFO("The network ran on " << filter.GetNumberOfNetworkRuns() << " tiles (" << filter.GetNumberOfReusedRuns()
-                                        << " of them by the first-tile probe, kept for the output)");
   }
 
   /**

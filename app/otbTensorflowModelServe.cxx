@@ -312,9 +312,7 @@ private:
     SetParameterOutputImage("out", m_Filter->GetOutput());
     WriteOutputs();
     if (m_WroteOutputs)
-      otbAppLogINFO("The network ran on " << m_Filter->GetNumberOfNetworkRuns() << " tiles ("
-                                          << m_Filter->GetNumberOfReusedRuns()
-                                          << " of them by the first-tile probe, kept for the output)");
+      otbAppLogINFO("" << decloud::NetworkRunsMessage(*m_Filter));
   }
 
   /** User mistakes about a source, reported with the key to fix. */

@@ -75,6 +75,14 @@ std::string ProbeFirstTile(TModelFilter& filter)
   return "";
 }
 
+/** "The network ran on N tiles (M of them by the first-tile probe, kept for the output)", for the apps' logs. */
+template <class TModelFilter>
+std::string NetworkRunsMessage(const TModelFilter& filter)
+{
+  return "The network ran on " + std::to_string(filter.GetNumberOfNetworkRuns()) + " tiles (" +
+         std::to_string(filter.GetNumberOfReusedRuns()) + " of them by the first-tile probe, kept for the output)";
+}
+
 } // namespace decloud
 } // namespace otb
 
