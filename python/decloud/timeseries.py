@@ -52,7 +52,7 @@ from .errors import DecloudError, DecloudInputError
 from .infer import default_model, infer, provenance_shares, required_roles
 from .interrupts import check, handle_signals
 from .layouts import Acquisition, AcquisitionsLayout, Orbit, load_layout
-from .prepare.common import check_tile_name, prepared_tile, read_marker
+from .prepare.common import MISSED_CLOUD_SIDE, check_tile_name, decimated_blue, prepared_tile, read_marker
 from .search import CONSTRAINTS, constraint_masks, describe_constraint
 
 MAX_CANDIDATES = 3
@@ -239,30 +239,21 @@ def rank(candidates: Sequence[Acquired], t: datetime, tolerance: float,
                                              abs((c.when - t).total_seconds()), c.folder.name))
 
 
-MISSED_CLOUD_SIDE = 512  # the side of the decimated read missed clouds are judged on
-
-
 def _blue_and_usable(a: Acquired, side: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """B2 and its usable pixels (valid, not cloudy) of a prepared S2 date, read decimated to at most ``side`` px a
-    side (nearest pixel); None for a date without its cloud.tif / nodata.tif (the original Decloud's views)."""
-    from osgeo import gdal  # noqa: PLC0415
-
-    gdal.UseExceptions()
-    paths = [a.image, a.folder / "cloud.tif", a.folder / "nodata.tif"]
-    if not all(p.exists() for p in paths):
+    """B2 and its usable pixels of a prepared S2 date, decimated to at most ``side`` px a side
+    (:func:`decloud.prepare.common.decimated_blue`): from its ``blocks.npz`` where the preparation stored them, else
+    read; None for a date without its cloud.tif / nodata.tif (the original Decloud's views)."""
+    cloud, nodata = a.folder / "cloud.tif", a.folder / "nodata.tif"
+    if not all(p.exists() for p in (a.image, cloud, nodata)):
         return None
-    arrays = []
-    for p in paths:
+    if a.image == a.folder / "s2_10m.tif":
         try:
-            ds = gdal.Open(str(p))  # kept while its band is read (a band outlives no dataset)
-            band = ds.GetRasterBand(1)
-            f = max(1, -(-max(band.XSize, band.YSize) // side))
-            arrays.append(band.ReadAsArray(buf_xsize=max(1, band.XSize // f), buf_ysize=max(1, band.YSize // f)))
-        except RuntimeError as e:
-            raise DecloudInputError(f"{p}: not readable by GDAL ({e})") from e
-        ds = None
-    blue, cloud, nodata = arrays
-    return blue, (cloud == 0) & (nodata == 0) & (blue != -10000)
+            with np.load(a.folder / "blocks.npz") as z:
+                if "blue_decimated" in z.files and int(z["decimated_side"]) == side:
+                    return z["blue_decimated"], z["usable_decimated"]
+        except (OSError, ValueError, KeyError):
+            pass  # read below
+    return decimated_blue(a.image, cloud, nodata, side)
 
 
 def warn_missed_clouds(missed: Mapping[Path, float], consequence: str) -> None:

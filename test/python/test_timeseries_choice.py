@@ -21,6 +21,7 @@ from decloud.layouts import load_layout, shipped_layouts
 from decloud.otbenv import app_environment
 from decloud.patch_index import from_hours, index_prepared
 from decloud.prepare import prepare_s2
+from decloud.prepare.common import decimated_blue
 from decloud.raster import read_array, write_geotiff
 from decloud.search import search
 from decloud.timeseries import find_prepared, parse_window, plan_timeseries
@@ -188,6 +189,17 @@ def test_a_clear_date_that_is_a_cloud_the_mask_missed_ranks_last(tmp_path, caplo
     assert [c.get("missed_cloud", False) for c in t.candidates["s2_tm1"]] == [False, True]
     assert days(t.inputs["s2_tp1"])[0] == 15
     assert "a cloud the mask missed" in caplog.text and "20220612" in caplog.text
+    # the preparation stored the decimated B2 that the check judges; folders prepared before it did are read instead,
+    # with the same result
+    for blocks in (tmp_path / "prepared").glob("*/blocks.npz"):
+        with np.load(blocks) as z:
+            kept = {k: z[k] for k in z.files}
+        read = decimated_blue(*(blocks.parent / n for n in ("s2_10m.tif", "cloud.tif", "nodata.tif")))
+        np.testing.assert_array_equal(kept["blue_decimated"], read[0])
+        np.testing.assert_array_equal(kept["usable_decimated"], read[1])
+        np.savez_compressed(blocks, **{k: v for k, v in kept.items() if not k.endswith("decimated")})
+    tasks, _ = plan(tmp_path)
+    assert [c.get("missed_cloud", False) for c in tasks["2022-06-13"].candidates["s2_tm1"]] == [False, True]
     # the same series without the cloud: 06-12, the nearest, is t-1
     shutil.rmtree(tmp_path / "prepared")
     for day in (10, 12, 13, 15, 20):

@@ -130,6 +130,30 @@ def grid_of(path) -> tuple:
     return (ds.RasterXSize, ds.RasterYSize, ds.GetGeoTransform())
 
 
+MISSED_CLOUD_SIDE = 512  # the side of the decimated B2 that clouds the masks missed are judged on (timeseries)
+
+
+def decimated_blue(image: Path, cloud: Path, nodata: Path, side: int = MISSED_CLOUD_SIDE):
+    """B2 (the first band of ``image``) and its usable pixels (valid, not cloudy per ``cloud`` and ``nodata``) of a
+    prepared S2 date, read decimated to at most ``side`` px a side (nearest pixel): what
+    :func:`decloud.timeseries.missed_cloud_dates` judges. The preparation stores it in ``blocks.npz``."""
+    from osgeo import gdal  # noqa: PLC0415
+
+    gdal.UseExceptions()
+    arrays = []
+    for p in (image, cloud, nodata):
+        try:
+            ds = gdal.Open(str(p))  # kept while its band is read (a band outlives no dataset)
+            band = ds.GetRasterBand(1)
+            f = max(1, -(-max(band.XSize, band.YSize) // side))
+            arrays.append(band.ReadAsArray(buf_xsize=max(1, band.XSize // f), buf_ysize=max(1, band.YSize // f)))
+        except RuntimeError as e:
+            raise DecloudInputError(f"{p}: not readable by GDAL ({e})") from e
+        ds = None
+    blue, cloudy, invalid = arrays
+    return blue, (cloudy == 0) & (invalid == 0) & (blue != -10000)
+
+
 def read_blocks(folder: Path) -> dict:
     """The per-block counts (``blocks.npz``) of a preparation output folder."""
     import numpy as np  # noqa: PLC0415

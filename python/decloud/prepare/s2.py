@@ -9,7 +9,9 @@ folder), atomic (written under a temporary folder name, then renamed), paths onl
                value: 0 is clear, not empty)
   nodata.tif   uint8 on the 10 m grid, 1 = no data (no NoData value either)
   blocks.npz   per 64 x 64 pixel block: ``cloud`` (cloudy valid pixels) and ``nodata`` (nodata pixels,
-               counting the part of an edge block outside the image) -- what the patch index reads
+               counting the part of an edge block outside the image) -- what the patch index reads; and B2
+               decimated to 512 px a side with its usable pixels (``blue_decimated``, ``usable_decimated``,
+               ``decimated_side``) -- what timeseries and synthesis judge clouds the masks missed on
   done.json    the completion marker: source, kind, tile, date, offset applied
 A pixel is nodata only where the product says so: ALL its bands hold the product's stored nodata value
 (DN 0 for ESA and GeoTIFF stacks, -10000 for THEIA FRE; compared before the offset is added), or the SCL is
@@ -34,7 +36,16 @@ import numpy as np
 from ..errors import DecloudInputError
 from ..otbenv import pyotb
 from ..products import BANDS_10M, BANDS_20M, SCL_CLOUD_CLASSES, BandSource, S2Product, read_s2_product
-from .common import build_folder, done_marker, grid_of, read_blocks, resolve_tile, write_image
+from .common import (
+    MISSED_CLOUD_SIDE,
+    build_folder,
+    decimated_blue,
+    done_marker,
+    grid_of,
+    read_blocks,
+    resolve_tile,
+    write_image,
+)
 
 S2_NODATA = -10000
 
@@ -182,6 +193,9 @@ def _prepare_into(product: S2Product, folder: Path, block_pixels: int) -> None:
             s2_20m, _ = _prepared_stack(otb, product, BANDS_20M, scl20, "im2b1 == 0")
         write_image(s2_20m, folder / "s2_20m.tif", "int16", S2_NODATA, descriptions=BANDS_20M)
     counts = block_counts(folder / "cloud.tif", folder / "nodata.tif", block_pixels)
+    # B2 decimated, for the missed-cloud check of timeseries / synthesis (read here once, not at every planning)
+    blue, usable = decimated_blue(folder / "s2_10m.tif", folder / "cloud.tif", folder / "nodata.tif")
+    counts.update(blue_decimated=blue, usable_decimated=usable, decimated_side=np.array(MISSED_CLOUD_SIDE))
     np.savez_compressed(folder / "blocks.npz", **counts)
 
 
