@@ -58,15 +58,17 @@ OTBDecloud_EXPORT std::shared_ptr<tf::SavedModel> LoadSavedModel(const std::stri
 
 /**
  * Runs a model filter (TensorflowMultisourceModelFilter) on its first grid cell now (ComputeFirstCell), so that a
- * model that fails on these inputs fails before a writer creates the output file. Returns "" when it runs, else "the
- * model fails on the first tile: <the pipeline's message>" (an itk::ExceptionObject; anything else propagates).
+ * model that fails on these inputs fails before a writer creates the output file, and keeps that tile's network
+ * outputs for the writer's pass (the caller writes the output next, with the same inputs). Returns "" when it runs,
+ * else "the model fails on the first tile: <the pipeline's message>" (an itk::ExceptionObject; anything else
+ * propagates).
  */
 template <class TModelFilter>
 std::string ProbeFirstTile(TModelFilter& filter)
 {
   try
   {
-    filter.ComputeFirstCell();
+    filter.ComputeFirstCell(true);
   }
   catch (const itk::ExceptionObject& e)
   {

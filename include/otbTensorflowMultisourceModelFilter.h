@@ -135,11 +135,12 @@ public:
 
   /**
    * Compute the output's first grid cell now, then release it: a model that fails on these inputs fails
-   * here, before a writer creates the output file. Throws what the pipeline throws. The network's outputs for the
-   * tiles this computes are kept, and the next GenerateData() that needs one of them uses them instead of running
-   * the network on it again (as long as neither the filter nor its inputs' pipelines have been modified since).
+   * here, before a writer creates the output file. Throws what the pipeline throws. With `keepForOutput`, the
+   * network's outputs for the tiles this computes are kept, and the next GenerateData() that needs one of them uses
+   * them instead of running the network on that tile again, unless the filter was modified since: for a caller that
+   * writes the output next without changing what feeds the filter (the apps: probe, then write).
    */
-  void ComputeFirstCell();
+  void ComputeFirstCell(bool keepForOutput = false);
 
   /** How many tiles the network has run on, and how many were taken from ComputeFirstCell()'s, since construction. */
   itkGetConstMacro(NumberOfNetworkRuns, unsigned long);
@@ -183,7 +184,6 @@ private:
   /** The kept run of `tile` if there is one, else its inputs pulled (if `pullInputs`) and its run launched. */
   PendingRun StartRun(const RegionType& tile, bool pullInputs);
   void FinishRun(PendingRun& run);
-  itk::ModifiedTimeType KeptRunsTime() const;
   RegionType OutputRegionToInputRegion(const RegionType& outputRegion, const TInputImage* input) const;
   void ImageToExtent(const TInputImage* image, const SizeType& receptiveField, PointType& extentInf,
                      PointType& extentSup) const;

@@ -274,7 +274,7 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::ComputePaddedO
 }
 
 template <class TInputImage, class TOutputImage>
-void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::ComputeFirstCell()
+void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::ComputeFirstCell(bool keepForOutput)
 {
   TOutputImage* output = this->GetOutput();
   output->UpdateOutputInformation();
@@ -283,7 +283,7 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::ComputeFirstCe
   output->SetRequestedRegion(first);
   output->PropagateRequestedRegion();
   m_KeptRuns.clear();
-  m_KeepRuns = true;
+  m_KeepRuns = keepForOutput;
   try
   {
     output->UpdateOutputData();
@@ -297,16 +297,7 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::ComputeFirstCe
   m_KeepRuns = false;
   output->ReleaseData();
   output->SetRequestedRegionToLargestPossibleRegion();
-  m_KeptRunsTime = KeptRunsTime();
-}
-
-template <class TInputImage, class TOutputImage>
-itk::ModifiedTimeType TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::KeptRunsTime() const
-{
-  itk::ModifiedTimeType time = this->GetMTime();
-  for (unsigned int i = 0; i < this->GetNumberOfIndexedInputs(); ++i)
-    time = std::max(time, this->GetInput(i)->GetPipelineMTime());
-  return time;
+  m_KeptRunsTime = this->GetMTime();
 }
 
 template <class TInputImage, class TOutputImage>
@@ -654,8 +645,8 @@ template <class TInputImage, class TOutputImage>
 typename TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::PendingRun
 TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::StartRun(const RegionType& tile, bool pullInputs)
 {
-  if (!m_KeptRuns.empty() && KeptRunsTime() != m_KeptRunsTime)
-    m_KeptRuns.clear(); // the filter or its inputs changed since ComputeFirstCell()
+  if (!m_KeptRuns.empty() && this->GetMTime() != m_KeptRunsTime)
+    m_KeptRuns.clear(); // the filter was modified since ComputeFirstCell()
   for (auto kept = m_KeptRuns.begin(); kept != m_KeptRuns.end(); ++kept)
     if (kept->tile == tile)
     {

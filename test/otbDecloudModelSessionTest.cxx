@@ -60,12 +60,17 @@ std::string DirectoryError(const std::string& dir)
 /** Stand-ins for TensorflowMultisourceModelFilter's ComputeFirstCell. */
 struct RunningFilter
 {
-  int calls = 0;
-  void ComputeFirstCell() { ++calls; }
+  int  calls = 0;
+  bool kept = false;
+  void ComputeFirstCell(bool keepForOutput)
+  {
+    ++calls;
+    kept = keepForOutput;
+  }
 };
 struct FailingFilter // as itkExceptionMacro words it in the filter
 {
-  void ComputeFirstCell()
+  void ComputeFirstCell(bool)
   {
     throw itk::ExceptionObject(__FILE__, __LINE__,
                                "itk::ERROR: FailingFilter(0x5581): Output 'y' has shape [1, 8, 8, 3] but 4 channels "
@@ -75,7 +80,7 @@ struct FailingFilter // as itkExceptionMacro words it in the filter
 };
 struct OtherErrorFilter
 {
-  void ComputeFirstCell() { throw std::logic_error("not an ITK error"); }
+  void ComputeFirstCell(bool) { throw std::logic_error("not an ITK error"); }
 };
 
 void Touch(const std::string& path)
@@ -139,6 +144,7 @@ int main(int argc, char* argv[])
   RunningFilter running;
   CheckEqual(decloud::ProbeFirstTile(running), "", "a model that runs");
   Check(running.calls == 1, "the first cell computed once");
+  Check(running.kept, "the first cell's network outputs kept for the output");
   FailingFilter failing;
   CheckEqual(decloud::ProbeFirstTile(failing),
              "the model fails on the first tile: Output 'y' has shape [1, 8, 8, 3] but 4 channels were expected",

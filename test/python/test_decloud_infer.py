@@ -107,9 +107,13 @@ def test_tiles_and_streaming_do_not_change_the_result(scene, tmp_path):
     """The output does not depend on how OTB streams it (RAM) nor on the tile grid once tiles are fixed."""
     d, paths, _ = scene
     one, many = tmp_path / "one.tif", tmp_path / "many.tif"
-    assert run_app("DecloudInfer", base_params(paths, one, tile=64, padding=16)).returncode == 0
-    assert run_app("DecloudInfer", base_params(paths, many, tile=64, padding=16, ram=1)).returncode == 0
+    runs = [run_app("DecloudInfer", base_params(paths, one, tile=64, padding=16)),
+            run_app("DecloudInfer", base_params(paths, many, tile=64, padding=16, ram=1))]
+    assert [r.returncode for r in runs] == [0, 0], runs
     assert np.array_equal(read_array(one), read_array(many))
+    # the first-tile probe's tile is kept for the output, streamed in one piece or in many
+    for r in runs:
+        assert "(1 of them by the first-tile probe, kept for the output)" in r.output, r.output[-2000:]
     # Tiled (64 px tiles) vs untiled (one tile): equal up to the padding's effect, far from tile seams too
     untiled = tmp_path / "untiled.tif"
     assert run_app("DecloudInfer", base_params(paths, untiled, tile=512, padding=16)).returncode == 0
