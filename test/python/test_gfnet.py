@@ -287,3 +287,27 @@ def test_outlier_features_mark_land_unlike_the_clear_pixels_around():
             x["s2_timestamp_tp1"])
     z = np.asarray(features(scale=2, one_sided=True, fit_residual=True, outlier=True)(*args)[4])[0, ..., -8:]
     assert np.all(z == 0.0)
+
+
+def test_standardised_features_are_near_unit_scale_and_the_untrained_network_is_still_the_gap_filling():
+    """gfnet's ``standardise``: the features the U-Net reads, on a landscape with a cloud, have their between-date
+    differences brought from a few hundredths to near unit scale (unscaled, the U-Net learnt one constant mix);
+    every channel stays within a few units; the untrained network is unchanged (the gap-filling)."""
+    tm1, tp1 = _landscape(160, 160)
+    t = (0.5 * (tm1 + tp1) + 150.0).astype(np.float32)
+    cloud = np.zeros((160, 160), bool)
+    cloud[40:100, 40:120] = True
+    x = _inputs(np.where(cloud[..., None], 8000.0, t).astype(np.float32), tm1, tp1, cloud)
+    features, _ = _gfnet_layers(_keras())
+    args = (x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"], x["s2_timestamp_t"], x["s2_timestamp_tm1"],
+            x["s2_timestamp_tp1"])
+    options = {"scale": 2, "one_sided": True, "fit_residual": True}
+    raw = np.asarray(features(**options)(*args)[4])[0]
+    std = np.asarray(features(**options, standardise=True)(*args)[4])[0]
+    assert raw.shape == std.shape
+    spread = slice(19, 19 + 28)  # the spread differences, after the 19 planes
+    assert np.abs(raw[..., spread]).mean() < 0.05
+    assert 0.3 < np.abs(std[..., spread]).mean() < 3.0
+    assert np.all(np.isfinite(std)) and np.abs(std).max() < 20.0
+    plain, standardised = get_model("gfnet"), get_model("gfnet", standardise=True)
+    np.testing.assert_allclose(standardised(x)["s2_target"].numpy(), plain(x)["s2_target"].numpy(), atol=0.01)
