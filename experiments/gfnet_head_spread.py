@@ -1,0 +1,61 @@
+"""Does a gfnet's U-Net adapt its mix to the scene? The spread of its mix weights over pixels and scenes.
+
+    python experiments/gfnet_head_spread.py WEIGHTS.weights.h5 [--option k=v] [--scenes 6]
+
+For the first ``--scenes`` test scenarios of portugal and belgium-a (``decloud.scenarios.test_scenarios``), the
+mean and the spatial standard deviation of each of the six candidate weights (bounded as in the output layer),
+then ``max_spatial_std`` (the largest of those standard deviations) and ``between_scene_std`` (the standard
+deviation of the scenes' mean weights, largest over the candidates). A U-Net whose head is one constant (what
+gfnet-v4's recipe learnt: 0.001 to 0.015) is a fixed blend of the candidates, whatever it sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from gfnet_common import network_options, trainable_gfnet
+
+SETS = ("greenearthnet-portugal", "worldcereal-belgium-a")
+CANDIDATES = 6
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("weights", type=Path)
+    p.add_argument("--option", action="append", default=[])
+    p.add_argument("--scenes", type=int, default=6, help="test scenarios per set (default 6)")
+    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    args = p.parse_args(argv)
+    import keras  # noqa: PLC0415
+
+    from decloud.scenarios import SPLITS, build_scene, load_series, test_scenarios  # noqa: PLC0415
+
+    net, trainable = trainable_gfnet(network_options(args.option))
+    trainable.load_weights(str(args.weights))
+    head = net.get_layer("s2_target_raw")._inbound_nodes[0].arguments.args[5]
+    parts = keras.Model(net.inputs, head)
+    means, stds = [], []
+    for name in SETS:
+        series = load_series(args.data / name, mask=SPLITS[name].mask)
+        series, scenarios = test_scenarios(series, SPLITS[name])
+        for sc in scenarios[:args.scenes]:
+            scene = build_scene(series, sc)
+            x = {"s2_t": scene.t[None].astype("float32"), "s2_tm1": scene.tm1[None].astype("float32"),
+                 "s2_tp1": scene.tp1[None].astype("float32"),
+                 "cloud_t": scene.cloud[None, ..., None].astype("float32")}
+            for k in ("t", "tm1", "tp1"):
+                x[f"s2_timestamp_{k}"] = np.array([scene.timestamps[k]], "float32")
+            w = 1.5 * np.tanh(parts(x).numpy()[0, ..., :CANDIDATES] / 1.5).reshape(-1, CANDIDATES)
+            means.append(w.mean(0))
+            stds.append(w.std(0))
+            print(f"{scene.label}: mean {np.round(means[-1], 3)} spatial std {np.round(stds[-1], 3)}")
+    print(f"max_spatial_std: {np.max(stds):.4f}")
+    print(f"between_scene_std: {np.max(np.std(means, axis=0)):.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
