@@ -32,6 +32,63 @@ def trainable_gfnet(options: dict, network: str = "gfnet"):
     return net, keras.Model(net.inputs, {"s2_target": net.output["s2_target"]})
 
 
+def scene_inputs(scene) -> dict:
+    """The network inputs of one ``decloud.scenarios.Scene`` (a batch of one, float32): t with its pasted clouds,
+    its mask, t-1, t+1 and the three timestamps, as a gfnet takes them."""
+    import numpy as np  # noqa: PLC0415
+
+    x = {"s2_t": scene.t[None].astype("float32"), "s2_tm1": scene.tm1[None].astype("float32"),
+         "s2_tp1": scene.tp1[None].astype("float32"), "cloud_t": scene.cloud[None, ..., None].astype("float32")}
+    for k in ("t", "tm1", "tp1"):
+        x[f"s2_timestamp_{k}"] = np.array([scene.timestamps[k]], "float32")
+    return x
+
+
+class GfnetParts:
+    """A gfnet taken apart at its output layer, to look into a trained one: ``parts(x)`` gives the output layer's
+    inputs for a batch (the gap-filling ``gf``, validities, the candidate corrections ``cands``, the U-Net's
+    ``head``...), ``output(o, head)`` the network's output [H, W, bands] (float64) from them with another head (the
+    free residual or the mix changed)."""
+
+    def __init__(self, net):
+        import keras  # noqa: PLC0415
+
+        self.layer = net.get_layer("s2_target_raw")
+        gf, vgf, vt, tn, cands, head, _like, both = self.layer._inbound_nodes[0].arguments.args
+        self.candidates = len(cands)
+        self.parts = keras.Model(net.inputs, {"gf": gf, "vgf": vgf, "vt": vt, "tn": tn, "cands": list(cands),
+                                              "head": head, "both": both})
+
+    def output(self, o: dict, head, x: dict):
+        y = self.layer(o["gf"], o["vgf"], o["vt"], o["tn"], o["cands"], head, x["s2_t"], o["both"])
+        return y.numpy()[0].astype("float64")
+
+
+def scored_scenes(data: Path, names, part: str, unseen=()):
+    """(set name, scene) for the scenarios of each real set of ``names`` under ``data`` with pixels to score:
+    ``part`` "test" (``decloud.scenarios.test_scenarios``) or "validation" (the training parts); a set of
+    ``unseen`` is scored on every scenario of its whole series. An absent set is skipped with a line on stderr."""
+    import sys  # noqa: PLC0415
+
+    from decloud.scenarios import (SPLITS, build_scene, load_series, plan_scenarios, test_scenarios,  # noqa: PLC0415
+                                   validation_scenarios)
+
+    for name in names:
+        if not (data / name).is_dir():
+            print(f"{name}: absent under {data}, skipped", file=sys.stderr)
+            continue
+        split = SPLITS[name]
+        series = load_series(data / name, mask=split.mask)
+        if name in unseen:
+            scenarios = plan_scenarios(series)
+        else:
+            series, scenarios = (test_scenarios if part == "test" else validation_scenarios)(series, split)
+        for sc in scenarios:
+            scene = build_scene(series, sc)
+            if scene.scored.any():
+                yield name, scene
+
+
 def build_set_records(data: Path, work: Path, plan: dict[str, tuple[int, int]], examples: Callable, *, tag: str,
                       describe: dict | None = None) -> list[Path]:
     """One folder of records per real set of ``plan`` (name -> (patch, count)) under ``work/data``:

@@ -18,12 +18,11 @@ claims: the benchmark is the measure.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from gfnet_common import network_options, trainable_gfnet
+from gfnet_common import GfnetParts, network_options, scene_inputs, scored_scenes, trainable_gfnet
 
 SETS = ("bolzano-west", "greenearthnet-portugal", "greenearthnet-sweden", "worldcereal-belgium-a")
 CANDIDATE_NAMES = ("gap-filling + local bias", "t-1 + local bias", "t+1 + local bias", "t itself",
@@ -65,61 +64,36 @@ def main(argv=None) -> int:
                         "scenarios are scored, not only its split's test part; repeatable")
     p.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS), help="the sets to score (default: all)")
     args = p.parse_args(argv)
-    import keras  # noqa: PLC0415
-
-    from decloud.scenarios import SPLITS, build_scene, load_series, plan_scenarios, test_scenarios  # noqa: PLC0415
-
     net, trainable = trainable_gfnet(network_options(args.option))
     trainable.load_weights(str(args.weights))
-    output = net.get_layer("s2_target_raw")
-    gf, vgf, vt, tn, cands, head, like, both = output._inbound_nodes[0].arguments.args
-    parts = keras.Model(net.inputs, {"gf": gf, "vgf": vgf, "vt": vt, "tn": tn, "cands": list(cands), "head": head,
-                                     "both": both})
-    n = len(cands)
+    probe = GfnetParts(net)
+    n = probe.candidates
     rows = []
-    for name in args.sets:
-        if not (args.data / name).is_dir():
-            print(f"{name}: absent under {args.data}, skipped", file=sys.stderr)
-            continue
-        split = SPLITS[name]
-        series = load_series(args.data / name, mask=split.mask)
-        if name in args.unseen:
-            scenarios = plan_scenarios(series)
-        else:
-            series, scenarios = test_scenarios(series, split)
-        for sc in scenarios:
-            scene = build_scene(series, sc)
-            s = scene.scored
-            if not s.any():
-                continue
-            x = {"s2_t": scene.t[None].astype("float32"), "s2_tm1": scene.tm1[None].astype("float32"),
-                 "s2_tp1": scene.tp1[None].astype("float32"),
-                 "cloud_t": scene.cloud[None, ..., None].astype("float32")}
-            for k in ("t", "tm1", "tp1"):
-                x[f"s2_timestamp_{k}"] = np.array([scene.timestamps[k]], "float32")
-            o = parts(x)
-            h, w = scene.reference.shape[:2]
-            ref = scene.reference[s].astype(np.float64)
+    for name, scene in scored_scenes(args.data, args.sets, "test", unseen=args.unseen):
+        s = scene.scored
+        x = scene_inputs(scene)
+        o = probe.parts(x)
+        h, w = scene.reference.shape[:2]
+        ref = scene.reference[s].astype(np.float64)
 
-            def run(head_values, o=o, x=x):
-                y = output(o["gf"], o["vgf"], o["vt"], o["tn"], o["cands"], head_values, x["s2_t"], o["both"])
-                return y.numpy()[0]
+        def run(head_values, o=o, x=x):
+            return probe.output(o, head_values, x)
 
-            head_values = o["head"].numpy()
-            y = run(head_values)
-            no_free = head_values.copy()
-            no_free[..., n:] = 0.0  # tanh(0) = 0: the free residual removed, the mix kept
-            gated = head_values.copy()
-            # the free residual only where t has clear pixels around (a quarter of a 32-pixel cell or more):
-            # atanh(g tanh(v / 0.2)) * 0.2 makes the bounded residual g times what it was
-            g = clear_density(scene, gated.shape[1:3])
-            gated[..., n:] = 0.2 * np.arctanh(np.clip(g * np.tanh(gated[..., n:] / 0.2), -0.999999, 0.999999))
-            base = o["gf"].numpy()[0, :h, :w] * 10000.0
-            p_gf = psnr(base[s], ref)
-            rows.append({"set": name, "label": scene.label, "full": float((~scene.cloud).mean()) < 0.02,
-                         "gain": psnr(y[s], ref) - p_gf, "gain_no_free": psnr(run(no_free)[s], ref) - p_gf,
-                         "gain_gated": psnr(run(gated)[s], ref) - p_gf,
-                         "gf": p_gf, "scene": scene, "o": o, "y": y, "base": base})
+        head_values = o["head"].numpy()
+        y = run(head_values)
+        no_free = head_values.copy()
+        no_free[..., n:] = 0.0  # tanh(0) = 0: the free residual removed, the mix kept
+        gated = head_values.copy()
+        # the free residual only where t has clear pixels around (a quarter of a 32-pixel cell or more):
+        # atanh(g tanh(v / 0.2)) * 0.2 makes the bounded residual g times what it was
+        g = clear_density(scene, gated.shape[1:3])
+        gated[..., n:] = 0.2 * np.arctanh(np.clip(g * np.tanh(gated[..., n:] / 0.2), -0.999999, 0.999999))
+        base = o["gf"].numpy()[0, :h, :w] * 10000.0
+        p_gf = psnr(base[s], ref)
+        rows.append({"set": name, "label": scene.label, "full": float((~scene.cloud).mean()) < 0.02,
+                     "gain": psnr(y[s], ref) - p_gf, "gain_no_free": psnr(run(no_free)[s], ref) - p_gf,
+                     "gain_gated": psnr(run(gated)[s], ref) - p_gf,
+                     "gf": p_gf, "scene": scene, "o": o, "y": y, "base": base})
     print("set: scenarios, gain dB over the gap-filling (network / without its free residual / free residual gated "
           "by t's clear pixels around); worst scenario; the same for the scenarios where t is fully cloudy")
     for name in args.sets:

@@ -16,12 +16,11 @@ Python on whole scenes (Keras, float outputs): for looking into a model, not for
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from gfnet_common import network_options, trainable_gfnet
+from gfnet_common import GfnetParts, network_options, scene_inputs, scored_scenes, trainable_gfnet
 from gfnet_diagnose import SETS, psnr
 
 
@@ -49,63 +48,40 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from scipy.ndimage import maximum_filter  # noqa: PLC0415
 
-    from decloud.scenarios import SPLITS, build_scene, load_series, test_scenarios, validation_scenarios  # noqa: PLC0415
-
-    import keras  # noqa: PLC0415
-
     net, trainable = trainable_gfnet(network_options(args.option))
     trainable.load_weights(str(args.weights))
-    output = net.get_layer("s2_target_raw")
-    gf_, vgf_, vt_, tn_, cands_, head_, like_, both_ = output._inbound_nodes[0].arguments.args
-    parts = keras.Model(net.inputs, {"gf": gf_, "vgf": vgf_, "vt": vt_, "tn": tn_, "cands": list(cands_),
-                                     "head": head_, "both": both_})
-    n = len(cands_)
-    choose = validation_scenarios if args.part == "validation" else test_scenarios
+    probe = GfnetParts(net)
+    n = probe.candidates
     gains: dict[str, dict[float, list[float]]] = {}
-    for name in args.sets:
-        if not (args.data / name).is_dir():
-            print(f"{name}: absent under {args.data}, skipped", file=sys.stderr)
-            continue
-        series = load_series(args.data / name, mask=SPLITS[name].mask)
-        series, scenarios = choose(series, SPLITS[name])
-        gains[name] = {tau: [] for tau in args.tau}
-        for sc in scenarios:
-            scene = build_scene(series, sc)
-            s = scene.scored
-            if not s.any():
-                continue
-            x = {"s2_t": scene.t[None].astype("float32"), "s2_tm1": scene.tm1[None].astype("float32"),
-                 "s2_tp1": scene.tp1[None].astype("float32"),
-                 "cloud_t": scene.cloud[None, ..., None].astype("float32")}
-            for k in ("t", "tm1", "tp1"):
-                x[f"s2_timestamp_{k}"] = np.array([scene.timestamps[k]], "float32")
-            o = parts(x)
+    for name, scene in scored_scenes(args.data, args.sets, args.part):
+        s = scene.scored
+        x = scene_inputs(scene)
+        o = probe.parts(x)
 
-            def run(head_values, o=o, x=x):
-                out = output(o["gf"], o["vgf"], o["vt"], o["tn"], o["cands"], head_values, x["s2_t"], o["both"])
-                return out.numpy()[0].astype(np.float64)
+        def run(head_values, o=o, x=x):
+            return probe.output(o, head_values, x)
 
-            head_values = o["head"].numpy()
-            y = run(head_values)
-            no_free = head_values.copy()
-            no_free[..., n:] = 0.0
-            free = y - run(no_free)  # the free residual's part of the output (the mix's is the rest)
-            valid = [np.all(a > -9999.5, axis=-1) for a in (scene.t, scene.tm1, scene.tp1)]
-            both = valid[1] & valid[2]
-            g = np.where(both[..., None], 0.0, y)  # the gap-filling where both neighbours have data
-            stamps = scene.timestamps
-            wt = np.clip((stamps["t"] - stamps["tm1"]) / max(stamps["tp1"] - stamps["tm1"], 1.0), 0.0, 1.0)
-            g = np.where(both[..., None], (1 - wt) * scene.tm1 + wt * scene.tp1, g)
-            near = maximum_filter(scene.cloud | ~valid[0], size=5)
-            share = window_share(~near & valid[0] & both)
-            ref = scene.reference[s].astype(np.float64)
-            p_gf = psnr(g[s], ref)
-            for tau in args.tau:
-                gate = np.ones_like(share) if tau == 0 else np.minimum(1.0, share / tau)
-                out = g + free + gate[..., None] * (y - free - g)
-                gains[name][tau].append(psnr(out[s], ref) - p_gf)
-        print(f"{name}: {len(gains[name][args.tau[0]])} {args.part} scenarios", flush=True)
-    print("set tau: mean gain over the gap-filling / worst scenario (dB)")
+        head_values = o["head"].numpy()
+        y = run(head_values)
+        no_free = head_values.copy()
+        no_free[..., n:] = 0.0
+        free = y - run(no_free)  # the free residual's part of the output (the mix's is the rest)
+        valid = [np.all(a > -9999.5, axis=-1) for a in (scene.t, scene.tm1, scene.tp1)]
+        both = valid[1] & valid[2]
+        g = np.where(both[..., None], 0.0, y)  # the gap-filling where both neighbours have data
+        stamps = scene.timestamps
+        wt = np.clip((stamps["t"] - stamps["tm1"]) / max(stamps["tp1"] - stamps["tm1"], 1.0), 0.0, 1.0)
+        g = np.where(both[..., None], (1 - wt) * scene.tm1 + wt * scene.tp1, g)
+        near = maximum_filter(scene.cloud | ~valid[0], size=5)
+        share = window_share(~near & valid[0] & both)
+        ref = scene.reference[s].astype(np.float64)
+        p_gf = psnr(g[s], ref)
+        by_tau = gains.setdefault(name, {tau: [] for tau in args.tau})
+        for tau in args.tau:
+            gate = np.ones_like(share) if tau == 0 else np.minimum(1.0, share / tau)
+            out = g + free + gate[..., None] * (y - free - g)
+            by_tau[tau].append(psnr(out[s], ref) - p_gf)
+    print(f"set tau: mean gain over the gap-filling / worst scenario (dB); {args.part} part")
     for name, by_tau in gains.items():
         for tau, values in by_tau.items():
             print(f"{name} {tau}: {np.mean(values):+.3f} / {np.min(values):+.2f}")

@@ -12,11 +12,12 @@ gfnet-v4's recipe learnt: 0.001 to 0.015) is a fixed blend of the candidates, wh
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 
 import numpy as np
 
-from gfnet_common import network_options, trainable_gfnet
+from gfnet_common import GfnetParts, network_options, scene_inputs, scored_scenes, trainable_gfnet
 
 SETS = ("greenearthnet-portugal", "worldcereal-belgium-a")
 CANDIDATES = 6
@@ -29,26 +30,15 @@ def main(argv=None) -> int:
     p.add_argument("--scenes", type=int, default=6, help="test scenarios per set (default 6)")
     p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     args = p.parse_args(argv)
-    import keras  # noqa: PLC0415
-
-    from decloud.scenarios import SPLITS, build_scene, load_series, test_scenarios  # noqa: PLC0415
-
     net, trainable = trainable_gfnet(network_options(args.option))
     trainable.load_weights(str(args.weights))
-    head = net.get_layer("s2_target_raw")._inbound_nodes[0].arguments.args[5]
-    parts = keras.Model(net.inputs, head)
+    probe = GfnetParts(net)
     means, stds = [], []
     for name in SETS:
-        series = load_series(args.data / name, mask=SPLITS[name].mask)
-        series, scenarios = test_scenarios(series, SPLITS[name])
-        for sc in scenarios[:args.scenes]:
-            scene = build_scene(series, sc)
-            x = {"s2_t": scene.t[None].astype("float32"), "s2_tm1": scene.tm1[None].astype("float32"),
-                 "s2_tp1": scene.tp1[None].astype("float32"),
-                 "cloud_t": scene.cloud[None, ..., None].astype("float32")}
-            for k in ("t", "tm1", "tp1"):
-                x[f"s2_timestamp_{k}"] = np.array([scene.timestamps[k]], "float32")
-            w = 1.5 * np.tanh(parts(x).numpy()[0, ..., :CANDIDATES] / 1.5).reshape(-1, CANDIDATES)
+        for _, scene in itertools.islice(scored_scenes(args.data, [name], "test"), args.scenes):
+            x = scene_inputs(scene)
+            head = probe.parts(x)["head"]
+            w = 1.5 * np.tanh(head.numpy()[0, ..., :CANDIDATES] / 1.5).reshape(-1, CANDIDATES)
             means.append(w.mean(0))
             stds.append(w.std(0))
             print(f"{scene.label}: mean {np.round(means[-1], 3)} spatial std {np.round(stds[-1], 3)}")

@@ -35,6 +35,12 @@ def _inputs(t, tm1, tp1, cloud):
     return x
 
 
+def _feature_args(x):
+    """The GapFillFeatures layer's arguments, in its order, from the network's inputs."""
+    return (x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"], x["s2_timestamp_t"], x["s2_timestamp_tm1"],
+            x["s2_timestamp_tp1"])
+
+
 @pytest.mark.parametrize("rows, cols", [(160, 160), (150, 171)])  # > 2 x the largest crop output
 def test_untrained_gfnet_is_the_gap_filling(rows, cols):
     tm1, tp1 = _landscape(rows, cols)
@@ -118,8 +124,7 @@ def test_one_sided_candidates_where_a_neighbour_has_no_data(missing):
     t = truth.copy()
     t[cloud] = 7000.0
     x = _inputs(t, tm1, tp1, cloud)
-    args = (x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"], x["s2_timestamp_t"], x["s2_timestamp_tm1"],
-            x["s2_timestamp_tp1"])
+    args = _feature_args(x)
     gf, _vgf, _vt, _tn, feats, cands, _both = features(scale=2, one_sided=True, fit_residual=True)(*args)
     gf = np.asarray(gf)[0, :rows, :cols] * 10000
     cands = np.stack([np.asarray(c) for c in cands], -1)[0, :rows, :cols] * 10000  # a list of candidates
@@ -245,8 +250,7 @@ def test_selected_candidate_follows_the_way_with_the_smallest_held_out_error():
     cloud[48:112, 40:120] = True
     x = _inputs(np.where(cloud[..., None], 9000.0, t).astype(np.float32), tm1, tp1, cloud)
     features, _ = _gfnet_layers(_keras())
-    args = (x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"], x["s2_timestamp_t"], x["s2_timestamp_tm1"],
-            x["s2_timestamp_tp1"])
+    args = _feature_args(x)
     cands = features(scale=2, one_sided=True, fit_residual=True, selected=True)(*args)[5]
     assert len(cands) == 7
     chosen = np.asarray(cands[-1])[0, :160, :160] * 10000
@@ -254,8 +258,7 @@ def test_selected_candidate_follows_the_way_with_the_smallest_held_out_error():
     assert get_model("gfnet", selected=True)(x)["s2_target"].shape == (1, 160, 160, 4)  # untrained: runs
     # t fully cloudy: no held-out error to choose by, no selected candidate
     x["cloud_t"][:] = 1.0
-    args = (x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"], x["s2_timestamp_t"], x["s2_timestamp_tm1"],
-            x["s2_timestamp_tp1"])
+    args = _feature_args(x)
     cands = features(scale=2, one_sided=True, fit_residual=True, selected=True)(*args)[5]
     assert np.all(np.asarray(cands[-1]) == 0.0)
     with pytest.raises(ValueError, match="selected needs regression"):
@@ -274,8 +277,7 @@ def test_outlier_features_mark_land_unlike_the_clear_pixels_around():
     cloud[40:100, 40:120] = True
     x = _inputs(np.where(cloud[..., None], 8000.0, t).astype(np.float32), tm1, tp1, cloud)
     features, _ = _gfnet_layers(_keras())
-    args = (x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"], x["s2_timestamp_t"], x["s2_timestamp_tm1"],
-            x["s2_timestamp_tp1"])
+    args = _feature_args(x)
     z = np.asarray(features(scale=2, one_sided=True, fit_residual=True, outlier=True)(*args)[4])[0, ..., -8:]
     assert np.all(np.isfinite(z)) and z.shape[:2] == (96, 96)  # the features' grid: half resolution, padded to 192
     field, rest = z[31:37, 31:37].mean(), z[22:48, 45:58].mean()
@@ -283,8 +285,7 @@ def test_outlier_features_mark_land_unlike_the_clear_pixels_around():
     plain, outlier = get_model("gfnet"), get_model("gfnet", outlier=True)
     np.testing.assert_allclose(outlier(x)["s2_target"].numpy(), plain(x)["s2_target"].numpy(), atol=0.01)
     x["cloud_t"][:] = 1.0
-    args = (x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"], x["s2_timestamp_t"], x["s2_timestamp_tm1"],
-            x["s2_timestamp_tp1"])
+    args = _feature_args(x)
     z = np.asarray(features(scale=2, one_sided=True, fit_residual=True, outlier=True)(*args)[4])[0, ..., -8:]
     assert np.all(z == 0.0)
 
@@ -299,8 +300,7 @@ def test_standardised_features_are_near_unit_scale_and_the_untrained_network_is_
     cloud[40:100, 40:120] = True
     x = _inputs(np.where(cloud[..., None], 8000.0, t).astype(np.float32), tm1, tp1, cloud)
     features, _ = _gfnet_layers(_keras())
-    args = (x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"], x["s2_timestamp_t"], x["s2_timestamp_tm1"],
-            x["s2_timestamp_tp1"])
+    args = _feature_args(x)
     options = {"scale": 2, "one_sided": True, "fit_residual": True}
     raw = np.asarray(features(**options)(*args)[4])[0]
     std = np.asarray(features(**options, standardise=True)(*args)[4])[0]
