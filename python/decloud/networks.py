@@ -424,6 +424,29 @@ def _gfnet_layers(keras):
         coef = [tf.image.resize(c, shape[1:3], method="bilinear") for c in solve(local)]
         return [c0 + c1 * x for c0, c1 in (coef, solve(glob))]
 
+    def cross_band_regression(y, xb, xa, weight, ridge: float = REGRESSION_RIDGE):
+        """The least-squares fit of ``y`` (t minus the gap-filling, every band) on ALL the bands of both
+        neighbours, over the pixels where ``weight`` > 0 (t's clear pixels), scene-wide (the tile): ``y ~ my +
+        (z - mz) C``, z = (xb, xa) [.., 2 x bands], ridge ``ridge`` on C (clipped to [-1.5, 1.5]). How a pixel
+        changes between dates depends on what it is, which its whole spectrum tells better than one band: the
+        near-infrared of a field that greens up or dries changes, that of bare soil or a roof does not (the
+        per-band regression applies the clear pixels' mean change to both). The moments are two matrix
+        products over the pixels, so it costs little. 0 where no pixel has weight. Returns the predicted
+        correction [B, H, W, bands]."""
+        z = tf.concat([xb, xa], -1)
+        total = tf.reduce_sum(weight, axis=[1, 2, 3])  # [B]
+        inv = tf.math.divide_no_nan(1.0, total)[:, None, None]
+        mz = tf.einsum("bhwi,bhw->bi", z, weight[..., 0])[:, None, :] * inv  # [B, 1, 2 bands]
+        my = tf.einsum("bhwk,bhw->bk", y, weight[..., 0])[:, None, :] * inv
+        zc = tf.reshape(z, [tf.shape(z)[0], -1, tf.shape(z)[3]]) - mz  # [B, N, 2 bands]
+        yc = tf.reshape(y, [tf.shape(y)[0], -1, tf.shape(y)[3]]) - my
+        wz = zc * tf.reshape(weight, [tf.shape(weight)[0], -1, 1])
+        gram = tf.matmul(wz, zc, transpose_a=True) * inv + ridge * tf.eye(tf.shape(z)[3], dtype=z.dtype)
+        coef = tf.clip_by_value(tf.linalg.solve(gram, tf.matmul(wz, yc, transpose_a=True) * inv), -1.5, 1.5)
+        pred = my + tf.matmul(zc, coef)  # [B, N, bands]
+        has = tf.cast(total > 0, y.dtype)[:, None, None, None]
+        return tf.reshape(pred, tf.shape(y)) * has
+
     class GapFillFeatures(keras.layers.Layer):
         """Per pixel: the linear gap-filling of t from t-1 and t+1 (in-graph, the network's base), and the
         features the correction is computed from. Nodata (-10000) never reaches a convolution: each input is
@@ -440,19 +463,21 @@ def _gfnet_layers(keras):
         def __init__(self, levels: int = 5, margin: int = 2, use_mask: bool = True, use_dates: bool = True,
                      scale: int = 1, regression: bool = True, one_sided: bool = False, fit_residual: bool = False,
                      held_out: bool = False, selected: bool = False, outlier: bool = False,
-                     standardise: bool = False, **kwargs):
+                     standardise: bool = False, cross_band: bool = False, **kwargs):
             super().__init__(**kwargs)
             self.levels, self.margin, self.use_mask, self.use_dates = levels, margin, use_mask, use_dates
             self.scale, self.regression = scale, regression
             self.one_sided, self.fit_residual, self.held_out = one_sided, fit_residual, held_out
             self.selected, self.outlier, self.standardise = selected, outlier, standardise
+            self.cross_band = cross_band
 
         def get_config(self):
             return {**super().get_config(), "levels": self.levels, "margin": self.margin,
                     "use_mask": self.use_mask, "use_dates": self.use_dates, "scale": self.scale,
                     "regression": self.regression, "one_sided": self.one_sided,
                     "fit_residual": self.fit_residual, "held_out": self.held_out, "selected": self.selected,
-                    "outlier": self.outlier, "standardise": self.standardise}
+                    "outlier": self.outlier, "standardise": self.standardise,
+                    "cross_band": self.cross_band}
 
         def call(self, t, tm1, tp1, cloud, ts_t, ts_tm1, ts_tp1):
             multiple = 32 * self.scale
@@ -505,6 +530,9 @@ def _gfnet_layers(keras):
                     one_b = single_regressions(d_b, bn, clear_t * vb)
                     one_a = single_regressions(d_a, an, clear_t * va)
                     fits = [f + only_b * fb + only_a * fa for f, fb, fa in zip(fits, one_b, one_a)]
+                if self.cross_band:
+                    # one more: the scene-wide regression of every band on all the bands of t-1 and t+1
+                    fits.append(both * cross_band_regression(d_gf, bn, an, stats))
                 if self.fit_residual:
                     # how well the local regression explains t's clear pixels: where it does not (a change, a
                     # missed cloud, land unlike the clear pixels), its correction is less to be trusted
@@ -639,7 +667,7 @@ def _gfnet_layers(keras):
 def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False, use_mask: bool = True,
           use_dates: bool = True, residual: bool = True, levels: int = 5, margin: int = 2, scale: int = 2,
           regression: bool = True, one_sided: bool = True, fit_residual: bool = True, held_out: bool = False,
-          selected: bool = False, outlier: bool = False, standardise: bool = False):
+          selected: bool = False, outlier: bool = False, standardise: bool = False, cross_band: bool = False):
     """Gap-filling-residual multi-temporal U-Net: S2 at t (cloudy) with its cloud mask ``cloud_t``, S2 at t-1
     and t+1, their dates (and optionally S1 at the three dates, a DEM). Its output is the in-graph linear
     gap-filling plus a learned correction whose last convolution starts at zero: the untrained network IS the
@@ -665,6 +693,8 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     (in local standard deviations, per band): where the local fits extrapolate. ``standardise``: the U-Net's
     features are brought near unit scale by fixed constants (the differences between dates are 10 to 40 times
     smaller than the rest; without it the U-Net learnt one constant mix for every pixel of every scene).
+    ``cross_band``: one more candidate, the scene-wide regression of each band of t on all the bands of t-1 and t+1
+    (what a pixel is, from its whole spectrum, tells how it changes).
 
     ``scale`` 2 (default): the U-Net works at half resolution (its output, mix weights and residual, is
     upsampled), the gap-filling and the candidates at full resolution: about 3 times faster than ``scale`` 1.
@@ -689,7 +719,8 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
                                                      use_dates=use_dates, scale=scale, regression=regression,
                                                      one_sided=one_sided, fit_residual=fit_residual,
                                                      held_out=held_out, selected=selected, outlier=outlier,
-                                                     standardise=standardise, name="gapfill_features")(
+                                                     standardise=standardise, cross_band=cross_band,
+                                                     name="gapfill_features")(
         inputs["s2_t"], inputs["s2_tm1"], inputs["s2_tp1"], inputs["cloud_t"], inputs["s2_timestamp_t"],
         inputs["s2_timestamp_tm1"], inputs["s2_timestamp_tp1"])
     if with_sar:
@@ -710,7 +741,9 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     # 3x3 first and last convolutions (the paper's U-Nets use 5x5): these two run at full resolution on many
     # channels and dominate the cost of a small network.
     feats = _UNetEncoder(keras, widths, with_dem, False, kernel=3)(features, dem)
-    n = CANDIDATES + (2 if regression else 0) + (1 if selected else 0)
+    if cross_band and not regression:
+        raise ValueError("gfnet: cross_band needs regression (it is one more of the regressions)")
+    n = CANDIDATES + (2 if regression else 0) + (1 if cross_band else 0) + (1 if selected else 0)
     head = _unet_decoder(keras, [[f] for f in feats], widths, n + S2_BANDS, False, zero_init=residual,
                          kernel=3)["s2_target"]
     out = Output(residual=residual, candidates=n, free_where_both=one_sided, name="s2_target_raw")(

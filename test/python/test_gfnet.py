@@ -311,3 +311,43 @@ def test_standardised_features_are_near_unit_scale_and_the_untrained_network_is_
     assert np.all(np.isfinite(std)) and np.abs(std).max() < 20.0
     plain, standardised = get_model("gfnet"), get_model("gfnet", standardise=True)
     np.testing.assert_allclose(standardised(x)["s2_target"].numpy(), plain(x)["s2_target"].numpy(), atol=0.01)
+
+
+def test_cross_band_candidate_tells_how_a_pixel_changes_from_its_whole_spectrum():
+    """gfnet's ``cross_band``: where the change of the near-infrared at t depends on another band (a passing stress
+    takes NIR in proportion to the red, neither neighbour shows it), the regression of each band on
+    all the bands of t-1 and t+1 recovers it inside a cloud from t's clear pixels, and the per-band scene-wide
+    regression cannot; nothing when t has no clear pixel; the untrained network is still the gap-filling."""
+    rows = cols = 160  # > 2 x the largest crop output
+    rng = np.random.default_rng(3)
+    tm1, _ = _landscape(rows, cols, seed=4, contrast=800.0)
+    red = 2.0 * (tm1[..., 2] - tm1[..., 2].min()) + 300.0  # varies independently of the NIR below
+    tm1[..., 2] = red
+    tm1[..., 3] = 3000.0 + rng.normal(0, 400, (rows, cols))
+    tp1 = tm1.copy()
+    truth = tm1.copy()
+    truth[..., 3] = tm1[..., 3] - 0.8 * red  # at t the NIR has dropped by 0.8 x the red, and is back at t+1
+    stamps = {"tm1": 0.0, "t": 10 * DAY, "tp1": 20 * DAY}
+    cloud = np.zeros((rows, cols), bool)
+    cloud[30:110, 20:130] = True
+    t = np.where(cloud[..., None], 7000.0, truth).astype(np.float32)
+    x = _inputs(t, tm1.astype(np.float32), tp1.astype(np.float32), cloud)
+    x.update({f"s2_timestamp_{k}": np.array([v], np.float32) for k, v in stamps.items()})
+    features, _ = _gfnet_layers(_keras())
+    out = features(scale=2, regression=True, cross_band=True)(*_feature_args(x))
+    gf = np.asarray(out[0])[0, :rows, :cols] * 10000
+    cands = np.stack([np.asarray(c) for c in out[5]], -1)[0, :rows, :cols] * 10000
+    assert cands.shape[-1] == 7  # 4 classical corrections, local and scene-wide regressions, the cross-band one
+    # neither neighbour shows the drop: only the red (the same at the three dates) tells where it is deep
+    nir = (slice(None), 3)
+    err_gf = np.abs((gf - truth)[cloud][nir]).mean()
+    err_band = np.abs((gf + cands[..., 5] - truth)[cloud][nir]).mean()
+    err_cross = np.abs((gf + cands[..., 6] - truth)[cloud][nir]).mean()
+    assert err_cross < 0.2 * err_band and err_cross < 0.2 * err_gf, (err_cross, err_band, err_gf)
+    x["cloud_t"][:] = 1.0  # no clear pixel: no fit
+    assert np.all(np.asarray(features(scale=2, regression=True, cross_band=True)(*_feature_args(x))[5][6]) == 0.0)
+    x["cloud_t"][0, ..., 0] = cloud.astype(np.float32)
+    plain, cross = get_model("gfnet"), get_model("gfnet", cross_band=True)
+    np.testing.assert_allclose(cross(x)["s2_target"].numpy(), plain(x)["s2_target"].numpy(), atol=0.01)
+    with pytest.raises(ValueError, match="cross_band needs regression"):
+        get_model("gfnet", cross_band=True, regression=False)
