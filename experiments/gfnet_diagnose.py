@@ -26,7 +26,7 @@ from gfnet_common import GfnetParts, network_options, scene_inputs, scored_scene
 
 SETS = ("bolzano-west", "greenearthnet-portugal", "greenearthnet-sweden", "worldcereal-belgium-a")
 CANDIDATE_NAMES = ("gap-filling + local bias", "t-1 + local bias", "t+1 + local bias", "t itself",
-                   "regression (local)", "regression (scene)")
+                   "regression (local)", "regression (scene)", "cross-band regression (scene)")
 
 
 def psnr(estimate: np.ndarray, reference: np.ndarray) -> float:

@@ -3,7 +3,7 @@
     python experiments/gfnet_head_spread.py WEIGHTS.weights.h5 [--option k=v] [--scenes 6]
 
 For the first ``--scenes`` test scenarios of portugal and belgium-a (``decloud.scenarios.test_scenarios``), the
-mean and the spatial standard deviation of each of the six candidate weights (bounded as in the output layer),
+mean and the spatial standard deviation of each candidate weight (six for gfnet-v4) (bounded as in the output layer),
 then ``max_spatial_std`` (the largest of those standard deviations) and ``between_scene_std`` (the standard
 deviation of the scenes' mean weights, largest over the candidates). A U-Net whose head is one constant (what
 gfnet-v4's recipe learnt: 0.001 to 0.015) is a fixed blend of the candidates, whatever it sees.
@@ -20,7 +20,6 @@ import numpy as np
 from gfnet_common import GfnetParts, network_options, scene_inputs, scored_scenes, trainable_gfnet
 
 SETS = ("greenearthnet-portugal", "worldcereal-belgium-a")
-CANDIDATES = 6
 
 
 def main(argv=None) -> int:
@@ -38,7 +37,8 @@ def main(argv=None) -> int:
         for _, scene in itertools.islice(scored_scenes(args.data, [name], "test"), args.scenes):
             x = scene_inputs(scene)
             head = probe.parts(x)["head"]
-            w = 1.5 * np.tanh(head.numpy()[0, ..., :CANDIDATES] / 1.5).reshape(-1, CANDIDATES)
+            n = probe.candidates
+            w = 1.5 * np.tanh(head.numpy()[0, ..., :n] / 1.5).reshape(-1, n)
             means.append(w.mean(0))
             stds.append(w.std(0))
             print(f"{scene.label}: mean {np.round(means[-1], 3)} spatial std {np.round(stds[-1], 3)}")
