@@ -3,8 +3,9 @@
 # "Full training, three seeds"):
 #   bash full_seeds.sh SEED base|outlier|std|cross
 # trains gfnet-v4's recipe (base) or the same with one option (outlier=true, standardise=true, cross_band=true) on
-# the training parts of the four sets, with SEED, on the cached examples of work/gfnet3 (the seed changes the initial weights and the order of the batches,
-# not the examples), then averages epochs 13-16 into work/full-s<SEED><variant>/gfnet-s<SEED><variant>.
+# the training parts of the four sets, with SEED, on the cached examples of work/gfnet3 (the seed changes the initial
+# weights and the order of the batches, not the examples), then averages epochs 13-16 into
+# work/full-s<SEED><variant>/gfnet-s<SEED><variant>.
 # Run from experiments/.
 set -euo pipefail
 seed=$1 variant=$2
