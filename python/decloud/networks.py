@@ -715,6 +715,8 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
         raise ValueError(f"gfnet: scale {scale} must be 1 or 2")
     if selected and not regression:
         raise ValueError("gfnet: selected needs regression (the regressions are among the ways it selects)")
+    if cross_band and not regression:
+        raise ValueError("gfnet: cross_band needs regression (it is one more of the regressions)")
     gf, vgf, vt, tn, features, candidates, both = Features(levels=levels, margin=margin, use_mask=use_mask,
                                                      use_dates=use_dates, scale=scale, regression=regression,
                                                      one_sided=one_sided, fit_residual=fit_residual,
@@ -741,8 +743,6 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     # 3x3 first and last convolutions (the paper's U-Nets use 5x5): these two run at full resolution on many
     # channels and dominate the cost of a small network.
     feats = _UNetEncoder(keras, widths, with_dem, False, kernel=3)(features, dem)
-    if cross_band and not regression:
-        raise ValueError("gfnet: cross_band needs regression (it is one more of the regressions)")
     n = CANDIDATES + (2 if regression else 0) + (1 if cross_band else 0) + (1 if selected else 0)
     head = _unet_decoder(keras, [[f] for f in feats], widths, n + S2_BANDS, False, zero_init=residual,
                          kernel=3)["s2_target"]
