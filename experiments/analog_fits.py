@@ -64,6 +64,55 @@ def kmeans(x: np.ndarray, k: int, iters: int = 10, seed: int = 0) -> np.ndarray:
     return centres
 
 
+def binned(zc: np.ndarray, yc: np.ndarray, zs: np.ndarray, dims: int = 3, width: float = 0.125, levels: int = 5,
+           n0: float = 20.0, shift=None) -> np.ndarray:
+    """The mean y of the clear pixels in the same bin as each pixel to fill: bins of the first ``dims`` principal
+    components of z (in their standard deviations), ``width`` wide at the finest level, twice as wide at each of
+    the ``levels`` coarser ones; a bin with n clear pixels is trusted min(n / n0, 1), the rest from the level
+    above (the scene's mean at the top): a pyramid in spectral space."""
+    mz = zc.mean(0)
+    val, vec = np.linalg.eigh(np.cov((zc - mz).T))
+    vec = vec[:, ::-1][:, :dims] / np.sqrt(np.maximum(val[::-1][:dims], 1e-12))
+    pc, ps = (zc - mz) @ vec, (zs - mz) @ vec
+    if shift is not None:
+        pc, ps = pc + shift[:dims], ps + shift[:dims]
+    est = np.broadcast_to(yc.mean(0), (len(zs), yc.shape[1])).copy()
+    for lev in range(levels - 1, -1, -1):
+        w = width * 2 ** lev
+        kc, ks = np.floor(pc / w).astype(np.int64), np.floor(ps / w).astype(np.int64)
+        lo = np.minimum(kc.min(0), ks.min(0))
+        span = np.maximum(kc.max(0), ks.max(0)) - lo + 1
+        def key(k):
+            out = np.zeros(len(k), np.int64)
+            for d in range(dims):
+                out = out * span[d] + (k[:, d] - lo[d])
+            return out
+        uc, inv = np.unique(key(kc), return_inverse=True)
+        cnt = np.bincount(inv, minlength=len(uc)).astype(np.float64)
+        sums = np.stack([np.bincount(inv, yc[:, j], minlength=len(uc)) for j in range(yc.shape[1])], 1)
+        pos = np.searchsorted(uc, key(ks))
+        pos = np.minimum(pos, len(uc) - 1)
+        hit = uc[pos] == key(ks)
+        n = np.where(hit, cnt[pos], 0.0)
+        mean = np.where(hit[:, None], sums[pos] / np.maximum(cnt[pos], 1)[:, None], 0.0)
+        a = np.minimum(n / n0, 1.0)[:, None]
+        est = a * mean + (1 - a) * est
+    return est
+
+
+def kernel(zc: np.ndarray, yc: np.ndarray, zs: np.ndarray, anchors: int, h: float, seed: int = 0) -> np.ndarray:
+    """Nadaraya-Watson over ``anchors`` clear pixels drawn at random: the mean y of the anchors weighted by
+    exp(-|z - z_i|^2 / 2 h^2) (z in its standard deviations); with an anchor's weight at least exp(-18) of the
+    nearest's so that far pixels still take their nearest anchors."""
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(zc), min(anchors, len(zc)), replace=False)
+    za, ya = zc[pick], yc[pick]
+    d2 = (zs ** 2).sum(1)[:, None] - 2 * zs @ za.T + (za ** 2).sum(1)[None]
+    logw = -(d2 - d2.min(1, keepdims=True)) / (2 * h * h)
+    w = np.exp(np.maximum(logw, -18.0))
+    return (w @ ya) / w.sum(1, keepdims=True)
+
+
 def estimates(scene, ks=(4, 8, 16), analogs=(10, 50)) -> dict[str, np.ndarray] | None:
     t, b, a = (x.astype(np.float64) / 10000.0 for x in (scene.t, scene.tm1, scene.tp1))
     vb, va = np.all(scene.tm1 != NODATA, -1), np.all(scene.tp1 != NODATA, -1)
@@ -103,6 +152,18 @@ def estimates(scene, ks=(4, 8, 16), analogs=(10, 50)) -> dict[str, np.ndarray] |
             aj, cj = linear_fit(zc[inside], yc[inside], prior=(a0, c0), prior_weight=50)
             est[lab_s == j] = gf[s][lab_s == j] + aj + zs[lab_s == j] @ cj
         out[f"class{k}"] = est
+    for dims, width, n0 in ((4, 0.25, 20.0), (5, 0.25, 20.0), (6, 0.25, 20.0), (5, 0.5, 10.0)):
+        out[f"bins{dims}-{width}-{int(n0)}"] = gf[s] + binned(zc / sd, yc, zs / sd, dims, width, 6, n0)
+        grids = 4
+        shifts = np.random.default_rng(1).uniform(0, 1, (grids, 8)) * width * 32
+        out[f"ash{dims}-{width}-{int(n0)}"] = gf[s] + np.mean(
+            [binned(zc / sd, yc, zs / sd, dims, width, 6, n0, sh) for sh in shifts], 0)
+    from decloud.networks import analog_fill  # noqa: PLC0415
+
+    weight = clear[None, ..., None].astype(np.float32)
+    fill = analog_fill(y[None].astype(np.float32), b[None].astype(np.float32), a[None].astype(np.float32),
+                       weight).numpy()[0]
+    out["tf_analog"] = gf[s] + fill[s]
     tree = cKDTree(zc / sd)
     for k in analogs:
         _, idx = tree.query(zs / sd, k=min(k, len(zc)))

@@ -199,6 +199,10 @@ REGRESSION_CELL = 32  # pixels: the cell of the local regression's statistics (3
 REGRESSION_RIDGE = 1e-3  # reflectance**2: pulls the regression towards the gap-filling + local bias
 SELECT_TEMPERATURE = 0.1  # log10 of the held-out error: 0.1 apart (26 %) is a factor e in the selection's weights
 REGRESSION_PRIOR = 0.05  # share of a window: weight of the scene-wide statistics in a window's regression
+# gfnet's analog candidate (``analog_fill``): principal components of (t-1, t+1) binned, finest bin width in their
+# standard deviations, levels of doubling widths, clear pixels for a bin to be trusted, shifted grids averaged,
+# bits per component of a bin's key
+ANALOG_DIMS, ANALOG_WIDTH, ANALOG_LEVELS, ANALOG_COUNT, ANALOG_GRIDS, ANALOG_BITS = 5, 0.5, 6, 10.0, 4, 8
 
 
 def cell_mean(x, k: int):
@@ -314,6 +318,82 @@ def held_out_errors(y, d_b, d_a, xb, xa, weight, cell: int = REGRESSION_CELL, ri
     logs = [tf.math.log(tf.maximum(tf.reduce_mean(err, axis=3), 0.0) + 1e-6) / tf.math.log(10.0) + 4.0
             for err in errors]
     return tf.stack(logs, axis=-1), wcell[..., 0]
+
+
+def analog_fill(y, xb, xa, weight, dims: int = ANALOG_DIMS, width: float = ANALOG_WIDTH,
+                levels: int = ANALOG_LEVELS, count: float = ANALOG_COUNT):
+    """The mean of ``y`` (t minus the gap-filling) over t's clear pixels (``weight`` > 0) whose neighbours
+    look like the pixel's: what pixels of the same kind did between the dates, for each pixel under a cloud
+    (the "similar pixels" of NSPI-like gap-filling, without a spatial window). Like is judged on z = (t-1,
+    t+1), all bands, in the clear pixels' principal components (``dims`` of them, each in its standard
+    deviations): bins ``width`` wide, then 2, 4... times wider over ``levels`` levels; a bin with n clear
+    pixels is trusted min(n / ``count``, 1), the rest comes from the wider bin (the scene's mean above the
+    widest). The average over ANALOG_GRIDS grids shifted by fixed fractions of a bin (an averaged shifted
+    histogram: no bin edge decides). Per example of the batch (its own statistics); a linear cost in the
+    pixels (a nearest-neighbour search is not). 0 where no pixel has weight. Returns the correction
+    [B, H, W, bands]."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    b_, h_, w_ = tf.shape(y)[0], tf.shape(y)[1], tf.shape(y)[2]
+    n = h_ * w_
+    z = tf.reshape(tf.concat([xb, xa], -1), [b_, n, -1])  # [B, N, 2 bands]
+    yf = tf.reshape(y, [b_, n, -1])
+    wf = tf.reshape(weight, [b_, n, 1])
+    total = tf.reduce_sum(wf, axis=1, keepdims=True)  # [B, 1, 1]
+    inv = tf.math.divide_no_nan(1.0, total)
+    zc = z - tf.reduce_sum(z * wf, axis=1, keepdims=True) * inv
+    sd = tf.sqrt(tf.reduce_sum(zc * zc * wf, axis=1, keepdims=True) * inv) + 1e-3
+    u = zc / sd
+    cov = tf.matmul(u * wf, u, transpose_a=True) * inv  # [B, 8, 8]
+    val, vec = tf.linalg.eigh(cov + 1e-6 * tf.eye(tf.shape(cov)[-1], dtype=cov.dtype))  # ascending
+    vec = tf.reverse(vec, [-1])[..., :dims] / tf.sqrt(tf.maximum(tf.reverse(val, [-1])[:, None, :dims], 1e-6))
+    # an eigenvector's sign is arbitrary (and may differ between a batch and one example): the one whose
+    # component of largest magnitude is positive, so that the bins do not depend on it
+    largest = tf.gather(vec, tf.argmax(tf.abs(vec), axis=1), axis=1, batch_dims=1)  # [B, dims, dims]
+    vec = vec * tf.where(tf.linalg.diag_part(largest) < 0, -1.0, 1.0)[:, None, :]
+    proj = tf.matmul(u, vec)  # [B, N, dims]
+    mean = tf.reduce_sum(yf * wf, axis=1, keepdims=True) * inv  # the scene's mean, above the widest bins
+    radix = 1 << ANALOG_BITS
+    batch = tf.repeat(tf.range(b_, dtype=tf.int64), n)  # each pixel's example: a key space per example
+    values = tf.reshape(tf.concat([yf * wf, wf], -1), [b_ * n, -1])  # sums of y and counts, per bin
+
+    def pack(cells, example):  # [K, dims] cells (each in [0, radix)) and [K] examples -> [K] keys
+        key = example
+        for d in range(dims):
+            key = key * radix + cells[:, d]
+        return key
+
+    ests = []
+    for g in range(ANALOG_GRIDS):
+        # The finest bins of every pixel; each coarser level halves the cells' indices, so its bins are unions
+        # of the finer ones and are made from those (far fewer than the pixels). A fixed shift per grid and
+        # dimension, up to 2**(levels - 1) finest bins, offsets every level's edges differently.
+        shift = tf.constant([((0.5 + (g + 1) * (d + 1) * 0.618034) % 1.0) * 2.0 ** (levels - 1)
+                             for d in range(dims)], proj.dtype)
+        cells = tf.floor(tf.reshape(proj, [-1, dims]) / width + shift) + radix // 2
+        cells = tf.cast(tf.clip_by_value(cells, 0.0, radix - 1.0), tf.int64)
+        uniq, idx = tf.unique(pack(cells, batch))
+        sums = [tf.math.unsorted_segment_sum(values, idx, tf.shape(uniq)[0])]  # [K0, bands + 1]
+        example = [uniq // (radix ** dims)]
+        cells = tf.stack([(uniq // radix ** (dims - 1 - d)) % radix for d in range(dims)], -1)
+        parents = []
+        for _ in range(1, levels):
+            cells = cells // 2
+            uniq, up = tf.unique(pack(cells, example[-1]))
+            cells = tf.math.unsorted_segment_max(cells, up, tf.shape(uniq)[0])  # (all equal within a bin)
+            example.append(tf.math.unsorted_segment_max(example[-1], up, tf.shape(uniq)[0]))
+            sums.append(tf.math.unsorted_segment_sum(sums[-1], up, tf.shape(uniq)[0]))
+            parents.append(up)
+        est = tf.gather(mean[:, 0], example[-1])  # above the widest bins: the example's mean
+        for level in range(levels - 1, -1, -1):
+            if level < levels - 1:
+                est = tf.gather(est, parents[level])  # each bin starts from its parent's estimate
+            s_ = sums[level]
+            trust = tf.minimum(s_[:, -1:] / count, 1.0)
+            est = trust * tf.math.divide_no_nan(s_[:, :-1], s_[:, -1:]) + (1.0 - trust) * est
+        ests.append(tf.gather(est, idx))
+    has = tf.cast(total > 0, y.dtype)
+    return tf.reshape(tf.add_n(ests) / float(ANALOG_GRIDS), tf.shape(y)) * has[:, :, :, None]
 
 
 def _gfnet_layers(keras):
@@ -463,13 +543,14 @@ def _gfnet_layers(keras):
         def __init__(self, levels: int = 5, margin: int = 2, use_mask: bool = True, use_dates: bool = True,
                      scale: int = 1, regression: bool = True, one_sided: bool = False, fit_residual: bool = False,
                      held_out: bool = False, selected: bool = False, outlier: bool = False,
-                     standardise: bool = False, cross_band: bool = False, **kwargs):
+                     standardise: bool = False, cross_band: bool = False, analog: bool = False, **kwargs):
             super().__init__(**kwargs)
             self.levels, self.margin, self.use_mask, self.use_dates = levels, margin, use_mask, use_dates
             self.scale, self.regression = scale, regression
             self.one_sided, self.fit_residual, self.held_out = one_sided, fit_residual, held_out
             self.selected, self.outlier, self.standardise = selected, outlier, standardise
             self.cross_band = cross_band
+            self.analog = analog
 
         def get_config(self):
             return {**super().get_config(), "levels": self.levels, "margin": self.margin,
@@ -477,7 +558,7 @@ def _gfnet_layers(keras):
                     "regression": self.regression, "one_sided": self.one_sided,
                     "fit_residual": self.fit_residual, "held_out": self.held_out, "selected": self.selected,
                     "outlier": self.outlier, "standardise": self.standardise,
-                    "cross_band": self.cross_band}
+                    "cross_band": self.cross_band, "analog": self.analog}
 
         def call(self, t, tm1, tp1, cloud, ts_t, ts_tm1, ts_tp1):
             multiple = 32 * self.scale
@@ -533,6 +614,9 @@ def _gfnet_layers(keras):
                 if self.cross_band:
                     # one more: the scene-wide regression of every band on all the bands of t-1 and t+1
                     fits.append(both * cross_band_regression(d_gf, bn, an, stats))
+                if self.analog:
+                    # one more: what the clear pixels that look like each pixel (in t-1 and t+1) did
+                    fits.append(both * analog_fill(d_gf, bn, an, stats))
                 if self.fit_residual:
                     # how well the local regression explains t's clear pixels: where it does not (a change, a
                     # missed cloud, land unlike the clear pixels), its correction is less to be trusted
@@ -667,7 +751,8 @@ def _gfnet_layers(keras):
 def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False, use_mask: bool = True,
           use_dates: bool = True, residual: bool = True, levels: int = 5, margin: int = 2, scale: int = 2,
           regression: bool = True, one_sided: bool = True, fit_residual: bool = True, held_out: bool = False,
-          selected: bool = False, outlier: bool = False, standardise: bool = False, cross_band: bool = False):
+          selected: bool = False, outlier: bool = False, standardise: bool = False, cross_band: bool = False,
+          analog: bool = False):
     """Gap-filling-residual multi-temporal U-Net: S2 at t (cloudy) with its cloud mask ``cloud_t``, S2 at t-1
     and t+1, their dates (and optionally S1 at the three dates, a DEM). Its output is the in-graph linear
     gap-filling plus a learned correction whose last convolution starts at zero: the untrained network IS the
@@ -694,7 +779,9 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     features are brought near unit scale by fixed constants (the differences between dates are 10 to 40 times
     smaller than the rest; without it the U-Net learnt one constant mix for every pixel of every scene).
     ``cross_band``: one more candidate, the scene-wide regression of each band of t on all the bands of t-1 and t+1
-    (what a pixel is, from its whole spectrum, tells how it changes).
+    (what a pixel is, from its whole spectrum, tells how it changes). ``analog``: one more candidate, for each pixel
+    the mean change of t's clear pixels that look like it in t-1 and t+1 (``analog_fill``: similar pixels found by
+    binning, not by a linear fit; bare soil under a cloud takes what bare soil did, not the fields' greening).
 
     ``scale`` 2 (default): the U-Net works at half resolution (its output, mix weights and residual, is
     upsampled), the gap-filling and the candidates at full resolution: about 3 times faster than ``scale`` 1.
@@ -717,11 +804,13 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
         raise ValueError("gfnet: selected needs regression (the regressions are among the ways it selects)")
     if cross_band and not regression:
         raise ValueError("gfnet: cross_band needs regression (it is one more of the regressions)")
+    if analog and not regression:
+        raise ValueError("gfnet: analog needs regression (it is one more of the fits)")
     gf, vgf, vt, tn, features, candidates, both = Features(levels=levels, margin=margin, use_mask=use_mask,
                                                      use_dates=use_dates, scale=scale, regression=regression,
                                                      one_sided=one_sided, fit_residual=fit_residual,
                                                      held_out=held_out, selected=selected, outlier=outlier,
-                                                     standardise=standardise, cross_band=cross_band,
+                                                     standardise=standardise, cross_band=cross_band, analog=analog,
                                                      name="gapfill_features")(
         inputs["s2_t"], inputs["s2_tm1"], inputs["s2_tp1"], inputs["cloud_t"], inputs["s2_timestamp_t"],
         inputs["s2_timestamp_tm1"], inputs["s2_timestamp_tp1"])
@@ -743,7 +832,8 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     # 3x3 first and last convolutions (the paper's U-Nets use 5x5): these two run at full resolution on many
     # channels and dominate the cost of a small network.
     feats = _UNetEncoder(keras, widths, with_dem, False, kernel=3)(features, dem)
-    n = CANDIDATES + (2 if regression else 0) + (1 if cross_band else 0) + (1 if selected else 0)
+    n = (CANDIDATES + (2 if regression else 0) + (1 if cross_band else 0) + (1 if analog else 0)
+         + (1 if selected else 0))
     head = _unet_decoder(keras, [[f] for f in feats], widths, n + S2_BANDS, False, zero_init=residual,
                          kernel=3)["s2_target"]
     out = Output(residual=residual, candidates=n, free_where_both=one_sided, name="s2_target_raw")(
