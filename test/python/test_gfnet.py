@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-from decloud.networks import REGRESSION_PRIOR, REGRESSION_RIDGE, _gfnet_layers, _keras, get_model, held_out_errors
+from decloud.networks import (REGRESSION_PRIOR, REGRESSION_RIDGE, _gfnet_layers, _keras, analog_fill, get_model,
+                              held_out_errors)
 from decloud.scenarios import linear_gapfill
 
 NODATA = -10000
@@ -396,8 +397,6 @@ def test_analog_fill_keeps_the_examples_of_a_batch_apart():
     """``analog_fill`` on a batch of two scenes is each scene's own fill (statistics and bins per example): the
     second scene changed by 0.3 more, none of which reaches the first. (Not bit for bit: a batched product may
     round differently, and a pixel within rounding of a bin's edge then falls in the next bin.)"""
-    from decloud.networks import analog_fill
-
     rng = np.random.default_rng(6)
     y, xb, xa = (rng.normal(0.1, 0.05, (2, 64, 64, 4)).astype(np.float32) for _ in range(3))
     y[1] += 0.3  # the second scene changed much more
