@@ -543,14 +543,15 @@ def _gfnet_layers(keras):
         def __init__(self, levels: int = 5, margin: int = 2, use_mask: bool = True, use_dates: bool = True,
                      scale: int = 1, regression: bool = True, one_sided: bool = False, fit_residual: bool = False,
                      held_out: bool = False, selected: bool = False, outlier: bool = False,
-                     standardise: bool = False, cross_band: bool = False, analog: bool = False, **kwargs):
+                     standardise: bool = False, cross_band: bool = False, analog: bool = False,
+                     regimes: bool = False, **kwargs):
             super().__init__(**kwargs)
             self.levels, self.margin, self.use_mask, self.use_dates = levels, margin, use_mask, use_dates
             self.scale, self.regression = scale, regression
             self.one_sided, self.fit_residual, self.held_out = one_sided, fit_residual, held_out
             self.selected, self.outlier, self.standardise = selected, outlier, standardise
             self.cross_band = cross_band
-            self.analog = analog
+            self.analog, self.regimes = analog, regimes
 
         def get_config(self):
             return {**super().get_config(), "levels": self.levels, "margin": self.margin,
@@ -558,7 +559,7 @@ def _gfnet_layers(keras):
                     "regression": self.regression, "one_sided": self.one_sided,
                     "fit_residual": self.fit_residual, "held_out": self.held_out, "selected": self.selected,
                     "outlier": self.outlier, "standardise": self.standardise,
-                    "cross_band": self.cross_band, "analog": self.analog}
+                    "cross_band": self.cross_band, "analog": self.analog, "regimes": self.regimes}
 
         def call(self, t, tm1, tp1, cloud, ts_t, ts_tm1, ts_tp1):
             multiple = 32 * self.scale
@@ -700,6 +701,12 @@ def _gfnet_layers(keras):
                 # no clear pixel of t at all: no error to choose by (the spread errors are all 0), no candidate
                 has = tf.cast(tf.reduce_sum(wcell, axis=[1, 2, 3], keepdims=True) > 0, chosen.dtype)
                 candidates.append(both * has * chosen)
+            if self.regimes:
+                # Each candidate twice: weighted by the share c of t's clear pixels in the tile, and by 1 - c. The
+                # U-Net's mix is near constant, so this gives a mostly cloudy t a mix of its own (there only the
+                # neighbours tell anything), not the compromise with partly cloudy ones.
+                c = tf.reduce_mean(stats, axis=[1, 2, 3], keepdims=True)
+                candidates = [x * c for x in candidates] + [x * (1.0 - c) for x in candidates]
             return gf, vgf, vt, tn, features, candidates, both
 
     class ResidualOutput(keras.layers.Layer):
@@ -752,7 +759,7 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
           use_dates: bool = True, residual: bool = True, levels: int = 5, margin: int = 2, scale: int = 2,
           regression: bool = True, one_sided: bool = True, fit_residual: bool = True, held_out: bool = False,
           selected: bool = False, outlier: bool = False, standardise: bool = False, cross_band: bool = False,
-          analog: bool = False):
+          analog: bool = False, regimes: bool = False):
     """Gap-filling-residual multi-temporal U-Net: S2 at t (cloudy) with its cloud mask ``cloud_t``, S2 at t-1
     and t+1, their dates (and optionally S1 at the three dates, a DEM). Its output is the in-graph linear
     gap-filling plus a learned correction whose last convolution starts at zero: the untrained network IS the
@@ -782,6 +789,8 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     (what a pixel is, from its whole spectrum, tells how it changes). ``analog``: one more candidate, for each pixel
     the mean change of t's clear pixels that look like it in t-1 and t+1 (``analog_fill``: similar pixels found by
     binning, not by a linear fit; bare soil under a cloud takes what bare soil did, not the fields' greening).
+    ``regimes``: each candidate twice, weighted by the tile's share c of clear pixels of t and by 1 - c, so that a
+    mostly cloudy t gets a mix of its own.
 
     ``scale`` 2 (default): the U-Net works at half resolution (its output, mix weights and residual, is
     upsampled), the gap-filling and the candidates at full resolution: about 3 times faster than ``scale`` 1.
@@ -811,6 +820,7 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
                                                      one_sided=one_sided, fit_residual=fit_residual,
                                                      held_out=held_out, selected=selected, outlier=outlier,
                                                      standardise=standardise, cross_band=cross_band, analog=analog,
+                                                     regimes=regimes,
                                                      name="gapfill_features")(
         inputs["s2_t"], inputs["s2_tm1"], inputs["s2_tp1"], inputs["cloud_t"], inputs["s2_timestamp_t"],
         inputs["s2_timestamp_tm1"], inputs["s2_timestamp_tp1"])
@@ -833,7 +843,7 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     # channels and dominate the cost of a small network.
     feats = _UNetEncoder(keras, widths, with_dem, False, kernel=3)(features, dem)
     n = (CANDIDATES + (2 if regression else 0) + (1 if cross_band else 0) + (1 if analog else 0)
-         + (1 if selected else 0))
+         + (1 if selected else 0)) * (2 if regimes else 1)
     head = _unet_decoder(keras, [[f] for f in feats], widths, n + S2_BANDS, False, zero_init=residual,
                          kernel=3)["s2_target"]
     out = Output(residual=residual, candidates=n, free_where_both=one_sided, name="s2_target_raw")(

@@ -406,3 +406,24 @@ def test_analog_fill_keeps_the_examples_of_a_batch_apart():
         alone = analog_fill(y[i:i + 1], xb[i:i + 1], xa[i:i + 1], weight[i:i + 1]).numpy()[0]
         diff = np.abs(both[i] - alone)
         assert diff.max() < 0.03 and np.mean(diff < 1e-5) > 0.95, (diff.max(), np.mean(diff < 1e-5))
+
+
+def test_regimes_weigh_each_candidate_by_the_clear_share_and_its_complement():
+    """gfnet's ``regimes``: every candidate twice, times the tile's share c of t's clear pixels and times 1 - c
+    (their sum is the candidate); the untrained network is still the gap-filling."""
+    tm1, tp1 = _landscape(160, 160)
+    t = (0.5 * (tm1 + tp1) + 150.0).astype(np.float32)
+    cloud = np.zeros((160, 160), bool)
+    cloud[40:100, 40:120] = True
+    x = _inputs(np.where(cloud[..., None], 8000.0, t).astype(np.float32), tm1, tp1, cloud)
+    features, _ = _gfnet_layers(_keras())
+    plain = [np.asarray(c) for c in features(scale=2, analog=True)(*_feature_args(x))[5]]
+    split = [np.asarray(c) for c in features(scale=2, analog=True, regimes=True)(*_feature_args(x))[5]]
+    assert len(split) == 2 * len(plain) == 14
+    k = len(plain)
+    ratio = split[5][split[5] != 0] / plain[5][split[5] != 0]
+    assert 0.4 < ratio.mean() < 0.9 and np.allclose(ratio, ratio.mean(), atol=1e-4)  # c: one value per tile
+    for i in range(k):
+        np.testing.assert_allclose(split[i] + split[k + i], plain[i], atol=1e-6)
+    np.testing.assert_allclose(get_model("gfnet", analog=True, regimes=True)(x)["s2_target"].numpy(),
+                               get_model("gfnet")(x)["s2_target"].numpy(), atol=0.01)
