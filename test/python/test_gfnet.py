@@ -314,6 +314,19 @@ def test_standardised_features_are_near_unit_scale_and_the_untrained_network_is_
     np.testing.assert_allclose(standardised(x)["s2_target"].numpy(), plain(x)["s2_target"].numpy(), atol=0.01)
 
 
+def _assert_seventh_candidate_rules(x, cloud, option: str):
+    """What every extra fitted candidate of gfnet (``option``, the seventh) obeys: 0 when t has no clear pixel
+    (nothing to fit on), the untrained network with it is still the gap-filling, and it needs ``regression``."""
+    features, _ = _gfnet_layers(_keras())
+    x["cloud_t"][:] = 1.0
+    assert np.all(np.asarray(features(scale=2, regression=True, **{option: True})(*_feature_args(x))[5][6]) == 0.0)
+    x["cloud_t"][0, ..., 0] = cloud.astype(np.float32)
+    np.testing.assert_allclose(get_model("gfnet", **{option: True})(x)["s2_target"].numpy(),
+                               get_model("gfnet")(x)["s2_target"].numpy(), atol=0.01)
+    with pytest.raises(ValueError, match=f"{option} needs regression"):
+        get_model("gfnet", **{option: True}, regression=False)
+
+
 def test_cross_band_candidate_tells_how_a_pixel_changes_from_its_whole_spectrum():
     """gfnet's ``cross_band``: where the change of the near-infrared at t depends on another band (a passing stress
     takes NIR in proportion to the red, neither neighbour shows it), the regression of each band on
@@ -345,13 +358,7 @@ def test_cross_band_candidate_tells_how_a_pixel_changes_from_its_whole_spectrum(
     err_band = np.abs((gf + cands[..., 5] - truth)[cloud][nir]).mean()
     err_cross = np.abs((gf + cands[..., 6] - truth)[cloud][nir]).mean()
     assert err_cross < 0.2 * err_band and err_cross < 0.2 * err_gf, (err_cross, err_band, err_gf)
-    x["cloud_t"][:] = 1.0  # no clear pixel: no fit
-    assert np.all(np.asarray(features(scale=2, regression=True, cross_band=True)(*_feature_args(x))[5][6]) == 0.0)
-    x["cloud_t"][0, ..., 0] = cloud.astype(np.float32)
-    plain, cross = get_model("gfnet"), get_model("gfnet", cross_band=True)
-    np.testing.assert_allclose(cross(x)["s2_target"].numpy(), plain(x)["s2_target"].numpy(), atol=0.01)
-    with pytest.raises(ValueError, match="cross_band needs regression"):
-        get_model("gfnet", cross_band=True, regression=False)
+    _assert_seventh_candidate_rules(x, cloud, "cross_band")
 
 
 def test_analog_candidate_takes_what_pixels_of_the_same_kind_did():
@@ -384,13 +391,7 @@ def test_analog_candidate_takes_what_pixels_of_the_same_kind_did():
 
     err_gf, err_band, err_cross, err_analog = error(None), error(5), error(6), error(7)
     assert err_analog < 0.5 * min(err_gf, err_band, err_cross), (err_analog, err_band, err_cross, err_gf)
-    x["cloud_t"][:] = 1.0  # no clear pixel: nothing to look like
-    assert np.all(np.asarray(features(scale=2, regression=True, analog=True)(*_feature_args(x))[5][6]) == 0.0)
-    x["cloud_t"][0, ..., 0] = cloud.astype(np.float32)
-    plain, analog = get_model("gfnet"), get_model("gfnet", analog=True)
-    np.testing.assert_allclose(analog(x)["s2_target"].numpy(), plain(x)["s2_target"].numpy(), atol=0.01)
-    with pytest.raises(ValueError, match="analog needs regression"):
-        get_model("gfnet", analog=True, regression=False)
+    _assert_seventh_candidate_rules(x, cloud, "analog")
 
 
 def test_analog_fill_keeps_the_examples_of_a_batch_apart():
