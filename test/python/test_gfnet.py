@@ -291,15 +291,20 @@ def test_outlier_features_mark_land_unlike_the_clear_pixels_around():
     assert np.all(z == 0.0)
 
 
-def test_standardised_features_are_near_unit_scale_and_the_untrained_network_is_still_the_gap_filling():
-    """gfnet's ``standardise``: the features the U-Net reads, on a landscape with a cloud, have their between-date
-    differences brought from a few hundredths to near unit scale (unscaled, the U-Net learnt one constant mix);
-    every channel stays within a few units; the untrained network is unchanged (the gap-filling)."""
+def _clouded_landscape():
+    """The network's inputs for a 160 x 160 landscape whose t (the neighbours' mean + 150) has a 60 x 80 cloud."""
     tm1, tp1 = _landscape(160, 160)
     t = (0.5 * (tm1 + tp1) + 150.0).astype(np.float32)
     cloud = np.zeros((160, 160), bool)
     cloud[40:100, 40:120] = True
-    x = _inputs(np.where(cloud[..., None], 8000.0, t).astype(np.float32), tm1, tp1, cloud)
+    return _inputs(np.where(cloud[..., None], 8000.0, t).astype(np.float32), tm1, tp1, cloud)
+
+
+def test_standardised_features_are_near_unit_scale_and_the_untrained_network_is_still_the_gap_filling():
+    """gfnet's ``standardise``: the features the U-Net reads, on a landscape with a cloud, have their between-date
+    differences brought from a few hundredths to near unit scale (unscaled, the U-Net learnt one constant mix);
+    every channel stays within a few units; the untrained network is unchanged (the gap-filling)."""
+    x = _clouded_landscape()
     features, _ = _gfnet_layers(_keras())
     args = _feature_args(x)
     options = {"scale": 2, "one_sided": True, "fit_residual": True}
@@ -412,11 +417,7 @@ def test_analog_fill_keeps_the_examples_of_a_batch_apart():
 def test_regimes_weigh_each_candidate_by_the_clear_share_and_its_complement():
     """gfnet's ``regimes``: every candidate twice, times the tile's share c of t's clear pixels and times 1 - c
     (their sum is the candidate); the untrained network is still the gap-filling."""
-    tm1, tp1 = _landscape(160, 160)
-    t = (0.5 * (tm1 + tp1) + 150.0).astype(np.float32)
-    cloud = np.zeros((160, 160), bool)
-    cloud[40:100, 40:120] = True
-    x = _inputs(np.where(cloud[..., None], 8000.0, t).astype(np.float32), tm1, tp1, cloud)
+    x = _clouded_landscape()
     features, _ = _gfnet_layers(_keras())
     plain = [np.asarray(c) for c in features(scale=2, analog=True)(*_feature_args(x))[5]]
     split = [np.asarray(c) for c in features(scale=2, analog=True, regimes=True)(*_feature_args(x))[5]]
