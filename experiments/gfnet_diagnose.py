@@ -21,12 +21,24 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-
 from gfnet_common import GfnetParts, network_options, scene_inputs, scored_scenes, trainable_gfnet
 
 SETS = ("bolzano-west", "greenearthnet-portugal", "greenearthnet-sweden", "worldcereal-belgium-a")
-CANDIDATE_NAMES = ("gap-filling + local bias", "t-1 + local bias", "t+1 + local bias", "t itself",
-                   "regression (local)", "regression (scene)", "cross-band regression (scene)")
+
+
+def candidate_names(options: dict) -> list[str]:
+    """The names of a gfnet's candidate corrections, in the order ``GapFillFeatures`` makes them."""
+    names = ["gap-filling + local bias", "t-1 + local bias", "t+1 + local bias", "t itself"]
+    if options.get("regression", True):
+        names += ["regression (local)", "regression (scene)"]
+        names += ["cross-band regression (scene)"] if options.get("cross_band") else []
+        names += ["analog (similar clear pixels)"] if options.get("analog") else []
+    names += ["selected"] if options.get("selected") else []
+    if options.get("regimes"):
+        split = names[:4] if options.get("trust_fits") else names
+        rest = [f"{x} x trust" for x in names[4:]] if options.get("trust_fits") else []
+        names = [f"{x} x c" for x in split] + [f"{x} x (1 - c)" for x in split] + rest
+    return names
 
 
 def psnr(estimate: np.ndarray, reference: np.ndarray) -> float:
@@ -64,10 +76,14 @@ def main(argv=None) -> int:
                         "scenarios are scored, not only its split's test part; repeatable")
     p.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS), help="the sets to score (default: all)")
     args = p.parse_args(argv)
-    net, trainable = trainable_gfnet(network_options(args.option))
+    options = network_options(args.option)
+    net, trainable = trainable_gfnet(options)
     trainable.load_weights(str(args.weights))
     probe = GfnetParts(net)
     n = probe.candidates
+    names = candidate_names(options)
+    if len(names) != n:
+        raise SystemExit(f"gfnet_diagnose: {n} candidates in the network, {len(names)} names for its options")
     rows = []
     for name, scene in scored_scenes(args.data, args.sets, "test", unseen=args.unseen):
         s = scene.scored
@@ -125,7 +141,7 @@ def main(argv=None) -> int:
         head_full = tf.image.resize(head_full, (o["gf"].shape[1], o["gf"].shape[2]), "bilinear").numpy()[0, :h, :w]
         weights = 1.5 * np.tanh(head_full[..., :n] / 1.5)
         free = 0.2 * np.tanh(head_full[..., n:] / 0.2) * 10000.0
-        for k, (cname, c) in enumerate(zip(CANDIDATE_NAMES, o["cands"])):
+        for k, (cname, c) in enumerate(zip(names, o["cands"])):
             alone = row["base"] + c.numpy()[0, :h, :w] * 10000.0
             print(f"  {cname}: alone {psnr(alone[s], ref):.2f} dB, mean weight {weights[s][:, k].mean():+.3f}")
         print(f"  free residual, mean per band: {np.round(free[s].mean(0), 1)}")

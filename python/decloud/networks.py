@@ -202,6 +202,9 @@ REGRESSION_PRIOR = 0.05  # share of a window: weight of the scene-wide statistic
 # gfnet's analog candidate (``analog_fill``): principal components of (t-1, t+1) binned, finest bin width in their
 # standard deviations, levels of doubling widths, clear pixels for a bin to be trusted, shifted grids averaged,
 # bits per component of a bin's key
+# gfnet's ``trust_fits``: the fits from t's clear pixels count in full from this share of clear pixels in the tile
+# up, in proportion below it (a few clear pixels at a cloud's edge, hazy or shadowed, are no base for a fit).
+FIT_TRUST_SHARE = 0.25
 ANALOG_DIMS, ANALOG_WIDTH, ANALOG_LEVELS, ANALOG_COUNT, ANALOG_GRIDS, ANALOG_BITS = 5, 0.5, 6, 10.0, 4, 8
 
 
@@ -544,14 +547,14 @@ def _gfnet_layers(keras):
                      scale: int = 1, regression: bool = True, one_sided: bool = False, fit_residual: bool = False,
                      held_out: bool = False, selected: bool = False, outlier: bool = False,
                      standardise: bool = False, cross_band: bool = False, analog: bool = False,
-                     regimes: bool = False, **kwargs):
+                     regimes: bool = False, trust_fits: bool = False, **kwargs):
             super().__init__(**kwargs)
             self.levels, self.margin, self.use_mask, self.use_dates = levels, margin, use_mask, use_dates
             self.scale, self.regression = scale, regression
             self.one_sided, self.fit_residual, self.held_out = one_sided, fit_residual, held_out
             self.selected, self.outlier, self.standardise = selected, outlier, standardise
             self.cross_band = cross_band
-            self.analog, self.regimes = analog, regimes
+            self.analog, self.regimes, self.trust_fits = analog, regimes, trust_fits
 
         def get_config(self):
             return {**super().get_config(), "levels": self.levels, "margin": self.margin,
@@ -559,7 +562,8 @@ def _gfnet_layers(keras):
                     "regression": self.regression, "one_sided": self.one_sided,
                     "fit_residual": self.fit_residual, "held_out": self.held_out, "selected": self.selected,
                     "outlier": self.outlier, "standardise": self.standardise,
-                    "cross_band": self.cross_band, "analog": self.analog, "regimes": self.regimes}
+                    "cross_band": self.cross_band, "analog": self.analog, "regimes": self.regimes,
+                    "trust_fits": self.trust_fits}
 
         def call(self, t, tm1, tp1, cloud, ts_t, ts_tm1, ts_tp1):
             multiple = 32 * self.scale
@@ -706,7 +710,15 @@ def _gfnet_layers(keras):
                 # U-Net's mix is near constant, so this gives a mostly cloudy t a mix of its own (there only the
                 # neighbours tell anything), not the compromise with partly cloudy ones.
                 c = tf.reduce_mean(stats, axis=[1, 2, 3], keepdims=True)
-                candidates = [x * c for x in candidates] + [x * (1.0 - c) for x in candidates]
+                if self.trust_fits:
+                    # Only the four candidates a tile without clear pixels has too are split; the fits (zero
+                    # there) once, times min(1, c / FIT_TRUST_SHARE): their weights are learnt where they exist,
+                    # and a fit from a few clear pixels counts little.
+                    own, fitted = candidates[:CANDIDATES], candidates[CANDIDATES:]
+                    trust = tf.minimum(1.0, c / FIT_TRUST_SHARE)
+                    candidates = [x * c for x in own] + [x * (1.0 - c) for x in own] + [x * trust for x in fitted]
+                else:
+                    candidates = [x * c for x in candidates] + [x * (1.0 - c) for x in candidates]
             return gf, vgf, vt, tn, features, candidates, both
 
     class ResidualOutput(keras.layers.Layer):
@@ -759,7 +771,7 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
           use_dates: bool = True, residual: bool = True, levels: int = 5, margin: int = 2, scale: int = 2,
           regression: bool = True, one_sided: bool = True, fit_residual: bool = True, held_out: bool = False,
           selected: bool = False, outlier: bool = False, standardise: bool = False, cross_band: bool = False,
-          analog: bool = False, regimes: bool = False):
+          analog: bool = False, regimes: bool = False, trust_fits: bool = False):
     """Gap-filling-residual multi-temporal U-Net: S2 at t (cloudy) with its cloud mask ``cloud_t``, S2 at t-1
     and t+1, their dates (and optionally S1 at the three dates, a DEM). Its output is the in-graph linear
     gap-filling plus a learned correction whose last convolution starts at zero: the untrained network IS the
@@ -790,7 +802,10 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     the mean change of t's clear pixels that look like it in t-1 and t+1 (``analog_fill``: similar pixels found by
     binning, not by a linear fit; bare soil under a cloud takes what bare soil did, not the fields' greening).
     ``regimes``: each candidate twice, weighted by the tile's share c of clear pixels of t and by 1 - c, so that a
-    mostly cloudy t gets a mix of its own.
+    mostly cloudy t gets a mix of its own. ``trust_fits`` (with ``regimes``): only the four candidates that do not
+    need t's clear pixels are split so; the fits (the regressions, cross-band, analog, selected) come once, times
+    min(1, c / ``FIT_TRUST_SHARE``): their weights are learnt on the tiles that have them, and a fit from a few clear
+    pixels (often hazy or shadowed, at a cloud's edge) counts little.
 
     ``scale`` 2 (default): the U-Net works at half resolution (its output, mix weights and residual, is
     upsampled), the gap-filling and the candidates at full resolution: about 3 times faster than ``scale`` 1.
@@ -815,12 +830,14 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
         raise ValueError("gfnet: cross_band needs regression (it is one more of the regressions)")
     if analog and not regression:
         raise ValueError("gfnet: analog needs regression (it is one more of the fits)")
+    if trust_fits and not regimes:
+        raise ValueError("gfnet: trust_fits needs regimes (it changes how regimes splits the candidates)")
     gf, vgf, vt, tn, features, candidates, both = Features(levels=levels, margin=margin, use_mask=use_mask,
                                                      use_dates=use_dates, scale=scale, regression=regression,
                                                      one_sided=one_sided, fit_residual=fit_residual,
                                                      held_out=held_out, selected=selected, outlier=outlier,
                                                      standardise=standardise, cross_band=cross_band, analog=analog,
-                                                     regimes=regimes,
+                                                     regimes=regimes, trust_fits=trust_fits,
                                                      name="gapfill_features")(
         inputs["s2_t"], inputs["s2_tm1"], inputs["s2_tp1"], inputs["cloud_t"], inputs["s2_timestamp_t"],
         inputs["s2_timestamp_tm1"], inputs["s2_timestamp_tp1"])
@@ -842,8 +859,11 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     # 3x3 first and last convolutions (the paper's U-Nets use 5x5): these two run at full resolution on many
     # channels and dominate the cost of a small network.
     feats = _UNetEncoder(keras, widths, with_dem, False, kernel=3)(features, dem)
-    n = (CANDIDATES + (2 if regression else 0) + (1 if cross_band else 0) + (1 if analog else 0)
-         + (1 if selected else 0)) * (2 if regimes else 1)
+    fitted = (2 if regression else 0) + (1 if cross_band else 0) + (1 if analog else 0) + (1 if selected else 0)
+    if regimes:
+        n = 2 * CANDIDATES + (1 if trust_fits else 2) * fitted
+    else:
+        n = CANDIDATES + fitted
     head = _unet_decoder(keras, [[f] for f in feats], widths, n + S2_BANDS, False, zero_init=residual,
                          kernel=3)["s2_target"]
     out = Output(residual=residual, candidates=n, free_where_both=one_sided, name="s2_target_raw")(

@@ -11,8 +11,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-from decloud.networks import (REGRESSION_PRIOR, REGRESSION_RIDGE, _gfnet_layers, _keras, analog_fill, get_model,
-                              held_out_errors)
+from decloud.networks import (
+    CANDIDATES,
+    FIT_TRUST_SHARE,
+    REGRESSION_PRIOR,
+    REGRESSION_RIDGE,
+    _gfnet_layers,
+    _keras,
+    analog_fill,
+    get_model,
+    held_out_errors,
+)
 from decloud.scenarios import linear_gapfill
 
 NODATA = -10000
@@ -428,4 +437,25 @@ def test_regimes_weigh_each_candidate_by_the_clear_share_and_its_complement():
     for i in range(k):
         np.testing.assert_allclose(split[i] + split[k + i], plain[i], atol=1e-6)
     np.testing.assert_allclose(get_model("gfnet", analog=True, regimes=True)(x)["s2_target"].numpy(),
+                               get_model("gfnet")(x)["s2_target"].numpy(), atol=0.01)
+
+
+def test_trust_fits_splits_only_the_candidates_without_a_fit_and_scales_the_fits_by_the_clear_share():
+    """gfnet's ``trust_fits`` (with ``regimes``): the four candidates that need no clear pixel of t twice (times c and
+    1 - c), the three fits once, times min(1, c / FIT_TRUST_SHARE); the untrained network is the gap-filling."""
+    x = _clouded_landscape()
+    features, _ = _gfnet_layers(_keras())
+    plain = [np.asarray(c) for c in features(scale=2, analog=True)(*_feature_args(x))[5]]
+    split = [np.asarray(c) for c in features(scale=2, analog=True, regimes=True, trust_fits=True)(
+        *_feature_args(x))[5]]
+    assert len(split) == 2 * CANDIDATES + 3 == len(plain) + CANDIDATES
+    c = (split[1][split[1] != 0] / plain[1][split[1] != 0]).mean()  # t-1's candidate times c
+    assert 0.02 < c < 0.9
+    for i in range(CANDIDATES):
+        np.testing.assert_allclose(split[i] + split[CANDIDATES + i], plain[i], atol=1e-6)
+    for i in range(CANDIDATES, len(plain)):
+        np.testing.assert_allclose(split[CANDIDATES + i], plain[i] * min(1.0, c / FIT_TRUST_SHARE), atol=1e-5)
+    with pytest.raises(ValueError, match="trust_fits needs regimes"):
+        get_model("gfnet", analog=True, trust_fits=True)
+    np.testing.assert_allclose(get_model("gfnet", analog=True, regimes=True, trust_fits=True)(x)["s2_target"].numpy(),
                                get_model("gfnet")(x)["s2_target"].numpy(), atol=0.01)
