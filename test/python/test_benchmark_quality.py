@@ -226,6 +226,14 @@ def test_quality_bench_without_data_says_so_and_exits_2(tmp_path):
     assert "real data is absent" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_tiling_bench_without_data_says_so_and_exits_2(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "tiling.py"), "--quick", "--data",
+                           str(tmp_path / "absent")], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "real data is absent" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not (SHARED / "greenearthnet-sweden").is_dir(),
                     reason=f"real data not available ({SHARED / 'greenearthnet-sweden'} is absent)")
