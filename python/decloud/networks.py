@@ -205,6 +205,9 @@ REGRESSION_PRIOR = 0.05  # share of a window: weight of the scene-wide statistic
 # gfnet's ``trust_fits``: the fits from t's clear pixels count in full from this share of clear pixels in the tile
 # up, in proportion below it (a few clear pixels at a cloud's edge, hazy or shadowed, are no base for a fit).
 FIT_TRUST_SHARE = 0.25
+# gfnet's ``count_trust``: the fits count in full from this many clear pixels of t in the tile up (one regression
+# cell's worth), in proportion below it: a fit's reliability follows the pixels it is fitted on, whatever the tile.
+FIT_TRUST_PIXELS = float(REGRESSION_CELL ** 2)
 ANALOG_DIMS, ANALOG_WIDTH, ANALOG_LEVELS, ANALOG_COUNT, ANALOG_GRIDS, ANALOG_BITS = 5, 0.5, 6, 10.0, 4, 8
 
 
@@ -547,14 +550,14 @@ def _gfnet_layers(keras):
                      scale: int = 1, regression: bool = True, one_sided: bool = False, fit_residual: bool = False,
                      held_out: bool = False, selected: bool = False, outlier: bool = False,
                      standardise: bool = False, cross_band: bool = False, analog: bool = False,
-                     regimes: bool = False, trust_fits: bool = False, **kwargs):
+                     regimes: bool = False, trust_fits: bool = False, count_trust: bool = False, **kwargs):
             super().__init__(**kwargs)
             self.levels, self.margin, self.use_mask, self.use_dates = levels, margin, use_mask, use_dates
             self.scale, self.regression = scale, regression
             self.one_sided, self.fit_residual, self.held_out = one_sided, fit_residual, held_out
             self.selected, self.outlier, self.standardise = selected, outlier, standardise
             self.cross_band = cross_band
-            self.analog, self.regimes, self.trust_fits = analog, regimes, trust_fits
+            self.analog, self.regimes, self.trust_fits, self.count_trust = analog, regimes, trust_fits, count_trust
 
         def get_config(self):
             return {**super().get_config(), "levels": self.levels, "margin": self.margin,
@@ -563,7 +566,7 @@ def _gfnet_layers(keras):
                     "fit_residual": self.fit_residual, "held_out": self.held_out, "selected": self.selected,
                     "outlier": self.outlier, "standardise": self.standardise,
                     "cross_band": self.cross_band, "analog": self.analog, "regimes": self.regimes,
-                    "trust_fits": self.trust_fits}
+                    "trust_fits": self.trust_fits, "count_trust": self.count_trust}
 
         def call(self, t, tm1, tp1, cloud, ts_t, ts_tm1, ts_tp1):
             multiple = 32 * self.scale
@@ -595,6 +598,7 @@ def _gfnet_layers(keras):
             near = dilate(cloudy, size) if self.margin else cloudy
             clear_t = (1.0 - near) * vt
             stats = clear_t * vb * va
+            clear_count = tf.reduce_sum(stats, axis=[1, 2, 3], keepdims=True)  # full resolution (the tile padded)
             both, only_b, only_a = vb * va, vb * (1.0 - va), va * (1.0 - vb)
             d_gf, d_b, d_a = tn - gf, tn - bn, tn - an
             diffs = [d_gf, d_b, d_a, tf.abs(d_gf), tf.abs(d_b), tf.abs(d_a)]
@@ -705,6 +709,10 @@ def _gfnet_layers(keras):
                 # no clear pixel of t at all: no error to choose by (the spread errors are all 0), no candidate
                 has = tf.cast(tf.reduce_sum(wcell, axis=[1, 2, 3], keepdims=True) > 0, chosen.dtype)
                 candidates.append(both * has * chosen)
+            if self.count_trust:
+                # the fits (after the four candidates every tile has) times min(1, clear pixels / FIT_TRUST_PIXELS)
+                trust = tf.minimum(1.0, clear_count / FIT_TRUST_PIXELS)
+                candidates = candidates[:CANDIDATES] + [x * trust for x in candidates[CANDIDATES:]]
             if self.regimes:
                 # Each candidate twice: weighted by the share c of t's clear pixels in the tile, and by 1 - c. The
                 # U-Net's mix is near constant, so this gives a mostly cloudy t a mix of its own (there only the
@@ -771,7 +779,7 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
           use_dates: bool = True, residual: bool = True, levels: int = 5, margin: int = 2, scale: int = 2,
           regression: bool = True, one_sided: bool = True, fit_residual: bool = True, held_out: bool = False,
           selected: bool = False, outlier: bool = False, standardise: bool = False, cross_band: bool = False,
-          analog: bool = False, regimes: bool = False, trust_fits: bool = False):
+          analog: bool = False, regimes: bool = False, trust_fits: bool = False, count_trust: bool = False):
     """Gap-filling-residual multi-temporal U-Net: S2 at t (cloudy) with its cloud mask ``cloud_t``, S2 at t-1
     and t+1, their dates (and optionally S1 at the three dates, a DEM). Its output is the in-graph linear
     gap-filling plus a learned correction whose last convolution starts at zero: the untrained network IS the
@@ -805,7 +813,9 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     mostly cloudy t gets a mix of its own. ``trust_fits`` (with ``regimes``): only the four candidates that do not
     need t's clear pixels are split so; the fits (the regressions, cross-band, analog, selected) come once, times
     min(1, c / ``FIT_TRUST_SHARE``): their weights are learnt on the tiles that have them, and a fit from a few clear
-    pixels (often hazy or shadowed, at a cloud's edge) counts little.
+    pixels (often hazy or shadowed, at a cloud's edge) counts little. ``count_trust``: the fits times min(1, n /
+    ``FIT_TRUST_PIXELS``), n the tile's clear pixels of t (a fit's reliability follows the pixels it is fitted on:
+    4 % of a 512-pixel tile is 10 000 pixels, 5 % of a 64-pixel scene 200); with ``regimes`` then split like the rest.
 
     ``scale`` 2 (default): the U-Net works at half resolution (its output, mix weights and residual, is
     upsampled), the gap-filling and the candidates at full resolution: about 3 times faster than ``scale`` 1.
@@ -830,6 +840,8 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
         raise ValueError("gfnet: cross_band needs regression (it is one more of the regressions)")
     if analog and not regression:
         raise ValueError("gfnet: analog needs regression (it is one more of the fits)")
+    if count_trust and not regression:
+        raise ValueError("gfnet: count_trust needs regression (it weighs the fits)")
     if trust_fits and not regimes:
         raise ValueError("gfnet: trust_fits needs regimes (it changes how regimes splits the candidates)")
     gf, vgf, vt, tn, features, candidates, both = Features(levels=levels, margin=margin, use_mask=use_mask,
@@ -838,6 +850,7 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
                                                      held_out=held_out, selected=selected, outlier=outlier,
                                                      standardise=standardise, cross_band=cross_band, analog=analog,
                                                      regimes=regimes, trust_fits=trust_fits,
+                                                     count_trust=count_trust,
                                                      name="gapfill_features")(
         inputs["s2_t"], inputs["s2_tm1"], inputs["s2_tp1"], inputs["cloud_t"], inputs["s2_timestamp_t"],
         inputs["s2_timestamp_tm1"], inputs["s2_timestamp_tp1"])

@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 from decloud.networks import (
     CANDIDATES,
+    FIT_TRUST_PIXELS,
     FIT_TRUST_SHARE,
     REGRESSION_PRIOR,
     REGRESSION_RIDGE,
@@ -458,4 +459,27 @@ def test_trust_fits_splits_only_the_candidates_without_a_fit_and_scales_the_fits
     with pytest.raises(ValueError, match="trust_fits needs regimes"):
         get_model("gfnet", analog=True, trust_fits=True)
     np.testing.assert_allclose(get_model("gfnet", analog=True, regimes=True, trust_fits=True)(x)["s2_target"].numpy(),
+                               get_model("gfnet")(x)["s2_target"].numpy(), atol=0.01)
+
+
+def test_count_trust_scales_the_fits_by_the_clear_pixels_of_the_tile():
+    """gfnet's ``count_trust``: the four candidates every tile has as they are, the fits times min(1, n /
+    FIT_TRUST_PIXELS), n the clear pixels of t (all dates valid, 2 pixels from a cloud): a small clear patch gives
+    its fits little weight, a large one full weight; the untrained network is the gap-filling."""
+    features, _ = _gfnet_layers(_keras())
+    for clear_side, expected in ((16, None), (96, 1.0)):  # 16 x 16 clear pixels minus the margin: under 1024
+        x = _clouded_landscape()
+        cloud = np.ones_like(x["cloud_t"])
+        cloud[:, :clear_side, :clear_side] = 0.0
+        x = {**x, "cloud_t": cloud}
+        plain = [np.asarray(c) for c in features(scale=2, analog=True)(*_feature_args(x))[5]]
+        weighed = [np.asarray(c) for c in features(scale=2, analog=True, count_trust=True)(*_feature_args(x))[5]]
+        assert len(weighed) == len(plain) == CANDIDATES + 3
+        for i in range(CANDIDATES):
+            np.testing.assert_allclose(weighed[i], plain[i], atol=1e-6)
+        n = (clear_side - 2) ** 2 if expected is None else None  # clear pixels 2 from the cloud
+        trust = expected if expected is not None else n / FIT_TRUST_PIXELS
+        for i in range(CANDIDATES, len(plain)):
+            np.testing.assert_allclose(weighed[i], plain[i] * trust, atol=1e-5)
+    np.testing.assert_allclose(get_model("gfnet", analog=True, regimes=True, count_trust=True)(x)["s2_target"].numpy(),
                                get_model("gfnet")(x)["s2_target"].numpy(), atol=0.01)
