@@ -208,6 +208,9 @@ FIT_TRUST_SHARE = 0.25
 # gfnet's ``count_trust``: the fits count in full from this many clear pixels of t in the tile up (one regression
 # cell's worth), in proportion below it: a fit's reliability follows the pixels it is fitted on, whatever the tile.
 FIT_TRUST_PIXELS = float(REGRESSION_CELL ** 2)
+# gfnet's ``gate_free``: the free residual times min(1, FREE_GATE x the share of t's clear pixels in each 32-pixel
+# cell), bilinear: a quarter of a cell clear and it is whole; none in a tile without clear pixels.
+FREE_GATE = 4.0
 ANALOG_DIMS, ANALOG_WIDTH, ANALOG_LEVELS, ANALOG_COUNT, ANALOG_GRIDS, ANALOG_BITS = 5, 0.5, 6, 10.0, 4, 8
 
 
@@ -550,7 +553,8 @@ def _gfnet_layers(keras):
                      scale: int = 1, regression: bool = True, one_sided: bool = False, fit_residual: bool = False,
                      held_out: bool = False, selected: bool = False, outlier: bool = False,
                      standardise: bool = False, cross_band: bool = False, analog: bool = False,
-                     regimes: bool = False, trust_fits: bool = False, count_trust: bool = False, **kwargs):
+                     regimes: bool = False, trust_fits: bool = False, count_trust: bool = False,
+                     gate_free: bool = False, **kwargs):
             super().__init__(**kwargs)
             self.levels, self.margin, self.use_mask, self.use_dates = levels, margin, use_mask, use_dates
             self.scale, self.regression = scale, regression
@@ -558,6 +562,7 @@ def _gfnet_layers(keras):
             self.selected, self.outlier, self.standardise = selected, outlier, standardise
             self.cross_band = cross_band
             self.analog, self.regimes, self.trust_fits, self.count_trust = analog, regimes, trust_fits, count_trust
+            self.gate_free = gate_free
 
         def get_config(self):
             return {**super().get_config(), "levels": self.levels, "margin": self.margin,
@@ -566,7 +571,7 @@ def _gfnet_layers(keras):
                     "fit_residual": self.fit_residual, "held_out": self.held_out, "selected": self.selected,
                     "outlier": self.outlier, "standardise": self.standardise,
                     "cross_band": self.cross_band, "analog": self.analog, "regimes": self.regimes,
-                    "trust_fits": self.trust_fits, "count_trust": self.count_trust}
+                    "trust_fits": self.trust_fits, "count_trust": self.count_trust, "gate_free": self.gate_free}
 
         def call(self, t, tm1, tp1, cloud, ts_t, ts_tm1, ts_tp1):
             multiple = 32 * self.scale
@@ -599,6 +604,11 @@ def _gfnet_layers(keras):
             clear_t = (1.0 - near) * vt
             stats = clear_t * vb * va
             clear_count = tf.reduce_sum(stats, axis=[1, 2, 3], keepdims=True)  # full resolution (the tile padded)
+            # where the output layer lets the free residual act (``both``; with ``gate_free``, only near t's clear
+            # pixels: without them it is a correction from no evidence, which went astray on fully cloudy tiles)
+            free_where = vb * va
+            if self.gate_free:
+                free_where = free_where * tf.minimum(1.0, FREE_GATE * density(stats, REGRESSION_CELL))
             both, only_b, only_a = vb * va, vb * (1.0 - va), va * (1.0 - vb)
             d_gf, d_b, d_a = tn - gf, tn - bn, tn - an
             diffs = [d_gf, d_b, d_a, tf.abs(d_gf), tf.abs(d_b), tf.abs(d_a)]
@@ -727,7 +737,7 @@ def _gfnet_layers(keras):
                     candidates = [x * c for x in own] + [x * (1.0 - c) for x in own] + [x * trust for x in fitted]
                 else:
                     candidates = [x * c for x in candidates] + [x * (1.0 - c) for x in candidates]
-            return gf, vgf, vt, tn, features, candidates, both
+            return gf, vgf, vt, tn, features, candidates, free_where
 
     class ResidualOutput(keras.layers.Layer):
         """gap-filling + correction where t-1 or t+1 has data; else t where it has data (even cloudy: the only
@@ -779,7 +789,8 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
           use_dates: bool = True, residual: bool = True, levels: int = 5, margin: int = 2, scale: int = 2,
           regression: bool = True, one_sided: bool = True, fit_residual: bool = True, held_out: bool = False,
           selected: bool = False, outlier: bool = False, standardise: bool = False, cross_band: bool = False,
-          analog: bool = False, regimes: bool = False, trust_fits: bool = False, count_trust: bool = False):
+          analog: bool = False, regimes: bool = False, trust_fits: bool = False, count_trust: bool = False,
+          gate_free: bool = False):
     """Gap-filling-residual multi-temporal U-Net: S2 at t (cloudy) with its cloud mask ``cloud_t``, S2 at t-1
     and t+1, their dates (and optionally S1 at the three dates, a DEM). Its output is the in-graph linear
     gap-filling plus a learned correction whose last convolution starts at zero: the untrained network IS the
@@ -816,6 +827,8 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     pixels (often hazy or shadowed, at a cloud's edge) counts little. ``count_trust``: the fits times min(1, n /
     ``FIT_TRUST_PIXELS``), n the tile's clear pixels of t (a fit's reliability follows the pixels it is fitted on:
     4 % of a 512-pixel tile is 10 000 pixels, 5 % of a 64-pixel scene 200); with ``regimes`` then split like the rest.
+    ``gate_free``: the free residual only near t's clear pixels (times min(1, ``FREE_GATE`` x their share in each
+    32-pixel cell), bilinear); none on a tile without any (a learnt correction from no evidence there).
 
     ``scale`` 2 (default): the U-Net works at half resolution (its output, mix weights and residual, is
     upsampled), the gap-filling and the candidates at full resolution: about 3 times faster than ``scale`` 1.
@@ -842,6 +855,8 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
         raise ValueError("gfnet: analog needs regression (it is one more of the fits)")
     if count_trust and not regression:
         raise ValueError("gfnet: count_trust needs regression (it weighs the fits)")
+    if gate_free and not one_sided:
+        raise ValueError("gfnet: gate_free needs one_sided (the free residual is limited where both dates have data)")
     if trust_fits and not regimes:
         raise ValueError("gfnet: trust_fits needs regimes (it changes how regimes splits the candidates)")
     gf, vgf, vt, tn, features, candidates, both = Features(levels=levels, margin=margin, use_mask=use_mask,
@@ -850,7 +865,7 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
                                                      held_out=held_out, selected=selected, outlier=outlier,
                                                      standardise=standardise, cross_band=cross_band, analog=analog,
                                                      regimes=regimes, trust_fits=trust_fits,
-                                                     count_trust=count_trust,
+                                                     count_trust=count_trust, gate_free=gate_free,
                                                      name="gapfill_features")(
         inputs["s2_t"], inputs["s2_tm1"], inputs["s2_tp1"], inputs["cloud_t"], inputs["s2_timestamp_t"],
         inputs["s2_timestamp_tm1"], inputs["s2_timestamp_tp1"])

@@ -483,3 +483,23 @@ def test_count_trust_scales_the_fits_by_the_clear_pixels_of_the_tile():
             np.testing.assert_allclose(weighed[i], plain[i] * trust, atol=1e-5)
     np.testing.assert_allclose(get_model("gfnet", analog=True, regimes=True, count_trust=True)(x)["s2_target"].numpy(),
                                get_model("gfnet")(x)["s2_target"].numpy(), atol=0.01)
+
+
+def test_gate_free_limits_the_free_residual_to_where_t_has_clear_pixels_around():
+    """gfnet's ``gate_free``: where the output layer lets the free residual act is, without it, where both
+    neighbours have data; with it, that times min(1, FREE_GATE x the clear share of each 32-pixel cell): 1 in the
+    clear part, 0 deep in a cloud and on a fully cloudy tile; the untrained network is the gap-filling."""
+    features, _ = _gfnet_layers(_keras())
+    x = _clouded_landscape()
+    plain = np.asarray(features(scale=2)(*_feature_args(x))[6])[0, :160, :160, 0]
+    gated = np.asarray(features(scale=2, gate_free=True)(*_feature_args(x))[6])[0, :160, :160, 0]
+    np.testing.assert_allclose(plain, 1.0)
+    assert gated.min() >= 0.0 and gated.max() <= 1.0
+    np.testing.assert_allclose(gated[:24, :24], 1.0)  # clear, far from the cloud
+    assert gated[40:100, 40:120].mean() < plain[40:100, 40:120].mean()
+    cloudy = {**x, "cloud_t": np.ones_like(x["cloud_t"])}
+    np.testing.assert_allclose(np.asarray(features(scale=2, gate_free=True)(*_feature_args(cloudy))[6]), 0.0)
+    with pytest.raises(ValueError, match="gate_free needs one_sided"):
+        get_model("gfnet", gate_free=True, one_sided=False)
+    np.testing.assert_allclose(get_model("gfnet", gate_free=True)(x)["s2_target"].numpy(),
+                               get_model("gfnet")(x)["s2_target"].numpy(), atol=0.01)
