@@ -218,16 +218,9 @@ def test_cli_missing_or_empty_folder_is_one_line_and_exit_2(tmp_path, capsys):
     assert len(err) == 1 and "no S2_L2A_YYYYMMDD_B2B3B4B8.tif stack" in err[0]
 
 
-def test_quality_bench_without_data_says_so_and_exits_2(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "quality.py"), "--quick", "--data",
-                           str(tmp_path / "absent")], capture_output=True, text=True, timeout=120,
-                          check=False)
-    assert proc.returncode == 2 and proc.stdout == ""
-    assert "real data is absent" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
-
-
-def test_tiling_bench_without_data_says_so_and_exits_2(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "tiling.py"), "--quick", "--data",
+@pytest.mark.parametrize("bench", ["quality.py", "tiling.py"])
+def test_real_data_bench_without_data_says_so_and_exits_2(tmp_path, bench):
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / bench), "--quick", "--data",
                            str(tmp_path / "absent")], capture_output=True, text=True, timeout=120,
                           check=False)
     assert proc.returncode == 2 and proc.stdout == ""
