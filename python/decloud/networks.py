@@ -199,9 +199,6 @@ REGRESSION_CELL = 32  # pixels: the cell of the local regression's statistics (3
 REGRESSION_RIDGE = 1e-3  # reflectance**2: pulls the regression towards the gap-filling + local bias
 SELECT_TEMPERATURE = 0.1  # log10 of the held-out error: 0.1 apart (26 %) is a factor e in the selection's weights
 REGRESSION_PRIOR = 0.05  # share of a window: weight of the scene-wide statistics in a window's regression
-# gfnet's analog candidate (``analog_fill``): principal components of (t-1, t+1) binned, finest bin width in their
-# standard deviations, levels of doubling widths, clear pixels for a bin to be trusted, shifted grids averaged,
-# bits per component of a bin's key
 # gfnet's ``trust_fits``: the fits from t's clear pixels count in full from this share of clear pixels in the tile
 # up, in proportion below it (a few clear pixels at a cloud's edge, hazy or shadowed, are no base for a fit).
 FIT_TRUST_SHARE = 0.25
@@ -211,6 +208,9 @@ FIT_TRUST_PIXELS = float(REGRESSION_CELL ** 2)
 # gfnet's ``gate_free``: the free residual times min(1, FREE_GATE x the share of t's clear pixels in each 32-pixel
 # cell), bilinear: a quarter of a cell clear and it is whole; none in a tile without clear pixels.
 FREE_GATE = 4.0
+# gfnet's analog candidate (``analog_fill``): principal components of (t-1, t+1) binned, finest bin width in their
+# standard deviations, levels of doubling widths, clear pixels for a bin to be trusted, shifted grids averaged,
+# bits per component of a bin's key
 ANALOG_DIMS, ANALOG_WIDTH, ANALOG_LEVELS, ANALOG_COUNT, ANALOG_GRIDS, ANALOG_BITS = 5, 0.5, 6, 10.0, 4, 8
 
 
@@ -603,13 +603,11 @@ def _gfnet_layers(keras):
             near = dilate(cloudy, size) if self.margin else cloudy
             clear_t = (1.0 - near) * vt
             stats = clear_t * vb * va
-            clear_count = tf.reduce_sum(stats, axis=[1, 2, 3], keepdims=True)  # full resolution (the tile padded)
-            # where the output layer lets the free residual act (``both``; with ``gate_free``, only near t's clear
-            # pixels: without them it is a correction from no evidence, which went astray on fully cloudy tiles)
-            free_where = vb * va
-            if self.gate_free:
-                free_where = free_where * tf.minimum(1.0, FREE_GATE * density(stats, REGRESSION_CELL))
             both, only_b, only_a = vb * va, vb * (1.0 - va), va * (1.0 - vb)
+            # where the output layer lets the free residual act: where both neighbours have data; with
+            # ``gate_free`` only near t's clear pixels (without them it is a correction from no evidence, which went
+            # astray on fully cloudy tiles)
+            free_where = both * tf.minimum(1.0, FREE_GATE * density(stats, REGRESSION_CELL)) if self.gate_free else both
             d_gf, d_b, d_a = tn - gf, tn - bn, tn - an
             diffs = [d_gf, d_b, d_a, tf.abs(d_gf), tf.abs(d_b), tf.abs(d_a)]
             if self.one_sided:
@@ -721,6 +719,8 @@ def _gfnet_layers(keras):
                 candidates.append(both * has * chosen)
             if self.count_trust:
                 # the fits (after the four candidates every tile has) times min(1, clear pixels / FIT_TRUST_PIXELS)
+                # (stats may be the k x k cells' means here: their sum times k^2 is the count of clear pixels)
+                clear_count = tf.reduce_sum(stats, axis=[1, 2, 3], keepdims=True) * float(self.scale ** 2)
                 trust = tf.minimum(1.0, clear_count / FIT_TRUST_PIXELS)
                 candidates = candidates[:CANDIDATES] + [x * trust for x in candidates[CANDIDATES:]]
             if self.regimes:
