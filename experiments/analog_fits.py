@@ -11,7 +11,9 @@ both neighbours have data ("clear"), applied under the clouds:
     ``cross`` fitted within each class (shrunk towards the scene-wide fit), each pixel taking its class's fit;
   - ``analog<k>``: the mean y of the k clear pixels whose z is nearest (Euclidean, z over its standard deviation;
     NSPI's similar pixels without its spatial window);
-  - ``analog<k>xy``: the same with the pixel's position among the features (one standard deviation per 50 pixels).
+  - ``analog<k>xy``: the same with the pixel's position among the features (one standard deviation per 50 pixels);
+  - ``tf_analog``: gfnet's analog candidate (``decloud.networks.analog_fill``); ``tf_analog_resid``: the per-band
+    fit plus the analog of its residual (``--light``: only these three).
 Prints, per set and for t partly / fully (>= 90 %) cloudy, the mean gain over the gap-filling (dB) and the worst,
 and the scenarios where the gap-filling + scene-wide per-band fit lost most. No parameter is learnt from the
 scores: the training parts are where to choose, the test parts where to check.
@@ -113,7 +115,7 @@ def kernel(zc: np.ndarray, yc: np.ndarray, zs: np.ndarray, anchors: int, h: floa
     return (w @ ya) / w.sum(1, keepdims=True)
 
 
-def estimates(scene, ks=(4, 8, 16), analogs=(10, 50)) -> dict[str, np.ndarray] | None:
+def estimates(scene, ks=(4, 8, 16), analogs=(10, 50), light: bool = False) -> dict[str, np.ndarray] | None:
     t, b, a = (x.astype(np.float64) / 10000.0 for x in (scene.t, scene.tm1, scene.tp1))
     vb, va = np.all(scene.tm1 != NODATA, -1), np.all(scene.tp1 != NODATA, -1)
     both = vb & va
@@ -131,11 +133,24 @@ def estimates(scene, ks=(4, 8, 16), analogs=(10, 50)) -> dict[str, np.ndarray] |
     zc, yc, zs = z[clear], y[clear], z[s]
     sd = zc.std(0) + 1e-3
     # per band
-    band = np.zeros_like(gf[s])
+    band_all = np.zeros_like(gf)
     for k in range(gf.shape[-1]):
         ak, ck = linear_fit(np.stack([zc[:, k], zc[:, k + 4]], 1), yc[:, k:k + 1])
-        band[:, k] = (ak + np.stack([zs[:, k], zs[:, k + 4]], 1) @ ck)[:, 0]
-    out["band"] = gf[s] + band
+        band_all[..., k] = (ak + np.stack([z[..., k], z[..., k + 4]], -1) @ ck)[..., 0]
+    out["band"] = gf[s] + band_all[s]
+    from decloud.networks import analog_fill  # noqa: PLC0415
+
+    weight = clear[None, ..., None].astype(np.float32)
+    fill = analog_fill(y[None].astype(np.float32), b[None].astype(np.float32), a[None].astype(np.float32),
+                       weight).numpy()[0]
+    out["tf_analog"] = gf[s] + fill[s]
+    # the analog of the per-band fit's residual: the fit, refined by what similar clear pixels did beyond it
+    # (where no bin is trusted, the fit itself)
+    fill = analog_fill((y - band_all)[None].astype(np.float32), b[None].astype(np.float32),
+                       a[None].astype(np.float32), weight).numpy()[0]
+    out["tf_analog_resid"] = gf[s] + band_all[s] + fill[s]
+    if light:
+        return {**out, "mask": s}
     a0, c0 = linear_fit(zc, yc)
     out["cross"] = gf[s] + a0 + zs @ c0
     rng = np.random.default_rng(0)
@@ -158,12 +173,6 @@ def estimates(scene, ks=(4, 8, 16), analogs=(10, 50)) -> dict[str, np.ndarray] |
         shifts = np.random.default_rng(1).uniform(0, 1, (grids, 8)) * width * 32
         out[f"ash{dims}-{width}-{int(n0)}"] = gf[s] + np.mean(
             [binned(zc / sd, yc, zs / sd, dims, width, 6, n0, sh) for sh in shifts], 0)
-    from decloud.networks import analog_fill  # noqa: PLC0415
-
-    weight = clear[None, ..., None].astype(np.float32)
-    fill = analog_fill(y[None].astype(np.float32), b[None].astype(np.float32), a[None].astype(np.float32),
-                       weight).numpy()[0]
-    out["tf_analog"] = gf[s] + fill[s]
     tree = cKDTree(zc / sd)
     for k in analogs:
         _, idx = tree.query(zs / sd, k=min(k, len(zc)))
@@ -183,12 +192,14 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     p.add_argument("--sets", nargs="*", default=["bolzano-west", "greenearthnet-portugal", "greenearthnet-sweden",
                                                   "worldcereal-belgium-a"])
+    p.add_argument("--light", action="store_true",
+                   help="only the per-band fit, the analog and the analog of the fit's residual (tf_*)")
     args = p.parse_args(argv)
     gains: dict[tuple[str, str, str], list[float]] = {}
     rows = []
     for name, scene in scored_scenes(args.data, args.sets, args.part):
         scene.t_ts, scene.b_ts, scene.a_ts = (scene.timestamps[k] for k in ("t", "tm1", "tp1"))
-        est = estimates(scene)
+        est = estimates(scene, light=args.light)
         if est is None:
             continue
         s = est.pop("mask")

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # One full-training model of the three-seed test on the test parts (experiments/results/unseen/README.md,
 # "Full training, three seeds"):
-#   bash full_seeds.sh SEED base|outlier|std|cross|analog|regimes|trust|count|tgate|basegate
+#   bash full_seeds.sh SEED base|outlier|std|cross|analog|regimes|trust|count|basegate|resgate
 # trains gfnet-v4's recipe (base) or the same with one option (outlier=true, standardise=true, cross_band=true,
 # analog=true; regimes: analog=true and regimes=true; trust: those and trust_fits=true; count: analog, regimes and
-# count_trust; tgate: count and gate_free, trained with the gate; basegate: base with count_trust and gate_free,
-# without analog and regimes) on the training parts of the four sets, with SEED, on the cached examples of
+# count_trust; basegate: base with count_trust and gate_free, without analog and regimes; resgate: count with
+# analog_residual and gate_free) on the training parts of the four sets, with SEED, on the cached examples of
 # work/gfnet3 (the seed changes the initial weights and the order of the batches, not the examples), then averages epochs 13-16 into
 # work/full-s<SEED><variant>/gfnet-s<SEED><variant>.
 # Run from experiments/.
@@ -22,9 +22,10 @@ case $variant in
     regimes) options+=(--option analog=true --option regimes=true) ;;
     trust) options+=(--option analog=true --option regimes=true --option trust_fits=true) ;;
     count) options+=(--option analog=true --option regimes=true --option count_trust=true) ;;
-    tgate) options+=(--option analog=true --option regimes=true --option count_trust=true --option gate_free=true) ;;
     basegate) options+=(--option count_trust=true --option gate_free=true) ;;
-    *) echo "full_seeds.sh: unknown variant $variant (base, outlier, std, cross, analog, regimes, trust, count, tgate, basegate)" >&2; exit 2 ;;
+    resgate) options+=(--option analog=true --option analog_residual=true --option regimes=true
+                       --option count_trust=true --option gate_free=true) ;;
+    *) echo "full_seeds.sh: unknown variant $variant (base, outlier, std, cross, analog, regimes, trust, count, basegate, resgate)" >&2; exit 2 ;;
 esac
 mkdir -p "$work/data"
 for s in bolzano-west greenearthnet-portugal greenearthnet-sweden worldcereal-belgium-a; do

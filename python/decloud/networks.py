@@ -554,7 +554,7 @@ def _gfnet_layers(keras):
                      held_out: bool = False, selected: bool = False, outlier: bool = False,
                      standardise: bool = False, cross_band: bool = False, analog: bool = False,
                      regimes: bool = False, trust_fits: bool = False, count_trust: bool = False,
-                     gate_free: bool = False, **kwargs):
+                     gate_free: bool = False, analog_residual: bool = False, **kwargs):
             super().__init__(**kwargs)
             self.levels, self.margin, self.use_mask, self.use_dates = levels, margin, use_mask, use_dates
             self.scale, self.regression = scale, regression
@@ -562,7 +562,7 @@ def _gfnet_layers(keras):
             self.selected, self.outlier, self.standardise = selected, outlier, standardise
             self.cross_band = cross_band
             self.analog, self.regimes, self.trust_fits, self.count_trust = analog, regimes, trust_fits, count_trust
-            self.gate_free = gate_free
+            self.gate_free, self.analog_residual = gate_free, analog_residual
 
         def get_config(self):
             return {**super().get_config(), "levels": self.levels, "margin": self.margin,
@@ -571,7 +571,8 @@ def _gfnet_layers(keras):
                     "fit_residual": self.fit_residual, "held_out": self.held_out, "selected": self.selected,
                     "outlier": self.outlier, "standardise": self.standardise,
                     "cross_band": self.cross_band, "analog": self.analog, "regimes": self.regimes,
-                    "trust_fits": self.trust_fits, "count_trust": self.count_trust, "gate_free": self.gate_free}
+                    "trust_fits": self.trust_fits, "count_trust": self.count_trust, "gate_free": self.gate_free,
+                    "analog_residual": self.analog_residual}
 
         def call(self, t, tm1, tp1, cloud, ts_t, ts_tm1, ts_tp1):
             multiple = 32 * self.scale
@@ -633,7 +634,12 @@ def _gfnet_layers(keras):
                     fits.append(both * cross_band_regression(d_gf, bn, an, stats))
                 if self.analog:
                     # one more: what the clear pixels that look like each pixel (in t-1 and t+1) did
-                    fits.append(both * analog_fill(d_gf, bn, an, stats))
+                    if self.analog_residual:
+                        # the scene-wide regression, refined by what the clear pixels like each pixel did beyond
+                        # it: where no bin is trusted (few or unrepresentative clear pixels), the regression
+                        fits.append(both * (fits[1] + analog_fill(d_gf - fits[1], bn, an, stats)))
+                    else:
+                        fits.append(both * analog_fill(d_gf, bn, an, stats))
                 if self.fit_residual:
                     # how well the local regression explains t's clear pixels: where it does not (a change, a
                     # missed cloud, land unlike the clear pixels), its correction is less to be trusted
@@ -790,7 +796,7 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
           regression: bool = True, one_sided: bool = True, fit_residual: bool = True, held_out: bool = False,
           selected: bool = False, outlier: bool = False, standardise: bool = False, cross_band: bool = False,
           analog: bool = False, regimes: bool = False, trust_fits: bool = False, count_trust: bool = False,
-          gate_free: bool = False):
+          gate_free: bool = False, analog_residual: bool = False):
     """Gap-filling-residual multi-temporal U-Net: S2 at t (cloudy) with its cloud mask ``cloud_t``, S2 at t-1
     and t+1, their dates (and optionally S1 at the three dates, a DEM). Its output is the in-graph linear
     gap-filling plus a learned correction whose last convolution starts at zero: the untrained network IS the
@@ -829,6 +835,10 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     4 % of a 512-pixel tile is 10 000 pixels, 5 % of a 64-pixel scene 200); with ``regimes`` then split like the rest.
     ``gate_free``: the free residual only near t's clear pixels (times min(1, ``FREE_GATE`` x their share in each
     32-pixel cell), bilinear); none on a tile without any (a learnt correction from no evidence there).
+    ``analog_residual`` (with ``analog``): the analog candidate is the scene-wide regression plus the analog of its
+    residual (what similar clear pixels did beyond the linear fit), not the analog of t minus the gap-filling: where
+    the bins are empty or their pixels unlike the cloud's (4 % of a scene clear, all in one corner), it falls back
+    to the regression, not to the mean change of the clear pixels.
 
     ``scale`` 2 (default): the U-Net works at half resolution (its output, mix weights and residual, is
     upsampled), the gap-filling and the candidates at full resolution: about 3 times faster than ``scale`` 1.
@@ -857,6 +867,8 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
         raise ValueError("gfnet: count_trust needs regression (it weighs the fits)")
     if gate_free and not one_sided:
         raise ValueError("gfnet: gate_free needs one_sided (the free residual is limited where both dates have data)")
+    if analog_residual and not analog:
+        raise ValueError("gfnet: analog_residual needs analog (it changes the analog candidate)")
     if trust_fits and not regimes:
         raise ValueError("gfnet: trust_fits needs regimes (it changes how regimes splits the candidates)")
     gf, vgf, vt, tn, features, candidates, both = Features(levels=levels, margin=margin, use_mask=use_mask,
@@ -866,6 +878,7 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
                                                      standardise=standardise, cross_band=cross_band, analog=analog,
                                                      regimes=regimes, trust_fits=trust_fits,
                                                      count_trust=count_trust, gate_free=gate_free,
+                                                     analog_residual=analog_residual,
                                                      name="gapfill_features")(
         inputs["s2_t"], inputs["s2_tm1"], inputs["s2_tp1"], inputs["cloud_t"], inputs["s2_timestamp_t"],
         inputs["s2_timestamp_tm1"], inputs["s2_timestamp_tp1"])

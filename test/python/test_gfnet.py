@@ -409,6 +409,64 @@ def test_analog_candidate_takes_what_pixels_of_the_same_kind_did():
     _assert_seventh_candidate_rules(x, cloud, "analog")
 
 
+def test_analog_residual_falls_back_to_the_regression_where_the_clear_pixels_are_unlike_the_cloud():
+    """gfnet's ``analog_residual``: the analog candidate is the scene-wide regression plus the analog of its
+    residual. Where t's clear pixels are all of one kind (the barer end of a gradient) and the cloud covers the
+    rest, a change that is linear in t-1 (a gain) is followed by the regression, not by the plain analog (the
+    mean change of the clear pixels, which are unlike the cloud's); the residual form follows the regression. On
+    the bump of the test above (a change no linear fit follows, clear pixels of every kind) it still recovers it."""
+    rows = cols = 160
+    rng = np.random.default_rng(7)
+    s = np.tile(np.linspace(0.0, 1.0, cols), (rows, 1))  # what each pixel is: barer to the left
+    tm1 = np.stack([800.0 + 2500.0 * s * (k + 1) / 4 + rng.normal(0, 20, (rows, cols)) for k in range(4)], -1)
+    tp1 = tm1 + rng.normal(0, 20, tm1.shape)
+    truth = 1.25 * 0.5 * (tm1 + tp1) - 200.0  # a change linear in the neighbours
+    cloud = np.zeros((rows, cols), bool)
+    cloud[:, 50:] = True  # clear: the barer third only
+    t = np.where(cloud[..., None], 7000.0, truth).astype(np.float32)
+    x = _inputs(t, tm1.astype(np.float32), tp1.astype(np.float32), cloud)
+    features, _ = _gfnet_layers(_keras())
+    inside = np.zeros((rows, cols), bool)
+    inside[4:-4, 60:-4] = True  # under the cloud, away from its edge and the padding
+
+    def errors(**options):
+        out = features(scale=2, regression=True, analog=True, **options)(*_feature_args(x))
+        gf = np.asarray(out[0])[0, :rows, :cols] * 10000
+        cands = np.stack([np.asarray(c) for c in out[5]], -1)[0, :rows, :cols] * 10000
+        return [np.abs((gf + cands[..., k] - truth)[inside]).mean() for k in (5, 6)]  # scene regression, analog
+
+    err_band, err_analog = errors()
+    _, err_resid = errors(analog_residual=True)
+    assert err_resid < 1.1 * err_band and err_resid < 0.75 * err_analog, (err_resid, err_band, err_analog)
+    with pytest.raises(ValueError, match="analog_residual needs analog"):
+        get_model("gfnet", analog_residual=True)
+    # the bump: the residual form recovers it as the plain analog does
+    s = rng.uniform(0.0, 1.0, (rows, cols))
+    tm1 = np.stack([1000.0 + 2000.0 * s * (k + 1) / 4 + rng.normal(0, 20, (rows, cols)) for k in range(4)], -1)
+    tp1 = tm1 + rng.normal(0, 20, tm1.shape)
+    truth = 0.5 * (tm1 + tp1)
+    truth[..., 3] += 1500.0 * np.sin(np.pi * s) ** 2
+    cloud = np.zeros((rows, cols), bool)
+    cloud[30:110, 20:130] = True
+    t = np.where(cloud[..., None], 7000.0, truth).astype(np.float32)
+    x = _inputs(t, tm1.astype(np.float32), tp1.astype(np.float32), cloud)
+    out = features(scale=2, regression=True, analog=True, analog_residual=True)(*_feature_args(x))
+    gf = np.asarray(out[0])[0, :rows, :cols] * 10000
+    cands = np.stack([np.asarray(c) for c in out[5]], -1)[0, :rows, :cols] * 10000
+    inside = cloud[2:-2, 2:-2]
+
+    def error(k):
+        return np.abs((gf + cands[..., k] - truth)[2:-2, 2:-2][inside][:, 3]).mean()
+
+    assert error(6) < 0.5 * min(np.abs((gf - truth)[2:-2, 2:-2][inside][:, 3]).mean(), error(5))
+    x["cloud_t"][:] = 1.0  # no clear pixel: nothing
+    assert np.all(np.asarray(features(scale=2, regression=True, analog=True, analog_residual=True)(
+        *_feature_args(x))[5][6]) == 0.0)
+    x["cloud_t"][0, ..., 0] = cloud.astype(np.float32)
+    np.testing.assert_allclose(get_model("gfnet", analog=True, analog_residual=True)(x)["s2_target"].numpy(),
+                               get_model("gfnet")(x)["s2_target"].numpy(), atol=0.01)
+
+
 def test_analog_fill_keeps_the_examples_of_a_batch_apart():
     """``analog_fill`` on a batch of two scenes is each scene's own fill (statistics and bins per example): the
     second scene changed by 0.3 more, none of which reaches the first. (Not bit for bit: a batched product may
