@@ -376,14 +376,10 @@ def test_cross_band_candidate_tells_how_a_pixel_changes_from_its_whole_spectrum(
     _assert_seventh_candidate_rules(x, cloud, "cross_band")
 
 
-def test_analog_candidate_takes_what_pixels_of_the_same_kind_did():
-    """gfnet's ``analog``: where the change at t depends on what a pixel is in a way no linear fit follows (a
-    crop stage that greens up while both barer and denser land stay as they were: a bump along the spectrum),
-    the mean change of t's clear pixels that look like each pixel in t-1 and t+1 recovers it inside a cloud,
-    the regressions cannot (per band, or on all bands); nothing when t has no clear pixel; the untrained network
-    is still the gap-filling."""
-    rows = cols = 160
-    rng = np.random.default_rng(5)
+def _bump_scene(rng, rows: int, cols: int):
+    """A crop stage that greens up while both barer and denser land stay as they were: the NIR change at t is a
+    bump along a spectral gradient (no linear fit follows it), under a cloud, with clear pixels of every kind
+    around. Returns (the network's inputs, the truth at t, the cloud)."""
     s = rng.uniform(0.0, 1.0, (rows, cols))  # what each pixel is: a position along a spectral gradient
     tm1 = np.stack([1000.0 + 2000.0 * s * (k + 1) / 4 + rng.normal(0, 20, (rows, cols)) for k in range(4)], -1)
     tp1 = tm1 + rng.normal(0, 20, tm1.shape)
@@ -392,7 +388,17 @@ def test_analog_candidate_takes_what_pixels_of_the_same_kind_did():
     cloud = np.zeros((rows, cols), bool)
     cloud[30:110, 20:130] = True
     t = np.where(cloud[..., None], 7000.0, truth).astype(np.float32)
-    x = _inputs(t, tm1.astype(np.float32), tp1.astype(np.float32), cloud)
+    return _inputs(t, tm1.astype(np.float32), tp1.astype(np.float32), cloud), truth, cloud
+
+
+def test_analog_candidate_takes_what_pixels_of_the_same_kind_did():
+    """gfnet's ``analog``: where the change at t depends on what a pixel is in a way no linear fit follows (a
+    crop stage that greens up while both barer and denser land stay as they were: a bump along the spectrum),
+    the mean change of t's clear pixels that look like each pixel in t-1 and t+1 recovers it inside a cloud,
+    the regressions cannot (per band, or on all bands); nothing when t has no clear pixel; the untrained network
+    is still the gap-filling."""
+    rows = cols = 160
+    x, truth, cloud = _bump_scene(np.random.default_rng(5), rows, cols)
     features, _ = _gfnet_layers(_keras())
     out = features(scale=2, regression=True, cross_band=True, analog=True)(*_feature_args(x))
     gf = np.asarray(out[0])[0, :rows, :cols] * 10000
@@ -441,15 +447,7 @@ def test_analog_residual_falls_back_to_the_regression_where_the_clear_pixels_are
     with pytest.raises(ValueError, match="analog_residual needs analog"):
         get_model("gfnet", analog_residual=True)
     # the bump: the residual form recovers it as the plain analog does
-    s = rng.uniform(0.0, 1.0, (rows, cols))
-    tm1 = np.stack([1000.0 + 2000.0 * s * (k + 1) / 4 + rng.normal(0, 20, (rows, cols)) for k in range(4)], -1)
-    tp1 = tm1 + rng.normal(0, 20, tm1.shape)
-    truth = 0.5 * (tm1 + tp1)
-    truth[..., 3] += 1500.0 * np.sin(np.pi * s) ** 2
-    cloud = np.zeros((rows, cols), bool)
-    cloud[30:110, 20:130] = True
-    t = np.where(cloud[..., None], 7000.0, truth).astype(np.float32)
-    x = _inputs(t, tm1.astype(np.float32), tp1.astype(np.float32), cloud)
+    x, truth, cloud = _bump_scene(rng, rows, cols)
     out = features(scale=2, regression=True, analog=True, analog_residual=True)(*_feature_args(x))
     gf = np.asarray(out[0])[0, :rows, :cols] * 10000
     cands = np.stack([np.asarray(c) for c in out[5]], -1)[0, :rows, :cols] * 10000
