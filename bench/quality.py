@@ -1,7 +1,9 @@
 """Benchmark: reconstruction quality on real clouds (../shared/QUALITY.md), network against DecloudGapFilling.
 
 Runs ``decloud.benchmark`` (DecloudInfer with the shipped default model, DecloudGapFilling, baselines) on
-the test split of each real set of ../shared/data and prints ``name: value`` lines:
+every set of ../shared/data (or ``--data``): the test part of a real set of the project
+(``decloud.scenarios.SPLITS``), the whole of any other folder of dated S2 stacks (``decloud.scenarios.find_sets``;
+no model of the project was trained on it). Prints ``name: value`` lines:
 
   gain_db_<set>                 mean PSNR of the network minus that of the gap-filling app, on the scored
                                 (pasted cloudy) pixels, dB; one line per set (bolzano_west, ...)
@@ -37,10 +39,10 @@ os.environ.setdefault("OTB_LOGGER_LEVEL", "WARNING")  # before pyotb loads: keep
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-from decloud.benchmark import GAPFILLING, LOCAL_BIAS, run_benchmark  # noqa: E402
+from decloud.benchmark import GAPFILLING, LOCAL_BIAS, plan_set, run_benchmark  # noqa: E402
 from decloud.errors import DecloudError  # noqa: E402
+from decloud.scenarios import SPLITS, find_sets  # noqa: E402
 
-SETS = ("bolzano-west", "greenearthnet-portugal", "greenearthnet-sweden", "worldcereal-belgium-a")
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -87,12 +89,26 @@ def main() -> int:
     parser.add_argument("--progress", action="store_true", help="progress bar on stderr")
     args = parser.parse_args()
 
-    folders = [args.data / name for name in SETS]
-    missing = [str(f) for f in folders if not f.is_dir()]
-    if missing:
-        print(f"quality: the real data is absent ({', '.join(missing)}): give --data "
+    folders = find_sets(args.data)
+    if not folders:
+        print(f"quality: the real data is absent (no folder of S2 stacks in {args.data}): give --data "
               "(see ../shared/data/README.md)", file=sys.stderr)
         return 2
+    absent = [name for name in SPLITS if not (args.data / name).is_dir()]
+    if absent:
+        print(f"quality: {', '.join(absent)} absent from {args.data}: scored on the sets there", file=sys.stderr)
+    usable = []
+    for folder in folders:  # another folder that cannot be scored (no scenario, a bad stack) is left out, said
+        try:
+            if folder.name not in SPLITS:
+                plan_set(folder, max_references=1)
+            usable.append(folder)
+        except DecloudError as e:
+            print(f"quality: set {folder.name} left out: {e}", file=sys.stderr)
+    if not usable:
+        print(f"quality: no set of {args.data} could be scored (see above)", file=sys.stderr)
+        return 2
+    folders = usable
     from decloud.infer import default_model  # noqa: PLC0415
 
     start = time.perf_counter()

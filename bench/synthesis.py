@@ -1,7 +1,8 @@
 """Benchmark: one cloud-free image per month, measured on a withheld clear date (issue 16, item 5).
 
 On the test part of each real set of ../shared/data (``decloud.scenarios.SPLITS``: rows for bolzano-west, dates
-for the others; each set's cloud mask), for every calendar month with at least 3 clear-ish dates (cloudy share
+for the others; each set's cloud mask) and the whole of any other folder of dated S2 stacks there or in ``--data``
+(``decloud.scenarios.find_sets``), for every calendar month with at least 3 clear-ish dates (cloudy share
 <= 10 %) in it, each clear date of the month (<= 2 %) in turn is the REFERENCE and is withheld: it is never an input.
 The inputs are the month's dates picked by the original Decloud's rule among the other dates (:func:`decloud.
 synthesis.pick_dates`: 6 within 22 days of the 15th, fewest clouds first), from which:
@@ -55,10 +56,10 @@ from decloud.benchmark import stdout_to_stderr, write_input
 from decloud.errors import DecloudError
 from decloud.infer import infer
 from decloud.raster import read_array
-from decloud.scenarios import NODATA, SPLITS, Series, SynthesisCase, linear_gapfill, load_series, synthesis_cases
+from decloud.scenarios import (NODATA, SPLITS, Series, SynthesisCase, find_sets, linear_gapfill, load_series,
+                               synthesis_cases)
 from decloud.synthesis import bap_composite, median_composite
 
-SETS = ("bolzano-west", "greenearthnet-portugal", "greenearthnet-sweden", "worldcereal-belgium-a")
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MODEL = Path(__file__).resolve().parents[1] / "models" / "synthnet-v1"
 COMPOSITES = ("median", "bap", "gapfilling")
@@ -157,12 +158,14 @@ def main() -> int:
     args = parser.parse_args()
     model = None if args.no_model else args.model
 
-    folders = [args.data / name for name in SETS]
-    missing = [str(f) for f in folders if not f.is_dir()]
-    if missing:
-        print(f"synthesis: the real data is absent ({', '.join(missing)}): give --data "
+    folders = find_sets(args.data)
+    if not folders:
+        print(f"synthesis: the real data is absent (no folder of S2 stacks in {args.data}): give --data "
               "(see ../shared/data/README.md)", file=sys.stderr)
         return 2
+    absent = [name for name in SPLITS if not (args.data / name).is_dir()]
+    if absent:
+        print(f"synthesis: {', '.join(absent)} absent from {args.data}: scored on the sets there", file=sys.stderr)
     if model == MODEL and not (MODEL / "card.json").is_file():
         print(f"synthesis: no synthesis model is shipped yet ({MODEL}): composites only", file=sys.stderr)
         model = None
@@ -174,9 +177,10 @@ def main() -> int:
     rows: list[dict] = []
     try:
         with tempfile.TemporaryDirectory(prefix="decloud-bench-synthesis-") as work:
-            for name, folder in zip(SETS, folders):
-                split = SPLITS[name]
-                part, is_test = split.test(load_series(folder, mask=split.mask))
+            for folder in folders:  # a real set on its test part, another folder whole
+                split = SPLITS.get(folder.name)
+                series = load_series(folder, mask=split.mask if split else "auto")
+                part, is_test = split.test(series) if split else (series, lambda d: True)
                 cases = synthesis_cases(part, is_test, per_period=1 if args.quick else None)
                 if args.quick and len(cases) > 2:  # the first and the last month's reference
                     cases = [cases[0], cases[-1]]
@@ -210,7 +214,7 @@ def main() -> int:
         lines += [f"{m}_ssim: {fmt(mean([r[m]['ssim'] for r in rows]))}",
                   f"{m}_sam: {fmt(mean([r[m]['sam'] for r in rows]))}",
                   f"coverage_{m}: {fmt(mean([r[m]['coverage'] for r in rows]))}"]
-    for name in SETS:
+    for name in (f.name for f in folders):
         mine = [r for r in rows if r["set"] == name]
         for m in methods:
             lines.append(f"{m}_psnr_{key(name)}: {fmt(mean([r[m]['psnr'] for r in mine]) if mine else math.nan)}")

@@ -349,6 +349,19 @@ SPLITS: dict[str, Split] = {
 }
 
 
+def find_sets(data: str | Path) -> list[Path]:
+    """The sets of a data folder (``../shared/data`` or any other): its sub-folders that hold at least one
+    ``S2_L2A_YYYYMMDD_B2B3B4B8.tif`` stack, the real sets of :data:`SPLITS` first (in that order), then the
+    others by name. The benchmarks score every one of them: a known set on its test part, another whole (no
+    model of the project was trained on it). Empty when ``data`` is not a folder or holds no set."""
+    data = Path(data)
+    if not data.is_dir():
+        return []
+    found = [p for p in data.iterdir() if p.is_dir() and any(_STACK.match(f.name) for f in p.iterdir())]
+    order = {name: k for k, name in enumerate(SPLITS)}
+    return sorted(found, key=lambda p: (order.get(p.name, len(order)), p.name))
+
+
 def test_scenarios(series: Series, split: Split, **options) -> tuple[Series, list[Scenario]]:
     """The protocol's scenarios on the test part of ``series`` (temporal splits: the pasted clouds too come from
     the test period, so that no pixel of a scenario was a training target or a pasted cloud in training)."""

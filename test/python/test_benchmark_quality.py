@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -281,3 +282,33 @@ def test_only_belgium_2018_09_23_is_a_missed_cloud_in_the_real_sets():
         found[name] = sorted(series.dates[i].isoformat() for i in sc_module.missed_clouds(series, clear))
     assert found == {"bolzano-west": [], "greenearthnet-portugal": [], "greenearthnet-sweden": [],
                      "worldcereal-belgium-a": ["2018-09-23"]}
+
+
+def test_find_sets_lists_folders_of_stacks_known_sets_first(tmp_path, generated):
+    for name in ("zz-other", "worldcereal-belgium-a", "bolzano-west", "aa-other"):
+        (tmp_path / name).mkdir()
+        shutil.copy(next(generated.glob("S2_L2A_*_B2B3B4B8.tif")), tmp_path / name)
+    (tmp_path / "notes").mkdir()  # no stack: not a set
+    (tmp_path / "notes" / "README.md").write_text("not a set")
+    (tmp_path / "loose.tif").write_bytes(b"")
+    assert [p.name for p in sc_module.find_sets(tmp_path)] == [
+        "bolzano-west", "worldcereal-belgium-a", "aa-other", "zz-other"]
+    assert sc_module.find_sets(tmp_path / "absent") == []
+
+
+@pytest.mark.slow
+def test_quality_bench_scores_every_set_of_the_data_folder(tmp_path, generated):
+    """Sets the project does not know are scored whole; one that cannot be scored is left out with its reason."""
+    data = tmp_path / "data"
+    shutil.copytree(generated, data / "other-region")
+    (data / "one-date").mkdir()
+    for f in generated.glob("S2_L2A_20220601_*.tif"):
+        shutil.copy(f, data / "one-date")
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "quality.py"), "--quick", "--data", str(data)],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr
+    lines = dict(line.split(": ", 1) for line in proc.stdout.strip().splitlines())
+    assert set(k for k in lines if k.startswith("gain_db_")) == {"gain_db_other_region"}
+    assert math.isfinite(float(lines["min_gain_db"])) and float(lines["coverage"]) > 0.9
+    assert "quality: set one-date left out: " in proc.stderr and "no scenario" in proc.stderr
+    assert "bolzano-west, greenearthnet-portugal" in proc.stderr
