@@ -227,7 +227,7 @@ private:
     }
 
     AddParameter(ParameterType_Directory, "model", "Model folder (SavedModel + card.json)");
-    SetParameterDescription("model", "Default: the shipped model gfnet-v4 (it takes the cloud mask of s2.t and the dates)");
+    SetParameterDescription("model", "Default: the shipped model gfnet-v5 (it takes the cloud mask of s2.t and the dates)");
     MandatoryOff("model");
     if (itksys::SystemTools::FileIsDirectory(DECLOUD_DEFAULT_MODEL))
       SetParameterString("model", DECLOUD_DEFAULT_MODEL);

@@ -121,7 +121,7 @@ def table_role(card_role: str) -> tuple[str, int | None]:
 
 
 DATE_KEYS = {r.role: r.key for r in TIMESTAMP_TABLE}
-DEFAULT_MODEL_NAME = "gfnet-v4"
+DEFAULT_MODEL_NAME = "gfnet-v5"
 # Where the module's install puts the shipped models (CMakeLists.txt: share/decloud/models of the prefix, the venv).
 SHIPPED_MODELS = Path(sys.prefix) / "share" / "decloud" / "models"
 Encoding: TypeAlias = Literal["s2", "float"]  # DecloudInfer's -encoding: int16 reflectance x 10000, or float32

@@ -224,7 +224,7 @@ def test_python_and_cog_outputs_carry_them_too(scene, tmp_path):
                                            "s2_timestamp_tp1": "2022-06-25"}, tile=64, cog=True)
     names, items = metadata(out)
     assert names == ["B2", "B3", "B4", "B8"] and items["ACQUISITION_DATE"] == "2022-06-18T10:30:00"
-    assert items["DECLOUD_MODEL"] == "gfnet-v4"
+    assert items["DECLOUD_MODEL"] == "gfnet-v5"
     cli = tmp_path / "cli.tif"
     run = run_app("DecloudInfer", params(scene, cli, cog=1))
     assert run.returncode == 0, run.output

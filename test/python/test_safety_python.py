@@ -100,7 +100,7 @@ def scene(tmp_path_factory):
 
 
 def role_args(paths: dict) -> list:
-    # The model the safety mechanics are written against (the default gfnet-v4 also needs a mask and dates).
+    # The model the safety mechanics are written against (the default gfnet-v5 also needs a mask and dates).
     return ["--model", MSOP_MODEL, "--s2-t", paths["t"], "--s2-tm1", paths["tm1"], "--s2-tp1", paths["tp1"]]
 
 

@@ -11,7 +11,7 @@ from .options import add_bbox
 
 def add_processing_options(p: argparse.ArgumentParser) -> None:
     """Options shared by decloud infer and decloud timeseries."""
-    p.add_argument("--model", help="model folder (SavedModel + card.json); default: the shipped gfnet-v4, which "
+    p.add_argument("--model", help="model folder (SavedModel + card.json); default: the shipped gfnet-v5, which "
                    "takes --mask and the dates")
     p.add_argument("--tile", type=int, default=512, help="largest output tile side in pixels (default 512)")
     p.add_argument("--padding", type=int, help="margin computed and dropped around each tile (default 32)")
