@@ -30,7 +30,8 @@ OPTIONS = {"tile": 64, "padding": 16}
 
 @pytest.fixture(scope="module")
 def series(tmp_path_factory):
-    """Eight generated S2 dates, prepared, with a short layout (six dates to process), and the sequential run."""
+    """Eight generated S2 dates, prepared, with a short layout (six dates to process), and the run of the series on
+    one worker (the reference)."""
     d = tmp_path_factory.mktemp("series")
     for k, day in enumerate(DAYS):
         prepare_s2(sp.make_stack(d / "products", when=datetime(2022, 6, day), size=96, seed=k).path, d / "prepared")
@@ -40,9 +41,11 @@ def series(tmp_path_factory):
     (d / "short.json").write_text(json.dumps(layout))
     tasks, _ = plan_timeseries(find_prepared([d / "prepared"]), d / "sequential", layout=d / "short.json")
     assert len(tasks) == 6
-    # one TensorFlow thread, as each Dask task below: the default model's per-tile statistics are float reductions
-    # whose rounding depends on the thread count (bench/distributed.py: thread_differing_share)
-    run_timeseries(tasks, d / "sequential", options={**OPTIONS, "threads": 1}, progress=False)
+    # The reference: one worker process, one thread per task, as the runs below (the default model's per-tile
+    # statistics are float reductions whose rounding depends on TensorFlow's thread count, and in this process
+    # TensorFlow's thread pool is the one of the first session: bench/distributed.py, thread_differing_share)
+    run_timeseries(tasks, d / "sequential", options=OPTIONS, progress=False,
+                   cluster=ClusterOptions(workers=1, threads_per_worker=1))
     return d
 
 

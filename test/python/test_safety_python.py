@@ -90,9 +90,10 @@ def write_s2(path: Path, seed: int, size: int) -> Path:
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
-    """Three dates of 256 x 256 pixels, and a finished output of them (the previous good result)."""
+    """Three dates of 448 x 448 pixels (large enough that a signal lands mid-write on a fast machine), and a finished
+    output of them (the previous good result)."""
     d = tmp_path_factory.mktemp("scene")
-    paths = {name: write_s2(d / f"{name}.tif", k + 1, 256) for k, name in enumerate(("t", "tm1", "tp1"))}
+    paths = {name: write_s2(d / f"{name}.tif", k + 1, 448) for k, name in enumerate(("t", "tm1", "tp1"))}
     good = d / "good.tif"
     run = decloud("infer", good, *role_args(paths))
     assert run.returncode == 0, run.stderr
