@@ -29,9 +29,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-from decloud import metrics  # noqa: E402
-from decloud.scenarios import NODATA, SPLITS, find_sets, load_series, synthesis_cases  # noqa: E402
-from decloud.synthesis import median_composite  # noqa: E402
+from decloud import metrics
+from decloud.scenarios import NODATA, SPLITS, find_sets, load_series, synthesis_cases
+from decloud.synthesis import median_composite
 
 
 def masked_mean(images: np.ndarray, clear: np.ndarray) -> np.ndarray:
