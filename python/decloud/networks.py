@@ -214,6 +214,18 @@ FREE_GATE = 4.0
 ANALOG_DIMS, ANALOG_WIDTH, ANALOG_LEVELS, ANALOG_COUNT, ANALOG_GRIDS, ANALOG_BITS = 5, 0.5, 6, 10.0, 4, 8
 
 
+def pixel_sum(x, axis, mean: bool = False):
+    """``tf.reduce_sum`` (``mean``: ``reduce_mean``) of ``x`` over ``axis`` (the pixels), summed in float64 and
+    returned in ``x``'s dtype. A float32 sum over a tile's pixels rounds differently with the number of threads
+    TensorFlow splits it between; summed in float64 the difference stays below a float32 ulp, so the networks'
+    output does not depend on the thread count."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    x64 = tf.cast(x, tf.float64)
+    out = tf.reduce_mean(x64, axis=axis, keepdims=True) if mean else tf.reduce_sum(x64, axis=axis, keepdims=True)
+    return tf.cast(out, x.dtype)
+
+
 def cell_mean(x, k: int):
     """The mean of each k x k cell of ``x`` [B, H, W, C] (H and W multiples of k): tf.nn.avg_pool2d(x, k, k,
     "VALID") as two sums over reshaped axes, 4 to 7 times faster on CPU (TensorFlow's pooling kernel is slow with
@@ -301,8 +313,7 @@ def held_out_errors(y, d_b, d_a, xb, xa, weight, cell: int = REGRESSION_CELL, ri
     cells = tf.concat([regression_cells, cell_moments([y * y, d_b, d_b * d_b, d_a, d_a * d_a], weight, cell)],
                       axis=-1)  # [B, h, w, bands, 13]
     wcell = cell_mean(weight, cell)[..., None]  # [B, h, w, 1, 1]
-    glob = tf.math.divide_no_nan(tf.reduce_mean(cells, axis=[1, 2], keepdims=True),
-                                 tf.reduce_mean(wcell, axis=[1, 2], keepdims=True))
+    glob = tf.math.divide_no_nan(pixel_sum(cells, [1, 2], mean=True), pixel_sum(wcell, [1, 2], mean=True))
     shape = tf.shape(cells)
 
     def window_sum(x):  # the sum over each 3 x 3 window of cells (none outside the image)
@@ -343,25 +354,35 @@ def analog_fill(y, xb, xa, weight, dims: int = ANALOG_DIMS, width: float = ANALO
     [B, H, W, bands]."""
     import tensorflow as tf  # noqa: PLC0415
 
+    # The statistics (sums over the tile's pixels) in float64: in float32 their rounding depends on how
+    # TensorFlow splits the sums between threads, and the bins turn a rounding difference into another bin (the
+    # output depended on the thread count); in float64 the difference stays below what moves a float32 value.
+    # The per-pixel work stays in float32.
+    f64 = tf.float64
     b_, h_, w_ = tf.shape(y)[0], tf.shape(y)[1], tf.shape(y)[2]
     n = h_ * w_
     z = tf.reshape(tf.concat([xb, xa], -1), [b_, n, -1])  # [B, N, 2 bands]
     yf = tf.reshape(y, [b_, n, -1])
     wf = tf.reshape(weight, [b_, n, 1])
-    total = tf.reduce_sum(wf, axis=1, keepdims=True)  # [B, 1, 1]
-    inv = tf.math.divide_no_nan(1.0, total)
-    zc = z - tf.reduce_sum(z * wf, axis=1, keepdims=True) * inv
-    sd = tf.sqrt(tf.reduce_sum(zc * zc * wf, axis=1, keepdims=True) * inv) + 1e-3
-    u = zc / sd
-    cov = tf.matmul(u * wf, u, transpose_a=True) * inv  # [B, 8, 8]
-    val, vec = tf.linalg.eigh(cov + 1e-6 * tf.eye(tf.shape(cov)[-1], dtype=cov.dtype))  # ascending
+    z64, w64 = tf.cast(z, f64), tf.cast(wf, f64)
+    total = tf.reduce_sum(w64, axis=1, keepdims=True)  # [B, 1, 1]
+    inv = tf.math.divide_no_nan(tf.constant(1.0, f64), total)
+    centre = tf.reduce_sum(z64 * w64, axis=1, keepdims=True) * inv
+    zc = z64 - centre
+    sd = tf.sqrt(tf.reduce_sum(zc * zc * w64, axis=1, keepdims=True) * inv) + 1e-3
+    u64 = zc / sd
+    cov = tf.matmul(u64 * w64, u64, transpose_a=True) * inv  # [B, 8, 8]
+    val, vec = tf.linalg.eigh(cov + 1e-6 * tf.eye(tf.shape(cov)[-1], dtype=f64))  # ascending
     vec = tf.reverse(vec, [-1])[..., :dims] / tf.sqrt(tf.maximum(tf.reverse(val, [-1])[:, None, :dims], 1e-6))
     # an eigenvector's sign is arbitrary (and may differ between a batch and one example): the one whose
     # component of largest magnitude is positive, so that the bins do not depend on it
     largest = tf.gather(vec, tf.argmax(tf.abs(vec), axis=1), axis=1, batch_dims=1)  # [B, dims, dims]
-    vec = vec * tf.where(tf.linalg.diag_part(largest) < 0, -1.0, 1.0)[:, None, :]
+    sign = tf.where(tf.linalg.diag_part(largest) < 0, tf.constant(-1.0, f64), tf.constant(1.0, f64))
+    vec = tf.cast(vec * sign[:, None, :], y.dtype)
+    u = (z - tf.cast(centre, y.dtype)) / tf.cast(sd, y.dtype)
     proj = tf.matmul(u, vec)  # [B, N, dims]
-    mean = tf.reduce_sum(yf * wf, axis=1, keepdims=True) * inv  # the scene's mean, above the widest bins
+    # the scene's mean, above the widest bins
+    mean = tf.cast(tf.reduce_sum(tf.cast(yf, f64) * w64, axis=1, keepdims=True) * inv, y.dtype)
     radix = 1 << ANALOG_BITS
     batch = tf.repeat(tf.range(b_, dtype=tf.int64), n)  # each pixel's example: a key space per example
     values = tf.reshape(tf.concat([yf * wf, wf], -1), [b_ * n, -1])  # sums of y and counts, per bin
@@ -418,8 +439,8 @@ def _gfnet_layers(keras):
         for _ in range(levels):
             sums.append(cell_mean(sums[-1], 2))
             weights.append(cell_mean(weights[-1], 2))
-        total = tf.reduce_sum(weights[0], axis=[1, 2], keepdims=True)
-        global_mean = tf.math.divide_no_nan(tf.reduce_sum(sums[0], axis=[1, 2], keepdims=True), total)
+        total = pixel_sum(weights[0], [1, 2])
+        global_mean = tf.math.divide_no_nan(pixel_sum(sums[0], [1, 2]), total)
         est = tf.where(weights[-1] > 0, tf.math.divide_no_nan(sums[-1], weights[-1]), global_mean)
         for k in range(levels - 1, -1, -1):
             up = tf.image.resize(est, tf.shape(sums[k])[1:3], method="bilinear")
@@ -445,8 +466,8 @@ def _gfnet_layers(keras):
         cells = tf.reshape(cells, tf.concat([cshape[:3], [-1]], 0))
         shape = tf.concat([tf.shape(prods[0])[:3], cshape[3:]], 0)  # the stacked products' [B, H, W, bands, n]
         wcell = cell_mean(weight, cell)
-        wsum = tf.reduce_mean(wcell, axis=[1, 2], keepdims=True)
-        glob = tf.math.divide_no_nan(tf.reduce_mean(cells, axis=[1, 2], keepdims=True), wsum)
+        wsum = pixel_sum(wcell, [1, 2], mean=True)
+        glob = tf.math.divide_no_nan(pixel_sum(cells, [1, 2], mean=True), wsum)
         win = tf.nn.avg_pool2d(cells, 3, 1, "SAME")
         wwin = tf.nn.avg_pool2d(wcell, 3, 1, "SAME")
         # no clear pixel anywhere: the fits are 0 (the gap-filling)
@@ -522,17 +543,20 @@ def _gfnet_layers(keras):
         per-band regression applies the clear pixels' mean change to both). The moments are two matrix
         products over the pixels, so it costs little. 0 where no pixel has weight. Returns the predicted
         correction [B, H, W, bands]."""
+        # the moments (sums over the pixels) in float64 (see pixel_sum), the prediction in float32
+        f64 = tf.float64
         z = tf.concat([xb, xa], -1)
-        total = tf.reduce_sum(weight, axis=[1, 2, 3])  # [B]
-        inv = tf.math.divide_no_nan(1.0, total)[:, None, None]
-        mz = tf.einsum("bhwi,bhw->bi", z, weight[..., 0])[:, None, :] * inv  # [B, 1, 2 bands]
-        my = tf.einsum("bhwk,bhw->bk", y, weight[..., 0])[:, None, :] * inv
-        zc = tf.reshape(z, [tf.shape(z)[0], -1, tf.shape(z)[3]]) - mz  # [B, N, 2 bands]
-        yc = tf.reshape(y, [tf.shape(y)[0], -1, tf.shape(y)[3]]) - my
-        wz = zc * tf.reshape(weight, [tf.shape(weight)[0], -1, 1])
-        gram = tf.matmul(wz, zc, transpose_a=True) * inv + ridge * tf.eye(tf.shape(z)[3], dtype=z.dtype)
-        coef = tf.clip_by_value(tf.linalg.solve(gram, tf.matmul(wz, yc, transpose_a=True) * inv), -1.5, 1.5)
-        pred = my + tf.matmul(zc, coef)  # [B, N, bands]
+        z64, y64, w64 = (tf.cast(tf.reshape(v, [tf.shape(v)[0], -1, tf.shape(v)[3]]), f64) for v in (z, y, weight))
+        total = tf.reduce_sum(w64, axis=[1, 2])  # [B]
+        inv = tf.math.divide_no_nan(tf.constant(1.0, f64), total)[:, None, None]
+        mz = tf.reduce_sum(z64 * w64, axis=1, keepdims=True) * inv  # [B, 1, 2 bands]
+        my = tf.reduce_sum(y64 * w64, axis=1, keepdims=True) * inv
+        zc = z64 - mz  # [B, N, 2 bands]
+        wz = zc * w64
+        gram = tf.matmul(wz, zc, transpose_a=True) * inv + ridge * tf.eye(tf.shape(z)[3], dtype=f64)
+        coef = tf.clip_by_value(tf.linalg.solve(gram, tf.matmul(wz, y64 - my, transpose_a=True) * inv), -1.5, 1.5)
+        zc32 = tf.reshape(z, [tf.shape(z)[0], -1, tf.shape(z)[3]]) - tf.cast(mz, y.dtype)
+        pred = tf.cast(my, y.dtype) + tf.matmul(zc32, tf.cast(coef, y.dtype))  # [B, N, bands]
         has = tf.cast(total > 0, y.dtype)[:, None, None, None]
         return tf.reshape(pred, tf.shape(y)) * has
 
@@ -726,14 +750,14 @@ def _gfnet_layers(keras):
             if self.count_trust:
                 # the fits (after the four candidates every tile has) times min(1, clear pixels / FIT_TRUST_PIXELS)
                 # (stats may be the k x k cells' means here: their sum times k^2 is the count of clear pixels)
-                clear_count = tf.reduce_sum(stats, axis=[1, 2, 3], keepdims=True) * float(self.scale ** 2)
+                clear_count = pixel_sum(stats, [1, 2, 3]) * float(self.scale ** 2)
                 trust = tf.minimum(1.0, clear_count / FIT_TRUST_PIXELS)
                 candidates = candidates[:CANDIDATES] + [x * trust for x in candidates[CANDIDATES:]]
             if self.regimes:
                 # Each candidate twice: weighted by the share c of t's clear pixels in the tile, and by 1 - c. The
                 # U-Net's mix is near constant, so this gives a mostly cloudy t a mix of its own (there only the
                 # neighbours tell anything), not the compromise with partly cloudy ones.
-                c = tf.reduce_mean(stats, axis=[1, 2, 3], keepdims=True)
+                c = pixel_sum(stats, [1, 2, 3], mean=True)
                 if self.trust_fits:
                     # Only the four candidates a tile without clear pixels has too are split; the fits (zero
                     # there) once, times min(1, c / FIT_TRUST_SHARE): their weights are learnt where they exist,

@@ -8,9 +8,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
+from decloud.infer import DEFAULT_MODEL_NAME
 from decloud.networks import (
     CANDIDATES,
     FIT_TRUST_PIXELS,
@@ -559,3 +564,42 @@ def test_gate_free_limits_the_free_residual_to_where_t_has_clear_pixels_around()
         get_model("gfnet", gate_free=True, one_sided=False)
     np.testing.assert_allclose(get_model("gfnet", gate_free=True)(x)["s2_target"].numpy(),
                                get_model("gfnet")(x)["s2_target"].numpy(), atol=0.01)
+
+
+_THREADS_SCRIPT = """
+import sys
+import numpy as np
+import tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(int(sys.argv[2]))
+tf.config.threading.set_inter_op_parallelism_threads(int(sys.argv[2]))
+from decloud.synthetic import landscape_series
+s = landscape_series(512, seed=3)
+cloud = np.zeros((512, 512), np.float32)
+yy, xx = np.mgrid[0:512, 0:512]
+cloud[((yy - 200) ** 2 + (xx - 260) ** 2 < 150 ** 2) | ((yy - 430) ** 2 + (xx - 90) ** 2 < 60 ** 2)] = 1
+t = np.where(cloud[..., None] > 0, 9000.0, s["t"]).astype(np.float32)
+f = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+stamps = {"tm1": 0.0, "t": 5 * 86400.0, "tp1": 15 * 86400.0}
+out = f(s2_t=t[None], s2_tm1=s["tm1"][None], s2_tp1=s["tp1"][None], cloud_t=cloud[None, ..., None],
+        **{f"s2_timestamp_{k}": np.array([v], np.float32) for k, v in stamps.items()})["s2_target"]
+np.save(sys.argv[3], np.floor(out.numpy()[0] + 0.5))
+"""
+
+
+@pytest.mark.slow
+def test_default_model_output_does_not_depend_on_the_thread_count(tmp_path):
+    """The shipped default model on a 512-px scene with two clouds, run with 1 and with 2 TensorFlow threads (each
+    in its own process: the thread count is fixed at TensorFlow's start): the same output but for a rare pixel
+    rounded the other way. Its sums over the tile's pixels are in float64 (``pixel_sum``): with them in float32
+    the analog's bins turned the rounding differences into different bins (gfnet-v5 as first shipped: 1698 of
+    this scene's 262,144 pixels)."""
+    model = Path(__file__).resolve().parents[2] / "models" / DEFAULT_MODEL_NAME
+    outputs = []
+    for threads in (1, 2):
+        out = tmp_path / f"out{threads}.npy"
+        subprocess.run([sys.executable, "-c", _THREADS_SCRIPT, str(model), str(threads), str(out)],
+                       check=True, capture_output=True, timeout=300)
+        outputs.append(np.load(out))
+    diff = np.abs(outputs[0] - outputs[1]).max(axis=-1)
+    assert (diff > 0).mean() <= 1e-4, f"{(diff > 0).sum()} pixels differ between 1 and 2 threads"
+    assert diff.max() <= 1
