@@ -39,9 +39,9 @@ os.environ.setdefault("OTB_LOGGER_LEVEL", "WARNING")  # before pyotb loads: keep
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-from decloud.benchmark import GAPFILLING, LOCAL_BIAS, plan_set, run_benchmark  # noqa: E402
+from decloud.benchmark import GAPFILLING, LOCAL_BIAS, benchmark_sets, plan_set, run_benchmark  # noqa: E402
 from decloud.errors import DecloudError  # noqa: E402
-from decloud.scenarios import SPLITS, find_sets  # noqa: E402
+from decloud.scenarios import SPLITS  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -89,14 +89,9 @@ def main() -> int:
     parser.add_argument("--progress", action="store_true", help="progress bar on stderr")
     args = parser.parse_args()
 
-    folders = find_sets(args.data)
+    folders = benchmark_sets(args.data, "quality")
     if not folders:
-        print(f"quality: the real data is absent (no folder of S2 stacks in {args.data}): give --data "
-              "(see ../shared/data/README.md)", file=sys.stderr)
         return 2
-    absent = [name for name in SPLITS if not (args.data / name).is_dir()]
-    if absent:
-        print(f"quality: {', '.join(absent)} absent from {args.data}: scored on the sets there", file=sys.stderr)
     usable = []
     for folder in folders:  # another folder that cannot be scored (no scenario, a bad stack) is left out, said
         try:

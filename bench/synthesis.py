@@ -52,11 +52,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from decloud import metrics
-from decloud.benchmark import stdout_to_stderr, write_input
+from decloud.benchmark import benchmark_sets, stdout_to_stderr, write_input
 from decloud.errors import DecloudError
 from decloud.infer import infer
 from decloud.raster import read_array
-from decloud.scenarios import (NODATA, SPLITS, Series, SynthesisCase, find_sets, linear_gapfill, load_series,
+from decloud.scenarios import (NODATA, SPLITS, Series, SynthesisCase, linear_gapfill, load_series,
                                synthesis_cases)
 from decloud.synthesis import bap_composite, median_composite
 
@@ -158,14 +158,9 @@ def main() -> int:
     args = parser.parse_args()
     model = None if args.no_model else args.model
 
-    folders = find_sets(args.data)
+    folders = benchmark_sets(args.data, "synthesis")
     if not folders:
-        print(f"synthesis: the real data is absent (no folder of S2 stacks in {args.data}): give --data "
-              "(see ../shared/data/README.md)", file=sys.stderr)
         return 2
-    absent = [name for name in SPLITS if not (args.data / name).is_dir()]
-    if absent:
-        print(f"synthesis: {', '.join(absent)} absent from {args.data}: scored on the sets there", file=sys.stderr)
     if model == MODEL and not (MODEL / "card.json").is_file():
         print(f"synthesis: no synthesis model is shipped yet ({MODEL}): composites only", file=sys.stderr)
         model = None

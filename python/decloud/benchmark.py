@@ -59,6 +59,7 @@ from .scenarios import (
     Scene,
     Series,
     build_scene,
+    find_sets,
     gapfill_local_bias,
     load_series,
     nearest_copy,
@@ -127,6 +128,21 @@ def load_models(paths: Sequence[str | Path] | None) -> list[Model]:
 
 
 # ---- inputs ----
+
+def benchmark_sets(data: str | Path, tool: str) -> list[Path]:
+    """The sets a benchmark named ``tool`` scores in ``data`` (:func:`decloud.scenarios.find_sets`), with one line
+    on stderr each when ``data`` holds no set at all (the list is then empty: the benchmark exits 2) and when real
+    sets of :data:`~decloud.scenarios.SPLITS` are absent (it scores the sets there)."""
+    folders = find_sets(data)
+    if not folders:
+        print(f"{tool}: the real data is absent (no folder of S2 stacks in {data}): give --data "
+              "(see ../shared/data/README.md)", file=sys.stderr)
+        return []
+    absent = [name for name in SPLITS if not (Path(data) / name).is_dir()]
+    if absent:
+        print(f"{tool}: {', '.join(absent)} absent from {data}: scored on the sets there", file=sys.stderr)
+    return folders
+
 
 @dataclass
 class SetPlan:

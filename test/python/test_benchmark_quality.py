@@ -296,6 +296,20 @@ def test_find_sets_lists_folders_of_stacks_known_sets_first(tmp_path, generated)
     assert sc_module.find_sets(tmp_path / "absent") == []
 
 
+def test_benchmark_sets_says_which_real_sets_are_absent(tmp_path, generated, capsys):
+    from decloud.benchmark import benchmark_sets
+
+    for name in ("bolzano-west", "other"):
+        (tmp_path / name).mkdir()
+        shutil.copy(next(generated.glob("S2_L2A_*_B2B3B4B8.tif")), tmp_path / name)
+    assert [p.name for p in benchmark_sets(tmp_path, "quality")] == ["bolzano-west", "other"]
+    assert capsys.readouterr().err == (f"quality: greenearthnet-portugal, greenearthnet-sweden, worldcereal-belgium-a "
+                                       f"absent from {tmp_path}: scored on the sets there\n")
+    assert benchmark_sets(tmp_path / "absent", "synthesis") == []
+    err = capsys.readouterr().err
+    assert err.startswith("synthesis: the real data is absent") and len(err.splitlines()) == 1
+
+
 @pytest.mark.slow
 def test_quality_bench_scores_every_set_of_the_data_folder(tmp_path, generated):
     """Sets the project does not know are scored whole; one that cannot be scored is left out with its reason."""
