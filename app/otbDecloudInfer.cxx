@@ -321,7 +321,7 @@ private:
     {
       m_Model = decloud::LoadSavedModel(dir, {"serve"},
                                         decloud::SessionOptionsOf(*this),
-                                        decloud::SavedModelFiles::Binary);
+                                        decloud::SavedModelFiles::Binary, &m_ModelReused);
     }
     catch (const std::exception& e)
     {
@@ -336,7 +336,8 @@ private:
     {
       otbAppLogFATAL("model: " << e.what());
     }
-    otbAppLogINFO("Model " << m_Card.name << " (" << m_Card.network << ") from " << dir);
+    otbAppLogINFO("Model " << m_Card.name << " (" << m_Card.network << ") from " << dir
+                           << (m_ModelReused ? " (its session kept from an earlier run in this process)" : ""));
   }
 
   unsigned int ChoosePadding()
@@ -1222,6 +1223,7 @@ private:
 
   decloud::ModelCard                                        m_Card;
   std::shared_ptr<tf::SavedModel>                           m_Model;
+  bool                                                      m_ModelReused = false;
   std::vector<std::pair<const InputRole*, const decloud::CardInput*>> m_Used;
   std::vector<Source>                                       m_Sources;
   std::vector<std::pair<std::string, std::shared_ptr<TF_Tensor>>> m_Dates;

@@ -191,14 +191,15 @@ private:
     {
       m_Model = decloud::LoadSavedModel(dir, tags,
                                         decloud::SessionOptionsOf(*this),
-                                        decloud::SavedModelFiles::BinaryOrText);
+                                        decloud::SavedModelFiles::BinaryOrText, &m_ModelReused);
     }
     catch (const std::exception& e)
     {
       otbAppLogFATAL("model.dir: " << e.what());
     }
     const tf::Signature& sig = m_Model->GetServingSignature();
-    otbAppLogINFO("Model " << dir << ", signature '" << sig.name << "'");
+    otbAppLogINFO("Model " << dir << ", signature '" << sig.name << "'"
+                           << (m_ModelReused ? " (its session kept from an earlier run in this process)" : ""));
     for (const auto& spec : sig.inputs)
       otbAppLogINFO("  input  " << spec.ToString());
     for (const auto& spec : sig.outputs)
@@ -364,6 +365,7 @@ private:
   }
 
   std::shared_ptr<tf::SavedModel> m_Model;
+  bool                            m_ModelReused = false;
   ModelFilterType::Pointer        m_Filter;
   unsigned int                    m_NumberOfSources = 1;
   std::string                     m_SourcesError;

@@ -52,9 +52,21 @@ enum class SavedModelFiles
  * `options` and its serving signature resolved. Throws std::runtime_error "'<dir>' holds no saved_model.pb (is it a
  * TensorFlow SavedModel?)" when the folder lacks the file `files` asks for, TensorFlow's message when it cannot load
  * the model, tf::SavedModel::GetServingSignature's when the model has no serving signature.
+ *
+ * Sessions are kept for the process (the models last loaded, DECLOUD_MODEL_CACHE of them, 2 by default, 0: none):
+ * a process that runs the apps again and again on one model (pyotb, decloud timeseries, a Dask worker) loads it and
+ * optimises its graph once, not on every run. A session is reused only for the same `dir` (as given), tags and
+ * options, and while the model's files (saved_model.pb / .pbtxt, fingerprint.pb, variables/) have the same size,
+ * modification time and inode as when it was loaded: a model written again in place is loaded again. `reused`, when
+ * given, says whether the session was kept from an earlier call. Throws std::runtime_error when DECLOUD_MODEL_CACHE is
+ * not a whole number >= 0.
  */
 OTBDecloud_EXPORT std::shared_ptr<tf::SavedModel> LoadSavedModel(const std::string& dir, const std::vector<std::string>& tags,
-                                                                 const tf::SessionOptions& options, SavedModelFiles files);
+                                                                 const tf::SessionOptions& options, SavedModelFiles files,
+                                                                 bool* reused = nullptr);
+
+/** Sessions LoadSavedModel keeps (DECLOUD_MODEL_CACHE, default 2); throws std::runtime_error on a bad value. */
+OTBDecloud_EXPORT size_t ModelCacheCapacity();
 
 /**
  * Runs a model filter (TensorflowMultisourceModelFilter) on its first grid cell now (ComputeFirstCell), so that a
