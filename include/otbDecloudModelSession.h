@@ -65,9 +65,6 @@ OTBDecloud_EXPORT std::shared_ptr<tf::SavedModel> LoadSavedModel(const std::stri
                                                                  const tf::SessionOptions& options, SavedModelFiles files,
                                                                  bool* reused = nullptr);
 
-/** Sessions LoadSavedModel keeps (DECLOUD_MODEL_CACHE, default 2); throws std::runtime_error on a bad value. */
-OTBDecloud_EXPORT size_t ModelCacheCapacity();
-
 /**
  * Runs a model filter (TensorflowMultisourceModelFilter) on its first grid cell now (ComputeFirstCell), so that a
  * model that fails on these inputs fails before a writer creates the output file, and keeps that tile's network

@@ -30,6 +30,9 @@ void CheckModelDirectory(const std::string& dir)
     throw std::runtime_error("'" + dir + "' is not a directory");
 }
 
+namespace
+{
+/** Sessions LoadSavedModel keeps: DECLOUD_MODEL_CACHE, 2 by default; throws std::runtime_error on a bad value. */
 size_t ModelCacheCapacity()
 {
   const char* value = std::getenv("DECLOUD_MODEL_CACHE");
@@ -43,8 +46,6 @@ size_t ModelCacheCapacity()
   return static_cast<size_t>(n);
 }
 
-namespace
-{
 /** Size, modification time and inode of the files that make the model (what changes when it is written again). */
 std::string ModelStamp(const std::string& dir)
 {
