@@ -94,10 +94,11 @@ std::shared_ptr<tf::SavedModel> LoadSavedModel(const std::string& dir, const std
       !(files == SavedModelFiles::BinaryOrText && itksys::SystemTools::FileExists(dir + "/saved_model.pbtxt")))
     throw std::runtime_error("'" + dir + "' holds no saved_model.pb (is it a TensorFlow SavedModel?)");
   const size_t capacity = ModelCacheCapacity();
-  std::ostringstream key;
-  key << dir << "\n" << options.intraOpThreads << "," << options.interOpThreads << "," << options.gpuMemoryGrowth;
+  std::ostringstream keyStream;
+  keyStream << dir << "\n" << options.intraOpThreads << "," << options.interOpThreads << "," << options.gpuMemoryGrowth;
   for (const auto& tag : tags)
-    key << "\n" << tag;
+    keyStream << "\n" << tag;
+  const std::string key = keyStream.str();
   const std::string stamp = ModelStamp(dir);
 
   std::lock_guard<std::mutex> lock(KeptModelsMutex()); // one load at a time: two threads asking for one model load it once
@@ -105,7 +106,7 @@ std::shared_ptr<tf::SavedModel> LoadSavedModel(const std::string& dir, const std
   if (capacity == 0)
     kept.clear();
   for (auto it = kept.begin(); it != kept.end(); ++it)
-    if (it->key == key.str())
+    if (it->key == key)
     {
       if (it->stamp == stamp)
       {
@@ -121,7 +122,7 @@ std::shared_ptr<tf::SavedModel> LoadSavedModel(const std::string& dir, const std
   model->GetServingSignature(); // throws when there is none to serve
   if (capacity > 0)
   {
-    kept.push_front({key.str(), stamp, model});
+    kept.push_front({key, stamp, model});
     while (kept.size() > capacity)
       kept.pop_back();
   }
