@@ -14,6 +14,10 @@ peak_rss_mb (the app, largest image), plus the same figures per model and image 
 app's time goes: `<model>_marginal_ratio` (its time per pixel between the two sizes, against bare TensorFlow's)
 and `<model>_fixed_seconds` (what each run pays whatever the size: process, TensorFlow runtime, model loading,
 graph optimisation at the first tile; the bare side's warm-up leaves it out).
+Then the start-up a command-line run of the shipped default model pays (`otbcli_DecloudInfer`, gfnet-v5, on a
+256 x 256 scene: mostly loading the model and optimising its graph), with the apps' serving graph optimisation and
+with TensorFlow's own (DECLOUD_GRAPH_OPTIMISATION=tensorflow), interleaved, the median of 3 runs each:
+`default_model_run_s`, `default_model_run_tensorflow_graph_s`, and whether their outputs are identical.
 
     python bench/engine.py            # 4096 x 4096 image (several minutes on 2 cores)
     python bench/engine.py --quick    # 1024 x 1024, under a minute
@@ -34,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from decloud import raster, synthetic  # noqa: E402
 from decloud.testing import toymodels  # noqa: E402
-from decloud.otbenv import app_environment, module_app_dir  # noqa: E402
+from decloud.otbenv import app_environment, module_app_dir, otbcli  # noqa: E402
 
 BIG = (64, 128, 256, 512, 512, 512)
 SMALL = (16, 32, 64, 128, 128, 128)
@@ -91,6 +95,36 @@ def app_run(model_dir: Path, image_path: Path, out: Path, tile: int) -> tuple[fl
     return size[0] * size[1] / seconds / 1e6, seconds, peak_kb / 1024
 
 
+def default_model_runs(tmp: Path, rounds: int = 3) -> dict[str, object]:
+    """Median seconds of otbcli_DecloudInfer with the default model per graph optimisation, and identical outputs."""
+    size, nodata = 256, -10000
+    paths = {}
+    for i, name in enumerate(("t", "tm1", "tp1")):
+        array = np.rint(synthetic.s2_like(size, size, seed=10 + i)).astype(np.int16)
+        paths[name] = raster.write_geotiff(tmp / f"s2_{name}.tif", array, origin=(0.0, 0.0), spacing=(10.0, -10.0),
+                                           nodata=nodata)
+    y, x = np.mgrid[0:size, 0:size]
+    cloud = (np.hypot(x - 128, y - 128) < 60).astype(np.uint8)
+    mask = raster.write_geotiff(tmp / "cloud_t.tif", cloud, origin=(0.0, 0.0), spacing=(10.0, -10.0))
+    seconds: dict[str, list[float]] = {"serving": [], "tensorflow": []}
+    for _ in range(rounds):
+        for mode in seconds:
+            out = tmp / f"default_{mode}.tif"
+            cmd = [*otbcli("DecloudInfer"), "-s2.t", str(paths["t"]), "-s2.tm1", str(paths["tm1"]),
+                   "-s2.tp1", str(paths["tp1"]), "-mask", str(mask), "-date.t", "2022-06-17",
+                   "-date.tm1", "2022-06-12", "-date.tp1", "2022-06-22", "-out", str(out)]
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True,
+                                  env=app_environment({"DECLOUD_GRAPH_OPTIMISATION": mode}))
+            seconds[mode].append(time.perf_counter() - start)
+            if proc.returncode != 0:
+                raise SystemExit(f"DecloudInfer failed: {(proc.stdout + proc.stderr)[-2000:]}")
+    same = np.array_equal(raster.read_array(tmp / "default_serving.tif"), raster.read_array(tmp / "default_tensorflow.tif"))
+    return {"default_model_run_s": f"{np.median(seconds['serving']):.2f}",
+            "default_model_run_tensorflow_graph_s": f"{np.median(seconds['tensorflow']):.2f}",
+            "default_model_graph_identical": int(same)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1024 x 1024 image, under a minute")
@@ -145,6 +179,8 @@ def main() -> None:
         print(f"peak_rss_mb: {rss:.0f}")
         print(f"peak_rss_growth_mb: {rss - results[('unet', sizes[0])][1]:.0f}")
         print(f"gdal_cachemax_mb: {GDAL_CACHEMAX_MB}")
+        for key, value in default_model_runs(tmp, rounds=1 if args.quick else 3).items():
+            print(f"{key}: {value}", flush=True)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ namespace decloud
 
 /**
  * The session options of the apps' optim.intraop and optim.interop: threads inside one operation, operations run
- * in parallel (0 or less: TensorFlow's choice); the GPU memory grows as needed (tf::SessionOptions' default).
+ * in parallel (0 or less: TensorFlow's choice); the GPU memory grows as needed (tf::SessionOptions' default); the
+ * graph optimised for serving (tf::SessionOptions::servingGraphOptimisation) unless DECLOUD_GRAPH_OPTIMISATION is
+ * "tensorflow" ("serving": the default). Throws std::runtime_error, naming the variable, on another value.
  */
 OTBDecloud_EXPORT tf::SessionOptions SessionOptionsFor(int intraOpThreads, int interOpThreads);
 

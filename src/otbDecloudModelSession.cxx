@@ -21,6 +21,15 @@ tf::SessionOptions SessionOptionsFor(int intraOpThreads, int interOpThreads)
   tf::SessionOptions options;
   options.intraOpThreads = intraOpThreads;
   options.interOpThreads = interOpThreads;
+  const char* graph = std::getenv("DECLOUD_GRAPH_OPTIMISATION");
+  if (graph && *graph)
+  {
+    const std::string value(graph);
+    if (value != "serving" && value != "tensorflow")
+      throw std::runtime_error("DECLOUD_GRAPH_OPTIMISATION='" + value +
+                               "' is not a graph optimisation (serving: the default, tensorflow: TensorFlow's own)");
+    options.servingGraphOptimisation = value == "serving";
+  }
   return options;
 }
 
@@ -95,7 +104,7 @@ std::shared_ptr<tf::SavedModel> LoadSavedModel(const std::string& dir, const std
     throw std::runtime_error("'" + dir + "' holds no saved_model.pb (is it a TensorFlow SavedModel?)");
   const size_t capacity = ModelCacheCapacity();
   std::ostringstream keyStream;
-  keyStream << dir << "\n" << options.intraOpThreads << "," << options.interOpThreads << "," << options.gpuMemoryGrowth;
+  keyStream << dir << "\n" << tf::SerializeConfigProto(options);
   for (const auto& tag : tags)
     keyStream << "\n" << tag;
   const std::string key = keyStream.str();

@@ -305,6 +305,8 @@ void PutVarint(std::string& out, uint64_t v)
   out.push_back(static_cast<char>(v));
 }
 
+} // namespace
+
 std::string SerializeConfigProto(const SessionOptions& options)
 {
   std::string config;
@@ -327,10 +329,26 @@ std::string SerializeConfigProto(const SessionOptions& options)
   }
   PutVarint(config, (7 << 3) | 0); // allow_soft_placement = true (CPU fallback for ops without GPU kernels)
   PutVarint(config, 1);
+  if (options.servingGraphOptimisation)
+  {
+    std::string rewrite;
+    PutVarint(rewrite, (4 << 3) | 0);  // memory_optimization = NO_MEM_OPT (1)
+    PutVarint(rewrite, 1);
+    PutVarint(rewrite, (12 << 3) | 0); // meta_optimizer_iterations = ONE (1)
+    PutVarint(rewrite, 1);
+    PutVarint(rewrite, (32 << 3) | 0); // disable_tfg_optimizer = true
+    PutVarint(rewrite, 1);
+    std::string graph;
+    PutVarint(graph, (10 << 3) | 2);   // GraphOptions.rewrite_options
+    PutVarint(graph, rewrite.size());
+    graph += rewrite;
+    PutVarint(config, (10 << 3) | 2);  // ConfigProto.graph_options
+    PutVarint(config, graph.size());
+    config += graph;
+  }
   return config;
 }
 
-} // namespace
 
 // ---------------------------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 /*
  * Unit test of src/otbDecloudModelSession.cxx, the model path TensorflowModelServe and DecloudInfer share, without a
- * model: the session options from the apps' thread counts; the model folder's errors (not a folder, no
- * saved_model.pb; saved_model.pbtxt accepted only where OTBTF's app accepts it, TensorFlow's own error for a file it
- * cannot load); the first-tile probe's message, on filters that run, fail with an ITK error, or throw something else;
- * tf::ScalarTensor, the date tensors DecloudInfer feeds a model; the std::cerr a deep-bound TensorFlow writes to.
+ * model: the session options from the apps' thread counts and DECLOUD_GRAPH_OPTIMISATION, the ConfigProto they
+ * make; the model folder's errors (not a folder, no saved_model.pb; saved_model.pbtxt accepted only where OTBTF's
+ * app accepts it, TensorFlow's own error for a file it cannot load); the first-tile probe's message, on filters that
+ * run, fail with an ITK error, or throw something else; tf::ScalarTensor, the date tensors DecloudInfer feeds a
+ * model; the std::cerr a deep-bound TensorFlow writes to.
  * test/python/test_tensorflow_model_serve.py and test_decloud_infer.py run the apps on real and broken models.
  */
 #include "otbDecloudUnitTest.h"
@@ -107,6 +108,32 @@ int main(int argc, char* argv[])
   Check(threads.gpuMemoryGrowth, "the GPU memory grows as needed");
   const otb::tf::SessionOptions choice = decloud::SessionOptionsFor(0, 0);
   Check(choice.intraOpThreads == 0 && choice.interOpThreads == 0 && choice.gpuMemoryGrowth, "0 threads: TensorFlow's choice");
+  Check(choice.servingGraphOptimisation, "Grappler's serving passes by default");
+  // The bytes of Python's ConfigProto(intra_op_parallelism_threads=2, inter_op_parallelism_threads=1,
+  // allow_soft_placement=True, gpu_options.allow_growth=True, graph_options.rewrite_options:
+  // memory_optimization=NO_MEM_OPT, meta_optimizer_iterations=ONE, disable_tfg_optimizer=True)
+  // .SerializeToString(deterministic=True), TensorFlow 2.19.
+  const std::string serving("\x10\x02\x28\x01\x32\x02\x20\x01\x38\x01\x52\x09\x52\x07\x20\x01\x60\x01\x80\x02\x01", 21);
+  CheckEqual(otb::tf::SerializeConfigProto(decloud::SessionOptionsFor(2, 1)), serving, "the serving session's ConfigProto");
+  setenv("DECLOUD_GRAPH_OPTIMISATION", "tensorflow", 1);
+  const otb::tf::SessionOptions defaults = decloud::SessionOptionsFor(2, 1);
+  Check(!defaults.servingGraphOptimisation, "DECLOUD_GRAPH_OPTIMISATION=tensorflow: TensorFlow's graph optimisation");
+  CheckEqual(otb::tf::SerializeConfigProto(defaults), serving.substr(0, 10), "TensorFlow's graph optimisation: no graph_options");
+  setenv("DECLOUD_GRAPH_OPTIMISATION", "serving", 1);
+  Check(decloud::SessionOptionsFor(2, 1).servingGraphOptimisation, "DECLOUD_GRAPH_OPTIMISATION=serving: the default");
+  setenv("DECLOUD_GRAPH_OPTIMISATION", "fast", 1);
+  std::string graphError;
+  try
+  {
+    decloud::SessionOptionsFor(2, 1);
+  }
+  catch (const std::runtime_error& e)
+  {
+    graphError = e.what();
+  }
+  Check(graphError.find("DECLOUD_GRAPH_OPTIMISATION='fast'") != std::string::npos,
+        "a bad DECLOUD_GRAPH_OPTIMISATION is refused, naming it: " + graphError);
+  unsetenv("DECLOUD_GRAPH_OPTIMISATION");
 
   // The model folder.
   const std::string missing = root + "/missing";
