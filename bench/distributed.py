@@ -50,7 +50,6 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT / "python"))
 
 import numpy as np  # noqa: E402
-
 from decloud.distributed import ClusterOptions, local_cluster, run_tasks  # noqa: E402
 from decloud.infer import default_model  # noqa: E402
 from decloud.timeseries import find_prepared, plan_timeseries, run_task, run_timeseries  # noqa: E402

@@ -36,9 +36,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-from decloud import raster, synthetic  # noqa: E402
-from decloud.testing import toymodels  # noqa: E402
-from decloud.otbenv import app_environment, module_app_dir, otbcli  # noqa: E402
+from decloud import raster, synthetic
+from decloud.otbenv import app_environment, module_app_dir, otbcli
+from decloud.testing import toymodels
 
 BIG = (64, 128, 256, 512, 512, 512)
 SMALL = (16, 32, 64, 128, 128, 128)
@@ -47,11 +47,12 @@ GDAL_CACHEMAX_MB = 128
 
 
 def bare_tensorflow_mpx_s(model_dir: Path, image: np.ndarray, tile: int, repeats: int) -> float:
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: PLC0415 (the bare side only: the apps load their own)
 
     fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
     rows, cols = image.shape[0] // tile * tile, image.shape[1] // tile * tile
-    tiles = [tf.constant(image[None, r:r + tile, c:c + tile]) for r in range(0, rows, tile) for c in range(0, cols, tile)]
+    tiles = [tf.constant(image[None, r:r + tile, c:c + tile])
+             for r in range(0, rows, tile) for c in range(0, cols, tile)]
     fn(x=tiles[0])  # warm-up (graph optimisation)
     best = float("inf")
     for _ in range(repeats):
@@ -119,7 +120,8 @@ def default_model_runs(tmp: Path, rounds: int = 3) -> dict[str, object]:
             seconds[mode].append(time.perf_counter() - start)
             if proc.returncode != 0:
                 raise SystemExit(f"DecloudInfer failed: {(proc.stdout + proc.stderr)[-2000:]}")
-    same = np.array_equal(raster.read_array(tmp / "default_serving.tif"), raster.read_array(tmp / "default_tensorflow.tif"))
+    same = np.array_equal(raster.read_array(tmp / "default_serving.tif"),
+                          raster.read_array(tmp / "default_tensorflow.tif"))
     return {"default_model_run_s": f"{np.median(seconds['serving']):.2f}",
             "default_model_run_tensorflow_graph_s": f"{np.median(seconds['tensorflow']):.2f}",
             "default_model_graph_identical": int(same)}

@@ -23,14 +23,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-from decloud.dataset import write_examples  # noqa: E402
-from decloud.networks import get_model  # noqa: E402
-from decloud.train import _pipeline, masked_l1  # noqa: E402
+from decloud.dataset import write_examples
+from decloud.networks import get_model
+from decloud.train import _pipeline, masked_l1
 
 
 def throughput(model, size: int, repeats: int) -> float:
-    import keras
-    import tensorflow as tf
+    import keras  # noqa: PLC0415 (TensorFlow loaded when the benchmark runs)
+    import tensorflow as tf  # noqa: PLC0415
 
     rng = np.random.default_rng(0)
     feed = {}
@@ -50,7 +50,7 @@ def throughput(model, size: int, repeats: int) -> float:
 
 
 def pipeline_vs_step(tmp: Path, n: int, batch: int, steps: int) -> tuple[float, float]:
-    import keras
+    import keras  # noqa: PLC0415
 
     rng = np.random.default_rng(1)
     keys = ("s2_tm1", "s2_t", "s2_tp1")

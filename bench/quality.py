@@ -39,9 +39,9 @@ os.environ.setdefault("OTB_LOGGER_LEVEL", "WARNING")  # before pyotb loads: keep
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-from decloud.benchmark import GAPFILLING, LOCAL_BIAS, benchmark_sets, plan_set, run_benchmark  # noqa: E402
-from decloud.errors import DecloudError  # noqa: E402
-from decloud.scenarios import SPLITS  # noqa: E402
+from decloud.benchmark import GAPFILLING, LOCAL_BIAS, benchmark_sets, plan_set, run_benchmark
+from decloud.errors import DecloudError
+from decloud.scenarios import SPLITS
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

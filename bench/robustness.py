@@ -37,11 +37,11 @@ os.environ.setdefault("OTB_LOGGER_LEVEL", "WARNING")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-from decloud import metrics  # noqa: E402
-from decloud.benchmark import Model, run_gapfilling_app, run_model, stdout_to_stderr, write_scene  # noqa: E402
-from decloud.demo import DEMO_DATA  # noqa: E402
-from decloud.infer import default_model  # noqa: E402
-from decloud.scenarios import NODATA, SPLITS, Scenario, Scene, build_scene, load_series  # noqa: E402
+from decloud import metrics
+from decloud.benchmark import Model, run_gapfilling_app, run_model, stdout_to_stderr, write_scene
+from decloud.demo import DEMO_DATA
+from decloud.infer import default_model
+from decloud.scenarios import NODATA, SPLITS, Scenario, Scene, build_scene, load_series
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -35,9 +35,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-from decloud.layouts import load_layout  # noqa: E402
-from decloud.patch_index import PatchGrid, TileIndex, to_hours  # noqa: E402
-from decloud.search import acquisition_mask, search  # noqa: E402
+from decloud.layouts import load_layout
+from decloud.patch_index import PatchGrid, TileIndex, to_hours
+from decloud.search import search
 
 BLOCK = 64
 BLOCKS = -(-10980 // BLOCK)  # 172 blocks per side, the last one partial
@@ -78,7 +78,7 @@ def build_index(tile: str, grid: PatchGrid, data) -> TileIndex:
 def straightforward_search(index: TileIndex, layout, cells: np.ndarray) -> set[tuple[int, int]]:
     """Decloud's way: per cell, an R-tree over (time, cloud %, S1 gap) of its valid dates, one query per
     acquisition and candidate reference date, in Python loops."""
-    from rtree import index as rtree_index
+    from rtree import index as rtree_index  # noqa: PLC0415 (the straightforward way only)
 
     props = rtree_index.Property()
     props.dimension = 3
@@ -97,7 +97,7 @@ def straightforward_search(index: TileIndex, layout, cells: np.ndarray) -> set[t
                 tree.insert(int(d), p + p)
             trees[acq.name] = tree
 
-        def query(acq, lo, hi):
+        def query(acq, lo, hi, trees=trees):  # this cell's trees
             s2 = acq.s2
             max_gap = acq.max_s1s2_gap_hours if acq.s1 else 1e9
             return list(trees[acq.name].intersection((lo, s2.min_cloud_percent, 0, hi, s2.max_cloud_percent, max_gap)))

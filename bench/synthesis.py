@@ -56,8 +56,7 @@ from decloud.benchmark import benchmark_sets, stdout_to_stderr, write_input
 from decloud.errors import DecloudError
 from decloud.infer import infer
 from decloud.raster import read_array
-from decloud.scenarios import (NODATA, SPLITS, Series, SynthesisCase, linear_gapfill, load_series,
-                               synthesis_cases)
+from decloud.scenarios import NODATA, SPLITS, Series, SynthesisCase, linear_gapfill, load_series, synthesis_cases
 from decloud.synthesis import bap_composite, median_composite
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

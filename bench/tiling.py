@@ -34,12 +34,11 @@ os.environ.setdefault("OTB_LOGGER_LEVEL", "WARNING")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-import numpy as np  # noqa: E402
-
-from decloud.benchmark import load_models, plan_set, stdout_to_stderr, write_scene  # noqa: E402
-from decloud.errors import DecloudError  # noqa: E402
-from decloud.metrics import psnr  # noqa: E402
-from decloud.scenarios import build_scene  # noqa: E402
+import numpy as np
+from decloud.benchmark import load_models, plan_set, stdout_to_stderr, write_scene
+from decloud.errors import DecloudError
+from decloud.metrics import psnr
+from decloud.scenarios import build_scene
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SETS = ("bolzano-west", "greenearthnet-portugal", "greenearthnet-sweden")  # belgium-a's 64-pixel scenes: one tile

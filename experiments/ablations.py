@@ -40,11 +40,9 @@ def main(argv=None) -> int:
     p.add_argument("--max-references", type=int, default=None, help="fewer test scenarios per set")
     args = p.parse_args(argv)
     import keras  # noqa: PLC0415
-
-    from gfnet_all_sets import build_datasets  # noqa: PLC0415
-
     from decloud.benchmark import run_benchmark  # noqa: PLC0415
     from decloud.train import train  # noqa: PLC0415
+    from gfnet_all_sets import build_datasets  # noqa: PLC0415
 
     folders = build_datasets(args.data, args.work, seed=1, scale=args.scale)
     models = []

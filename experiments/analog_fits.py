@@ -29,7 +29,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gfnet_common import scored_scenes  # noqa: E402
+from gfnet_common import scored_scenes
 
 NODATA = -10000
 
@@ -84,7 +84,7 @@ def binned(zc: np.ndarray, yc: np.ndarray, zs: np.ndarray, dims: int = 3, width:
         kc, ks = np.floor(pc / w).astype(np.int64), np.floor(ps / w).astype(np.int64)
         lo = np.minimum(kc.min(0), ks.min(0))
         span = np.maximum(kc.max(0), ks.max(0)) - lo + 1
-        def key(k):
+        def key(k, span=span, lo=lo):  # this level's
             out = np.zeros(len(k), np.int64)
             for d in range(dims):
                 out = out * span[d] + (k[:, d] - lo[d])

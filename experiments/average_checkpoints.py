@@ -21,9 +21,8 @@ def main(argv=None) -> int:
     p.add_argument("--name", default=None)
     p.add_argument("--training", type=Path, default=None, help="card.json whose training section to keep")
     args = p.parse_args(argv)
-    from gfnet_common import network_options, trainable_gfnet  # noqa: PLC0415
-
     from decloud.card import export_model  # noqa: PLC0415
+    from gfnet_common import network_options, trainable_gfnet  # noqa: PLC0415
 
     net, trainable = trainable_gfnet(network_options(args.option, args.network), args.network)
     total = None

@@ -30,11 +30,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-from decloud.dataset import write_examples  # noqa: E402
-from decloud.evaluate import evaluate, write_report  # noqa: E402
-from decloud.prepare import prepare_s2  # noqa: E402
-from decloud.raster import read_array  # noqa: E402
-from decloud.train import train  # noqa: E402
+from decloud.dataset import write_examples
+from decloud.evaluate import evaluate, write_report
+from decloud.prepare import prepare_s2
+from decloud.raster import read_array
+from decloud.train import train
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "bolzano-west"
 PATCH = 64
@@ -80,7 +80,8 @@ def build_examples(dates, images, clouds, seed: int, masks_per_patch: int):
                         "s2_tm1": images[a][win].astype(np.int16), "s2_t": cloudy_t.astype(np.int16),
                         "s2_tp1": images[b][win].astype(np.int16), "s2_target": target.astype(np.int16),
                         "cloud_t": mask[..., None].astype(np.uint8),
-                        "s2_timestamp_tm1": stamp["tm1"], "s2_timestamp_t": stamp["t"], "s2_timestamp_tp1": stamp["tp1"],
+                        "s2_timestamp_tm1": stamp["tm1"], "s2_timestamp_t": stamp["t"],
+                        "s2_timestamp_tp1": stamp["tp1"],
                     })
     info = {"clear_dates": [dates[i].date().isoformat() for i in clear],
             "cloud_mask_dates": [dates[i].date().isoformat() for i in cloudy],

@@ -9,10 +9,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from decloud import metrics
-from decloud.scenarios import (NODATA, SPLITS, build_scene, gapfill_local_bias, linear_gapfill, load_series,
-                               test_scenarios, validation_scenarios)
+from decloud.scenarios import (
+    SPLITS,
+    build_scene,
+    gapfill_local_bias,
+    linear_gapfill,
+    load_series,
+    test_scenarios,
+    validation_scenarios,
+)
 
 
 def run_model(fn, scene, pad=64):
@@ -43,10 +49,10 @@ def main(argv=None):
                     help="train: the protocol on the training parts (to choose checkpoints without the test)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: PLC0415 (after the arguments: --help stays fast)
 
     if args.model.suffix == ".h5":
-        from gfnet_common import network_options, trainable_gfnet
+        from gfnet_common import network_options, trainable_gfnet  # noqa: PLC0415
 
         net, trainable = trainable_gfnet(network_options(args.option))
         trainable.load_weights(str(args.model))
@@ -80,12 +86,14 @@ def main(argv=None):
             r += [metrics.sam(e, ref, m) for e in (gf, net)]
             rows.append(r)
             if not args.quiet:
-                print(f"  {sc.label(part)} cloudy={m.mean():.2f} gf={r[0]:.2f} bias={r[1]:.2f} net={r[2]:.2f}", flush=True)
+                print(f"  {sc.label(part)} cloudy={m.mean():.2f} gf={r[0]:.2f} bias={r[1]:.2f} net={r[2]:.2f}",
+                      flush=True)
         a = np.array(rows)
         g = a[:, 2].mean() - a[:, 0].mean()
         gains.append(g)
         print(f"{name}: n={len(a)} gf={a[:,0].mean():.2f} bias={a[:,1].mean():.2f} net={a[:,2].mean():.2f} "
-              f"gain={g:+.2f} worst={np.min(a[:,2]-a[:,0]):+.2f} sam_ratio={a[:,4].mean()/a[:,3].mean():.3f}", flush=True)
+              f"gain={g:+.2f} worst={np.min(a[:,2]-a[:,0]):+.2f} sam_ratio={a[:,4].mean()/a[:,3].mean():.3f}",
+              flush=True)
     print(f"min_gain_db: {min(gains):.2f} mean_gain_db: {np.mean(gains):.2f}")
 
 

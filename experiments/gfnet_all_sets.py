@@ -65,9 +65,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import keras  # noqa: PLC0415
-
     from decloud.train import train  # noqa: PLC0415
-
     from gfnet_common import network_options  # noqa: PLC0415
 
     options = network_options(args.option)

@@ -25,7 +25,6 @@ def trainable_gfnet(options: dict, network: str = "gfnet"):
     """(the network (gfnet unless told), the model ``decloud.train`` trains and checkpoints: its inputs to
     ``s2_target`` only)."""
     import keras  # noqa: PLC0415
-
     from decloud.networks import get_model  # noqa: PLC0415
 
     net = get_model(network, **options)
@@ -70,8 +69,7 @@ def scored_scenes(data: Path, names, part: str, unseen=()):
     ``unseen`` is scored on every scenario of its whole series. An absent set is skipped with a line on stderr."""
     import sys  # noqa: PLC0415
 
-    from decloud.scenarios import (SPLITS, build_scene, load_series, plan_scenarios, test_scenarios,  # noqa: PLC0415
-                                   validation_scenarios)
+    from decloud.scenarios import SPLITS, build_scene, load_series, plan_scenarios, test_scenarios, validation_scenarios  # noqa: PLC0415
 
     for name in names:
         if not (data / name).is_dir():

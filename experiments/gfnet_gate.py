@@ -19,7 +19,6 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-
 from gfnet_common import GfnetParts, network_options, scene_inputs, scored_scenes, trainable_gfnet
 from gfnet_diagnose import SETS, psnr
 

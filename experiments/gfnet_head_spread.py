@@ -16,7 +16,6 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-
 from gfnet_common import GfnetParts, network_options, scene_inputs, scored_scenes, trainable_gfnet
 
 SETS = ("greenearthnet-portugal", "worldcereal-belgium-a")

@@ -32,8 +32,7 @@ def main(argv=None) -> int:
     p.add_argument("--part", choices=("validation", "test"), default="validation")
     p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     args = p.parse_args(argv)
-    from decloud.scenarios import (SPLITS, build_scene, clear_dates, load_series, test_scenarios,  # noqa: PLC0415
-                                   validation_scenarios)
+    from decloud.scenarios import SPLITS, build_scene, clear_dates, load_series, test_scenarios, validation_scenarios  # noqa: PLC0415
 
     choose = validation_scenarios if args.part == "validation" else test_scenarios
     gains: dict[tuple[str, str, str], list[float]] = {}

@@ -51,7 +51,6 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import keras  # noqa: PLC0415
-
     from decloud.train import train  # noqa: PLC0415
 
     folders = build_datasets(args.data, args.work, seed=args.seed)
