@@ -185,7 +185,7 @@ case "$cmd" in
     done
     setup; install_apt_packages "${TEST_APT_PACKAGES[@]}"; enter_env
     log "ruff"
-    (cd "$ROOT" && ruff check python/decloud bench experiments)
+    (cd "$ROOT" && ruff check python/decloud bench experiments test)
     log "mypy"
     (cd "$ROOT" && mypy)
     log "ctest"

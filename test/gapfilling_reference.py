@@ -1,5 +1,5 @@
-"""The expected DecloudGapFilling output on the engine fixtures (``python -m decloud.testing.testdata DIR``), in numpy, with
-the holes rule: per pixel, the linear gap-filling at 2022-06-13 of the clear dates that have data (2022-06-10 and
+"""The expected DecloudGapFilling output on the engine fixtures (``python -m decloud.testing.testdata DIR``), in numpy,
+with the holes rule: per pixel, the linear gap-filling at 2022-06-13 of the clear dates that have data (2022-06-10 and
 2022-06-20, rounded half up); where no date with data is clear, the same over the dates with data (cloudy or not);
 nodata only where no date has data.
 

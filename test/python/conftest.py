@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from decloud import raster
-from decloud.testing import toymodels
 from decloud.otbenv import app_environment, otbcli
+from decloud.testing import toymodels
 
 # The paper-family model shipped for comparison (msop_unet, no holes in the graph): the app mechanics tests
 # (validity erosion, crops, bad inputs) are written against its card.

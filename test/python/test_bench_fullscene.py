@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ORIGIN, run_app
-
 from decloud.raster import read_array, write_geotiff
 from decloud.synthetic import s2_like
 

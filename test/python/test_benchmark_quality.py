@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from decloud import benchmark
 from decloud import scenarios as sc_module  # not `import test_scenarios`: pytest would collect it
 from decloud.cli import main
@@ -36,7 +35,7 @@ SIZE = 64
 
 
 def write_tif(path: Path, array: np.ndarray, gdal_type: int) -> None:
-    from osgeo import gdal, osr
+    from osgeo import gdal, osr  # noqa: PLC0415
 
     gdal.UseExceptions()
     data = array if array.ndim == 3 else array[:, :, None]
@@ -56,7 +55,7 @@ def write_tif(path: Path, array: np.ndarray, gdal_type: int) -> None:
 def make_series(folder: Path) -> Path:
     """Clear 06-01, 06-11, 06-21; 06-06 partly cloudy (SCL 9 core, 8 rim, about a third); 06-16 fully cloudy.
     The landscape brightens with time (so t-1 and t+1 differ) and 06-01 has a small hole (all bands 0)."""
-    from osgeo import gdal
+    from osgeo import gdal  # noqa: PLC0415
 
     folder.mkdir(parents=True)
     base = s2_like(SIZE, SIZE, seed=3, clouds=False)
@@ -178,7 +177,7 @@ def test_score_excludes_nodata_and_counts_coverage():
     scored[4:12, 4:12] = True
     estimate = reference + np.int16(100)
     estimate[4:8, 4:12] = NODATA  # half of the scored pixels
-    from decloud.scenarios import Scene
+    from decloud.scenarios import Scene  # noqa: PLC0415
 
     scene = Scene(reference, scored, reference, reference, {"t": 1, "tm1": 0, "tp1": 2}, reference, scored)
     s = benchmark.score(estimate, scene)
@@ -297,7 +296,7 @@ def test_find_sets_lists_folders_of_stacks_known_sets_first(tmp_path, generated)
 
 
 def test_benchmark_sets_says_which_real_sets_are_absent(tmp_path, generated, capsys):
-    from decloud.benchmark import benchmark_sets
+    from decloud.benchmark import benchmark_sets  # noqa: PLC0415
 
     for name in ("bolzano-west", "other"):
         (tmp_path / name).mkdir()

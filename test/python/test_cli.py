@@ -8,9 +8,8 @@ import sys
 from datetime import datetime
 
 import pytest
-
-from decloud.testing import synthetic_products as sp
 from decloud.otbenv import app_environment
+from decloud.testing import synthetic_products as sp
 
 
 def decloud(*args):
@@ -30,7 +29,8 @@ def test_prepare_index_search_chain(tmp_path):
     code, out, err = decloud("prepare-s1", *sorted((tmp_path / "s1").glob("*_vv_*.tif")), "--out-dir",
                              tmp_path / "prep", "-q")
     assert code == 0, err
-    code, out, err = decloud("index", "--out", tmp_path / "32TPS.npz", "--s2", *sorted((tmp_path / "prep").glob("S2_*")),
+    code, out, err = decloud("index", "--out", tmp_path / "32TPS.npz",
+                             "--s2", *sorted((tmp_path / "prep").glob("S2_*")),
                              "--s1", *sorted((tmp_path / "prep").glob("S1_*")), "--cell-pixels", 64)
     assert code == 0, err
     assert "4 cells of 64 px, 3 S2 dates, 3 S1 dates" in out
@@ -50,7 +50,8 @@ def test_prepare_index_search_chain(tmp_path):
     assert 0 not in {s["cell"] for s in samples}
     rois = tmp_path / "rois.json"
     x0, y0 = sp.ORIGIN
-    rois.write_text(json.dumps({"train": [[x0, y0 - 640, x0 + 1280, y0]], "test": [[x0, y0 - 1280, x0 + 1280, y0 - 640]]}))
+    rois.write_text(json.dumps({"train": [[x0, y0 - 640, x0 + 1280, y0]],
+                                "test": [[x0, y0 - 1280, x0 + 1280, y0 - 640]]}))
     code, out, err = decloud("dataset", "--index", tmp_path / "32TPS.npz", "--prepared", tmp_path / "prep", "--layout",
                              layout, "--rois", rois, "--per-cell", 2, "--out-dir", tmp_path / "ds", "-q")
     assert code == 0, err
@@ -64,4 +65,5 @@ def test_errors_are_one_line(tmp_path):
     code, out, err = decloud("prepare-s2", tmp_path / "nothing.zip", "--out-dir", tmp_path / "p", "-q")
     assert code == 2 and err.strip().count("\n") == 0 and "nothing.zip: no such file or folder" in err
     code, out, err = decloud("search", "--index", tmp_path / "none.npz", "--layout", "os9", "-q")
-    assert code == 2 and "shipped layouts: os1, os1-s2, os2, os2-gf, os2-gf-s2, os2-s2, series, series-s2, ssop, ssop-s2" in err
+    assert code == 2
+    assert "shipped layouts: os1, os1-s2, os2, os2-gf, os2-gf-s2, os2-s2, series, series-s2, ssop, ssop-s2" in err

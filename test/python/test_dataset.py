@@ -9,7 +9,6 @@ from datetime import datetime
 
 import numpy as np
 import pytest
-from decloud.testing import synthetic_products as sp
 from decloud.dataset import TileCatalog, extract_patches, generate_dataset, read_dataset
 from decloud.errors import DecloudInputError
 from decloud.layouts import parse_layout
@@ -18,6 +17,7 @@ from decloud.patch_index import index_prepared, to_hours
 from decloud.prepare import prepare_s1, prepare_s2
 from decloud.raster import read_array, write_geotiff
 from decloud.search import search
+from decloud.testing import synthetic_products as sp
 
 X0, Y0 = sp.ORIGIN
 

@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import MSOP_MODEL, ORIGIN, fast_and_slow, run_app
-from scipy import ndimage
-
 from decloud.raster import geotransform, read_array, write_geotiff
 from decloud.synthetic import s2_like
+from scipy import ndimage
 
 NODATA = -10000
 GAPFILLING = Path(__file__).resolve().parents[2] / "models" / "gapfilling"
@@ -58,7 +57,7 @@ def default_output(scene, tmp_path_factory):
 
 def python_model_output(model_dir, arrays: dict[str, np.ndarray], padding: int, output: str) -> np.ndarray:
     """The SavedModel's serving signature in Python on inputs mirrored by `padding` pixels (one tile)."""
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: PLC0415
 
     fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
     feeds = {k: tf.constant(np.pad(v, ((padding, padding), (padding, padding), (0, 0)), mode="reflect")[None]
@@ -91,7 +90,7 @@ def test_output_equals_python_on_the_valid_area(scene, tmp_path):
 
 
 def test_georeferencing_nodata_and_tiled_geotiff(scene, default_output):
-    from osgeo import gdal
+    from osgeo import gdal  # noqa: PLC0415
 
     d, paths, _ = scene
     ds = gdal.Open(str(default_output))
@@ -249,8 +248,8 @@ def test_bad_input(scene, tmp_path, case):
 
 def test_sar_and_dem_roles_at_their_own_scales(scene, tmp_path):
     """An SSOP U-Net with S1 at 10 m and a DEM at 20 m: the card drives the roles and scales; equals Python."""
-    from decloud.card import export_model
-    from decloud.networks import ssop_unet
+    from decloud.card import export_model  # noqa: PLC0415
+    from decloud.networks import ssop_unet  # noqa: PLC0415
 
     model_dir = export_model(ssop_unet(with_sar=True, with_dem=True, width=0.125), tmp_path / "ssop",
                              network="ssop_unet")
@@ -268,7 +267,7 @@ def test_sar_and_dem_roles_at_their_own_scales(scene, tmp_path):
     assert run.returncode == 0, run.output
     got = read_array(out)
 
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: PLC0415
     fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
     pad = lambda a, p: np.pad(a, ((p, p), (p, p), (0, 0)), mode="reflect")[None].astype(np.float32)  # noqa: E731
     # t's holes (the nodata corner) are fed as 0: no other S2 date to complete them from
@@ -281,8 +280,8 @@ def test_sar_and_dem_roles_at_their_own_scales(scene, tmp_path):
 
 def test_20m_input_and_output(scene, tmp_path):
     """An SSOP with 20 m bands in and out: out20m (a second pass at 20 m) equals Python on the valid area."""
-    from decloud.card import export_model
-    from decloud.networks import ssop_unet
+    from decloud.card import export_model  # noqa: PLC0415
+    from decloud.networks import ssop_unet  # noqa: PLC0415
 
     model_dir = export_model(ssop_unet(with_sar=False, with_dem=False, with_20m=True, width=0.125), tmp_path / "m",
                              network="ssop_unet")
@@ -297,7 +296,7 @@ def test_20m_input_and_output(scene, tmp_path):
     assert got20.shape == (48, 64, 6)
     assert geotransform(out20)[1] == 20.0 and geotransform(out20)[0] == ORIGIN[0]
 
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: PLC0415
     fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
     pad = lambda a, p: np.pad(a, ((p, p), (p, p), (0, 0)), mode="reflect")[None].astype(np.float32)  # noqa: E731
     result = fn(s2_t=tf.constant(pad(completed_t(read_array(paths["t"])), 32)), s2_20m_t=tf.constant(pad(s20, 16)))

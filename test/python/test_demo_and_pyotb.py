@@ -6,14 +6,12 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
-
+from conftest import MSOP_MODEL, write_image
 from decloud import raster
-from decloud.testing import toymodels
 from decloud.demo import run_demo
 from decloud.infer import decloud_app, infer
 from decloud.otbenv import app_environment, pyotb
-from conftest import MSOP_MODEL, write_image
+from decloud.testing import toymodels
 
 
 def box_filter_valid(image: np.ndarray, kernel: int) -> np.ndarray:
@@ -75,7 +73,8 @@ def test_decloud_infer_chained_in_memory_with_pyotb(tmp_path):
     for role, p in paths.items():
         otb.ExtractROI({"in": str(p), **crop}).write(str(tmp_path / f"crop_{role}.tif"), pixel_type="int16")
         on_disk[role] = tmp_path / f"crop_{role}.tif"
-    written = raster.read_array(infer(tmp_path / "decloud.tif", on_disk, model=MSOP_MODEL, tile=64, padding=16)).astype(np.float64)
+    written = raster.read_array(infer(tmp_path / "decloud.tif", on_disk, model=MSOP_MODEL, tile=64, padding=16))
+    written = written.astype(np.float64)
     expected = (written[:, :, 3] - written[:, :, 2]) / (written[:, :, 3] + written[:, :, 2])
     assert in_memory.shape == (80, 96)
     np.testing.assert_allclose(in_memory, expected, rtol=1e-5, atol=1e-6)

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from decloud.testing import synthetic_products as sp
 from decloud.distributed import ClusterOptions, jobqueue_cluster, local_cluster, run_tasks
 from decloud.errors import DecloudError
 from decloud.otbenv import app_environment
 from decloud.prepare import prepare_s2
 from decloud.raster import geotransform, read_array
+from decloud.testing import synthetic_products as sp
 from decloud.timeseries import find_prepared, plan_timeseries, run_timeseries
 
 DAYS = (1, 4, 7, 10, 13, 16, 19, 22)
@@ -84,7 +83,7 @@ def test_two_local_workers_give_the_sequential_outputs(series, tmp_path):
 
 def test_local_workers_get_their_threads_before_importing_anything():
     with local_cluster(ClusterOptions(workers=2, threads_per_worker=1)) as cluster:
-        from distributed import Client
+        from distributed import Client  # noqa: PLC0415
 
         with Client(cluster) as client:
             info = client.scheduler_info(n_workers=-1)["workers"].values()
@@ -101,7 +100,7 @@ def test_local_workers_get_their_threads_before_importing_anything():
 def test_a_worker_killed_in_the_middle_of_a_run(series, tmp_path):
     """SIGKILL a worker that is running a date: Dask runs its task again on a worker (the nanny restarts the
     killed one); the run completes and every output is complete and identical to the sequential run."""
-    from distributed import Client
+    from distributed import Client  # noqa: PLC0415
 
     tasks, skipped = plan(series, tmp_path)
     outcome: dict = {}
@@ -172,8 +171,8 @@ def test_prepare_s2_products_as_tasks(tmp_path):
 @pytest.mark.slow
 def test_dataset_over_two_tiles_as_tasks(tmp_path):
     """decloud dataset on 2 workers (one task per tile) gives the records of the one-process run."""
-    from decloud.dataset import read_dataset
-    from decloud.patch_index import index_prepared
+    from decloud.dataset import read_dataset  # noqa: PLC0415
+    from decloud.patch_index import index_prepared  # noqa: PLC0415
 
     prep = tmp_path / "prep"
     for tile in ("32TPS", "32TPR"):
@@ -254,7 +253,7 @@ def _threads_here() -> dict:
 def test_a_slurm_job_script_run_here_gives_workers_with_their_threads(tmp_path):
     """The job script of --cluster slurm, run by bash instead of sbatch: its workers join the scheduler with one
     task at a time and the thread variables (OMP_NUM_THREADS too, despite Dask's nanny default of 1)."""
-    from distributed import Client
+    from distributed import Client  # noqa: PLC0415
 
     options = ClusterOptions(cluster="slurm", workers=2, threads_per_worker=3, processes_per_job=2,
                              job_memory="2GB", local_directory=str(tmp_path))
@@ -281,9 +280,9 @@ def test_build_dataset_is_a_library_function(tmp_path):
     """The dataset stage called as a function (decloud.dataset.build_dataset), in this process (workers=0): its
     result names each split's samples, tiles and shards (<split>_<tile>_NNNNN), a re-run finds the tile done, and
     a missing index is one error naming it."""
-    from decloud.dataset import build_dataset, read_dataset
-    from decloud.errors import DecloudInputError
-    from decloud.patch_index import index_prepared
+    from decloud.dataset import build_dataset, read_dataset  # noqa: PLC0415
+    from decloud.errors import DecloudInputError  # noqa: PLC0415
+    from decloud.patch_index import index_prepared  # noqa: PLC0415
 
     prep = tmp_path / "prep"
     folders = [prepare_s2(sp.make_theia(tmp_path / "in", tile="32TPS", when=datetime(2022, 6, d, 10, 30), seed=d,

@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 import pytest
-
+from conftest import MSOP_MODEL, ORIGIN
 from decloud.atomic import app_error, write_app
 from decloud.errors import (
     DecloudError,
@@ -26,8 +26,6 @@ from decloud.infer import decloud_app
 from decloud.otbenv import app_environment, pyotb
 from decloud.raster import write_geotiff
 from decloud.synthetic import s2_like
-
-from conftest import MSOP_MODEL, ORIGIN
 
 
 def decloud(*args) -> subprocess.CompletedProcess:

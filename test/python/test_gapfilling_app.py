@@ -7,7 +7,6 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 from conftest import ORIGIN, fast_and_slow, run_app
-
 from decloud.raster import read_array, write_geotiff
 from decloud.synthetic import s2_like
 

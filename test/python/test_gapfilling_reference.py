@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from decloud.evaluate import gapfill
 from decloud.gapfilling import gapfill_series
 from decloud.scenarios import NODATA, linear_gapfill

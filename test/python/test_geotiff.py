@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import ORIGIN, run_app
-
 from decloud import geotiff
 from decloud.raster import read_array, to_cog, write_geotiff
 from decloud.synthetic import s2_like
@@ -34,7 +33,7 @@ def test_options_by_pixel_type():
 def structure(path) -> dict:
     """What the creation options leave in a file: IMAGE_STRUCTURE metadata, block size, overviews, and the
     compressed size of every block of every band."""
-    from osgeo import gdal
+    from osgeo import gdal  # noqa: PLC0415
 
     ds = gdal.Open(str(path))
     band = ds.GetRasterBand(1)

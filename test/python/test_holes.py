@@ -408,12 +408,12 @@ def test_gapfilling_nodata_only_where_no_date_has_data_and_nan(scene, tmp_path):
 def test_python_infer_and_cli_write_the_provenance(scene, runs, tmp_path):
     """infer(outprov=...) and `decloud infer --outprov` write the same provenance as the app (atomically, no
     temporary left) and report each class's share; an outprov that is the output or an input is refused."""
-    import subprocess
-    import sys
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
 
-    from decloud.errors import DecloudInputError
-    from decloud.infer import infer, provenance_shares
-    from decloud.otbenv import app_environment
+    from decloud.errors import DecloudInputError  # noqa: PLC0415
+    from decloud.infer import infer, provenance_shares  # noqa: PLC0415
+    from decloud.otbenv import app_environment  # noqa: PLC0415
 
     paths = scene["paths"]["holes"]
     inputs = {"s2_t": paths["s2.t"], "s2_tm1": paths["s2.tm1"], "s2_tp1": paths["s2.tp1"]}

@@ -17,7 +17,6 @@ import shutil
 import numpy as np
 import pytest
 from conftest import ORIGIN, fast_and_slow, run_app
-
 from decloud.raster import read_array, write_geotiff
 from decloud.synthetic import s2_like
 
@@ -42,8 +41,8 @@ def numpy_model(t, tm1, tp1, cloud, *, fill_from_t: bool) -> np.ndarray:
 
 
 def toy_model(fill_from_t: bool):
-    import keras
-    import tensorflow as tf
+    import keras  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
 
     inputs = {k: keras.Input((None, None, 4), name=k) for k in ("s2_t", "s2_tm1", "s2_tp1")}
     inputs["cloud_t"] = keras.Input((None, None, 1), name="cloud_t")
@@ -74,7 +73,7 @@ def toy_model(fill_from_t: bool):
 
 def export_with_card(model, out_dir):
     """export_model, then the card keys of models that take the mask and fill holes (if not written yet)."""
-    from decloud import card
+    from decloud import card  # noqa: PLC0415
 
     try:
         card.describe_input("cloud_t", 1)

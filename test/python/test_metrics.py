@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 from decloud.errors import DecloudInputError
 from decloud.metrics import mse, psnr, sam, scores, ssim
 

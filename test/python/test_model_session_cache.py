@@ -52,7 +52,8 @@ def run_steps(tmp_path: Path, model: Path, other: Path, image: Path, steps: list
                           capture_output=True, text=True, timeout=300,
                           env=app_environment({"OTB_LOGGER_LEVEL": "INFO", **env}))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return [json.loads(line)["sum"] for line in proc.stdout.splitlines() if line.startswith("{")], proc.stdout + proc.stderr
+    sums = [json.loads(line)["sum"] for line in proc.stdout.splitlines() if line.startswith("{")]
+    return sums, proc.stdout + proc.stderr
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from decloud.testing import synthetic_products as sp
 from decloud.errors import DecloudInputError
 from decloud.layouts import load_layout, shipped_layouts
 from decloud.otbenv import app_environment
 from decloud.patch_index import TileIndex, index_prepared, select_tile
 from decloud.prepare import prepare_s1, prepare_s2
 from decloud.search import explain_message, search
+from decloud.testing import synthetic_products as sp
 
 DAYS = (1, 4, 7)
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"

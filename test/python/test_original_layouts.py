@@ -15,11 +15,11 @@ from datetime import datetime
 
 import numpy as np
 import pytest
-from decloud.testing import synthetic_products as sp
 from decloud.layouts import LayoutError, load_layout
 from decloud.patch_index import PatchGrid, TileIndex, index_prepared, to_hours
 from decloud.prepare import prepare_s1, prepare_s2
 from decloud.search import cloud_floors, explain_message, search
+from decloud.testing import synthetic_products as sp
 
 S2 = ('"S2" : {{\n        "type": "S2",\n        "min_cloud_percent": {low},\n'
       '        "max_cloud_percent": {high}\n      }}')

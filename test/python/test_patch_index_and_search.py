@@ -7,11 +7,11 @@ from datetime import datetime
 
 import numpy as np
 import pytest
-from decloud.testing import synthetic_products as sp
 from decloud.layouts import load_layout, shipped_layouts
 from decloud.patch_index import PatchGrid, TileIndex, index_prepared, to_hours
 from decloud.prepare import prepare_s2
 from decloud.search import explain, explain_message, search, split_cells
+from decloud.testing import synthetic_products as sp
 
 DAY0 = to_hours(datetime(2022, 6, 1))
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from decloud.testing import synthetic_products as sp
 from decloud.dataset import catalog_from_prepared
 from decloud.errors import DecloudInputError
 from decloud.otbenv import app_environment
@@ -21,6 +20,7 @@ from decloud.prepare import prepare_dem, prepare_s1, prepare_s2
 from decloud.prepare.common import prepared_tile
 from decloud.prepare.s1 import stretch
 from decloud.raster import read_array, write_geotiff
+from decloud.testing import synthetic_products as sp
 from osgeo import gdal, osr
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from decloud.testing import synthetic_products as sp
 from decloud.errors import DecloudInputError
 from decloud.otbenv import app_environment
 from decloud.prepare import prepare_s2
 from decloud.raster import read_array, write_geotiff
+from decloud.testing import synthetic_products as sp
 from osgeo import gdal
 
 
 def band_names(path) -> list[str]:
-    from osgeo import gdal
+    from osgeo import gdal  # noqa: PLC0415
 
     ds = gdal.Open(str(path))
     return [ds.GetRasterBand(b + 1).GetDescription() for b in range(ds.RasterCount)]

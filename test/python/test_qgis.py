@@ -11,7 +11,6 @@ import subprocess
 
 import numpy as np
 import pytest
-
 from decloud import qgis, raster, synthetic
 from decloud.cli import main as decloud_main
 from decloud.errors import DecloudInputError
@@ -95,7 +94,7 @@ def test_qgis_runs_decloud_infer(setup, tmp_path):
         inputs[key] = raster.write_geotiff(tmp_path / f"{key}.tif", array, origin=ORIGIN,
                                            spacing=(10.0, -10.0), epsg=32632, nodata=-10000)
     # What the shipped default model's card asks for beyond the images: the cloud mask of t and the dates.
-    from decloud.infer import required_roles
+    from decloud.infer import required_roles  # noqa: PLC0415
 
     roles = required_roles()
     extra = {}
@@ -115,7 +114,7 @@ def test_qgis_runs_decloud_infer(setup, tmp_path):
     assert result["results"]["out"] == str(out)
     assert out.exists(), "\n".join(log["errors"] + log["info"])
 
-    from osgeo import gdal, osr
+    from osgeo import gdal, osr  # noqa: PLC0415
 
     gdal.UseExceptions()
     ds, ref = gdal.Open(str(out)), gdal.Open(str(inputs["s2.t"]))

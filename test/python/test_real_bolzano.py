@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from decloud.layouts import parse_layout
 from decloud.patch_index import from_hours, index_prepared
 from decloud.prepare import prepare_s2
@@ -29,7 +28,8 @@ NO_SAR = {
 
 
 def test_bolzano_series_index_and_search(tmp_path):
-    folders = [prepare_s2(p, tmp_path / "prep", tile="bolzano").folder for p in sorted(SHARED.glob("S2_L2A_*_B2B3B4B8.tif"))]
+    folders = [prepare_s2(p, tmp_path / "prep", tile="bolzano").folder
+               for p in sorted(SHARED.glob("S2_L2A_*_B2B3B4B8.tif"))]
     assert len(folders) == 12
     index = index_prepared(tmp_path / "bolzano.npz", folders, cell_pixels=64, tile="bolzano")
     assert index.grid.n_cells == (705 // 64) * (448 // 64)

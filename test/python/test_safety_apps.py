@@ -19,10 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ORIGIN, AppRun, covering_product, fast_and_slow, run_app
-from osgeo import gdal
-
 from decloud.otbenv import app_environment, module_app_dir, otbcli
 from decloud.raster import read_array, write_geotiff
+from osgeo import gdal
 
 NODATA = -10000
 GAPFILLING_MODEL = Path(__file__).resolve().parents[2] / "models" / "gapfilling"

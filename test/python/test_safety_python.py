@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
+from conftest import MSOP_MODEL
 from decloud import atomic
 from decloud.errors import DecloudInputError, DecloudIOError
 from decloud.otbenv import app_environment
@@ -30,8 +30,6 @@ from decloud.prepare import prepare_s2
 from decloud.raster import read_array, write_geotiff
 from decloud.synthetic import s2_like
 from decloud.testing.synthetic_products import make_stack
-
-from conftest import MSOP_MODEL
 
 ORIGIN = (674990.0, 5154960.0)
 NODATA = -10000
@@ -173,7 +171,8 @@ def test_a_dead_process_temporary_and_lock_are_taken_over(tmp_path):
         other = subprocess.run([sys.executable, "-c", "from decloud.atomic import folder_lock\n"
                                 f"with folder_lock({str(tmp_path)!r}): pass"], capture_output=True, text=True)
         assert other.returncode == 1
-        assert f"DecloudBusyError: {tmp_path}: in use by test (pid {os.getpid()} on {os.uname().nodename}" in other.stderr
+        holder = f"in use by test (pid {os.getpid()} on {os.uname().nodename}"
+        assert f"DecloudBusyError: {tmp_path}: {holder}" in other.stderr
     assert not (tmp_path / atomic.LOCK_NAME).exists()
 
 
@@ -216,7 +215,7 @@ def test_disk_full_on_a_small_tmpfs(scene, tmp_path):
 
 def test_a_failure_in_a_later_tile_keeps_the_previous_output(scene, previous, tmp_path):
     """An input whose last tiles cannot be read (a truncated file): the first tiles are fine, a later one fails."""
-    from osgeo import gdal
+    from osgeo import gdal  # noqa: PLC0415
 
     paths, _ = scene
     broken = tmp_path / "t_truncated.tif"
@@ -308,7 +307,7 @@ def test_output_equal_to_an_input_is_refused(scene, tmp_path, how):
                                   "writing it would destroy that input: choose another output path"]
     assert checksums(inputs.values()) == before
     assert not temporaries(tmp_path)
-    from decloud.infer import infer
+    from decloud.infer import infer  # noqa: PLC0415
 
     with pytest.raises(DecloudInputError, match="is the input s2_tm1"):
         infer(out, {"s2_t": inputs["t"], "s2_tm1": [inputs["tp1"], inputs["tm1"]], "s2_tp1": inputs["tp1"]})
@@ -330,7 +329,7 @@ def test_infer_mistakes_are_one_line(scene, tmp_path):
 
 def test_write_app_names_a_gdal_error_and_keeps_the_previous_file(scene, tmp_path):
     """In-process: an app whose write fails is a DecloudIOError and the target keeps its content."""
-    from decloud.infer import decloud_app, write_atomically
+    from decloud.infer import decloud_app, write_atomically  # noqa: PLC0415
 
     paths, good = scene
     out = tmp_path / "out.tif"
@@ -460,10 +459,11 @@ def test_timeseries_start_after_end_names_both(series, tmp_path):
 
 
 def test_missing_inputs_are_one_line(tmp_path):
-    from decloud.networks import MODELS
+    from decloud.networks import MODELS  # noqa: PLC0415
 
     cases = [
-        (["index", "--out", tmp_path / "i.npz", "--s2", tmp_path / "nope"], f"--s2 {tmp_path / 'nope'}: no such folder"),
+        (["index", "--out", tmp_path / "i.npz", "--s2", tmp_path / "nope"],
+         f"--s2 {tmp_path / 'nope'}: no such folder"),
         (["train", "gapfilling", "--dataset", tmp_path / "nods", "--out-dir", tmp_path / "tr"],
          f"--dataset {tmp_path / 'nods'}: no such folder"),
         (["train", "nonet", "--dataset", tmp_path / "nods", "--out-dir", tmp_path / "tr"],

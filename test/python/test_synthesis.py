@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from decloud.testing import synthetic_products as sp
 from decloud.errors import DecloudInputError
 from decloud.otbenv import app_environment
 from decloud.prepare import prepare_s2
@@ -25,6 +24,7 @@ from decloud.synthesis import (
     periods,
     pick_dates,
 )
+from decloud.testing import synthetic_products as sp
 from osgeo import gdal
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
@@ -272,9 +272,9 @@ def test_a_clear_date_that_is_a_cloud_the_mask_missed_is_picked_last(tmp_path, c
     """06-10's SCL is clear but the date is a cloud (every band 0.5 brighter, as worldcereal-belgium-a 2018-09-23):
     June's picks put it last, counted as fully cloudy (so bap never takes it before a clear date), with a
     warning; the other dates keep their own shares."""
-    from decloud.raster import read_array, write_geotiff
-    from decloud.synthesis import plan_synthesis
-    from decloud.timeseries import find_prepared
+    from decloud.raster import read_array, write_geotiff  # noqa: PLC0415
+    from decloud.synthesis import plan_synthesis  # noqa: PLC0415
+    from decloud.timeseries import find_prepared  # noqa: PLC0415
 
     for k, d in enumerate((5, 10, 15, 20)):
         stack = sp.make_stack(tmp_path / "data", when=datetime(2022, 6, d), size=64, seed=k)

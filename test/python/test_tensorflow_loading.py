@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
+from conftest import MSOP_MODEL
 from decloud import raster
 from decloud.otbenv import app_environment
-from conftest import MSOP_MODEL
 
 NO_NETWORK_APPS = ("DecloudGapFilling", "DecloudComposite", "DecloudTimeSeriesPreProcessor",
                    "DecloudPatchesExtraction")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from numpy.lib.stride_tricks import sliding_window_view
-
+from conftest import ORIGIN, fast_and_slow, fast_cases, run_serve, write_image
 from decloud import raster
 from decloud.testing import toymodels
-from conftest import ORIGIN, fast_and_slow, fast_cases, run_serve, write_image
+from numpy.lib.stride_tricks import sliding_window_view
 
 KERNEL, EF = 5, 16
 RF = EF + KERNEL - 1
@@ -41,7 +40,7 @@ def test_fully_convolutional_equals_python_and_keeps_georeferencing(models, imag
     # The first output pixel is the centre of the first valid window: (KERNEL - 1) / 2 pixels in.
     gt = raster.geotransform(out)
     assert gt == pytest.approx((ORIGIN[0] + 20.0, 10.0, 0.0, ORIGIN[1] - 20.0, 0.0, -10.0))
-    from osgeo import gdal, osr
+    from osgeo import gdal, osr  # noqa: PLC0415
 
     srs = osr.SpatialReference(wkt=gdal.Open(str(out)).GetProjection())
     assert srs.GetAuthorityCode(None) == "32632"
@@ -181,7 +180,7 @@ def test_keras3_export_unet_equals_python(tmp_path):
 
 
 def _no_signature_model(path):
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: PLC0415
 
     module = tf.Module()
     module.v = tf.Variable(1.0)

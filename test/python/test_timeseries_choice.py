@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from decloud.testing import synthetic_products as sp
 from decloud.errors import DecloudInputError
 from decloud.layouts import load_layout, shipped_layouts
 from decloud.otbenv import app_environment
@@ -24,6 +23,7 @@ from decloud.prepare import prepare_s2
 from decloud.prepare.common import decimated_blue
 from decloud.raster import read_array, write_geotiff
 from decloud.search import search
+from decloud.testing import synthetic_products as sp
 from decloud.timeseries import find_prepared, parse_window, plan_timeseries
 
 SIZE = 64
@@ -156,7 +156,8 @@ def test_cli_lists_every_skipped_date_with_its_reason(series, tmp_path):
 
 
 # Slow (prepares the 12 real dates, about 30 s): the fast lane checks the same choice on a generated series in
-# test_the_clearest_neighbour_in_the_window_wins and the skipped ends in test_cli_lists_every_skipped_date_with_its_reason.
+# test_the_clearest_neighbour_in_the_window_wins and the skipped ends in
+# test_cli_lists_every_skipped_date_with_its_reason.
 @pytest.mark.slow
 @pytest.mark.skipif(not SHARED.is_dir(), reason=f"real data not available ({SHARED} is absent)")
 def test_real_bolzano_no_cloudy_neighbour_when_a_clear_one_is_in_reach(tmp_path):

@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 from conftest import ORIGIN, covering_product, fast_and_slow, run_app
-
 from decloud.otbenv import pyotb
 from decloud.raster import read_array, write_geotiff
 

@@ -14,7 +14,6 @@ from datetime import datetime
 import keras
 import numpy as np
 import pytest
-from decloud.testing import synthetic_products as sp
 from decloud.card import read_card
 from decloud.dataset import catalog_from_prepared, generate_dataset, read_dataset, write_examples
 from decloud.errors import DecloudInputError
@@ -24,6 +23,7 @@ from decloud.otbenv import app_environment
 from decloud.patch_index import index_prepared
 from decloud.prepare import prepare_s1, prepare_s2
 from decloud.search import search
+from decloud.testing import synthetic_products as sp
 from decloud.train import resolve_options, run_state, train
 
 S2 = {"type": "S2", "min_cloud_percent": 0, "max_cloud_percent": 100}
@@ -289,7 +289,7 @@ def _gfnet_examples(n: int, size: int = 64, seed: int = 0):
 
 
 def test_the_safe_loss_counts_twice_what_is_worse_than_the_gap_filling():
-    from decloud.train import masked_log_mse, masked_log_mse_safe
+    from decloud.train import masked_log_mse, masked_log_mse_safe  # noqa: PLC0415
 
     rng = np.random.default_rng(1)
     target = rng.uniform(0, 3000, (2, 8, 8, 4)).astype(np.float32)
@@ -315,9 +315,9 @@ def test_the_safe_loss_counts_twice_what_is_worse_than_the_gap_filling():
 
 
 def test_the_gap_filling_appended_to_the_target_is_the_numpy_reference():
-    import tensorflow as tf
-    from decloud.scenarios import linear_gapfill
-    from decloud.train import _with_gapfilling
+    import tensorflow as tf  # noqa: PLC0415
+    from decloud.scenarios import linear_gapfill  # noqa: PLC0415
+    from decloud.train import _with_gapfilling  # noqa: PLC0415
 
     ex = next(_gfnet_examples(1))
     ex["s2_tp1"][40:, 40:] = -10000  # holes in both neighbours (t-1's in the corner), one pixel in both

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from decloud.testing import synthetic_products as sp
 from decloud.otbenv import app_environment
 from decloud.prepare import prepare_s2
+from decloud.testing import synthetic_products as sp
 from osgeo import gdal
 
 DAYS = (1, 5, 12, 16, 23)
