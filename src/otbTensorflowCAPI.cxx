@@ -305,50 +305,45 @@ void PutVarint(std::string& out, uint64_t v)
   out.push_back(static_cast<char>(v));
 }
 
+/** A varint field (an integer, a bool, an enum) `field` holding `value`. */
+void PutVarintField(std::string& out, uint64_t field, uint64_t value)
+{
+  PutVarint(out, field << 3);
+  PutVarint(out, value);
+}
+
+/** A length-delimited field (an embedded message) `field` holding `message`. */
+void PutMessage(std::string& out, uint64_t field, const std::string& message)
+{
+  PutVarint(out, (field << 3) | 2);
+  PutVarint(out, message.size());
+  out += message;
+}
+
 } // namespace
 
 std::string SerializeConfigProto(const SessionOptions& options)
 {
   std::string config;
   if (options.intraOpThreads > 0)
-  {
-    PutVarint(config, (2 << 3) | 0); // intra_op_parallelism_threads
-    PutVarint(config, options.intraOpThreads);
-  }
+    PutVarintField(config, 2, options.intraOpThreads); // intra_op_parallelism_threads
   if (options.interOpThreads > 0)
-  {
-    PutVarint(config, (5 << 3) | 0); // inter_op_parallelism_threads
-    PutVarint(config, options.interOpThreads);
-  }
+    PutVarintField(config, 5, options.interOpThreads); // inter_op_parallelism_threads
   if (options.gpuMemoryGrowth)
-  {
-    const std::string gpuOptions("\x20\x01", 2); // GPUOptions.allow_growth (4) = true
-    PutVarint(config, (6 << 3) | 2);            // gpu_options
-    PutVarint(config, gpuOptions.size());
-    config += gpuOptions;
-  }
-  PutVarint(config, (7 << 3) | 0); // allow_soft_placement = true (CPU fallback for ops without GPU kernels)
-  PutVarint(config, 1);
+    PutMessage(config, 6, std::string("\x20\x01", 2)); // gpu_options: GPUOptions.allow_growth (4) = true
+  PutVarintField(config, 7, 1); // allow_soft_placement = true (CPU fallback for ops without GPU kernels)
   if (options.servingGraphOptimisation)
   {
     std::string rewrite;
-    PutVarint(rewrite, (4 << 3) | 0);  // memory_optimization = NO_MEM_OPT (1)
-    PutVarint(rewrite, 1);
-    PutVarint(rewrite, (12 << 3) | 0); // meta_optimizer_iterations = ONE (1)
-    PutVarint(rewrite, 1);
-    PutVarint(rewrite, (32 << 3) | 0); // disable_tfg_optimizer = true
-    PutVarint(rewrite, 1);
+    PutVarintField(rewrite, 4, 1);  // memory_optimization = NO_MEM_OPT (1)
+    PutVarintField(rewrite, 12, 1); // meta_optimizer_iterations = ONE (1)
+    PutVarintField(rewrite, 32, 1); // disable_tfg_optimizer = true
     std::string graph;
-    PutVarint(graph, (10 << 3) | 2);   // GraphOptions.rewrite_options
-    PutVarint(graph, rewrite.size());
-    graph += rewrite;
-    PutVarint(config, (10 << 3) | 2);  // ConfigProto.graph_options
-    PutVarint(config, graph.size());
-    config += graph;
+    PutMessage(graph, 10, rewrite); // GraphOptions.rewrite_options
+    PutMessage(config, 10, graph);  // ConfigProto.graph_options
   }
   return config;
 }
-
 
 // ---------------------------------------------------------------------------------------------
 
