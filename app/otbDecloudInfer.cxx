@@ -337,7 +337,7 @@ private:
       otbAppLogFATAL("model: " << e.what());
     }
     otbAppLogINFO("Model " << m_Card.name << " (" << m_Card.network << ") from " << dir
-                           << (m_ModelReused ? " (its session kept from an earlier run in this process)" : ""));
+                           << decloud::KeptSessionNote(m_ModelReused));
   }
 
   unsigned int ChoosePadding()

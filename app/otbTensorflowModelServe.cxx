@@ -199,7 +199,7 @@ private:
     }
     const tf::Signature& sig = m_Model->GetServingSignature();
     otbAppLogINFO("Model " << dir << ", signature '" << sig.name << "'"
-                           << (m_ModelReused ? " (its session kept from an earlier run in this process)" : ""));
+                           << decloud::KeptSessionNote(m_ModelReused));
     for (const auto& spec : sig.inputs)
       otbAppLogINFO("  input  " << spec.ToString());
     for (const auto& spec : sig.outputs)

@@ -49,6 +49,12 @@ enum class SavedModelFiles
   BinaryOrText
 };
 
+/** What the apps add to their "Model ..." log line when LoadSavedModel kept the session (`reused`), else "". */
+inline const char* KeptSessionNote(bool reused)
+{
+  return reused ? " (its session kept from an earlier run in this process)" : "";
+}
+
 /**
  * The SavedModel in the folder `dir` (CheckModelDirectory first), its MetaGraph of `tags` loaded in a session with
  * `options` and its serving signature resolved. Throws std::runtime_error "'<dir>' holds no saved_model.pb (is it a
