@@ -53,13 +53,27 @@ class GfnetParts:
         import keras  # noqa: PLC0415
 
         self.layer = net.get_layer("s2_target_raw")
-        gf, vgf, vt, tn, cands, head, _like, both = self.layer._inbound_nodes[0].arguments.args
-        self.candidates = len(cands)
+        args = self.layer._inbound_nodes[0].arguments.args
+        gf, vgf, vt, tn, cands, head, _like, both = args[:8]
+        mix = args[8] if len(args) > 8 else None  # the candidates' factors per head channel (2026-12-03 on)
+        self.candidates = self.layer.candidates  # the head's mix channels (the free residual's follow)
         self.parts = keras.Model(net.inputs, {"gf": gf, "vgf": vgf, "vt": vt, "tn": tn, "cands": list(cands),
-                                              "head": head, "both": both})
+                                              "head": head, "both": both, **({"mix": mix} if mix is not None else {})})
+
+    @staticmethod
+    def weighed(o: dict) -> list:
+        """The candidates as the output layer weighs them, one [B, H, W, bands] array per mix channel of the head:
+        each channel's candidate times its factor (``mix``), or the candidates as they are (networks before it)."""
+        import numpy as np  # noqa: PLC0415
+
+        cands = [np.asarray(c) for c in o["cands"]]
+        if "mix" not in o:
+            return cands
+        mix = np.asarray(o["mix"])
+        return [sum(c * mix[:, r, j, None, None, None] for j, c in enumerate(cands)) for r in range(mix.shape[1])]
 
     def output(self, o: dict, head, x: dict):
-        y = self.layer(o["gf"], o["vgf"], o["vt"], o["tn"], o["cands"], head, x["s2_t"], o["both"])
+        y = self.layer(o["gf"], o["vgf"], o["vt"], o["tn"], o["cands"], head, x["s2_t"], o["both"], o.get("mix"))
         return y.numpy()[0].astype("float64")
 
 

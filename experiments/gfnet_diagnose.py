@@ -141,8 +141,8 @@ def main(argv=None) -> int:
         head_full = tf.image.resize(head_full, (o["gf"].shape[1], o["gf"].shape[2]), "bilinear").numpy()[0, :h, :w]
         weights = 1.5 * np.tanh(head_full[..., :n] / 1.5)
         free = 0.2 * np.tanh(head_full[..., n:] / 0.2) * 10000.0
-        for k, (cname, c) in enumerate(zip(names, o["cands"])):
-            alone = row["base"] + c.numpy()[0, :h, :w] * 10000.0
+        for k, (cname, c) in enumerate(zip(names, GfnetParts.weighed(o), strict=True)):
+            alone = row["base"] + c[0, :h, :w] * 10000.0
             print(f"  {cname}: alone {psnr(alone[s], ref):.2f} dB, mean weight {weights[s][:, k].mean():+.3f}")
         print(f"  free residual, mean per band: {np.round(free[s].mean(0), 1)}")
         print(f"  mean error per band: network {np.round((row['y'][s] - ref).mean(0), 1)}, "

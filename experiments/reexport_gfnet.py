@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     p.add_argument("--why", required=True, help="what changed in the graph (kept in the card)")
     args = p.parse_args(argv)
     import tensorflow as tf  # noqa: PLC0415
-    from decloud.networks import get_model  # noqa: PLC0415
+    from decloud.networks import get_model, spatial_multiple  # noqa: PLC0415
 
     card = json.loads((args.model / "card.json").read_text())
     model = get_model(card["training"]["network"], **card["training"]["options"])
@@ -42,6 +42,7 @@ def main(argv=None) -> int:
     model.export(str(args.out), verbose=False)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     card["training"].setdefault("reexported", []).append(f"{stamp}: {args.why}")
+    card["spatial_multiple"] = spatial_multiple(card["training"]["network"], card["training"]["options"])
     (args.out / "card.json").write_text(json.dumps(card, indent=2))
     print(f"exported {args.out} ({len(shipped)} variables)")
     return 0

@@ -50,15 +50,20 @@ def describe_input(key: str, bands: int) -> dict[str, Any]:
     raise DecloudInputError(f"input {key!r} has no known role")
 
 
-def export_model(model, out_dir: str | Path, *, network: str, name: str | None = None, spatial_multiple: int = 32,
-                 training: dict | None = None, metrics: dict | None = None) -> Path:
-    """Export ``model`` as a SavedModel with its card; returns the model folder."""
+def export_model(model, out_dir: str | Path, *, network: str, name: str | None = None,
+                 spatial_multiple: int | None = None, training: dict | None = None,
+                 metrics: dict | None = None) -> Path:
+    """Export ``model`` as a SavedModel with its card; returns the model folder. ``spatial_multiple``: by default
+    the network's own (:func:`decloud.networks.spatial_multiple` of ``network`` and ``training``'s options)."""
     out_dir = Path(out_dir)
     model.export(str(out_dir), verbose=False)
     inputs = {t.name.split(":")[0]: describe_input(t.name.split(":")[0], int(t.shape[-1]) if len(t.shape) == 4 else 0)
               for t in model.inputs}
     from .networks import HOLES_IN_GRAPH  # noqa: PLC0415
+    from .networks import spatial_multiple as network_multiple  # noqa: PLC0415
 
+    if spatial_multiple is None:
+        spatial_multiple = network_multiple(network, (training or {}).get("options"))
     write_card(out_dir, name=name or out_dir.name, network=network, inputs=inputs,
                outputs=list(model.output) if isinstance(model.output, dict) else [], spatial_multiple=spatial_multiple,
                training=training, metrics=metrics, holes_in_graph=network in HOLES_IN_GRAPH)

@@ -364,14 +364,20 @@ def analog_fill(y, xb, xa, weight, dims: int = ANALOG_DIMS, width: float = ANALO
     z = tf.reshape(tf.concat([xb, xa], -1), [b_, n, -1])  # [B, N, 2 bands]
     yf = tf.reshape(y, [b_, n, -1])
     wf = tf.reshape(weight, [b_, n, 1])
+    # The clear pixels' moments with one cast and one product of the pixels' values, then matrix products (sum w z,
+    # sum w z z^T, sum w y), instead of centring and scaling every pixel in float64 first: the same statistics (a
+    # product of two float32 values is exact in float64; the centred moments lose a digit or two of float64's
+    # sixteen) in a third of the time.
     z64, w64 = tf.cast(z, f64), tf.cast(wf, f64)
+    zw = z64 * w64
     total = tf.reduce_sum(w64, axis=1, keepdims=True)  # [B, 1, 1]
     inv = tf.math.divide_no_nan(tf.constant(1.0, f64), total)
-    centre = tf.reduce_sum(z64 * w64, axis=1, keepdims=True) * inv
-    zc = z64 - centre
-    sd = tf.sqrt(tf.reduce_sum(zc * zc * w64, axis=1, keepdims=True) * inv) + 1e-3
-    u64 = zc / sd
-    cov = tf.matmul(u64 * w64, u64, transpose_a=True) * inv  # [B, 8, 8]
+    centre = tf.reduce_sum(zw, axis=1, keepdims=True) * inv  # [B, 1, 2 bands]
+    # the scene's mean of y, above the widest bins
+    mean = tf.cast(tf.matmul(w64, tf.cast(yf, f64), transpose_a=True) * inv, y.dtype)  # [B, 1, bands]
+    second = tf.matmul(zw, z64, transpose_a=True) * inv - tf.matmul(centre, centre, transpose_a=True)
+    sd = tf.sqrt(tf.maximum(tf.linalg.diag_part(second), 0.0))[:, None, :] + 1e-3  # [B, 1, 2 bands]
+    cov = second / (tf.transpose(sd, [0, 2, 1]) * sd)  # [B, 8, 8]: of (z - centre) / sd
     val, vec = tf.linalg.eigh(cov + 1e-6 * tf.eye(tf.shape(cov)[-1], dtype=f64))  # ascending
     vec = tf.reverse(vec, [-1])[..., :dims] / tf.sqrt(tf.maximum(tf.reverse(val, [-1])[:, None, :dims], 1e-6))
     # an eigenvector's sign is arbitrary (and may differ between a batch and one example): the one whose
@@ -381,10 +387,11 @@ def analog_fill(y, xb, xa, weight, dims: int = ANALOG_DIMS, width: float = ANALO
     vec = tf.cast(vec * sign[:, None, :], y.dtype)
     u = (z - tf.cast(centre, y.dtype)) / tf.cast(sd, y.dtype)
     proj = tf.matmul(u, vec)  # [B, N, dims]
-    # the scene's mean, above the widest bins
-    mean = tf.cast(tf.reduce_sum(tf.cast(yf, f64) * w64, axis=1, keepdims=True) * inv, y.dtype)
     radix = 1 << ANALOG_BITS
-    batch = tf.repeat(tf.range(b_, dtype=tf.int64), n)  # each pixel's example: a key space per example
+    # each bin's key: its cells as the digits of a number in base radix after the example's index (a key space
+    # per example), packed by one float64 matrix product (integers below 2**53 are exact)
+    digits = tf.constant([[float(radix ** (dims - 1 - d))] for d in range(dims)], f64)  # [dims, 1]
+    batch = tf.cast(tf.repeat(tf.range(b_), n), f64) * float(radix ** dims)
     values = tf.reshape(tf.concat([yf * wf, wf], -1), [b_ * n, -1])  # sums of y and counts, per bin
 
     def pack(cells, example):  # [K, dims] cells (each in [0, radix)) and [K] examples -> [K] keys
@@ -401,8 +408,8 @@ def analog_fill(y, xb, xa, weight, dims: int = ANALOG_DIMS, width: float = ANALO
         shift = tf.constant([((0.5 + (g + 1) * (d + 1) * 0.618034) % 1.0) * 2.0 ** (levels - 1)
                              for d in range(dims)], proj.dtype)
         cells = tf.floor(tf.reshape(proj, [-1, dims]) / width + shift) + radix // 2
-        cells = tf.cast(tf.clip_by_value(cells, 0.0, radix - 1.0), tf.int64)
-        uniq, idx = tf.unique(pack(cells, batch))
+        cells = tf.cast(tf.clip_by_value(cells, 0.0, radix - 1.0), f64)
+        uniq, idx = tf.unique(tf.cast(tf.matmul(cells, digits)[:, 0] + batch, tf.int64))
         sums = [tf.math.unsorted_segment_sum(values, idx, tf.shape(uniq)[0])]  # [K0, bands + 1]
         example = [uniq // (radix ** dims)]
         cells = tf.stack([(uniq // radix ** (dims - 1 - d)) % radix for d in range(dims)], -1)
@@ -747,27 +754,34 @@ def _gfnet_layers(keras):
                 # no clear pixel of t at all: no error to choose by (the spread errors are all 0), no candidate
                 has = tf.cast(tf.reduce_sum(wcell, axis=[1, 2, 3], keepdims=True) > 0, chosen.dtype)
                 candidates.append(both * has * chosen)
+            # Each head channel's candidate and scalar factor (per example), as the matrix ``mix`` [B, channels,
+            # candidates] the output layer turns the U-Net's mix weights with, not as candidates
+            # multiplied here: the same sum, without a full-resolution product per factor (``regimes`` doubled them).
+            factor = [tf.ones_like(ts_t)] * len(candidates)  # [B] each
             if self.count_trust:
                 # the fits (after the four candidates every tile has) times min(1, clear pixels / FIT_TRUST_PIXELS)
                 # (stats may be the k x k cells' means here: their sum times k^2 is the count of clear pixels)
-                clear_count = pixel_sum(stats, [1, 2, 3]) * float(self.scale ** 2)
+                clear_count = pixel_sum(stats, [1, 2, 3])[:, 0, 0, 0] * float(self.scale ** 2)
                 trust = tf.minimum(1.0, clear_count / FIT_TRUST_PIXELS)
-                candidates = candidates[:CANDIDATES] + [x * trust for x in candidates[CANDIDATES:]]
+                factor = factor[:CANDIDATES] + [f * trust for f in factor[CANDIDATES:]]
+            rows = list(enumerate(factor))  # (candidate, factor) of each head channel
             if self.regimes:
                 # Each candidate twice: weighted by the share c of t's clear pixels in the tile, and by 1 - c. The
                 # U-Net's mix is near constant, so this gives a mostly cloudy t a mix of its own (there only the
                 # neighbours tell anything), not the compromise with partly cloudy ones.
-                c = pixel_sum(stats, [1, 2, 3], mean=True)
+                c = pixel_sum(stats, [1, 2, 3], mean=True)[:, 0, 0, 0]
                 if self.trust_fits:
                     # Only the four candidates a tile without clear pixels has too are split; the fits (zero
                     # there) once, times min(1, c / FIT_TRUST_SHARE): their weights are learnt where they exist,
                     # and a fit from a few clear pixels counts little.
-                    own, fitted = candidates[:CANDIDATES], candidates[CANDIDATES:]
                     trust = tf.minimum(1.0, c / FIT_TRUST_SHARE)
-                    candidates = [x * c for x in own] + [x * (1.0 - c) for x in own] + [x * trust for x in fitted]
+                    own, fitted = rows[:CANDIDATES], rows[CANDIDATES:]
+                    rows = ([(j, f * c) for j, f in own] + [(j, f * (1.0 - c)) for j, f in own]
+                            + [(j, f * trust) for j, f in fitted])
                 else:
-                    candidates = [x * c for x in candidates] + [x * (1.0 - c) for x in candidates]
-            return gf, vgf, vt, tn, features, candidates, free_where
+                    rows = [(j, f * c) for j, f in rows] + [(j, f * (1.0 - c)) for j, f in rows]
+            mix = tf.stack([f[:, None] * tf.one_hot(j, len(candidates), dtype=f.dtype) for j, f in rows], axis=1)
+            return gf, vgf, vt, tn, features, candidates, free_where, mix
 
     class ResidualOutput(keras.layers.Layer):
         """gap-filling + correction where t-1 or t+1 has data; else t where it has data (even cloudy: the only
@@ -784,14 +798,19 @@ def _gfnet_layers(keras):
             return {**super().get_config(), "residual": self.residual, "candidates": self.candidates,
                     "free_where_both": self.free_where_both}
 
-        def call(self, gf, vgf, vt, tn, candidates, head, like, both):
-            head = tf.image.resize(head, tf.shape(gf)[1:3], method="bilinear")  # identity at scale 1
+        def call(self, gf, vgf, vt, tn, candidates, head, like, both, mix=None):
             n = self.candidates
+
+            def full(x):  # the head's channels at the output's resolution (identity at scale 1)
+                return tf.image.resize(x, tf.shape(gf)[1:3], method="bilinear")
+
+            # (each part of the head upsampled on its own: bilinear works per channel, so the same values as
+            # slicing the upsampled head, without copying its full-resolution channels out of it)
             if self.residual:
                 # Bounded (a soft clip that is the identity near zero): inputs unlike anything seen in training
                 # (e.g. a neighbour that is a cloud the mask missed) cannot blow the correction up.
-                weights = 1.5 * tf.tanh(head[..., :n] / 1.5)
-                free = 0.2 * tf.tanh(head[..., n:] / 0.2)
+                weights = 1.5 * tf.tanh(full(head[..., :n]) / 1.5)
+                free = 0.2 * tf.tanh(full(head[..., n:]) / 0.2)
                 if self.free_where_both:
                     # Beside a hole of one neighbour the U-Net sees inputs it rarely saw (a neighbour zeroed): its
                     # free residual went astray there (-300 on a real swath edge); the candidates are consistent
@@ -800,11 +819,16 @@ def _gfnet_layers(keras):
                 # the candidates: a list of [B, H, W, bands] (GapFillFeatures), or stacked on a last axis
                 if not isinstance(candidates, (list, tuple)):
                     candidates = tf.unstack(candidates, axis=-1)
-                est = gf + free
-                for k, c in enumerate(candidates):
-                    est = est + c * weights[..., k:k + 1]
+                if mix is not None:
+                    # GapFillFeatures' [B, n, candidates]: each head channel's weight times its candidate's factor,
+                    # summed per candidate (one candidate may have several channels: ``regimes``)
+                    shape = tf.shape(weights)
+                    weights = tf.reshape(tf.matmul(tf.reshape(weights, [shape[0], -1, n]), mix),
+                                         tf.concat([shape[:3], [len(candidates)]], 0))
+                planes = tf.unstack(weights, len(candidates), axis=-1)
+                est = tf.add_n([gf, free] + [c * p[..., None] for c, p in zip(candidates, planes, strict=True)])
             else:
-                est = head[..., n:]
+                est = full(head[..., n:])
             # reflectance within what the int16 encoding holds (clouds reach 1.5-2; never negative)
             est = tf.clip_by_value(est, 0.0, 3.2767)
             out = vgf * est + (1.0 - vgf) * vt * tn
@@ -895,7 +919,7 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
         raise ValueError("gfnet: analog_residual needs analog (it changes the analog candidate)")
     if trust_fits and not regimes:
         raise ValueError("gfnet: trust_fits needs regimes (it changes how regimes splits the candidates)")
-    gf, vgf, vt, tn, features, candidates, both = Features(levels=levels, margin=margin, use_mask=use_mask,
+    gf, vgf, vt, tn, features, candidates, both, mix = Features(levels=levels, margin=margin, use_mask=use_mask,
                                                      use_dates=use_dates, scale=scale, regression=regression,
                                                      one_sided=one_sided, fit_residual=fit_residual,
                                                      held_out=held_out, selected=selected, outlier=outlier,
@@ -932,7 +956,7 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
     head = _unet_decoder(keras, [[f] for f in feats], widths, n + S2_BANDS, False, zero_init=residual,
                          kernel=3)["s2_target"]
     out = Output(residual=residual, candidates=n, free_where_both=one_sided, name="s2_target_raw")(
-        gf, vgf, vt, tn, candidates, head, inputs["s2_t"], both)
+        gf, vgf, vt, tn, candidates, head, inputs["s2_t"], both, mix)
     outputs = {"s2_target": out}
     for c in CROPS:
         outputs[f"s2_target_crop{c}"] = keras.layers.Cropping2D(c, name=f"s2_target_crop{c}")(out)
@@ -1057,6 +1081,16 @@ MODELS: dict[str, Callable] = {
     "gfnet": gfnet,
     "synthnet": synthnet,
 }
+
+
+def spatial_multiple(name: str, options: dict | None = None) -> int:
+    """The side (pixels) that the tiles a network ``name`` built with ``options`` computes on should be a multiple
+    of, its card's ``spatial_multiple``: gfnet pads its inputs to a multiple of 32 x ``scale`` inside its graph (its
+    pyramid and U-Net at 1 / ``scale``), so a tile of another size computes padding it drops (a 544-px tile of
+    gfnet at scale 2 computed 576 x 576 pixels); the others take any multiple of 32."""
+    if name == "gfnet":
+        return 32 * int((options or {}).get("scale", 2))
+    return 32
 
 
 def get_model(name: str, **options):

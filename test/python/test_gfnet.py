@@ -85,7 +85,7 @@ def test_regression_candidates_recover_a_linear_relation_inside_a_cloud():
     t[cloud] = 7000.0
     x = _inputs(t, tm1, tp1, cloud)
     layer = features(scale=2, regression=True)
-    gf, _vgf, _vt, _tn, _feats, cands, _both = layer(x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"],
+    gf, _vgf, _vt, _tn, _feats, cands, _both, _mix = layer(x["s2_t"], x["s2_tm1"], x["s2_tp1"], x["cloud_t"],
                                               x["s2_timestamp_t"], x["s2_timestamp_tm1"], x["s2_timestamp_tp1"])
     gf = np.asarray(gf)[0, :rows, :cols] * 10000
     cands = np.stack([np.asarray(c) for c in cands], -1)[0, :rows, :cols] * 10000  # a list of candidates
@@ -141,7 +141,7 @@ def test_one_sided_candidates_where_a_neighbour_has_no_data(missing):
     t[cloud] = 7000.0
     x = _inputs(t, tm1, tp1, cloud)
     args = _feature_args(x)
-    gf, _vgf, _vt, _tn, feats, cands, _both = features(scale=2, one_sided=True, fit_residual=True)(*args)
+    gf, _vgf, _vt, _tn, feats, cands, _both, _mix = features(scale=2, one_sided=True, fit_residual=True)(*args)
     gf = np.asarray(gf)[0, :rows, :cols] * 10000
     cands = np.stack([np.asarray(c) for c in cands], -1)[0, :rows, :cols] * 10000  # a list of candidates
     inside = cloud & edge
@@ -151,7 +151,7 @@ def test_one_sided_candidates_where_a_neighbour_has_no_data(missing):
         err = np.abs(gf + cands[..., k] - truth)[inside].mean()
         assert err < (0.6 if k == 0 else 0.15) * err_gf, (k, err, err_gf)
     # fit_residual: 4 more feature planes than without it
-    _, _, _, _, feats_off, cands_off, _ = features(scale=2, one_sided=False, fit_residual=False)(*args)
+    _, _, _, _, feats_off, cands_off, _, _ = features(scale=2, one_sided=False, fit_residual=False)(*args)
     assert feats.shape[-1] == feats_off.shape[-1] + 4
     np.testing.assert_array_equal(np.stack([np.asarray(c) for c in cands_off], -1)[0, :rows, :cols, :, 4:][inside], 0.0)
 
@@ -179,6 +179,33 @@ def test_no_free_residual_where_a_neighbour_has_no_data():
     np.testing.assert_allclose(gated[:, :4], (mix[:, :4] + free) * 10000, atol=0.05)
     np.testing.assert_allclose(plain, (mix + free) * 10000, atol=0.05)
 
+
+
+def test_the_output_layer_weighs_the_head_channels_by_the_mix_of_their_candidates():
+    """ResidualOutput with a ``mix`` [B, channels, candidates] (what GapFillFeatures gives with ``regimes`` and
+    ``count_trust``: a candidate for several head channels, each with its own factor per example) gives what the
+    candidates multiplied by their factors, one per channel, give without it."""
+    keras = _keras()
+    _, output = _gfnet_layers(keras)
+    rows, cols, k = 8, 8, 3
+    rng = np.random.default_rng(1)
+    gf = rng.uniform(0.05, 0.3, (2, rows, cols, 4)).astype(np.float32)
+    ones = np.ones((2, rows, cols, 1), np.float32)
+    cands = [rng.normal(0, 0.02, (2, rows, cols, 4)).astype(np.float32) for _ in range(k)]
+    # two examples, 5 head channels: candidates 0, 1, 2 times c, 0 and 1 times 1 - c (c per example), 2 also x 0.5
+    c = np.array([0.3, 0.8], np.float32)
+    rows_ = [(0, c), (1, c), (2, 0.5 * c), (0, 1 - c), (1, 1 - c)]
+    mix = np.zeros((2, len(rows_), k), np.float32)
+    for r, (j, f) in enumerate(rows_):
+        mix[:, r, j] = f
+    n = len(rows_)
+    head = rng.normal(0, 0.5, (2, rows, cols, n + 4)).astype(np.float32)
+    like = np.zeros((2, rows, cols, 4), np.float32)
+    mixed = np.asarray(output(candidates=n)(gf, ones, ones, gf, cands, head, like, ones, mix))
+    weighed = np.stack([cands[j] * f[:, None, None, None] for j, f in rows_], -1)
+    plain = np.asarray(output(candidates=n)(gf, ones, ones, gf, weighed, head, like, ones))
+    np.testing.assert_allclose(mixed, plain, atol=0.01)  # x 10000: within a hundredth of an int16 unit
+    assert np.abs(mixed - gf * 10000).max() > 100.0  # the candidates count
 
 def test_held_out_errors_are_leave_one_cell_out():
     """gfnet's held_out features: each way of filling fitted on the 8 cells around a cell (shrunk towards the
@@ -485,13 +512,20 @@ def test_analog_fill_keeps_the_examples_of_a_batch_apart():
         assert diff.max() < 0.03 and np.mean(diff < 1e-5) > 0.95, (diff.max(), np.mean(diff < 1e-5))
 
 
+def _weighed_candidates(outputs) -> list[np.ndarray]:
+    """GapFillFeatures' candidates as the output layer weighs them, one per channel of the U-Net's mix weights: each
+    channel's candidate times its factor (the layer's ``mix`` [B, channels, candidates])."""
+    cands, mix = np.stack([np.asarray(c) for c in outputs[5]], -1), np.asarray(outputs[7])
+    return list(np.moveaxis(np.einsum("bhwck,bnk->bhwcn", cands, mix), -1, 0))
+
+
 def test_regimes_weigh_each_candidate_by_the_clear_share_and_its_complement():
     """gfnet's ``regimes``: every candidate twice, times the tile's share c of t's clear pixels and times 1 - c
     (their sum is the candidate); the untrained network is still the gap-filling."""
     x = _clouded_landscape()
     features, _ = _gfnet_layers(_keras())
     plain = [np.asarray(c) for c in features(scale=2, analog=True)(*_feature_args(x))[5]]
-    split = [np.asarray(c) for c in features(scale=2, analog=True, regimes=True)(*_feature_args(x))[5]]
+    split = _weighed_candidates(features(scale=2, analog=True, regimes=True)(*_feature_args(x)))
     assert len(split) == 2 * len(plain) == 14
     k = len(plain)
     ratio = split[5][split[5] != 0] / plain[5][split[5] != 0]
@@ -508,8 +542,7 @@ def test_trust_fits_splits_only_the_candidates_without_a_fit_and_scales_the_fits
     x = _clouded_landscape()
     features, _ = _gfnet_layers(_keras())
     plain = [np.asarray(c) for c in features(scale=2, analog=True)(*_feature_args(x))[5]]
-    split = [np.asarray(c) for c in features(scale=2, analog=True, regimes=True, trust_fits=True)(
-        *_feature_args(x))[5]]
+    split = _weighed_candidates(features(scale=2, analog=True, regimes=True, trust_fits=True)(*_feature_args(x)))
     assert len(split) == 2 * CANDIDATES + 3 == len(plain) + CANDIDATES
     c = (split[1][split[1] != 0] / plain[1][split[1] != 0]).mean()  # t-1's candidate times c
     assert 0.02 < c < 0.9
@@ -534,7 +567,7 @@ def test_count_trust_scales_the_fits_by_the_clear_pixels_of_the_tile():
         cloud[:, :clear_side, :clear_side] = 0.0
         x = {**x, "cloud_t": cloud}
         plain = [np.asarray(c) for c in features(scale=2, analog=True)(*_feature_args(x))[5]]
-        weighed = [np.asarray(c) for c in features(scale=2, analog=True, count_trust=True)(*_feature_args(x))[5]]
+        weighed = _weighed_candidates(features(scale=2, analog=True, count_trust=True)(*_feature_args(x)))
         assert len(weighed) == len(plain) == CANDIDATES + 3
         for i in range(CANDIDATES):
             np.testing.assert_allclose(weighed[i], plain[i], atol=1e-6)

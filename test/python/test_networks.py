@@ -110,9 +110,29 @@ def test_exported_card_matches_the_signature(tmp_path):
     assert set(card["outputs"]) == set(signature.structured_outputs)
     assert card["inputs"]["s1_tm1"]["bands"] == ["VV", "VH"] and card["inputs"]["dem"]["scale"] == 2
     assert {"output": "s2_target_crop32", "crop": 32} in card["padding"]
+    assert card["spatial_multiple"] == 32
     (tmp_path / "msop" / "card.json").write_text("{")
     with pytest.raises(Exception, match="not valid JSON"):
         read_card(tmp_path / "msop")
+
+
+def test_shipped_cards_give_their_networks_own_spatial_multiple():
+    """A card's ``spatial_multiple`` is the size its network computes on without padding inside its graph
+    (``decloud.networks.spatial_multiple``): gfnet pads to 32 x scale, so at scale 2 (every shipped gfnet) tiles
+    of 64; a card with 32 had the app cut 480-px tiles that the graph computed as 576 (a quarter more pixels)."""
+    import json  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from decloud.networks import spatial_multiple  # noqa: PLC0415
+
+    assert spatial_multiple("gfnet") == spatial_multiple("gfnet", {"scale": 2}) == 64
+    assert spatial_multiple("gfnet", {"scale": 1}) == 32 and spatial_multiple("msop_unet", {}) == 32
+    cards = [json.loads(p.read_text()) for p in (Path(__file__).resolve().parents[2] / "models").glob("*/card.json")]
+    gfnets = [c for c in cards if c.get("network") == "gfnet"]
+    assert gfnets, "no shipped gfnet card under models/"
+    for card in gfnets:
+        options = card["training"]["options"]
+        assert card["spatial_multiple"] == spatial_multiple("gfnet", options), card["name"]
 
 
 # One rule (an exported family through the app equals Keras): the fast lane runs several sources with a SAR one
