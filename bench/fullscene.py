@@ -17,7 +17,10 @@ reading the GeoTIFFs, writing the output GeoTIFF, default model, tile, padding a
   full_tile_min      minutes for the full tile: MEASURED on the 10980 x 10980 scene in the full run; with
                      --quick extrapolated from mpx_s on the 1024-pixel scene (the output says which)
   mpx_s              output megapixels per second of wall time, on the scene
-  halo_waste         pixels computed per output pixel (tiles computed with a margin), as the app logs it;
+  halo_waste         pixels computed per output pixel (tiles computed with a margin), as the app logs it (a
+                     network padding inside its graph would add to it: cards give the network's own multiple,
+                     decloud.networks.spatial_multiple, so that there is none; gfnet-v5's card said 32 until
+                     2026-12-03, and its 480-px tiles, 1.2985 here, were computed on 576 px: 1.4558);
                      halo_waste_check recomputes it from the logged tile size and padding, halo_waste_streamed
                      counts the tiles each block written by OTB's streaming needs (more if blocks cut tiles)
   peak_rss_mb        peak RSS of the app process (VmHWM, from getrusage(RUSAGE_CHILDREN) in a small fresh
