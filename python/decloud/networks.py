@@ -393,6 +393,16 @@ def analog_fill(y, xb, xa, weight, dims: int = ANALOG_DIMS, width: float = ANALO
     digits = tf.constant([[float(radix ** (dims - 1 - d))] for d in range(dims)], f64)  # [dims, 1]
     batch = tf.cast(tf.repeat(tf.range(b_), n), f64) * float(radix ** dims)
     values = tf.reshape(tf.concat([yf * wf, wf], -1), [b_ * n, -1])  # sums of y and counts, per bin
+    # The sums per bin come from the pixels with weight only (the others add zeros): when they are under half of
+    # the pixels (a mostly cloudy tile), their rows are gathered once and each grid sums those alone; the same
+    # sums either way.
+    weighted = tf.where(tf.reshape(wf, [-1]) > 0)[:, 0]
+    few = 2 * tf.size(weighted) < tf.size(wf)
+    values_few = tf.cond(few, lambda: tf.gather(values, weighted), lambda: values[:0])
+
+    def bin_sums(idx, bins):  # [K0, bands + 1]: each bin's sums of y and its count
+        return tf.cond(few, lambda: tf.math.unsorted_segment_sum(values_few, tf.gather(idx, weighted), bins),
+                       lambda: tf.math.unsorted_segment_sum(values, idx, bins))
 
     def pack(cells, example):  # [K, dims] cells (each in [0, radix)) and [K] examples -> [K] keys
         key = example
@@ -410,7 +420,7 @@ def analog_fill(y, xb, xa, weight, dims: int = ANALOG_DIMS, width: float = ANALO
         cells = tf.floor(tf.reshape(proj, [-1, dims]) / width + shift) + radix // 2
         cells = tf.cast(tf.clip_by_value(cells, 0.0, radix - 1.0), f64)
         uniq, idx = tf.unique(tf.cast(tf.matmul(cells, digits)[:, 0] + batch, tf.int64))
-        sums = [tf.math.unsorted_segment_sum(values, idx, tf.shape(uniq)[0])]  # [K0, bands + 1]
+        sums = [bin_sums(idx, tf.shape(uniq)[0])]  # [K0, bands + 1]
         example = [uniq // (radix ** dims)]
         cells = tf.stack([(uniq // radix ** (dims - 1 - d)) % radix for d in range(dims)], -1)
         parents = []
@@ -650,27 +660,49 @@ def _gfnet_layers(keras):
                 weights = [stats] * 6
             fits = []
             # the cells' moments of the regression's products: shared by the regressions and the held-out errors
+            shared_cells = self.held_out or self.selected or self.outlier
             regression_cells = (cell_moments(regression_products(d_gf, bn, an), stats, REGRESSION_CELL)
-                                if self.regression or self.held_out or self.selected or self.outlier else None)
+                                if shared_cells else None)
             if self.regression:
-                # the regression of t on (t-1, t+1) fitted on t's clear pixels: local and scene-wide
-                fits = [both * f for f in regressions(d_gf, bn, an, stats, cells=regression_cells)]
+                # Each fit is computed only where it can be other than 0 (tf.cond, the same values): those from t's
+                # clear pixels where both neighbours have data when there is one such pixel (not on a fully cloudy
+                # tile), the one-sided ones when a neighbour has no data somewhere (a swath edge, a hole).
+                zero = tf.zeros_like(tn)
+                fitted = tf.reduce_any(stats > 0)
+
+                def two_sided():  # the regression of t on (t-1, t+1) fitted on t's clear pixels: local and scene-wide
+                    cells = (regression_cells if regression_cells is not None else
+                             cell_moments(regression_products(d_gf, bn, an), stats, REGRESSION_CELL))
+                    return [both * f for f in regressions(d_gf, bn, an, stats, cells=cells)]
+
+                fits = tf.cond(fitted, two_sided, lambda: [zero, zero])
                 if self.one_sided:
                     # where one neighbour has no data, the gap-filling is the other one: the regression of t on it
-                    one_b = single_regressions(d_b, bn, clear_t * vb)
-                    one_a = single_regressions(d_a, an, clear_t * va)
-                    fits = [f + only_b * fb + only_a * fa for f, fb, fa in zip(fits, one_b, one_a)]
+                    def one_sided():
+                        one_b = single_regressions(d_b, bn, clear_t * vb)
+                        one_a = single_regressions(d_a, an, clear_t * va)
+                        return [only_b * fb for fb in one_b] + [only_a * fa for fa in one_a]
+
+                    # (the sums outside the cond: Grappler turns a sum with an input from outside a cond's branch
+                    # into an accumulator whose temporary variable collides with itself)
+                    edge = tf.reduce_any(only_b > 0) | tf.reduce_any(only_a > 0)
+                    fb0, fb1, fa0, fa1 = tf.cond(edge, one_sided, lambda: [zero] * 4)
+                    fits = [fits[0] + fb0 + fa0, fits[1] + fb1 + fa1]
+                fits = list(fits)
                 if self.cross_band:
                     # one more: the scene-wide regression of every band on all the bands of t-1 and t+1
-                    fits.append(both * cross_band_regression(d_gf, bn, an, stats))
+                    fits.append(tf.cond(fitted, lambda: both * cross_band_regression(d_gf, bn, an, stats),
+                                        lambda: zero))
                 if self.analog:
                     # one more: what the clear pixels that look like each pixel (in t-1 and t+1) did
                     if self.analog_residual:
                         # the scene-wide regression, refined by what the clear pixels like each pixel did beyond
                         # it: where no bin is trusted (few or unrepresentative clear pixels), the regression
-                        fits.append(both * (fits[1] + analog_fill(d_gf - fits[1], bn, an, stats)))
+                        scene = fits[1]
+                        fits.append(tf.cond(fitted, lambda: both * (scene + analog_fill(d_gf - scene, bn, an, stats)),
+                                            lambda: both * scene))
                     else:
-                        fits.append(both * analog_fill(d_gf, bn, an, stats))
+                        fits.append(tf.cond(fitted, lambda: both * analog_fill(d_gf, bn, an, stats), lambda: zero))
                 if self.fit_residual:
                     # how well the local regression explains t's clear pixels: where it does not (a change, a
                     # missed cloud, land unlike the clear pixels), its correction is less to be trusted
