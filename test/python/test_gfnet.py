@@ -120,12 +120,13 @@ def test_holes_nodata_only_where_no_date_has_data():
     assert np.isfinite(out).all() and (out[~nodata] >= 0).all()
 
 
-@pytest.mark.parametrize("missing", ["tm1", "tp1"])
-def test_one_sided_candidates_where_a_neighbour_has_no_data(missing):
+@pytest.mark.parametrize("missing, first_col", [("tm1", 64), ("tp1", 64), ("tp1", 0)])
+def test_one_sided_candidates_where_a_neighbour_has_no_data(missing, first_col):
     """A swath edge in one neighbour: there the gap-filling is the other neighbour alone, and so must be the
     candidates (gfnet-v3's ``one_sided``): the local bias and the regression of t on that neighbour recover a
     linear relation inside a cloud that straddles the edge; without ``one_sided`` the regressions are zero there
-    (the correction fitted where both neighbours have data does not apply)."""
+    (the correction fitted where both neighbours have data does not apply). ``first_col`` 0: the neighbour has no
+    data at all, so no pixel has both neighbours (the two-sided fits are skipped, the one-sided ones still made)."""
     keras = _keras()
     features, _ = _gfnet_layers(keras)
     rows = cols = 128
@@ -133,7 +134,7 @@ def test_one_sided_candidates_where_a_neighbour_has_no_data(missing):
     other = tp1 if missing == "tm1" else tm1
     truth = (1.1 * other + np.array([120.0, -60.0, 200.0, 500.0])).astype(np.float32)
     edge = np.zeros((rows, cols), bool)
-    edge[:, 64:] = True  # the neighbour has no data right of column 64
+    edge[:, first_col:] = True  # the neighbour has no data right of first_col
     (tm1 if missing == "tm1" else tp1)[edge] = NODATA
     cloud = np.zeros((rows, cols), bool)
     cloud[40:90, 40:100] = True
