@@ -24,6 +24,7 @@ is the output scaling (x 10000). Outputs: ``s2_target`` (and ``s2_20m_target``) 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 from .errors import DecloudKeyError
@@ -195,6 +196,7 @@ def gapfilling():
 
 DAY_SECONDS = 86400.0
 CANDIDATES = 4  # gfnet's candidate corrections without the regressions (see GapFillFeatures)
+GFNET_MULTIPLE = 32  # gfnet pads its inputs to a multiple of this x its scale (its pyramid and U-Net's levels)
 REGRESSION_CELL = 32  # pixels: the cell of the local regression's statistics (3 x 3 cells: a 96-pixel window)
 REGRESSION_RIDGE = 1e-3  # reflectance**2: pulls the regression towards the gap-filling + local bias
 SELECT_TEMPERATURE = 0.1  # log10 of the held-out error: 0.1 apart (26 %) is a factor e in the selection's weights
@@ -367,7 +369,7 @@ def analog_fill(y, xb, xa, weight, dims: int = ANALOG_DIMS, width: float = ANALO
     # The clear pixels' moments with one cast and one product of the pixels' values, then matrix products (sum w z,
     # sum w z z^T, sum w y), instead of centring and scaling every pixel in float64 first: the same statistics (a
     # product of two float32 values is exact in float64; the centred moments lose a digit or two of float64's
-    # sixteen) in a third of the time.
+    # sixteen).
     z64, w64 = tf.cast(z, f64), tf.cast(wf, f64)
     zw = z64 * w64
     total = tf.reduce_sum(w64, axis=1, keepdims=True)  # [B, 1, 1]
@@ -616,7 +618,7 @@ def _gfnet_layers(keras):
                     "analog_residual": self.analog_residual}
 
         def call(self, t, tm1, tp1, cloud, ts_t, ts_tm1, ts_tp1):
-            multiple = 32 * self.scale
+            multiple = GFNET_MULTIPLE * self.scale
             ph, pw = (-tf.shape(t)[1]) % multiple, (-tf.shape(t)[2]) % multiple
 
             def pad(x):
@@ -966,7 +968,7 @@ def gfnet(*, width: float = 0.25, with_sar: bool = False, with_dem: bool = False
         import tensorflow as tf  # noqa: PLC0415
 
         def to_features_grid(x):  # padded like the features, averaged over scale x scale pixels
-            m = 32 * scale
+            m = GFNET_MULTIPLE * scale
             x = tf.pad(x, [[0, 0], [0, (-tf.shape(x)[1]) % m], [0, (-tf.shape(x)[2]) % m], [0, 0]], "SYMMETRIC")
             return tf.nn.avg_pool2d(x, scale, scale, "VALID") if scale > 1 else x
 
@@ -1117,11 +1119,12 @@ MODELS: dict[str, Callable] = {
 
 def spatial_multiple(name: str, options: dict | None = None) -> int:
     """The side (pixels) that the tiles a network ``name`` built with ``options`` computes on should be a multiple
-    of, its card's ``spatial_multiple``: gfnet pads its inputs to a multiple of 32 x ``scale`` inside its graph (its
-    pyramid and U-Net at 1 / ``scale``), so a tile of another size computes padding it drops (a 544-px tile of
-    gfnet at scale 2 computed 576 x 576 pixels); the others take any multiple of 32."""
+    of, its card's ``spatial_multiple``: gfnet pads its inputs to a multiple of GFNET_MULTIPLE x ``scale`` inside
+    its graph (its pyramid and U-Net at 1 / ``scale``), so a tile of another size computes padding it drops (a
+    544-px tile of gfnet at scale 2 computed 576 x 576 pixels); the others take any multiple of 32."""
     if name == "gfnet":
-        return 32 * int((options or {}).get("scale", 2))
+        scale = (options or {}).get("scale", inspect.signature(gfnet).parameters["scale"].default)
+        return GFNET_MULTIPLE * int(scale)
     return 32
 
 
