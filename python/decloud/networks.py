@@ -366,17 +366,29 @@ def analog_fill(y, xb, xa, weight, dims: int = ANALOG_DIMS, width: float = ANALO
     z = tf.reshape(tf.concat([xb, xa], -1), [b_, n, -1])  # [B, N, 2 bands]
     yf = tf.reshape(y, [b_, n, -1])
     wf = tf.reshape(weight, [b_, n, 1])
+    # The sums over the pixels come from the pixels with weight only (the others add zeros): when they are under
+    # half of the pixels (a mostly cloudy tile), their rows are gathered once, and the statistics (for a batch of
+    # one, as the apps' tiles are) and each grid's bin sums are made from those alone; the same sums either way.
+    weighted = tf.where(tf.reshape(wf, [-1]) > 0)[:, 0]
+    few = 2 * tf.size(weighted) < tf.size(wf)
+
+    def rows(v):  # [B, N, C] -> [B * N, C]
+        return tf.reshape(v, [b_ * n, -1])
+
+    zk, yk, wk = tf.cond(few, lambda: [tf.gather(rows(v), weighted) for v in (z, yf, wf)],
+                         lambda: [rows(v)[:0] for v in (z, yf, wf)])
+    zs, ys, ws = tf.cond(few & tf.equal(b_, 1), lambda: [zk[None], yk[None], wk[None]], lambda: [z, yf, wf])
     # The clear pixels' moments with one cast and one product of the pixels' values, then matrix products (sum w z,
     # sum w z z^T, sum w y), instead of centring and scaling every pixel in float64 first: the same statistics (a
     # product of two float32 values is exact in float64; the centred moments lose a digit or two of float64's
     # sixteen).
-    z64, w64 = tf.cast(z, f64), tf.cast(wf, f64)
+    z64, w64 = tf.cast(zs, f64), tf.cast(ws, f64)
     zw = z64 * w64
     total = tf.reduce_sum(w64, axis=1, keepdims=True)  # [B, 1, 1]
     inv = tf.math.divide_no_nan(tf.constant(1.0, f64), total)
     centre = tf.reduce_sum(zw, axis=1, keepdims=True) * inv  # [B, 1, 2 bands]
     # the scene's mean of y, above the widest bins
-    mean = tf.cast(tf.matmul(w64, tf.cast(yf, f64), transpose_a=True) * inv, y.dtype)  # [B, 1, bands]
+    mean = tf.cast(tf.matmul(w64, tf.cast(ys, f64), transpose_a=True) * inv, y.dtype)  # [B, 1, bands]
     second = tf.matmul(zw, z64, transpose_a=True) * inv - tf.matmul(centre, centre, transpose_a=True)
     sd = tf.sqrt(tf.maximum(tf.linalg.diag_part(second), 0.0))[:, None, :] + 1e-3  # [B, 1, 2 bands]
     cov = second / (tf.transpose(sd, [0, 2, 1]) * sd)  # [B, 8, 8]: of (z - centre) / sd
@@ -388,22 +400,23 @@ def analog_fill(y, xb, xa, weight, dims: int = ANALOG_DIMS, width: float = ANALO
     sign = tf.where(tf.linalg.diag_part(largest) < 0, tf.constant(-1.0, f64), tf.constant(1.0, f64))
     vec = tf.cast(vec * sign[:, None, :], y.dtype)
     u = (z - tf.cast(centre, y.dtype)) / tf.cast(sd, y.dtype)
-    proj = tf.matmul(u, vec)  # [B, N, dims]
+    proj = tf.reshape(tf.matmul(u, vec), [-1, dims]) / width  # [B * N, dims]: in finest bins
     radix = 1 << ANALOG_BITS
-    # each bin's key: its cells as the digits of a number in base radix after the example's index (a key space
-    # per example), packed by one float64 matrix product (integers below 2**53 are exact)
-    digits = tf.constant([[float(radix ** (dims - 1 - d))] for d in range(dims)], f64)  # [dims, 1]
-    batch = tf.cast(tf.repeat(tf.range(b_), n), f64) * float(radix ** dims)
-    values = tf.reshape(tf.concat([yf * wf, wf], -1), [b_ * n, -1])  # sums of y and counts, per bin
-    # The sums per bin come from the pixels with weight only (the others add zeros): when they are under half of
-    # the pixels (a mostly cloudy tile), their rows are gathered once and each grid sums those alone; the same
-    # sums either way.
-    weighted = tf.where(tf.reshape(wf, [-1]) > 0)[:, 0]
-    few = 2 * tf.size(weighted) < tf.size(wf)
-    values_few = tf.cond(few, lambda: tf.gather(values, weighted), lambda: values[:0])
+    # Each bin's key: its cells as the digits of a number in base radix after the example's index (a key space
+    # per example). The digits are packed in groups that a float32 matrix product sums exactly (integers below
+    # 2**24), the groups then in int64: the key of a float64 product without casting every cell to float64.
+    group = 24 // ANALOG_BITS  # digits per group
+    starts = list(range(dims - group, 0, -group)) + [0] if dims > group else [0]
+    ends = [dims] + starts[:-1]
+    digits = tf.constant([[float(radix ** (e - 1 - d)) if s <= d < e else 0.0 for s, e in zip(starts, ends)]
+                          for d in range(dims)], proj.dtype)  # [dims, groups]
+    place = [radix ** (dims - e) for e in ends]  # each group's place value
+    batch = tf.repeat(tf.range(tf.cast(b_, tf.int64)), n) * radix ** dims
+    # the rows each grid sums per bin (y times the weight, and the weight: sums of y and counts), all or the few
+    values = tf.cond(few, lambda: tf.concat([yk * wk, wk], -1), lambda: rows(tf.concat([yf * wf, wf], -1)))
 
     def bin_sums(idx, bins):  # [K0, bands + 1]: each bin's sums of y and its count
-        return tf.cond(few, lambda: tf.math.unsorted_segment_sum(values_few, tf.gather(idx, weighted), bins),
+        return tf.cond(few, lambda: tf.math.unsorted_segment_sum(values, tf.gather(idx, weighted), bins),
                        lambda: tf.math.unsorted_segment_sum(values, idx, bins))
 
     def pack(cells, example):  # [K, dims] cells (each in [0, radix)) and [K] examples -> [K] keys
@@ -419,9 +432,9 @@ def analog_fill(y, xb, xa, weight, dims: int = ANALOG_DIMS, width: float = ANALO
         # dimension, up to 2**(levels - 1) finest bins, offsets every level's edges differently.
         shift = tf.constant([((0.5 + (g + 1) * (d + 1) * 0.618034) % 1.0) * 2.0 ** (levels - 1)
                              for d in range(dims)], proj.dtype)
-        cells = tf.floor(tf.reshape(proj, [-1, dims]) / width + shift) + radix // 2
-        cells = tf.cast(tf.clip_by_value(cells, 0.0, radix - 1.0), f64)
-        uniq, idx = tf.unique(tf.cast(tf.matmul(cells, digits)[:, 0] + batch, tf.int64))
+        cells = tf.clip_by_value(tf.floor(proj + shift) + radix // 2, 0.0, radix - 1.0)
+        parts = tf.unstack(tf.cast(tf.matmul(cells, digits), tf.int64), len(place), axis=1)
+        uniq, idx = tf.unique(tf.add_n([batch] + [v * k if k > 1 else v for v, k in zip(parts, place)]))
         sums = [bin_sums(idx, tf.shape(uniq)[0])]  # [K0, bands + 1]
         example = [uniq // (radix ** dims)]
         cells = tf.stack([(uniq // radix ** (dims - 1 - d)) % radix for d in range(dims)], -1)

@@ -513,6 +513,24 @@ def test_analog_fill_keeps_the_examples_of_a_batch_apart():
         assert diff.max() < 0.03 and np.mean(diff < 1e-5) > 0.95, (diff.max(), np.mean(diff < 1e-5))
 
 
+def test_analog_fill_sums_the_weighted_pixels_alone_or_all_of_them_alike():
+    """``analog_fill`` on a mostly cloudy scene (a tenth of its pixels weighted) sums the weighted pixels' rows
+    alone: its statistics for a batch of one, its bins' sums whenever they are under half of the batch's pixels.
+    The same scene in a batch of two (statistics over all the pixels) and beside a clear scene (bins' sums over all
+    the pixels too) gives the same fill, up to the rounding of a sum's order (see the test above)."""
+    rng = np.random.default_rng(7)
+    y, xb, xa = (rng.normal(0.1, 0.05, (1, 64, 64, 4)).astype(np.float32) for _ in range(3))
+    y += 0.5 * xb  # a change that depends on what the pixel is
+    weight = (rng.uniform(size=(1, 64, 64, 1)) > 0.9).astype(np.float32)
+    alone = analog_fill(y, xb, xa, weight).numpy()[0]
+    assert np.abs(alone).max() > 0.05  # a fill, not the zeros of a scene without weight
+    clear = np.ones_like(weight)
+    for w in (np.concatenate([weight, weight]), np.concatenate([weight, clear])):
+        batch = analog_fill(*(np.concatenate([v, v]) for v in (y, xb, xa)), w).numpy()[0]
+        diff = np.abs(batch - alone)
+        assert diff.max() < 0.03 and np.mean(diff < 1e-5) > 0.95, (diff.max(), np.mean(diff < 1e-5))
+
+
 def _weighed_candidates(outputs) -> list[np.ndarray]:
     """GapFillFeatures' candidates as the output layer weighs them, one per channel of the U-Net's mix weights: each
     channel's candidate times its factor (the layer's ``mix`` [B, channels, candidates])."""
