@@ -589,7 +589,8 @@ private:
     ef[0] = plan.tile[0];
     ef[1] = plan.tile[1];
     otbAppLogINFO("Tiles of " << ef[0] << "x" << ef[1] << " output pixels, each computed with a margin of " << padding
-                              << " pixels: " << plan.waste << " pixels computed per output pixel");
+                              << " pixels: " << plan.waste << " pixels computed per output pixel (the last column's "
+                              << plan.last[0] << " wide, the last row's " << plan.last[1] << " high: what is left of the image)");
     return ef;
   }
 
@@ -1174,6 +1175,10 @@ private:
       tile[dim] = ef[dim] / scale;
     filter->SetOutputExpressionField(tile);
     filter->SetProcessingTileSize(tile);
+    // the tiles the image ends in computed on what is left of it (decloud::LastTile, as TileSize planned them)
+    ModelFilterType::SizeType multiple;
+    multiple.Fill(std::max(1u, std::max(1u, m_Card.spatialMultiple) / scale));
+    filter->SetTileMultiple(multiple);
     for (const Source& source : m_Sources)
       filter->PushBackInputTensorBundle(source.tensor, source.receptiveField, source.image, source.hasNodata, source.nodata);
     for (const auto& date : m_Dates)

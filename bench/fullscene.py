@@ -20,7 +20,9 @@ reading the GeoTIFFs, writing the output GeoTIFF, default model, tile, padding a
   halo_waste         pixels computed per output pixel (tiles computed with a margin), as the app logs it (a
                      network padding inside its graph would add to it: cards give the network's own multiple,
                      decloud.networks.spatial_multiple, so that there is none; gfnet-v5's card said 32 until
-                     2026-12-03, and its 480-px tiles, 1.2985 here, were computed on 576 px: 1.4558);
+                     2026-12-03, and its 480-px tiles, 1.2985 here, were computed on 576 px: 1.4558; the
+                     tiles the image ends in are computed on what is left of it since 2026-12-03 evening,
+                     decloud::LastTile: a 10980-px tile 1.3319 -> 1.2787);
                      halo_waste_check recomputes it from the logged tile size and padding, halo_waste_streamed
                      counts the tiles each block written by OTB's streaming needs (more if blocks cut tiles)
   peak_rss_mb        peak RSS of the app process (VmHWM, from getrusage(RUSAGE_CHILDREN) in a small fresh
@@ -294,28 +296,45 @@ BLOCKS_LINE = re.compile(r"will be written in (\d+) blocks of (\d+)x(\d+) pixels
 CACHE_LINE = re.compile(r"GDAL maximum cache size is (\d+) MB")
 
 
-def tiles_per_block(size: int, block: int, tile: int) -> int:
-    """Tiles (a grid of `tile` from 0) that the blocks of `block` pixels (from 0) of [0, size) need."""
-    return sum((min(b + block, size) - 1) // tile - b // tile + 1 for b in range(0, size, block))
+def tile_sides(size: int, tile: int, multiple: int) -> list[int]:
+    """The output sides of the tiles that cover `size` pixels from 0: whole tiles, the last one what is left rounded
+    up to `multiple` (decloud::LastTile: the app computes it on that side only)."""
+    multiple = max(1, multiple)
+    return [min(tile, -(-min(tile, size - start) // multiple) * multiple) for start in range(0, size, tile)]
+
+
+def cover(size: int, tile: int, multiple: int, padding: int) -> int:
+    """Pixels computed along one side (decloud::CoverCost): every tile's side plus its two margins."""
+    return sum(side + 2 * padding for side in tile_sides(size, tile, multiple))
+
+
+def streamed_cover(size: int, block: int, tile: int, multiple: int, padding: int) -> int:
+    """Pixels computed along one side when OTB streams blocks of `block` pixels (from 0): each block computes the
+    tiles it needs (a tile a block boundary cuts, twice)."""
+    sides = tile_sides(size, tile, multiple)
+    return sum(sides[k] + 2 * padding for b in range(0, size, block)
+               for k in range(b // tile, (min(b + block, size) - 1) // tile + 1))
 
 
 # The reference is C++: decloud::BestTile in src/otbDecloudTiling.cxx (tested by test/otbDecloudTilingTest.cxx).
 def best_tile(size: int, target: int, multiple: int, padding: int) -> int:
     """DecloudInfer's choice of tile side (a multiple of `multiple`, at most `target`) for `size` pixels."""
+    multiple = max(1, multiple)
     largest = max(multiple, min(target, -(-size // multiple) * multiple) // multiple * multiple)
-    return min(range(largest, multiple - 1, -multiple), key=lambda t: (-(-size // t) * (t + 2 * padding), -t))
+    return min(range(largest, multiple - 1, -multiple), key=lambda t: (cover(size, t, multiple, padding), -t))
 
 
-def halo(log: str, rows: int, cols: int) -> dict[str, float]:
-    """Halo waste as logged, recomputed from the logged tiles and padding, and counted per streamed block."""
+def halo(log: str, rows: int, cols: int, multiple: int) -> dict[str, float]:
+    """Halo waste as logged, recomputed from the logged tiles and padding (and the card's spatial `multiple`, which
+    sizes the last tiles), and counted per streamed block."""
     m = TILES_LINE.search(log)
     if not m:
         raise SystemExit(f"DecloudInfer logged no 'Tiles of WxH output pixels ...' line:\n{log[-2000:]}")
     w, h, p, logged = int(m[1]), int(m[2]), int(m[3]), float(m[4])
-    computed = -(-cols // w) * (w + 2 * p) * -(-rows // h) * (h + 2 * p)
+    computed = cover(cols, w, multiple, p) * cover(rows, h, multiple, p)
     blocks = BLOCKS_LINE.search(log)
     bw, bh = (int(blocks[2]), int(blocks[3])) if blocks else (cols, rows)
-    streamed = tiles_per_block(cols, bw, w) * tiles_per_block(rows, bh, h) * (w + 2 * p) * (h + 2 * p)
+    streamed = streamed_cover(cols, bw, w, multiple, p) * streamed_cover(rows, bh, h, multiple, p)
     return {"tile_w_px": w, "tile_h_px": h, "padding_px": p, "logged": logged,
             "check": computed / (rows * cols), "streamed": streamed / (rows * cols),
             "block_w_px": bw, "block_h_px": bh}
@@ -413,10 +432,10 @@ def main() -> None:
         (tmp / "infer_cache.tif").unlink()
 
         mpx_s, _, log, rows, cols, infer_s = runs[size]
-        h = halo(log, rows, cols)
         multiple = int(card.get("spatial_multiple", 1))
+        h = halo(log, rows, cols, multiple)
         full = best_tile(FULL_TILE, 512, multiple, h["padding_px"])
-        full_waste = (-(-FULL_TILE // full) * (full + 2 * h["padding_px"]) / FULL_TILE) ** 2
+        full_waste = (cover(FULL_TILE, full, multiple, h["padding_px"]) / FULL_TILE) ** 2
 
         # DecloudGapFilling vs its I/O floor (the same command with DECLOUD_GAPFILLING_IO_FLOOR=1: same reads,
         # streaming and write, no computation), interleaved, the best of `repeats` each; then numpy.

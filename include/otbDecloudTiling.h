@@ -51,9 +51,23 @@ OTBDecloud_EXPORT TileFit TileInRam(unsigned long requested, unsigned long multi
                                     const std::vector<TileTensor>& tensors, double ramBytes);
 
 /**
+ * The output side of the last of the tiles of `tile` pixels that cover `size` pixels (both 1 or more): what is left
+ * of the image after the whole tiles, rounded up to a multiple of `multiple` (0 counting as 1), `tile` at most. The
+ * model filter computes that tile on that side only (TensorflowMultisourceModelFilter::SetTileMultiple), not on a
+ * whole tile's mirrored beyond the image.
+ */
+OTBDecloud_EXPORT unsigned long LastTile(unsigned long size, unsigned long tile, unsigned long multiple);
+
+/**
+ * Pixels computed along one side of `size` pixels with tiles of `tile` (each computing tile + 2 x padding, the last
+ * one LastTile + 2 x padding).
+ */
+OTBDecloud_EXPORT unsigned long CoverCost(unsigned long size, unsigned long tile, unsigned long multiple,
+                                          unsigned long padding);
+
+/**
  * Output tile side (a multiple of `multiple`, 0 counting as 1, at most `target` but one multiple at least) that
- * covers `size` pixels with the fewest computed pixels, each tile computing tile + 2 x padding; among equal costs,
- * the largest tile.
+ * covers `size` pixels with the fewest computed pixels (CoverCost); among equal costs, the largest tile.
  */
 OTBDecloud_EXPORT unsigned long BestTile(unsigned long size, unsigned long target, unsigned long multiple,
                                          unsigned long padding);
@@ -62,12 +76,13 @@ OTBDecloud_EXPORT unsigned long BestTile(unsigned long size, unsigned long targe
 struct TilePlan
 {
   std::array<unsigned long, 2> tile{{0, 0}}; // output pixels per tile, x and y
+  std::array<unsigned long, 2> last{{0, 0}}; // output pixels of the last column's and the last row's tiles (LastTile)
   double                       waste = 1.0;  // pixels computed per output pixel (margins and the last tiles' excess)
 };
 
 /**
  * BestTile on each side of a `size` image (both 1 or more, else std::invalid_argument) and the waste: the product
- * over x and y of tiles x (tile + 2 x padding) / size.
+ * over x and y of CoverCost / size.
  */
 OTBDecloud_EXPORT TilePlan PlanTiles(const std::array<unsigned long, 2>& size, unsigned long target,
                                      unsigned long multiple, unsigned int padding);

@@ -125,6 +125,15 @@ public:
   void SetProcessingTileSize(const SizeType& size) { m_ProcessingTileSize = size; this->Modified(); }
   itkGetConstMacro(ProcessingTileSize, SizeType);
 
+  /**
+   * With boundary padding and processing tiles: a tile that the image ends in is computed on what it covers of the
+   * image, rounded up to a multiple of this (the model's spatial multiple at the output's resolution), not on a
+   * whole tile of mirrored pixels; its inputs keep the margin a whole tile's have (the receptive field less the
+   * tile's footprint). 0 x 0 (the default): whole tiles. decloud::LastTile gives the size.
+   */
+  void SetTileMultiple(const SizeType& multiple) { m_TileMultiple = multiple; this->Modified(); }
+  itkGetConstMacro(TileMultiple, SizeType);
+
   /** Force the grid that requested regions are aligned to (default: the expression field). */
   void SetOutputGridSize(const SizeType& size) { m_OutputGridSize = size; m_ForceOutputGridSize = true; this->Modified(); }
   itkGetConstMacro(OutputGridSize, SizeType);
@@ -159,6 +168,8 @@ protected:
 
   /** Enlarge a region so that its index and upper bound lie on the output grid. */
   void EnlargeToAlignedRegion(RegionType& region) const;
+  /** Whether the tiles the image ends in are shrunk to it (SetTileMultiple, with boundary padding and tiles). */
+  bool ShrinksLastTiles() const;
 
 private:
   TensorflowMultisourceModelFilter(const Self&) = delete;
@@ -196,6 +207,7 @@ private:
   SizeType                        m_OutputExpressionField;
   SizeType                        m_OutputGridSize;
   SizeType                        m_ProcessingTileSize{{0, 0}};
+  SizeType                        m_TileMultiple{{0, 0}};
   bool                            m_ForceOutputGridSize = false;
   double                          m_OutputSpacingScale = 1.0;
   bool                            m_FullyConvolutional = false;

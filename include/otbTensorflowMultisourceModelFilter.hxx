@@ -317,6 +317,13 @@ void TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::EnlargeToAlign
 }
 
 template <class TInputImage, class TOutputImage>
+bool TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::ShrinksLastTiles() const
+{
+  return m_PadBoundaries && m_FullyConvolutional && m_ProcessingTileSize[0] > 0 && m_ProcessingTileSize[1] > 0 &&
+         m_TileMultiple[0] > 0 && m_TileMultiple[1] > 0;
+}
+
+template <class TInputImage, class TOutputImage>
 typename TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::RegionType
 TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::OutputRegionToInputRegion(const RegionType& outputRegion,
                                                                                        const TInputImage* input) const
@@ -386,15 +393,21 @@ TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::VirtualInputRegionF
   }
   // Pad by what the receptive field adds to the footprint of the expression field. With boundary padding,
   // the footprint is the mapped region itself (exact when the output grid is a multiple of the source's),
-  // so that every tensor has exactly the receptive field's size.
+  // so that every tensor has exactly the receptive field's size; a tile shrunk to the image's end
+  // (SetTileMultiple) keeps a whole tile's margin.
   const SizeType minimum = GetMinimumReceptiveField(i);
+  const bool     shrunk = ShrinksLastTiles();
+  RegionType     whole;
+  if (shrunk)
+    whole = OutputRegionToInputRegion(RegionType(aligned.GetIndex(), m_ProcessingTileSize), input);
   for (unsigned int dim = 0; dim < 2; ++dim)
   {
     const SizeValueType footprint = m_PadBoundaries ? inRegion.GetSize(dim) : minimum[dim];
-    if (m_Sources[i].receptiveField[dim] < footprint)
+    const SizeValueType full = shrunk ? whole.GetSize(dim) : footprint;
+    if (m_Sources[i].receptiveField[dim] < full || footprint > full)
       itkExceptionMacro("Source #" << i + 1 << ": receptive field " << m_Sources[i].receptiveField[dim]
-                                   << " is smaller than the " << footprint << " pixels a tile covers");
-    const SizeValueType pad = m_Sources[i].receptiveField[dim] - footprint;
+                                   << " is smaller than the " << std::max(footprint, full) << " pixels a tile covers");
+    const SizeValueType pad = m_Sources[i].receptiveField[dim] - full;
     const SizeValueType right = pad / 2;
     inRegion.GetModifiableIndex()[dim] -= static_cast<IndexValueType>(pad - right);
     inRegion.GetModifiableSize()[dim] += pad;
@@ -433,6 +446,14 @@ TensorflowMultisourceModelFilter<TInputImage, TOutputImage>::TilesCovering(const
       RegionType tile(index, m_ProcessingTileSize);
       if (!m_PadBoundaries)
         tile.Crop(largest);
+      else if (ShrinksLastTiles())
+        for (unsigned int dim = 0; dim < 2; ++dim)
+        {
+          // the last tiles: what is left of the image, rounded up to the multiple (decloud::LastTile)
+          const auto left = static_cast<SizeValueType>(largest.GetUpperIndex()[dim] - index[dim] + 1);
+          const auto multiple = m_TileMultiple[dim];
+          tile.SetSize(dim, std::min(m_ProcessingTileSize[dim], (left + multiple - 1) / multiple * multiple));
+        }
       tiles.push_back(tile);
     }
   return tiles;

@@ -70,6 +70,18 @@ TileFit TileInRam(unsigned long requested, unsigned long multiple, unsigned int 
   return fit;
 }
 
+unsigned long LastTile(unsigned long size, unsigned long tile, unsigned long multiple)
+{
+  multiple = std::max(1UL, multiple);
+  const unsigned long left = size - (size - 1) / tile * tile; // in [1, tile]
+  return std::min(tile, (left + multiple - 1) / multiple * multiple);
+}
+
+unsigned long CoverCost(unsigned long size, unsigned long tile, unsigned long multiple, unsigned long padding)
+{
+  return (size - 1) / tile * (tile + 2 * padding) + LastTile(size, tile, multiple) + 2 * padding;
+}
+
 unsigned long BestTile(unsigned long size, unsigned long target, unsigned long multiple, unsigned long padding)
 {
   multiple = std::max(1UL, multiple);
@@ -77,7 +89,7 @@ unsigned long BestTile(unsigned long size, unsigned long target, unsigned long m
   unsigned long best = largest, bestCost = ~0UL;
   for (unsigned long tile = largest; tile >= multiple; tile -= multiple)
   {
-    const unsigned long cost = (size + tile - 1) / tile * (tile + 2 * padding);
+    const unsigned long cost = CoverCost(size, tile, multiple, padding);
     if (cost < bestCost)
     {
       best = tile;
@@ -97,7 +109,8 @@ TilePlan PlanTiles(const std::array<unsigned long, 2>& size, unsigned long targe
   {
     const unsigned long tile = BestTile(size[dim], target, multiple, padding);
     plan.tile[dim] = tile;
-    plan.waste *= static_cast<double>((size[dim] + tile - 1) / tile * (tile + 2 * padding)) / size[dim];
+    plan.last[dim] = LastTile(size[dim], tile, multiple);
+    plan.waste *= static_cast<double>(CoverCost(size[dim], tile, multiple, padding)) / size[dim];
   }
   return plan;
 }

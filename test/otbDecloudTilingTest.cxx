@@ -21,9 +21,17 @@ using otb::decloud::unittest::Check;
 using otb::decloud::unittest::CheckEqual;
 
 
-unsigned long Cost(unsigned long size, unsigned long tile, unsigned long padding)
+/** CoverCost from its definition: every tile's computed side, one by one. */
+unsigned long Cost(unsigned long size, unsigned long tile, unsigned long multiple, unsigned long padding)
 {
-  return (size + tile - 1) / tile * (tile + 2 * padding);
+  multiple = std::max(1UL, multiple);
+  unsigned long cost = 0;
+  for (unsigned long start = 0; start < size; start += tile)
+  {
+    const unsigned long side = std::min(tile, (std::min(tile, size - start) + multiple - 1) / multiple * multiple);
+    cost += side + 2 * padding;
+  }
+  return cost;
 }
 
 template <class F>
@@ -73,7 +81,7 @@ void TestBestTile()
           Check(tile < size + multiple, what + ": a whole multiple beyond the image");
           for (unsigned long other = multiple; other <= std::max(multiple, target) && other < size + multiple; other += multiple)
           {
-            const unsigned long c = Cost(size, other, padding), best = Cost(size, tile, padding);
+            const unsigned long c = Cost(size, other, multiple, padding), best = Cost(size, tile, multiple, padding);
             if (c < best || (c == best && other > tile))
             {
               Check(false, what + ": tile " + std::to_string(other) + " computes " + std::to_string(c) + " pixels, not " +
@@ -83,15 +91,33 @@ void TestBestTile()
           }
         }
   // The examples.
-  CheckEqual(BestTile(10980, 512, 64, 16), 512, "a full S2 tile, multiple 64, padding 16: 22 tiles of 512");
-  CheckEqual(BestTile(1100, 512, 64, 16), 384, "3 tiles of 384 (1248 pixels) rather than 3 of 512 (1632)");
+  CheckEqual(BestTile(10980, 512, 64, 16), 512, "a full S2 tile, multiple 64, padding 16: 21 tiles of 512, one of 256");
+  CheckEqual(BestTile(1100, 512, 64, 16), 512, "2 tiles of 512 and one of 128 (1248 pixels), as 3 of 384: the larger");
   CheckEqual(BestTile(1000, 512, 32, 0), 512, "no padding: the largest tile that covers in the fewest tiles");
-  CheckEqual(BestTile(100, 40, 1, 10), 34, "multiple 1: 3 tiles of 34 (162 pixels) rather than 3 of 40 (180)");
+  CheckEqual(BestTile(100, 40, 1, 10), 40, "multiple 1: the last tile is what is left, so the fewest tiles, the largest");
   CheckEqual(BestTile(100, 512, 32, 16), 128, "image smaller than a tile: one tile, the multiple above the image");
   CheckEqual(BestTile(5, 512, 64, 16), 64, "image smaller than the multiple: one multiple");
   CheckEqual(BestTile(100, 10, 64, 0), 64, "target below the multiple: one multiple");
   CheckEqual(BestTile(1000, 512, 32, 100000), 512, "huge padding: the fewest tiles, the largest");
-  CheckEqual(BestTile(100, 40, 0, 10), 34, "multiple 0 counts as 1");
+  CheckEqual(BestTile(100, 40, 0, 10), 40, "multiple 0 counts as 1");
+}
+
+void TestLastTile()
+{
+  CheckEqual(LastTile(10980, 512, 64), 256, "a full S2 tile: 228 pixels left after 21 tiles, 256 computed");
+  CheckEqual(LastTile(1024, 512, 64), 512, "tiles dividing the image: the last one whole");
+  CheckEqual(LastTile(1025, 512, 64), 64, "one pixel left: one multiple");
+  CheckEqual(LastTile(100, 512, 64), 128, "one tile: the image rounded up to the multiple");
+  CheckEqual(LastTile(100, 40, 1), 20, "multiple 1: what is left");
+  CheckEqual(LastTile(100, 40, 0), 20, "multiple 0 counts as 1");
+  CheckEqual(LastTile(90, 64, 48), 48, "26 left, one multiple of 48");
+  CheckEqual(LastTile(120, 64, 48), 64, "56 left, two multiples of 48 would exceed the tile: the tile");
+  CheckEqual(CoverCost(10980, 512, 64, 32), 21UL * 576 + 320, "a full S2 tile, padding 32");
+  for (unsigned long multiple : {1UL, 32UL, 48UL, 64UL})
+    for (unsigned long size = 1; size <= 1300; size += 7)
+      for (unsigned long tile : {64UL, 96UL, 512UL})
+        CheckEqual(CoverCost(size, tile, multiple, 16), Cost(size, tile, multiple, 16),
+                   "CoverCost(" + std::to_string(size) + ", " + std::to_string(tile) + ", " + std::to_string(multiple) + ")");
 }
 
 void TestPlanTiles()
@@ -99,7 +125,9 @@ void TestPlanTiles()
   const TilePlan plan = PlanTiles({{10980, 1000}}, 512, 64, 16);
   CheckEqual(plan.tile[0], 512, "plan x");
   CheckEqual(plan.tile[1], 512, "plan y");
-  const double expected = (22.0 * 544 / 10980) * (2.0 * 544 / 1000);
+  CheckEqual(plan.last[0], 256, "plan: the last column's tiles");
+  CheckEqual(plan.last[1], 512, "plan: the last row's tiles (488 left)");
+  const double expected = ((21.0 * 544 + 288) / 10980) * (2.0 * 544 / 1000);
   Check(plan.waste == expected, "waste " + std::to_string(plan.waste) + ", expected " + std::to_string(expected));
   const TilePlan exact = PlanTiles({{512, 1024}}, 512, 64, 0);
   Check(exact.waste == 1.0, "no padding, tiles dividing the image: waste 1, got " + std::to_string(exact.waste));
@@ -149,6 +177,7 @@ int main()
 {
   TestChoosePadding();
   TestBestTile();
+  TestLastTile();
   TestPlanTiles();
   TestTileInRam();
   return otb::decloud::unittest::Finish();

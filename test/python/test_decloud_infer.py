@@ -122,6 +122,32 @@ def test_tiles_and_streaming_do_not_change_the_result(scene, tmp_path):
     assert np.median(np.abs(a - b)[both]) <= 60  # reflectance x 10000
 
 
+def test_the_tiles_the_image_ends_in_are_computed_on_what_is_left_of_it(scene, tmp_path):
+    """96 x 128 pixels in tiles of 64 (the model's multiple 32, padding 16): the last row of tiles covers the 32 rows
+    left, computed on 32 + 2 x 16 rows (mirrored beyond the image), not on a whole tile of 64 + 2 x 16; the log says
+    so and counts it in the waste. Each tile of that row equals the model in Python on that window."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    d, paths, _ = scene
+    out = tmp_path / "out.tif"
+    run = run_app("DecloudInfer", base_params(paths, out, encoding="float", tile=64, padding=16, closing=0))
+    assert run.returncode == 0, run.output
+    assert "the last column's 64 wide, the last row's 32 high" in run.output, run.output[-2000:]
+    waste = (2 * 96 / 128) * ((96 + 64) / 96)  # 2 tile columns of 64 + 32; rows: one of 64 + 32, one of 32 + 32
+    assert f"{waste:.4g} pixels computed per output pixel" in run.output, run.output[-2000:]
+    got = read_array(out)
+    tm1, tp1 = read_array(paths["tm1"]), read_array(paths["tp1"])
+    arrays = {"s2_t": completed_t(read_array(paths["t"]), tm1, tp1), "s2_tm1": tm1, "s2_tp1": tp1}
+    fn = tf.saved_model.load(str(MSOP_MODEL)).signatures["serving_default"]
+    padded = {k: np.pad(v, ((16, 16), (16, 16), (0, 0)), mode="reflect") for k, v in arrays.items()}
+    for col in (0, 64):
+        window = {k: tf.constant(v[64:64 + 32 + 32, col:col + 64 + 32][None].astype(np.float32))
+                  for k, v in padded.items()}
+        expected = fn(**window)["s2_target_crop16"].numpy()[0]
+        assert expected.shape == (32, 64, 4)
+        np.testing.assert_allclose(got[64:96, col:col + 64], expected, atol=0.05, rtol=1e-5)
+
+
 def test_cloud_mask_keeps_clear_pixels_bit_for_bit(scene, default_output, tmp_path):
     d, paths, truth = scene
     out = tmp_path / "masked.tif"
