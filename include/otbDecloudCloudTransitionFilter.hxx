@@ -4,7 +4,6 @@
 #include "otbDecloudCloudTransitionFilter.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <vector>
 
 namespace otb
@@ -74,12 +73,15 @@ void DecloudCloudTransitionFilter<TInputImage, TOutputImage>::ThreadedGenerateDa
     auto*      outRow = out + (ry0 + y - outBuffered.GetIndex(1)) * outBuffered.GetSize(0) + (x0 - outBuffered.GetIndex(0));
     for (long x = 0; x < w; ++x)
     {
-      long d = T + 1;
-      for (long dy = -T; dy <= T; ++dy)
+      // The rows nearest first: a row k away gives k at least, so none gives less once k reaches d (inside a
+      // cloud d is 0 at once: the whole column window was read for every pixel before).
+      long d = std::min(T + 1, rowDistance[py * w + x]);
+      for (long k = 1; k < d; ++k)
       {
-        const long yy = py + dy;
-        if (yy >= 0 && yy < h)
-          d = std::min(d, std::max(std::labs(dy), rowDistance[yy * w + x]));
+        if (py - k >= 0)
+          d = std::min(d, std::max(k, rowDistance[(py - k) * w + x]));
+        if (py + k < h)
+          d = std::min(d, std::max(k, rowDistance[(py + k) * w + x]));
       }
       double weight = 0.0;
       if (d <= T)
