@@ -74,7 +74,7 @@ void DecloudCloudTransitionFilter<TInputImage, TOutputImage>::ThreadedGenerateDa
     for (long x = 0; x < w; ++x)
     {
       // The rows nearest first: a row k away gives k at least, so none gives less once k reaches d (inside a
-      // cloud d is 0 at once: the whole column window was read for every pixel before).
+      // cloud, d is 0 at once and no other row is read).
       long d = std::min(T + 1, rowDistance[py * w + x]);
       for (long k = 1; k < d; ++k)
       {
