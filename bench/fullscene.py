@@ -18,8 +18,8 @@ reading the GeoTIFFs, writing the output GeoTIFF, default model, tile, padding a
                      --quick extrapolated from mpx_s on the 1024-pixel scene (the output says which)
   mpx_s              output megapixels per second of wall time, on the scene
   infer_cpu_s_<px>   the app's CPU seconds (user + system) on each scene, and infer_cpu_per_core_s_<px> the same
-                     over the cores: the wall time the run would take with the cores to itself (other work on a
-                     shared host lengthens infer_s_<px> more than these; compare runs on them too)
+                     over the cores (other work on a shared host lengthens these too, through the shared caches and
+                     cores: 384 to 259 s for the same 10980-px run within a day; compare runs side by side)
   halo_waste         pixels computed per output pixel (tiles computed with a margin), as the app logs it (a
                      network padding inside its graph would add to it: cards give the network's own multiple,
                      decloud.networks.spatial_multiple, so that there is none; gfnet-v5's card said 32 until
@@ -424,8 +424,8 @@ def main() -> None:
             rows, cols = raster_size(tmp / f"infer_{s}.tif")
             runs[s] = (rows * cols / 1e6 / seconds, rss, log, rows, cols, seconds)
             print(f"infer_s_{s}: {seconds:.1f}", flush=True)
-            # the CPU seconds (user + system) over the cores: what the wall time would be with the cores to itself;
-            # below infer_s when other work shares the machine
+            # the CPU seconds (user + system), and over the cores: near infer_s when the app keeps them busy (other
+            # work on the host lengthens both)
             print(f"infer_cpu_s_{s}: {usage['cpu_s']:.1f}", flush=True)
             print(f"infer_cpu_per_core_s_{s}: {usage['cpu_s'] / cores:.1f}", flush=True)
             print(f"mpx_s_{s}: {runs[s][0]:.3f}", flush=True)
