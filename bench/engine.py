@@ -3,9 +3,12 @@
 On a generated multi-band image, for a Decloud-sized U-Net (5 stride-2 levels, widths 64..512, ~16.5 M
 parameters) and a small variant (widths 16..128):
   - bare TensorFlow: the SavedModel's serving function called in Python on every tile of the image
-    (tiles of the size the app uses, inputs already in memory, after a warm-up tile), the best of the runs;
-  - the app: otbcli_TensorflowModelServe reading the GeoTIFF and writing the output GeoTIFF, same tiles, the
-    best of as many runs (each a whole process: start, TensorFlow and model loading, graph optimisation);
+    (tiles of the size the app uses, inputs already in memory, after a warm-up tile);
+  - the app: otbcli_TensorflowModelServe reading the GeoTIFF and writing the output GeoTIFF, same tiles (each
+    run a whole process: start, TensorFlow and model loading, graph optimisation);
+  - the two side by side, interleaved: rounds of one bare pass then one app run (3 rounds for the small model,
+    2 for the large one, 1 with --quick), each side the best of its rounds, so that both see the same minutes of
+    a shared host; `<model>_round_ratios` gives each round's own ratio;
   - peak RSS of the app process, at two image sizes (it must stay flat as the image grows), with
     GDAL_CACHEMAX=128 (GDAL's block cache otherwise grows to 5 % of the machine's RAM).
 
@@ -46,21 +49,25 @@ SMALL = (16, 32, 64, 128, 128, 128)
 GDAL_CACHEMAX_MB = 128
 
 
-def bare_tensorflow_mpx_s(model_dir: Path, image: np.ndarray, tile: int, repeats: int) -> float:
-    import tensorflow as tf  # noqa: PLC0415 (the bare side only: the apps load their own)
+class BareTensorflow:
+    """The SavedModel's serving function called in Python on every tile of an in-memory image (after a warm-up
+    tile, which optimises the graph); each ``pass_mpx_s()`` is one timed pass over all the tiles."""
 
-    fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
-    rows, cols = image.shape[0] // tile * tile, image.shape[1] // tile * tile
-    tiles = [tf.constant(image[None, r:r + tile, c:c + tile])
-             for r in range(0, rows, tile) for c in range(0, cols, tile)]
-    fn(x=tiles[0])  # warm-up (graph optimisation)
-    best = float("inf")
-    for _ in range(repeats):
+    def __init__(self, model_dir: Path, image: np.ndarray, tile: int):
+        import tensorflow as tf  # noqa: PLC0415 (the bare side only: the apps load their own)
+
+        self.fn = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+        rows, cols = image.shape[0] // tile * tile, image.shape[1] // tile * tile
+        self.pixels = rows * cols
+        self.tiles = [tf.constant(image[None, r:r + tile, c:c + tile])
+                      for r in range(0, rows, tile) for c in range(0, cols, tile)]
+        self.fn(x=self.tiles[0])  # warm-up (graph optimisation)
+
+    def pass_mpx_s(self) -> float:
         start = time.perf_counter()
-        for t in tiles:
-            fn(x=t)["output_0"].numpy()
-        best = min(best, time.perf_counter() - start)
-    return rows * cols / best / 1e6
+        for t in self.tiles:
+            self.fn(x=t)["output_0"].numpy()
+        return self.pixels / (time.perf_counter() - start) / 1e6
 
 
 def app_run(model_dir: Path, image_path: Path, out: Path, tile: int) -> tuple[float, float, float]:
@@ -91,7 +98,8 @@ def app_run(model_dir: Path, image_path: Path, out: Path, tile: int) -> tuple[fl
         time.sleep(0.02)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"TensorflowModelServe failed: {proc.stderr.read().decode()[-2000:]}")
+        error = proc.stderr.read().decode() if proc.stderr else ""
+        raise SystemExit(f"TensorflowModelServe failed: {error[-2000:]}")
     size = raster.read_array(out).shape
     return size[0] * size[1] / seconds / 1e6, seconds, peak_kb / 1024
 
@@ -134,50 +142,60 @@ def main() -> None:
     args = parser.parse_args()
     size = 1024 if args.quick else 4096
     tile = args.tile
-    repeats = 1 if args.quick else 2
 
-    with tempfile.TemporaryDirectory(prefix="decloud-bench-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="decloud-bench-") as folder:
+        tmp = Path(folder)
         sizes = [size // 2, size]
         images = {}
         for s in sizes:
             array = synthetic.s2_like(s, s, seed=1)
             images[s] = (raster.write_geotiff(tmp / f"image_{s}.tif", array, origin=(0.0, 0.0), spacing=(10.0, -10.0)),
                          array)
-        results = {}
+        results: dict[tuple[str, int], tuple[float, float, float]] = {}  # (mpx_s, peak RSS, seconds)
+        bare_mpx_s: dict[str, float] = {}
         for name, widths in (("unet", BIG), ("unet_small", SMALL)):
             model = toymodels.build_keras_unet(widths=widths)
             print(f"{name}_parameters: {model.count_params()}", flush=True)
             model_dir = tmp / name
             model.export(str(model_dir), verbose=False)
-            bare = bare_tensorflow_mpx_s(model_dir, images[size][1], tile, repeats)
+            bare_tf = BareTensorflow(model_dir, images[size][1], tile)
+            # The two sides side by side: each round one bare pass, then one app run at the full size; each side
+            # is the best of its rounds (a shared machine's noise hits one run or another, and drifts over
+            # minutes: interleaved, both sides see the same minutes). Each app run pays the whole fixed cost
+            # (process, TensorFlow, model). The app once more at half the size, for the split below.
+            rounds = 1 if args.quick else (3 if name == "unet_small" else 2)
+            runs, bares = [], []
+            for _ in range(rounds):
+                bares.append(bare_tf.pass_mpx_s())
+                runs.append(app_run(model_dir, images[size][0], tmp / f"out_{name}_{size}.tif", tile))
+            bare = max(bares)
+            del bare_tf
             print(f"{name}_bare_tf_mpx_s: {bare:.3f}", flush=True)
+            print(f"{name}_round_ratios: {' '.join(f'{r[0] / b:.3f}' for r, b in zip(runs, bares))}", flush=True)
+            by_size = {size: runs, sizes[0]: [app_run(model_dir, images[sizes[0]][0],
+                                                      tmp / f"out_{name}_{sizes[0]}.tif", tile)]}
             for s in sizes:
-                # the best of ``repeats`` runs at the full size, as on the bare side: a shared machine's noise
-                # hits one run or the other; each run pays the whole fixed cost (process, TensorFlow, model)
-                runs = [app_run(model_dir, images[s][0], tmp / f"out_{name}_{s}.tif", tile)
-                        for _ in range(repeats if s == size else 1)]
-                mpx, seconds, _ = max(runs, key=lambda r: r[0])
-                rss = max(r[2] for r in runs)  # the peak over all of them
+                mpx, seconds, _ = max(by_size[s], key=lambda r: r[0])
+                rss = max(r[2] for r in by_size[s])  # the peak over all of them
                 print(f"{name}_engine_{s}px_mpx_s: {mpx:.3f}", flush=True)
                 print(f"{name}_engine_{s}px_seconds: {seconds:.1f}", flush=True)
                 print(f"{name}_peak_rss_{s}px_mb: {rss:.0f}", flush=True)
                 results[(name, s)] = (mpx, rss, seconds)
-            results[name] = bare
+            bare_mpx_s[name] = bare
             # Where the app's time goes: the two sizes give its time per pixel (the marginal throughput, against
             # bare TensorFlow's) and its fixed cost per run (process, TensorFlow runtime, model, graph
             # optimisation at the first tile), which the bare side's warm-up leaves out.
             pixels = [s * s / 1e6 for s in sizes]
-            seconds = [results[(name, s)][2] for s in sizes]
-            if seconds[1] > seconds[0]:
-                marginal = (pixels[1] - pixels[0]) / (seconds[1] - seconds[0])
+            times = [results[(name, s)][2] for s in sizes]
+            if times[1] > times[0]:
+                marginal = (pixels[1] - pixels[0]) / (times[1] - times[0])
                 print(f"{name}_marginal_ratio: {marginal / bare:.3f}", flush=True)
-                print(f"{name}_fixed_seconds: {seconds[1] - pixels[1] / marginal:.2f}", flush=True)
+                print(f"{name}_fixed_seconds: {times[1] - pixels[1] / marginal:.2f}", flush=True)
         engine, rss, _ = results[("unet", size)]
         print(f"engine_mpx_s: {engine:.3f}")
-        print(f"bare_tf_mpx_s: {results['unet']:.3f}")
-        print(f"ratio: {engine / results['unet']:.3f}")
-        print(f"small_ratio: {results[('unet_small', size)][0] / results['unet_small']:.3f}")
+        print(f"bare_tf_mpx_s: {bare_mpx_s['unet']:.3f}")
+        print(f"ratio: {engine / bare_mpx_s['unet']:.3f}")
+        print(f"small_ratio: {results[('unet_small', size)][0] / bare_mpx_s['unet_small']:.3f}")
         print(f"peak_rss_mb: {rss:.0f}")
         print(f"peak_rss_growth_mb: {rss - results[('unet', sizes[0])][1]:.0f}")
         print(f"gdal_cachemax_mb: {GDAL_CACHEMAX_MB}")
