@@ -173,8 +173,9 @@ private:
       "beyond the image edges the inputs are mirrored; the tiles the image ends in are computed on what is left of it, "
       "rounded up to the model's spatial multiple. "
       "Cloud mask (-mask, on s2.t's grid, one band: the cloud.tif of decloud prepare-s2, 1 = cloudy, 0 = clear; any "
-      "nonzero value counts as cloudy, so binary 0 / 255 masks and THEIA CLM bit masks do too): clear pixels of s2.t are kept exactly and "
-      "only cloudy ones are replaced, with a smooth transition of `transition` pixels. Models whose card names a "
+      "nonzero value counts as cloudy, so binary 0 / 255 masks and THEIA CLM bit masks do too): cloudy pixels are replaced and "
+      "clear pixels of s2.t kept exactly, except within `transition` pixels of a cloud (10 by default, Chebyshev "
+      "distance), where they blend smoothly towards the estimate (-transition 0 keeps every clear pixel). Models whose card names a "
       "cloud mask input (cloud_t) also take it as an input (1 = cloudy, 0 = clear): for them -mask is mandatory. "
       "Holes (a pixel where a band is nodata, or NaN in a float input): the output is nodata only where none of the "
       "model's S2 dates (s2.t, s2.tm1, s2.tp1) has data at the pixel; everywhere else it has a value, with no margin "
@@ -236,7 +237,8 @@ private:
     AddParameter(ParameterType_InputImage, "mask", "Cloud mask of s2.t (1 = cloudy, 0 = clear): keep its clear pixels");
     SetParameterDescription("mask", "One band on s2.t's grid: the cloud.tif of decloud prepare-s2 (1 = cloudy, 0 = "
                                     "clear; any nonzero value counts as cloudy). Clear pixels of s2.t are kept "
-                                    "exactly, cloudy ones replaced by the model's estimate. Mandatory for models "
+                                    "exactly (within -transition pixels of a cloud they blend towards the "
+                                    "estimate), cloudy ones replaced by the model's estimate. Mandatory for models "
                                     "whose card names a cloud mask input (cloud_t): they are fed this mask as "
                                     "1.0 (cloudy) / 0.0 (clear). A class map (values 2 to 11, such as Sen2Cor's "
                                     "SCL) is refused unless -maskclasses says which of its classes are cloudy.");
@@ -279,7 +281,8 @@ private:
                                       "no clear-pixel keeping");
     MandatoryOff("out20m");
     AddParameter(ParameterType_OutputImage, "outprov", "Provenance of each output pixel (uint8)");
-    SetParameterDescription("outprov", "0: nodata (no S2 date has data); 1: clear pixel of s2.t kept (with -mask); "
+    SetParameterDescription("outprov", "0: nodata (no S2 date has data); 1: clear pixel of s2.t kept as it is (with -mask, "
+                                       "beyond the -transition zone, whose blended pixels count as 2); "
                                        "2: the network; 3: gap-filling fallback (only t-1 or t+1 has data); 4: "
                                        "single-date fallback (only s2.t has data). Classified from the inputs (for "
                                        "models that complete holes themselves: 2 where t-1 or t+1 has data, 4 where "
