@@ -61,6 +61,25 @@ def test_prepare_index_search_chain(tmp_path):
     assert list((tmp_path / "ds" / "train").glob("train_*.tfrecord")) and test
 
 
+def test_progress_bar_commands_hide_otb_info_lines(tmp_path):
+    """prepare-s2 (as the other commands with a progress bar) runs OTB's apps with its log at WARNING, in this
+    process and in its Dask workers: OTB's INFO lines (several per image) would bury the bar; `decloud -v` shows
+    them; the user's OTB_LOGGER_LEVEL wins."""
+    product = sp.make_theia(tmp_path / "in", when=datetime(2022, 6, 1, 10, 30), seed=1, size=64).path
+    code, out, err = decloud("prepare-s2", product, "--out-dir", tmp_path / "quiet", "--workers", 1)
+    assert code == 0, err
+    assert "(INFO)" not in out + err, (out + err)[-2000:]
+    assert (tmp_path / "quiet").is_dir() and "nodata" in out  # the command's own summary is still printed
+    code, out, err = decloud("-v", "prepare-s2", product, "--out-dir", tmp_path / "verbose", "--workers", 0)
+    assert code == 0, err
+    assert "(INFO)" in out + err
+    proc = subprocess.run([sys.executable, "-m", "decloud.cli", "prepare-s2", str(product), "--out-dir",
+                           str(tmp_path / "user"), "--workers", "0"], capture_output=True, text=True,
+                          env=app_environment({"OTB_LOGGER_LEVEL": "INFO"}), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "(INFO)" in proc.stdout + proc.stderr
+
+
 def test_errors_are_one_line(tmp_path):
     code, out, err = decloud("prepare-s2", tmp_path / "nothing.zip", "--out-dir", tmp_path / "p", "-q")
     assert code == 2 and err.strip().count("\n") == 0 and "nothing.zip: no such file or folder" in err

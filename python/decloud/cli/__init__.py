@@ -30,6 +30,7 @@ from . import (
     timeseries,
     train,
 )
+from .options import otb_warnings_only
 
 COMMANDS = (demo, prepare, index, search, dataset, train, evaluate, infer, timeseries, qgis_setup, benchmark,
             convert_records, import_model, synthesis)
@@ -37,7 +38,8 @@ COMMANDS = (demo, prepare, index, search, dataset, train, evaluate, infer, times
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="decloud", description="Cloud removal for Sentinel-2 images.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging (and OTB's INFO lines, which commands with a progress bar hide)")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.register(sub)
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     # train keeps Python's defaults: TensorFlow may block the main thread in C++ (a collective waiting for a lost
     # worker), where only SIGTERM's default action still ends the process.
     signums = (signal.SIGINT,) if args.command == "train" else (signal.SIGINT, signal.SIGTERM)
-    with handle_signals(signums):
+    with handle_signals(signums), otb_warnings_only(getattr(args, "progress_bar", False) and not args.verbose):
         try:
             return args.func(args)
         except DecloudError as e:

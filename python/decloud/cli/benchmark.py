@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import os
+
+from .options import shows_progress_bar
 
 
 def run(args: argparse.Namespace) -> int:
-    # OTB's INFO lines would hide the progress bar: WARNING for this command only (set before pyotb loads, and
-    # given back after, so that a caller's process, e.g. a test calling main(), keeps its environment).
-    before = os.environ.get("OTB_LOGGER_LEVEL")
-    if not args.verbose and before is None:
-        os.environ["OTB_LOGGER_LEVEL"] = "WARNING"
-    try:
-        from ..benchmark import run_benchmark, summary_markdown  # noqa: PLC0415 - keeps `decloud --help` fast
+    from ..benchmark import run_benchmark, summary_markdown  # noqa: PLC0415 - keeps `decloud --help` fast
 
-        result = run_benchmark(args.folders, models=args.model, out=args.out, quick=args.quick,
-                               max_references=args.max_references, mask=args.mask, work=args.work,
-                               progress=not args.quiet)
-    finally:
-        if before is None:
-            os.environ.pop("OTB_LOGGER_LEVEL", None)
+    result = run_benchmark(args.folders, models=args.model, out=args.out, quick=args.quick,
+                           max_references=args.max_references, mask=args.mask, work=args.work,
+                           progress=not args.quiet)
     print(summary_markdown(result.summary))
     print(f"report: {args.out} (scenarios.csv, summary.md, summary.json, psnr.png, quicklook_<set>.png)")
     return 0
@@ -52,3 +44,4 @@ def register(sub) -> None:
                    "else CLM)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+    shows_progress_bar(p)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..distributed import add_cluster_arguments, cluster_options
 from ..errors import DecloudInputError
-from .options import parse_assignments
+from .options import parse_assignments, shows_progress_bar
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,3 +63,4 @@ def register(sub) -> None:
     p.add_argument("-q", "--quiet", action="store_true")
     add_cluster_arguments(p)
     p.set_defaults(func=run)
+    shows_progress_bar(p)

@@ -2,9 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import DecloudInputError
+
+
+def shows_progress_bar(parser) -> None:
+    """Mark a command whose progress bar OTB's INFO lines would bury (a line or more per image, from this process
+    and from its Dask workers): :func:`otb_warnings_only` applies to it unless ``decloud -v``."""
+    parser.set_defaults(progress_bar=True)
+
+
+@contextlib.contextmanager
+def otb_warnings_only(enabled: bool) -> Iterator[None]:
+    """OTB's log (and pyotb's, which follows it) at WARNING for the block, where the user has not set
+    OTB_LOGGER_LEVEL: set before pyotb loads, so that this process and the Dask workers started in the block
+    (which inherit the environment) log only warnings and errors; given back after, so that a caller's process
+    (a test calling ``main()``) keeps its environment. Errors still reach the user in full: a failed app's
+    message is in the exception pyotb raises."""
+    if not enabled or "OTB_LOGGER_LEVEL" in os.environ:
+        yield
+        return
+    os.environ["OTB_LOGGER_LEVEL"] = "WARNING"
+    try:
+        yield
+    finally:
+        os.environ.pop("OTB_LOGGER_LEVEL", None)
 
 
 def add_bbox(parser, what: str) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..atomic import check_otb_output, folder_lock
 from ..distributed import add_cluster_arguments, cluster_options, run_tasks
 from ..errors import DecloudInputError
+from .options import shows_progress_bar
 
 
 def _entry(stage: str, source, out_dir, prepare) -> dict:
@@ -122,6 +123,7 @@ def register(sub) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_cluster_arguments(p)
     p.set_defaults(func=_s2)
+    shows_progress_bar(p)
 
     p = sub.add_parser("prepare-s1", help="S1 sigma0 (VV + VH; S1Tiling or plain GeoTIFFs, linear or dB) -> "
                        "Decloud's uint16 log stretch on the S2 10 m grid",
@@ -153,6 +155,7 @@ def register(sub) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_cluster_arguments(p)
     p.set_defaults(func=_s1)
+    shows_progress_bar(p)
 
     p = sub.add_parser("prepare-dem", help="any GDAL DEM (SRTM .hgt, GeoTIFF, VRT) -> the S2 20 m grid",
                        description="Mosaics the DEM files and resamples them (bicubic) onto the 20 m grid of a "

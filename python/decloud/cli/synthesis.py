@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..distributed import add_cluster_arguments, cluster_options
-from .options import add_bbox, print_run_summary
+from .options import add_bbox, print_run_summary, shows_progress_bar
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,6 +97,7 @@ def register(sub) -> None:
     add_cluster_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+    shows_progress_bar(p)
 
     e = sub.add_parser("synthesis-examples", help="training records of a synthesis network (synthnet) from a "
                        "prepared series", description="From the prepared S2 dates of one tile: examples where a "
@@ -117,3 +118,4 @@ def register(sub) -> None:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=run_examples)
+    shows_progress_bar(e)

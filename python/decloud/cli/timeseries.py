@@ -7,7 +7,7 @@ import argparse
 from ..distributed import add_cluster_arguments, cluster_options
 from ..errors import DecloudInputError
 from .infer import add_processing_options, processing_options
-from .options import print_run_summary
+from .options import print_run_summary, shows_progress_bar
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,3 +77,4 @@ def register(sub) -> None:
     add_cluster_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+    shows_progress_bar(p)
